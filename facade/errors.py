@@ -1,0 +1,71 @@
+"""Errors the façade raises, each carrying its HTTP status and FHIR issue code.
+
+Every error renders as an OperationOutcome, so the web layer never has to know
+which layer failed or why::
+
+    FacadeError (500, exception)
+    ├── InvalidRequest (400, invalid)         malformed value, bad _count, bad cursor
+    │   └── UnsupportedParameter (400, not-supported)   unknown param under strict handling
+    ├── NotFound (404, not-found)            unknown type or id
+    ├── NotAcceptable (406, not-supported)   Accept/_format we cannot produce
+    ├── UnsupportedMediaType (415, not-supported)
+    ├── MethodNotAllowed (405, not-supported)
+    └── UpstreamUnavailable (503, transient) legacy database unreachable
+"""
+
+from __future__ import annotations
+
+
+class FacadeError(Exception):
+    status = 500
+    code = "exception"
+    severity = "error"
+
+    def __init__(self, diagnostics: str, *, expression: str | None = None):
+        super().__init__(diagnostics)
+        self.diagnostics = diagnostics
+        self.expression = expression
+
+    def to_outcome(self) -> dict:
+        return operation_outcome(self.severity, self.code, self.diagnostics, self.expression)
+
+
+class InvalidRequest(FacadeError):
+    status = 400
+    code = "invalid"
+
+
+class UnsupportedParameter(InvalidRequest):
+    code = "not-supported"
+
+
+class NotFound(FacadeError):
+    status = 404
+    code = "not-found"
+
+
+class MethodNotAllowed(FacadeError):
+    status = 405
+    code = "not-supported"
+
+
+class NotAcceptable(FacadeError):
+    status = 406
+    code = "not-supported"
+
+
+class UnsupportedMediaType(FacadeError):
+    status = 415
+    code = "not-supported"
+
+
+class UpstreamUnavailable(FacadeError):
+    status = 503
+    code = "transient"
+
+
+def operation_outcome(severity: str, code: str, diagnostics: str, expression: str | None = None) -> dict:
+    issue: dict = {"severity": severity, "code": code, "diagnostics": diagnostics}
+    if expression:
+        issue["expression"] = [expression]
+    return {"resourceType": "OperationOutcome", "issue": [issue]}

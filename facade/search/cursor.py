@@ -1,0 +1,34 @@
+"""Stateless keyset paging cursors.
+
+A ``next`` link carries the sort-key values of the last entry on the page, plus
+a fingerprint of the query, base64url-encoded. Any worker can serve any page:
+there is no page store to expire or share, and rows are never skipped or repeated
+because the order always ends in the resource id.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import orjson
+
+from facade.errors import InvalidRequest
+
+
+def encode_cursor(fingerprint: str, position: tuple) -> str:
+    payload = orjson.dumps([fingerprint, list(position)])
+    return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+
+
+def decode_cursor(token: str) -> tuple[str, tuple]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        fingerprint, position = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(fingerprint, str) or not isinstance(position, list):
+            raise ValueError
+        if not all(v is None or isinstance(v, (str, int, float)) for v in position):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise InvalidRequest("_cursor is not a paging cursor issued by this server", expression="_cursor") from None
+    return fingerprint, tuple(position)

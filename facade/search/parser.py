@@ -1,0 +1,182 @@
+"""Query string (GET) or form body (POST _search) to a typed :class:`SearchRequest`.
+
+The parser is handed the catalogue of parameters the mapping supports for the
+resource type; it knows nothing about tables or columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from facade.errors import InvalidRequest, UnsupportedParameter
+from facade.search.cursor import decode_cursor
+from facade.search.dates import parse_date_range
+from facade.search.escaping import split_escaped, unescape
+from facade.search.params import (
+    DateValue,
+    MissingValue,
+    Prefix,
+    ReferenceValue,
+    SearchClause,
+    SearchParamDef,
+    SearchValue,
+    SortKey,
+    StringValue,
+    TokenValue,
+)
+from facade.search.request import SearchRequest
+
+# Result parameters handled here; web-level ones (_format, _pretty) are accepted and left to the web layer.
+_WEB_PARAMS = frozenset({"_format", "_pretty"})
+_PREFIXES = {p.value: p for p in Prefix}
+
+
+def parse_search(
+    resource_type: str,
+    pairs: Iterable[tuple[str, str]],
+    catalogue: Mapping[str, SearchParamDef],
+    *,
+    strict: bool = False,
+    default_count: int = 20,
+    max_count: int = 1000,
+) -> SearchRequest:
+    clauses: list[SearchClause] = []
+    ignored: list[str] = []
+    sort: tuple[SortKey, ...] = ()
+    count = default_count
+    cursor_token: str | None = None
+    total = "none"
+    summary_count = False
+
+    for key, raw in pairs:
+        if raw == "" or key in _WEB_PARAMS:
+            continue  # empty parameters are ignored (R4 search §3.1.1.4)
+        name, _, modifier = key.partition(":")
+        if name == "_count":
+            count = _parse_count(raw, max_count)
+        elif name == "_sort":
+            sort = _parse_sort(raw, catalogue)
+        elif name == "_cursor":
+            cursor_token = raw
+        elif name == "_total":
+            if raw not in ("none", "estimate", "accurate"):
+                raise InvalidRequest("_total must be none, estimate or accurate", expression="_total")
+            total = "none" if raw == "none" else "accurate"
+        elif name == "_summary" and raw == "count":
+            summary_count = True
+        elif name in catalogue:
+            clauses.append(_parse_clause(catalogue[name], modifier or None, raw))
+        else:
+            if strict:
+                raise UnsupportedParameter(
+                    f"Unknown or unsupported search parameter '{key}' for {resource_type}", expression=key
+                )
+            ignored.append(key)
+
+    if count == 0:
+        summary_count = True
+    request = SearchRequest(
+        resource_type=resource_type,
+        clauses=tuple(clauses),
+        sort=sort,
+        count=count,
+        total=total,
+        summary_count=summary_count,
+        ignored=tuple(ignored),
+    )
+    if cursor_token is not None:
+        fingerprint, position = decode_cursor(cursor_token)
+        if fingerprint != request.fingerprint():
+            raise InvalidRequest("_cursor belongs to a different search; follow the Bundle's links", expression="_cursor")
+        request = SearchRequest(**{**request.__dict__, "cursor": position})
+    return request
+
+
+def _parse_count(raw: str, max_count: int) -> int:
+    try:
+        count = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"_count must be a non-negative integer, got '{raw}'", expression="_count") from None
+    if count < 0:
+        raise InvalidRequest(f"_count must be a non-negative integer, got '{raw}'", expression="_count")
+    return min(count, max_count)
+
+
+def _parse_sort(raw: str, catalogue: Mapping[str, SearchParamDef]) -> tuple[SortKey, ...]:
+    keys = []
+    for item in raw.split(","):
+        descending = item.startswith("-")
+        name = item[1:] if descending else item
+        definition = catalogue.get(name)
+        if definition is None or not definition.sortable:
+            raise InvalidRequest(f"Cannot sort by '{name}'", expression="_sort")
+        keys.append(SortKey(name, descending))
+    return tuple(keys)
+
+
+def _parse_clause(definition: SearchParamDef, modifier: str | None, raw: str) -> SearchClause:
+    if modifier is not None and modifier not in definition.modifiers:
+        if not (definition.type == "reference" and modifier == definition.target):
+            raise InvalidRequest(
+                f"Modifier ':{modifier}' is not supported on {definition.type} parameter '{definition.name}'",
+                expression=f"{definition.name}:{modifier}",
+            )
+        modifier = None  # patient:Patient=123 is the same as patient=123
+    if modifier == "missing":
+        if raw not in ("true", "false"):
+            raise InvalidRequest(f"{definition.name}:missing must be true or false", expression=definition.name)
+        values: tuple[SearchValue, ...] = (MissingValue(raw == "true"),)
+    else:
+        values = tuple(_parse_value(definition, item) for item in split_escaped(raw, ","))
+    return SearchClause(definition.name, definition.type, modifier, values, raw)
+
+
+def _parse_value(definition: SearchParamDef, item: str) -> SearchValue:
+    if definition.type == "token":
+        return _parse_token(item)
+    if definition.type == "string":
+        return StringValue(unescape(item))
+    if definition.type == "date":
+        return _parse_date(definition.name, item)
+    if definition.type == "reference":
+        return _parse_reference(definition, unescape(item))
+    raise InvalidRequest(f"Parameter type {definition.type} is not supported")  # pragma: no cover
+
+
+def _parse_token(item: str) -> TokenValue:
+    parts = split_escaped(item, "|")
+    if len(parts) == 1:
+        return TokenValue(None, unescape(parts[0]))
+    if len(parts) == 2:
+        system, code = unescape(parts[0]), unescape(parts[1])
+        return TokenValue(system, code or None)
+    raise InvalidRequest(f"'{item}' is not a valid token (expected [system|]code)")
+
+
+def _parse_date(name: str, item: str) -> DateValue:
+    prefix = Prefix.EQ
+    if item[:2] in _PREFIXES:
+        prefix = _PREFIXES[item[:2]]
+        item = item[2:]
+    elif item[:2].isalpha():
+        raise InvalidRequest(f"'{item[:2]}' is not a supported date prefix for '{name}'", expression=name)
+    try:
+        low, high = parse_date_range(item)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"{name}: {exc.diagnostics}", expression=name) from None
+    return DateValue(prefix, low, high)
+
+
+def _parse_reference(definition: SearchParamDef, item: str) -> ReferenceValue:
+    # Accepts "id", "Type/id" and absolute "http://base/Type/id" (optionally with /_history/n).
+    segments = item.rstrip("/").split("/")
+    if "_history" in segments:
+        segments = segments[: segments.index("_history")]
+    if len(segments) >= 2:
+        ref_type, ref_id = segments[-2], segments[-1]
+        if definition.target and ref_type != definition.target:
+            raise InvalidRequest(
+                f"'{definition.name}' refers to {definition.target}, not {ref_type}", expression=definition.name
+            )
+        return ReferenceValue(ref_type, ref_id)
+    return ReferenceValue(definition.target, item)

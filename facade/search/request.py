@@ -1,0 +1,40 @@
+"""The parsed search, frozen, and its canonical query string for Bundle links."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+
+from facade.search.params import SearchClause, SortKey
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    resource_type: str
+    clauses: tuple[SearchClause, ...] = ()
+    sort: tuple[SortKey, ...] = ()
+    count: int = 20
+    cursor: tuple | None = None  # keyset position after which this page starts
+    total: str = "none"  # none | accurate
+    summary_count: bool = False
+    ignored: tuple[str, ...] = ()  # unknown parameters that were ignored (reported to the client)
+
+    def link_params(self) -> list[tuple[str, str]]:
+        """The parameters actually applied, in a stable order (R4 search §3.1.1.5.2)."""
+        params = [(c.key, c.raw) for c in self.clauses]
+        if self.sort:
+            params.append(("_sort", ",".join(str(k) for k in self.sort)))
+        if self.total != "none":
+            params.append(("_total", self.total))
+        if self.summary_count:
+            params.append(("_summary", "count"))
+        params.append(("_count", str(self.count)))
+        return params
+
+    def fingerprint(self) -> str:
+        """Identifies the query (not the page) so a cursor cannot be replayed on another search."""
+        text = self.resource_type + "?" + "&".join(f"{k}={v}" for k, v in self.link_params() if k != "_count")
+        return hashlib.blake2s(text.encode(), digest_size=6).hexdigest()
+
+    def with_clauses(self, *extra: SearchClause) -> SearchRequest:
+        return replace(self, clauses=self.clauses + extra)

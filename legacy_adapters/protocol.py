@@ -1,0 +1,34 @@
+"""What a legacy backend must answer: its capabilities, read, and search.
+
+The façade's service talks only to this contract, so a backend that is not SQL
+(a vendor API, a file export) can be plugged in beside the generic SQL adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from facade.search.params import SearchParamDef
+from facade.search.request import SearchRequest
+
+
+@dataclass
+class Page:
+    resources: list[dict] = field(default_factory=list)
+    next_cursor: tuple | None = None  # keyset position after the last resource, when more follow
+    total: int | None = None  # only when the request asked for it
+
+
+class LegacyAdapter(Protocol):
+    def resource_types(self) -> list[str]:
+        """FHIR resource types this backend serves."""
+
+    def search_params(self, resource_type: str) -> dict[str, SearchParamDef]:
+        """The search parameters it can honour for a type (drives the CapabilityStatement)."""
+
+    def read(self, resource_type: str, resource_id: str) -> dict | None:
+        """One resource as a plain FHIR JSON dict, or None."""
+
+    def search(self, request: SearchRequest) -> Page:
+        """One page of matches in a total order, starting after ``request.cursor``."""

@@ -1,0 +1,100 @@
+"""The generic SQL adapter: a mapping file plus a read-only engine answer FHIR reads and searches.
+
+Binding (reflecting tables, compiling builders) happens on first use and is
+retried while the database is unreachable, so the server can start before the
+legacy database does.
+"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from facade.errors import FacadeError
+from facade.search.params import SearchClause, SearchParamDef, TokenValue
+from facade.search.request import SearchRequest
+from legacy_adapters.engines import legacy_errors
+from legacy_adapters.mapping.binder import Branch, BoundResource, bind_mapping
+from legacy_adapters.mapping.compiler import compile_count, compile_page
+from legacy_adapters.mapping.loader import MappingSpec
+from legacy_adapters.protocol import Page
+
+
+class SqlAdapter:
+    def __init__(self, mapping: MappingSpec, engine: sa.Engine):
+        self.mapping = mapping
+        self.engine = engine
+        self._bound: dict[str, BoundResource] | None = None
+        self._lock = threading.Lock()
+        self._nulls_last = engine.dialect.name in ("postgresql", "oracle")
+
+    # -- capabilities -------------------------------------------------------
+    def resource_types(self) -> list[str]:
+        return list(self.mapping.resources)
+
+    def search_params(self, resource_type: str) -> dict[str, SearchParamDef]:
+        return self.mapping.resources[resource_type].params
+
+    # -- binding ------------------------------------------------------------
+    def bound(self) -> dict[str, BoundResource]:
+        if self._bound is None:
+            with self._lock:
+                if self._bound is None:
+                    with legacy_errors(), self.engine.connect() as connection:
+                        self._bound = bind_mapping(self.mapping, connection)
+        return self._bound
+
+    # -- interactions -------------------------------------------------------
+    def read(self, resource_type: str, resource_id: str) -> dict | None:
+        by_id = SearchClause("_id", "token", None, (TokenValue(None, resource_id),), resource_id)
+        page = self.search(SearchRequest(resource_type, clauses=(by_id,), count=1))
+        return page.resources[0] if page.resources else None
+
+    def search(self, request: SearchRequest) -> Page:
+        resource = self.bound()[request.resource_type]
+        page = Page()
+        with legacy_errors(), self.engine.connect() as connection:
+            if request.total == "accurate" or request.summary_count:
+                count = compile_count(resource, request)
+                page.total = connection.execute(count).scalar_one() if count is not None else 0
+            if request.summary_count:
+                return page
+            query = compile_page(resource, request, request.count + 1, nulls_last_by_default=self._nulls_last)
+            if query.statement is None:
+                return page
+            rows = connection.execute(query.statement).all()
+        branches = resource.branches
+        resource_type = request.resource_type
+        meta = query.meta
+        for row in rows[: request.count]:
+            branch = branches[row[meta]]
+            page.resources.append(_to_resource(resource_type, branch, row, query.layout[branch.index], meta))
+        if len(rows) > request.count:
+            last = rows[request.count - 1]
+            page.next_cursor = tuple(_jsonable(v) for v in (*last[meta + 2 :], last[meta], last[meta + 1]))
+        return page
+
+
+def _to_resource(resource_type: str, branch: Branch, row: sa.Row, offset: int, meta: int) -> dict:
+    local = row[offset : offset + len(branch.source.columns)]
+    resource: dict = {"resourceType": resource_type, "id": str(row[meta + 1])}
+    if branch.last_updated is not None:
+        last_updated = branch.last_updated(local)
+        if last_updated:
+            resource["meta"] = {"lastUpdated": last_updated}
+    body = branch.build(local)
+    if body:
+        resource.update(body)
+    return resource
+
+
+def _jsonable(value: object) -> object:
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise FacadeError(f"cannot page on a sort key of type {type(value).__name__}")
