@@ -1,0 +1,264 @@
+"""Binding a loaded mapping to a live database: tables, columns, compiled builders.
+
+Done once per process (and again only if it failed because the database was
+down). Every source of every resource type becomes one or more *branches*: a
+plain source is one branch; a source with ``variants`` (one legacy row → several
+resources, e.g. a wide vitals row) is one branch per variant. Searches are unions
+of branches, so several sources → one type works the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
+
+from legacy_adapters.mapping.bindings import (
+    Binding,
+    DateBinding,
+    IdBinding,
+    IdTemplate,
+    ReferenceBinding,
+    StringBinding,
+    TokenBinding,
+)
+from legacy_adapters.mapping.dates import LegacyDateFormat
+from legacy_adapters.mapping.loader import MappingSpec, ResourceSpec
+from legacy_adapters.mapping.sqlexpr import present
+from legacy_adapters.mapping.templates import compile_template
+from legacy_adapters.mapping.values import MappingError, RowFn, compile_template_string, compile_value
+
+_VAR = re.compile(r"\$\{(\w+)\}")
+_VARIANT_KEYS = {"name", "require", "vars", "resource", "search"}
+
+
+@dataclass
+class BoundSource:
+    name: str
+    from_clause: FromClause
+    columns: list[ColumnElement]  # the select list; builders read rows by position in it
+
+
+@dataclass
+class Branch:
+    index: int
+    source: BoundSource
+    variant: str | None
+    where: list[ColumnElement]
+    id: IdTemplate
+    render_id: RowFn
+    build: RowFn
+    last_updated: RowFn | None
+    compartment: IdTemplate | None
+    bindings: dict[str, Binding] = field(default_factory=dict)
+
+
+@dataclass
+class BoundResource:
+    spec: ResourceSpec
+    sources: list[BoundSource]
+    branches: list[Branch]
+
+
+class _SourceContext:
+    """Resolves ``alias.column`` references and hands out select-list slots."""
+
+    def __init__(self, tables: dict[str, FromClause], base: str, mapping: MappingSpec, formats: dict):
+        self.tables = tables
+        self.base = base
+        self.mapping = mapping
+        self.formats = formats
+        self.columns: list[ColumnElement] = []
+        self._slots: dict[str, int] = {}
+
+    def resolve(self, ref: str) -> ColumnElement:
+        alias, _, name = ref.rpartition(".")
+        table = self.tables.get(alias or self.base)
+        if table is None:
+            raise MappingError(f"unknown table alias {alias!r} in {ref!r}")
+        if name not in table.c:
+            raise MappingError(f"column {name!r} not found in table {getattr(table, 'name', alias)!r} ({ref!r})")
+        return table.c[name]
+
+    def slot(self, ref: str) -> int:
+        key = ref if "." in ref else f"{self.base}.{ref}"
+        if key not in self._slots:
+            self._slots[key] = len(self.columns)
+            self.columns.append(self.resolve(ref))
+        return self._slots[key]
+
+    def hook(self, name: str) -> Any:
+        function = getattr(self.mapping.hooks, name, None) if self.mapping.hooks else None
+        if not callable(function):
+            raise MappingError(f"hook {name!r} is not defined in the mapping's hooks module")
+        return function
+
+    def date_format(self, fmt: str) -> LegacyDateFormat:
+        if fmt not in self.formats:
+            try:
+                self.formats[fmt] = LegacyDateFormat(fmt, self.mapping.timezone)
+            except ValueError as exc:
+                raise MappingError(str(exc)) from None
+        return self.formats[fmt]
+
+
+def bind_mapping(mapping: MappingSpec, connection: sa.Connection) -> dict[str, BoundResource]:
+    """Reflect the tables the mapping names and compile every resource type."""
+    metadata = sa.MetaData()
+    formats: dict[str, LegacyDateFormat] = {}
+    return {
+        type_name: _bind_resource(spec, mapping, metadata, connection, formats)
+        for type_name, spec in mapping.resources.items()
+    }
+
+
+def _table(metadata: sa.MetaData, name: str, connection: sa.Connection) -> sa.Table:
+    schema, _, table_name = name.rpartition(".")
+    key = name if schema else table_name
+    if key in metadata.tables:
+        return metadata.tables[key]
+    try:
+        return sa.Table(
+            table_name, metadata, schema=schema or None, autoload_with=connection,
+            listeners=[("column_reflect", _plain_numbers)],
+        )
+    except sa.exc.NoSuchTableError:
+        raise MappingError(f"table {name!r} does not exist in the legacy database") from None
+
+
+def _plain_numbers(_inspector: Any, _table: Any, column_info: dict) -> None:
+    """Read NUMERIC columns as floats: FHIR JSON numbers, and no Decimal round trip per value."""
+    if isinstance(column_info["type"], sa.Numeric) and not isinstance(column_info["type"], sa.Float):
+        column_info["type"] = sa.Numeric(asdecimal=False)
+
+
+def _bind_resource(spec: ResourceSpec, mapping: MappingSpec, metadata: sa.MetaData, connection: sa.Connection, formats: dict) -> BoundResource:
+    sources: list[BoundSource] = []
+    branches: list[Branch] = []
+    for source_spec in spec.sources:
+        label = f"{spec.type} source {source_spec.get('name', source_spec['table'])!r}"
+        try:
+            tables, base, from_clause = _from_clause(source_spec, metadata, connection)
+            ctx = _SourceContext(tables, base, mapping, formats)
+            bound = BoundSource(source_spec.get("name", source_spec["table"]), from_clause, ctx.columns)
+            for variant in source_spec.get("variants") or [None]:
+                branches.append(_bind_branch(len(branches), spec, source_spec, variant, bound, ctx))
+        except MappingError as exc:
+            raise MappingError(f"{label}: {exc}") from None
+        sources.append(bound)
+    return BoundResource(spec, sources, branches)
+
+
+def _from_clause(source: dict, metadata: sa.MetaData, connection: sa.Connection) -> tuple[dict[str, FromClause], str, FromClause]:
+    base_alias = source.get("alias") or source["table"].rpartition(".")[2]
+    base = _table(metadata, source["table"], connection).alias(base_alias)
+    tables: dict[str, FromClause] = {base_alias: base}
+    joined: FromClause = base
+    for join in source.get("joins") or []:
+        alias = join.get("alias") or join["table"].rpartition(".")[2]
+        table = _table(metadata, join["table"], connection).alias(alias)
+        tables[alias] = table
+        ctx = _SourceContext(tables, base_alias, None, {})  # type: ignore[arg-type]
+        on = [ctx.resolve(left) == ctx.resolve(right) for left, right in (join.get("match") or {}).items()]
+        if not on:
+            raise MappingError(f"join to {join['table']!r} needs 'match': {{left.column: right.column}} pairs")
+        joined = joined.join(table, sa.and_(*on), isouter=bool(join.get("outer", False)))
+    return tables, base_alias, joined
+
+
+def _substitute(node: Any, variables: dict[str, Any]) -> Any:
+    """Replace ``${name}`` with the variant's variables, everywhere in a spec."""
+    if isinstance(node, str):
+        whole = _VAR.fullmatch(node)
+        if whole:  # keep the variable's own type (numbers, lists, None)
+            return variables[whole.group(1)] if whole.group(1) in variables else node
+        return _VAR.sub(lambda m: str(variables.get(m.group(1), m.group(0))), node)
+    if isinstance(node, dict):
+        return {k: _substitute(v, variables) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, variables) for v in node]
+    return node
+
+
+def _merge(base: dict, override: dict | None) -> dict:
+    merged = dict(base)
+    for key, value in (override or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _bind_branch(index: int, spec: ResourceSpec, source: dict, variant: dict | None, bound: BoundSource, ctx: _SourceContext) -> Branch:
+    variant_name = None
+    if variant is not None:
+        unknown = set(variant) - _VARIANT_KEYS
+        if unknown:
+            raise MappingError(f"unknown variant keys {sorted(unknown)}")
+        variant_name = variant["name"]
+        variables = {"variant": variant_name, **(variant.get("vars") or {})}
+        source = _substitute(copy.deepcopy(source), variables)
+        source["resource"] = _merge(source["resource"], _substitute(variant.get("resource"), variables))
+        source["search"] = _merge(source.get("search") or {}, _substitute(variant.get("search"), variables))
+        where_label = f"variant {variant_name!r}"
+    else:
+        where_label = "resource"
+
+    id_template = IdTemplate(source["id"], ctx.resolve)
+    where = [_filter(item, ctx) for item in source.get("where") or []]
+    if variant is not None:
+        where += [present(ctx.resolve(ref)) for ref in variant.get("require") or []]
+
+    last_updated = None
+    bindings: dict[str, Binding] = {"_id": IdBinding(id_template)}
+    if "last_updated" in source:
+        lu = dict(source["last_updated"], **{"as": "instant"})
+        last_updated = compile_value(lu, ctx, "last_updated")
+        bindings["_lastUpdated"] = DateBinding.from_spec(lu, ctx.resolve, ctx.date_format)
+    for name, binding_spec in (source.get("search") or {}).items():
+        bindings[name] = _binding(spec.params[name].type, binding_spec, ctx)
+
+    return Branch(
+        index=index,
+        source=bound,
+        variant=variant_name,
+        where=where,
+        id=id_template,
+        render_id=compile_template_string(source["id"], ctx),
+        build=compile_template(source["resource"], ctx, where_label),
+        last_updated=last_updated,
+        compartment=IdTemplate(source["compartment"], ctx.resolve) if source.get("compartment") else None,
+        bindings=bindings,
+    )
+
+
+def _binding(param_type: str, spec: dict, ctx: _SourceContext) -> Binding:
+    if param_type == "token":
+        return TokenBinding.from_spec(spec, ctx.resolve)
+    if param_type == "string":
+        return StringBinding.from_spec(spec, ctx.resolve)
+    if param_type == "date":
+        return DateBinding.from_spec(spec, ctx.resolve, ctx.date_format)
+    return ReferenceBinding.from_spec(spec, ctx.resolve)
+
+
+def _filter(item: dict, ctx: _SourceContext) -> ColumnElement:
+    """Static row filters: ``{column: p.del_flg, equals: N}``, ``not_equals``, ``in``, ``not_in``, ``is_null``."""
+    column = ctx.resolve(item["column"])
+    if "equals" in item:
+        return column == item["equals"]
+    if "not_equals" in item:
+        return sa.or_(column.is_(None), column != item["not_equals"])
+    if "in" in item:
+        return column.in_(item["in"])
+    if "not_in" in item:
+        return sa.or_(column.is_(None), column.not_in(item["not_in"]))
+    if "is_null" in item:
+        return column.is_(None) if item["is_null"] else column.isnot(None)
+    raise MappingError(f"filter {item!r} needs equals, not_equals, in, not_in or is_null")

@@ -1,0 +1,298 @@
+"""How each FHIR search parameter type filters and sorts on legacy columns.
+
+One binding class per parameter type (token, string, date, reference), built
+from a source's ``search:`` entry. Each answers two questions for the compiler:
+``predicate(clause)`` – the SQL for an AND-clause of OR-values – and
+``sort_key()`` – the expression to order by. Semantics follow
+https://hl7.org/fhir/R4/search.html; constants are decided in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from facade.search.params import DateValue, Prefix, SearchClause, TokenValue
+from legacy_adapters.mapping.dates import LegacyDateFormat
+from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, as_text, negate, present
+from legacy_adapters.mapping.values import TEMPLATE_FIELD, MappingError
+
+Resolve = Callable[[str], ColumnElement]
+
+
+class IdTemplate:
+    """An id (or reference target) made from columns, e.g. ``"{v.vs_guid}-pulse"``; reversible."""
+
+    def __init__(self, template: str, resolve: Resolve):
+        pieces = TEMPLATE_FIELD.split(template)
+        self.template = template
+        self.literals = pieces[0::2]
+        self.columns = [resolve(ref) for ref in pieces[1::2]]
+        if not self.columns:
+            raise MappingError(f"id template {template!r} must use at least one column")
+        pattern = "".join(
+            re.escape(lit) + ("(.+?)" if i < len(self.columns) else "") for i, lit in enumerate(self.literals)
+        )
+        self._regex = re.compile(f"^{pattern}$")
+
+    def parse(self, value: str) -> list[Any] | None:
+        match = self._regex.match(value)
+        if not match:
+            return None
+        parsed = []
+        for column, text in zip(self.columns, match.groups()):
+            if _python_type(column) is int:
+                if not text.isdigit() or len(text) > 18:
+                    return None
+                parsed.append(int(text))
+            else:
+                parsed.append(text)
+        return parsed
+
+    def match(self, value: str) -> ColumnElement:
+        parsed = self.parse(value)
+        if parsed is None:
+            return FALSE
+        return all_of(*(column == v for column, v in zip(self.columns, parsed)))
+
+    def sql(self) -> ColumnElement:
+        if len(self.columns) == 1 and self.literals == ["", ""]:
+            return self.columns[0]
+        expr: ColumnElement = sa.literal(self.literals[0], sa.String)
+        for column, literal in zip(self.columns, self.literals[1:]):
+            expr = expr + as_text(column)
+            if literal:
+                expr = expr + sa.literal(literal, sa.String)
+        return expr
+
+
+def _python_type(column: ColumnElement) -> type | None:
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
+
+
+# --------------------------------------------------------------------------- token
+@dataclass
+class Coding:
+    system: str | None
+    column: ColumnElement | None  # None for a constant code
+    const: str | None
+    reverse: dict[str, list[str]] | None  # FHIR code -> legacy values, when the column is value-mapped
+    otherwise: Any = None
+    default: str | None = None  # the code an absent legacy value stands for
+
+    def present(self) -> ColumnElement:
+        return TRUE if self.column is None or self.default is not None else present(self.column)
+
+    def equals(self, code: str) -> ColumnElement:
+        """Never NULL, so that ':not' (NOT ...) keeps rows that lack the code."""
+        if self.column is None:
+            return TRUE if self.const == code else FALSE
+        if self.reverse is None:
+            legacy = [code]
+        else:
+            legacy = list(self.reverse.get(code, []))
+            if self.otherwise == "keep" and code not in self._mapped_keys:
+                legacy.append(code)
+        condition = all_of(present(self.column), self.column.in_(legacy)) if legacy else FALSE
+        if self.reverse is not None and self.otherwise not in (None, "keep") and code == self.otherwise:
+            # Values outside the map show up as the 'otherwise' code.
+            condition = any_of(condition, all_of(present(self.column), self.column.not_in(self._mapped_keys)))
+        if self.default is not None and code == self.default:
+            condition = any_of(condition, sa.not_(present(self.column)))
+        return condition
+
+    @property
+    def _mapped_keys(self) -> list[str]:
+        return [key for keys in (self.reverse or {}).values() for key in keys]
+
+
+class TokenBinding:
+    def __init__(self, codings: list[Coding]):
+        self.codings = codings
+
+    @classmethod
+    def from_spec(cls, spec: dict, resolve: Resolve) -> TokenBinding:
+        items = spec.get("codings") or [spec]
+        codings = []
+        for item in items:
+            reverse = None
+            if "map" in item:
+                reverse = {}
+                for legacy, code in item["map"].items():
+                    reverse.setdefault(str(code), []).append(str(legacy))
+            column = resolve(item["column"]) if "column" in item else None
+            if column is None and "const" not in item:
+                raise MappingError(f"token binding {item!r} needs 'column' or 'const'")
+            codings.append(
+                Coding(item.get("system"), column, _opt_str(item.get("const")), reverse, item.get("otherwise"), _opt_str(item.get("default")))
+            )
+        return cls(codings)
+
+    def predicate(self, clause: SearchClause) -> ColumnElement:
+        if clause.modifier == "missing":
+            anything = any_of(*(c.present() for c in self.codings))
+            return negate(anything) if clause.values[0].missing else anything  # type: ignore[union-attr]
+        matched = any_of(*(self._match(value) for value in clause.values))  # type: ignore[arg-type]
+        return negate(matched) if clause.modifier == "not" else matched
+
+    def _match(self, value: TokenValue) -> ColumnElement:
+        return any_of(*(self._match_coding(c, value) for c in self.codings))
+
+    @staticmethod
+    def _match_coding(coding: Coding, value: TokenValue) -> ColumnElement:
+        if value.system is not None and (coding.system or "") != value.system:
+            return FALSE
+        if value.code is None:
+            return coding.present()
+        return coding.equals(value.code)
+
+    def sort_key(self) -> ColumnElement:
+        first = self.codings[0]
+        return first.column if first.column is not None else sa.literal(first.const, sa.String)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# --------------------------------------------------------------------------- string
+class StringBinding:
+    """Starts-with, case-insensitive by default; ``normalized: upper`` columns stay index-friendly."""
+
+    def __init__(self, columns: list[ColumnElement], normalized: str | None):
+        self.columns = columns
+        self.normalized = normalized
+
+    @classmethod
+    def from_spec(cls, spec: dict, resolve: Resolve) -> StringBinding:
+        refs = spec.get("columns") or [spec["column"]]
+        normalized = spec.get("normalized")
+        if normalized not in (None, "upper", "lower"):
+            raise MappingError("string binding 'normalized' must be upper or lower")
+        return cls([resolve(ref) for ref in refs], normalized)
+
+    def predicate(self, clause: SearchClause) -> ColumnElement:
+        if clause.modifier == "missing":
+            anything = any_of(*(present(c) for c in self.columns))
+            return negate(anything) if clause.values[0].missing else anything  # type: ignore[union-attr]
+        return any_of(
+            *(self._match(column, value.value, clause.modifier) for value in clause.values for column in self.columns)  # type: ignore[union-attr]
+        )
+
+    def _match(self, column: ColumnElement, text: str, modifier: str | None) -> ColumnElement:
+        if self.normalized:
+            needle = text.upper() if self.normalized == "upper" else text.lower()
+            if modifier == "exact":
+                return column == needle
+            if modifier == "contains":
+                return column.contains(needle, autoescape=True)
+            # A range lets the database walk the index; LIKE keeps collation quirks out.
+            return sa.and_(column >= needle, column < needle + "\U0010ffff", column.startswith(needle, autoescape=True))
+        if modifier == "exact":
+            return column == text
+        if modifier == "contains":
+            return column.icontains(text, autoescape=True)
+        return column.istartswith(text, autoescape=True)
+
+    def sort_key(self) -> ColumnElement:
+        return self.columns[0]
+
+
+# --------------------------------------------------------------------------- date
+class DateBinding:
+    """A legacy text date column compared against formatted bounds (see :mod:`dates`)."""
+
+    def __init__(self, column: ColumnElement, fmt: LegacyDateFormat):
+        self.column = column
+        self.fmt = fmt
+
+    @classmethod
+    def from_spec(cls, spec: dict, resolve: Resolve, date_format: Callable[[str], LegacyDateFormat]) -> DateBinding:
+        if "date" not in spec:
+            raise MappingError("date binding needs 'date' (the legacy format, e.g. '%Y%m%d')")
+        return cls(resolve(spec["column"]), date_format(spec["date"]))
+
+    def valid(self) -> ColumnElement:
+        return self.column >= self.fmt.guard
+
+    def predicate(self, clause: SearchClause) -> ColumnElement:
+        if clause.modifier == "missing":
+            return negate(self.valid()) if clause.values[0].missing else self.valid()  # type: ignore[union-attr]
+        return any_of(*(self._match(value) for value in clause.values))  # type: ignore[arg-type]
+
+    def _bound(self, value: datetime) -> str:
+        return self.fmt.format_bound(value)
+
+    def _match(self, value: DateValue) -> ColumnElement:
+        # The stored value is a range [v, v + precision); bounds are rounded to that precision.
+        col, fmt = self.column, self.fmt
+        floor_low, ceil_low = fmt.floor(value.low), fmt.ceil(value.low)
+        floor_high, ceil_high = fmt.floor(value.high), fmt.ceil(value.high)
+        b = self._bound
+        prefix = value.prefix
+        if prefix in (Prefix.EQ, Prefix.NE):
+            inside = sa.and_(col >= b(ceil_low), col < b(floor_high)) if ceil_low < floor_high else FALSE
+            return inside if prefix is Prefix.EQ else all_of(self.valid(), negate(inside))
+        if prefix is Prefix.GT:
+            return col >= b(floor_high)
+        if prefix is Prefix.GE:
+            return col >= b(floor_low)
+        if prefix is Prefix.SA:
+            return col >= b(ceil_high)
+        if prefix is Prefix.LT:
+            return sa.and_(self.valid(), col < b(ceil_low))
+        if prefix is Prefix.LE:
+            return sa.and_(self.valid(), col < b(ceil_high))
+        return sa.and_(self.valid(), col < b(floor_low))  # EB
+
+    def sort_key(self) -> ColumnElement:
+        return self.column
+
+
+# --------------------------------------------------------------------------- reference
+class ReferenceBinding:
+    def __init__(self, target: IdTemplate):
+        self.target = target
+
+    @classmethod
+    def from_spec(cls, spec: dict, resolve: Resolve) -> ReferenceBinding:
+        template = spec.get("template") or "{" + spec["column"] + "}"
+        return cls(IdTemplate(template, resolve))
+
+    def predicate(self, clause: SearchClause) -> ColumnElement:
+        if clause.modifier == "missing":
+            anything = all_of(*(present(c) for c in self.target.columns))
+            return negate(anything) if clause.values[0].missing else anything  # type: ignore[union-attr]
+        return any_of(*(self.target.match(value.id) for value in clause.values))  # type: ignore[union-attr]
+
+    def sort_key(self) -> ColumnElement:
+        return self.target.sql()
+
+
+Binding = TokenBinding | StringBinding | DateBinding | ReferenceBinding
+
+
+# --------------------------------------------------------------------------- _id
+class IdBinding:
+    """``_id``: a token matched against the resource id template, so it hits the key columns."""
+
+    def __init__(self, id_template: IdTemplate):
+        self.id = id_template
+
+    def predicate(self, clause: SearchClause) -> ColumnElement:
+        if clause.modifier == "missing":
+            return FALSE if clause.values[0].missing else TRUE  # type: ignore[union-attr]
+        matched = any_of(*(self.id.match(v.code) for v in clause.values if v.code and v.system in (None, "")))  # type: ignore[union-attr]
+        return negate(matched) if clause.modifier == "not" else matched
+
+    def sort_key(self) -> ColumnElement:
+        return self.id.sql()

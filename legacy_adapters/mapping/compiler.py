@@ -1,0 +1,162 @@
+"""A :class:`SearchRequest` and a bound resource type → one SQL statement. No I/O.
+
+Each branch (source or variant) contributes ``SELECT <its columns>, branch, id,
+sort keys FROM <tables> WHERE <static filters> AND <search predicates> AND
+<after cursor>``; branches whose predicates are false at compile time are dropped.
+One branch is ordered and limited directly; several are each limited, then
+unioned, ordered and limited again, so every page is a single round trip and
+every branch can use its indexes.
+
+Order is always the requested sort keys, then the branch, then the id, so it is
+total: keyset cursors (the last row's keys) never skip or repeat a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from facade.errors import InvalidRequest
+from facade.search.params import SortKey
+from facade.search.request import SearchRequest
+from legacy_adapters.mapping.binder import Branch, BoundResource
+from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, is_false
+
+
+@dataclass
+class PageQuery:
+    statement: sa.Select | None  # None when no branch can match
+    layout: dict[int, int]  # branch index -> offset of its source's columns in a result row
+    meta: int  # position of the first meta column (branch, id, sort keys...)
+    sort: tuple[SortKey, ...]
+
+
+def branch_filters(resource: BoundResource, request: SearchRequest) -> list[tuple[Branch, ColumnElement]]:
+    """Each branch that may match, with its full WHERE clause (static filters and search)."""
+    selected = []
+    for branch in resource.branches:
+        parts = list(branch.where)
+        for clause in request.clauses:
+            binding = branch.bindings.get(clause.name)
+            parts.append(binding.predicate(clause) if binding is not None else FALSE)
+        where = all_of(*parts)
+        if not is_false(where):
+            selected.append((branch, where))
+    return selected
+
+
+def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *, nulls_last_by_default: bool = False) -> PageQuery:
+    """``nulls_last_by_default``: the engine sorts NULL above every value (PostgreSQL, Oracle)."""
+    sort = request.sort or resource.spec.default_sort
+    candidates = branch_filters(resource, request)
+    if not candidates:
+        return PageQuery(None, {}, 0, sort)
+
+    sources = []
+    for branch, _ in candidates:
+        if branch.source not in sources:
+            sources.append(branch.source)
+    offsets, position = {}, 0
+    for source in sources:
+        offsets[id(source)] = position
+        position += len(source.columns)
+    layout = {branch.index: offsets[id(branch.source)] for branch, _ in candidates}
+
+    selects = []
+    for branch, where in candidates:
+        keys = _sort_keys(branch, sort)
+        id_expr = branch.id.sql()
+        columns = []
+        for source in sources:
+            if source is branch.source:
+                columns += [c.label(f"c{offsets[id(source)] + i}") for i, c in enumerate(source.columns)]
+            else:
+                columns += [sa.cast(sa.null(), c.type).label(f"c{offsets[id(source)] + i}") for i, c in enumerate(source.columns)]
+        columns.append(sa.literal(branch.index, sa.Integer).label("_b"))
+        columns.append(id_expr.label("_id"))
+        columns += [expr.label(f"_k{i}") for i, (expr, _) in enumerate(keys)]
+        if request.cursor is not None:
+            where = all_of(where, _after(keys, branch.index, id_expr, request.cursor, sort))
+            if is_false(where):
+                continue
+        selects.append((sa.select(*columns).select_from(branch.source.from_clause).where(where), keys, id_expr))
+
+    if not selects:
+        return PageQuery(None, {}, 0, sort)
+    if len(selects) == 1:
+        statement, keys, id_expr = selects[0]
+        statement = statement.order_by(*_order(keys, nulls_last_by_default), id_expr).limit(limit)
+    else:
+        members = []
+        for statement, keys, id_expr in selects:
+            limited = statement.order_by(*_order(keys, nulls_last_by_default), id_expr).limit(limit).subquery()
+            members.append(sa.select(limited))
+        union = sa.union_all(*members).subquery("page")
+        outer_keys = [(union.c[f"_k{i}"], key.descending) for i, key in enumerate(sort)]
+        statement = sa.select(union).order_by(*_order(outer_keys, nulls_last_by_default), union.c["_b"], union.c["_id"]).limit(limit)
+    return PageQuery(statement, layout, position, sort)
+
+
+def compile_count(resource: BoundResource, request: SearchRequest) -> sa.Select | None:
+    counts = [
+        sa.select(sa.func.count()).select_from(branch.source.from_clause).where(where).scalar_subquery()
+        for branch, where in branch_filters(resource, request)
+    ]
+    if not counts:
+        return None
+    total = counts[0]
+    for count in counts[1:]:
+        total = total + count
+    return sa.select(total)
+
+
+def _sort_keys(branch: Branch, sort: tuple[SortKey, ...]) -> list[tuple[ColumnElement, bool]]:
+    keys = []
+    for key in sort:
+        binding = branch.bindings.get(key.name)
+        expr = binding.sort_key() if binding is not None else sa.null()
+        keys.append((expr, key.descending))
+    return keys
+
+
+def _order(keys: list[tuple[ColumnElement, bool]], nulls_last_by_default: bool) -> list[ColumnElement]:
+    """NULL sorts as the smallest value. Engines that think otherwise are told, but only for
+    nullable columns: an explicit NULLS clause can stop them using an index for the order."""
+    order = []
+    for expr, descending in keys:
+        term = expr.desc() if descending else expr.asc()
+        if nulls_last_by_default and getattr(expr, "nullable", True):
+            term = term.nulls_last() if descending else term.nulls_first()
+        order.append(term)
+    return order
+
+
+def _after(keys: list[tuple[ColumnElement, bool]], branch_index: int, id_expr: ColumnElement, cursor: tuple, sort: tuple[SortKey, ...]) -> ColumnElement:
+    """Rows strictly after the cursor in (keys..., branch, id) order, NULL being smallest."""
+    if len(cursor) != len(keys) + 2:
+        raise InvalidRequest("_cursor does not fit this search; follow the Bundle's links", expression="_cursor")
+    *values, cursor_branch, cursor_id = cursor
+    if not isinstance(cursor_branch, int):
+        raise InvalidRequest("_cursor is malformed", expression="_cursor")
+    alternatives = []
+    equal_so_far: list[ColumnElement] = []
+    for (expr, descending), value in zip(keys, values):
+        beyond = _less(expr, value) if descending else _greater(expr, value)
+        alternatives.append(all_of(*equal_so_far, beyond))
+        equal_so_far.append(expr.is_(None) if value is None else expr == value)
+    # Ties on every key: branch, then id, break them.
+    if branch_index > cursor_branch:
+        alternatives.append(all_of(*equal_so_far))
+    elif branch_index == cursor_branch:
+        alternatives.append(all_of(*equal_so_far, id_expr > cursor_id))
+    return any_of(*alternatives)
+
+
+def _greater(expr: ColumnElement, value: object) -> ColumnElement:
+    return expr.isnot(None) if value is None else expr > value
+
+
+def _less(expr: ColumnElement, value: object) -> ColumnElement:
+    return FALSE if value is None else sa.or_(expr < value, expr.is_(None))

@@ -1,0 +1,98 @@
+"""Legacy date strings: parsing them for output and formatting search bounds for SQL.
+
+Legacy systems store dates as text ('19800131', '2024-03-05 10:15:00') with junk
+values ('', '00000000', '0000-00-00'). A format is given in strptime notation.
+Formats whose fields run from year down to second with fixed widths sort like
+time itself, so search bounds can be compared against the raw column and its
+index is used. Junk always sorts below year 0001, which gives a cheap SQL guard.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone, tzinfo
+
+_FIELDS = {"%Y": ("year", 4), "%m": ("month", 2), "%d": ("day", 2), "%H": ("hour", 2), "%M": ("minute", 2), "%S": ("second", 2)}
+_ORDER = ["year", "month", "day", "hour", "minute", "second"]
+_STEP = {"day": timedelta(days=1), "hour": timedelta(hours=1), "minute": timedelta(minutes=1), "second": timedelta(seconds=1)}
+
+
+class LegacyDateFormat:
+    """A fixed-width, most-significant-first legacy date format such as ``%Y%m%d%H%M%S``."""
+
+    def __init__(self, fmt: str, tz: tzinfo):
+        self.format = fmt
+        self.tz = tz
+        tokens = re.findall(r"%[YmdHMS]|[^%]+", fmt)
+        if "".join(tokens) != fmt:
+            raise ValueError(f"date format '{fmt}': only %Y %m %d %H %M %S and literal separators are supported")
+        slices: list[tuple[str, int, int]] = []
+        position = 0
+        for token in tokens:
+            if token in _FIELDS:
+                name, width = _FIELDS[token]
+                slices.append((name, position, position + width))
+                position += width
+            else:
+                position += len(token)
+        names = [name for name, _, _ in slices]
+        if names != _ORDER[: len(names)] or len(names) < 3:
+            raise ValueError(f"date format '{fmt}' must run year, month, day[, hour, minute, second] in that order")
+        self.width = position
+        self._slices = [(start, end) for _, start, end in slices]
+        self.precision = names[-1]
+        self.has_time = len(names) > 3
+        self.step = _STEP[self.precision]
+        self.guard = self.format_bound(datetime(1, 1, 1))  # every junk value sorts below this
+
+    # -- output -------------------------------------------------------------
+    def parse(self, text: str | None) -> datetime | None:
+        """The legacy value as a datetime (aware when it carries a time), or None for junk."""
+        if not text or len(text) < self.width:
+            return None
+        try:
+            parts = [int(text[a:b]) for a, b in self._slices]
+            value = datetime(*parts)
+        except ValueError:
+            return None
+        return value.replace(tzinfo=self.tz) if self.has_time else value
+
+    def to_fhir(self, text: str | None, kind: str) -> str | None:
+        """FHIR ``date``, ``dateTime`` or ``instant`` text for a legacy value."""
+        value = self.parse(text)
+        if value is None:
+            return None
+        if kind == "date" or not self.has_time:
+            return value.date().isoformat()
+        if kind == "instant":
+            return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return value.isoformat()
+
+    # -- search -------------------------------------------------------------
+    def format_bound(self, value: datetime) -> str:
+        """A search bound (naive = legacy local time) in the legacy text form."""
+        if value.tzinfo is not None:
+            value = value.astimezone(self.tz).replace(tzinfo=None)
+        return value.strftime(self.format) if value.year >= 1000 else self._format_small_year(value)
+
+    def _format_small_year(self, value: datetime) -> str:
+        return self.format.replace("%Y", f"{value.year:04d}").replace("%m", f"{value.month:02d}").replace(
+            "%d", f"{value.day:02d}").replace("%H", f"{value.hour:02d}").replace("%M", f"{value.minute:02d}").replace(
+            "%S", f"{value.second:02d}")
+
+    def floor(self, value: datetime) -> datetime:
+        return _truncate(self._local(value), self.precision)
+
+    def ceil(self, value: datetime) -> datetime:
+        local = self._local(value)
+        floored = _truncate(local, self.precision)
+        return floored if floored == local else floored + self.step
+
+    def _local(self, value: datetime) -> datetime:
+        return value.astimezone(self.tz).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+def _truncate(value: datetime, precision: str) -> datetime:
+    keep = _ORDER.index(precision) + 1
+    fields = [getattr(value, name) for name in _ORDER[:keep]]
+    return datetime(*fields)

@@ -1,0 +1,121 @@
+"""Loading a mapping file: what the façade serves, known without touching the database.
+
+The parameter catalogue and the CapabilityStatement come from here, so the server
+can start, and say what it supports, while the legacy database is still down.
+Binding to real tables happens later, in :mod:`binder`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from facade.search.params import SearchParamDef, SortKey
+from legacy_adapters.mapping.values import MappingError
+
+PARAM_TYPES = ("token", "string", "date", "reference")
+_SOURCE_KEYS = {"name", "table", "alias", "joins", "where", "id", "last_updated", "compartment", "resource", "search", "variants", "profile"}
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    type: str
+    params: dict[str, SearchParamDef]
+    default_sort: tuple[SortKey, ...]
+    sources: tuple[dict, ...]
+    profiles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    name: str
+    description: str
+    timezone: ZoneInfo
+    hooks: Any  # module holding the mapping's Python hooks, or None
+    resources: dict[str, ResourceSpec] = field(default_factory=dict)
+    path: str = ""
+
+
+def load_mapping(path: str | Path) -> MappingSpec:
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError(f"cannot read mapping {path}: {exc}") from None
+    return parse_mapping(document, str(path))
+
+
+def parse_mapping(document: Any, origin: str = "<mapping>") -> MappingSpec:
+    if not isinstance(document, dict) or not isinstance(document.get("resources"), dict):
+        raise MappingError(f"{origin}: a mapping needs a 'resources' section")
+    try:
+        tz = ZoneInfo(document.get("timezone", "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise MappingError(f"{origin}: unknown timezone {document.get('timezone')!r}") from None
+    hooks = None
+    if document.get("hooks"):
+        try:
+            hooks = importlib.import_module(document["hooks"])
+        except ImportError as exc:
+            raise MappingError(f"{origin}: cannot import hooks module {document['hooks']!r}: {exc}") from None
+    resources = {
+        type_name: _parse_resource(type_name, spec, origin) for type_name, spec in document["resources"].items()
+    }
+    return MappingSpec(
+        name=document.get("mapping", Path(origin).stem),
+        description=document.get("description", ""),
+        timezone=tz,
+        hooks=hooks,
+        resources=resources,
+        path=origin,
+    )
+
+
+def _parse_resource(type_name: str, spec: dict, origin: str) -> ResourceSpec:
+    where = f"{origin}: {type_name}"
+    sources = spec.get("sources")
+    if not sources:
+        raise MappingError(f"{where}: needs at least one source")
+    for source in sources:
+        unknown = set(source) - _SOURCE_KEYS
+        if unknown:
+            raise MappingError(f"{where}: unknown source keys {sorted(unknown)}")
+        for key in ("table", "id", "resource"):
+            if key not in source:
+                raise MappingError(f"{where}: source {source.get('name', '?')!r} needs '{key}'")
+    params: dict[str, SearchParamDef] = {
+        "_id": SearchParamDef("_id", "token", description="Logical id of the resource", sortable=True),
+    }
+    if all("last_updated" in s for s in sources):
+        params["_lastUpdated"] = SearchParamDef("_lastUpdated", "date", description="When the legacy row last changed", sortable=True)
+    for name, declared in (spec.get("search") or {}).items():
+        declared = declared or {}
+        if declared.get("type") not in PARAM_TYPES:
+            raise MappingError(f"{where}: search parameter {name!r} needs a type, one of {PARAM_TYPES}")
+        if declared["type"] == "reference" and not declared.get("target"):
+            raise MappingError(f"{where}: reference parameter {name!r} needs a target type")
+        if not any(name in (s.get("search") or {}) for s in sources):
+            raise MappingError(f"{where}: search parameter {name!r} is declared but no source binds it")
+        params[name] = SearchParamDef(
+            name,
+            declared["type"],
+            target=declared.get("target"),
+            description=declared.get("description", ""),
+            sortable=bool(declared.get("sortable", False)),
+        )
+    for source in sources:
+        for name in source.get("search") or {}:
+            if name not in params:
+                raise MappingError(f"{where}: source {source.get('name')!r} binds undeclared search parameter {name!r}")
+    default_sort = tuple(
+        SortKey(item.lstrip("-"), item.startswith("-")) for item in spec.get("default_sort", ["_id"])
+    )
+    for key in default_sort:
+        if key.name not in params:
+            raise MappingError(f"{where}: default_sort uses unknown parameter {key.name!r}")
+    return ResourceSpec(type_name, params, default_sort, tuple(sources), tuple(spec.get("profiles", ())))

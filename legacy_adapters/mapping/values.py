@@ -1,0 +1,215 @@
+"""Value expressions: how one FHIR element value is made from legacy columns.
+
+A value expression is a mapping-file dict with one source key and optional
+transforms, compiled once into a function of a result row::
+
+    {column: p.sex_cd, map: {M: male, F: female}, otherwise: unknown}
+    {column: p.dob, date: "%Y%m%d", as: date}
+    {template: "Patient/{p.pt_guid}"}
+    {hook: lab_value, columns: [r.result_val, r.result_units]}
+    {const: final}
+
+``default`` gives the FHIR value for an absent legacy value; searches honour it too.
+
+Strings are right-trimmed and empty strings count as absent: legacy CHAR
+columns pad with blanks, and '' is how many of them say "no value".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from legacy_adapters.mapping.dates import LegacyDateFormat
+
+SOURCE_KEYS = ("column", "const", "template", "hook")
+TRANSFORM_KEYS = ("map", "otherwise", "date", "as", "type", "case", "split_codings", "default")
+TEMPLATE_FIELD = re.compile(r"\{([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)?)\}")
+
+RowFn = Callable[[Any], Any]
+
+
+class MappingError(ValueError):
+    """The mapping file says something the engine cannot do; raised at load time, never per request."""
+
+
+class CompileContext(Protocol):
+    def slot(self, ref: str) -> int: ...
+    def hook(self, name: str) -> Callable[..., Any]: ...
+    def date_format(self, fmt: str) -> LegacyDateFormat: ...
+
+
+def is_value_expression(node: Any) -> bool:
+    return isinstance(node, dict) and any(key in node for key in SOURCE_KEYS)
+
+
+def clean(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.rstrip()
+        return value or None
+    return value
+
+
+def compile_value(spec: Mapping[str, Any], ctx: CompileContext, where: str) -> RowFn:
+    unknown = set(spec) - set(SOURCE_KEYS) - set(TRANSFORM_KEYS) - {"columns", "args"}
+    if unknown:
+        raise MappingError(f"{where}: unknown keys {sorted(unknown)} in value expression")
+    fetch = _compile_source(spec, ctx, where)
+    for transform in _compile_transforms(spec, ctx, where):
+        fetch = _chain(fetch, transform)
+    if "default" in spec:  # what an absent legacy value means in FHIR (e.g. gender 'unknown')
+        fetch = _with_default(fetch, spec["default"])
+    return fetch
+
+
+def _with_default(fetch: RowFn, default: Any) -> RowFn:
+    def value(row: Any) -> Any:
+        found = fetch(row)
+        return default if found is None else found
+
+    return value
+
+
+def _chain(fetch: RowFn, transform: Callable[[Any], Any]) -> RowFn:
+    def value(row: Any) -> Any:
+        raw = fetch(row)
+        return None if raw is None else transform(raw)
+
+    return value
+
+
+def _compile_source(spec: Mapping[str, Any], ctx: CompileContext, where: str) -> RowFn:
+    if "column" in spec:
+        index = ctx.slot(spec["column"])
+
+        def column(row: Any) -> Any:
+            return clean(row[index])
+
+        return column
+    if "const" in spec:
+        constant = spec["const"]
+        return lambda row: constant
+    if "template" in spec:
+        return compile_template_string(spec["template"], ctx)
+    hook = ctx.hook(spec["hook"])
+    indexes = [ctx.slot(ref) for ref in spec.get("columns", [])]
+    args = dict(spec.get("args", {}))
+
+    def call_hook(row: Any) -> Any:
+        return hook(*(clean(row[i]) for i in indexes), **args)
+
+    return call_hook
+
+
+def compile_template_string(template: str, ctx: CompileContext) -> RowFn:
+    """``"Patient/{p.pt_guid}"``: absent if any referenced column is absent."""
+    pieces = TEMPLATE_FIELD.split(template)  # literal, ref, literal, ref, ..., literal
+    literals = pieces[0::2]
+    indexes = [ctx.slot(ref) for ref in pieces[1::2]]
+
+    def render(row: Any) -> str | None:
+        out = [literals[0]]
+        for index, literal in zip(indexes, literals[1:]):
+            value = clean(row[index])
+            if value is None:
+                return None
+            out.append(str(value))
+            out.append(literal)
+        return "".join(out)
+
+    return render
+
+
+def _compile_transforms(spec: Mapping[str, Any], ctx: CompileContext, where: str) -> list[Callable[[Any], Any]]:
+    transforms: list[Callable[[Any], Any]] = []
+    if "map" in spec:
+        transforms.append(value_map(spec["map"], spec.get("otherwise")))
+    elif "otherwise" in spec:
+        raise MappingError(f"{where}: 'otherwise' needs 'map'")
+    if "date" in spec:
+        fmt = ctx.date_format(spec["date"])
+        kind = spec.get("as", "dateTime")
+        if kind not in ("date", "dateTime", "instant"):
+            raise MappingError(f"{where}: 'as' must be date, dateTime or instant")
+        transforms.append(lambda text: fmt.to_fhir(text, kind))
+    if "type" in spec:
+        try:
+            transforms.append(_TYPES[spec["type"]])
+        except KeyError:
+            raise MappingError(f"{where}: type must be one of {sorted(_TYPES)}") from None
+    if "case" in spec:
+        try:
+            transforms.append(_CASES[spec["case"]])
+        except KeyError:
+            raise MappingError(f"{where}: case must be one of {sorted(_CASES)}") from None
+    if "split_codings" in spec:
+        transforms.append(split_codings(**spec["split_codings"]))
+    return transforms
+
+
+def value_map(table: Mapping[Any, Any], otherwise: Any = None) -> Callable[[Any], Any]:
+    """Legacy value → FHIR value. ``otherwise: keep`` passes unmapped values through."""
+    lookup = {str(k): v for k, v in table.items()}
+    keep = otherwise == "keep"
+
+    def mapped(value: Any) -> Any:
+        found = lookup.get(str(value))
+        if found is not None:
+            return found
+        return value if keep else otherwise
+
+    return mapped
+
+
+def split_codings(separator: str = ";", system_separator: str = ":", systems: Mapping[str, str] | None = None) -> Callable[[str], list[dict] | None]:
+    """``'ICD10:E11.9;SNOMED-CT:44054006'`` → codings, prefixes mapped to system URIs."""
+    known = dict(systems or {})
+
+    def split(text: str) -> list[dict] | None:
+        codings = []
+        for item in str(text).split(separator):
+            prefix, found, code = item.strip().partition(system_separator)
+            if not found:
+                prefix, code = "", prefix
+            code = code.strip()
+            if not code:
+                continue
+            coding = {"system": known[prefix], "code": code} if prefix in known else {"code": code}
+            codings.append(coding)
+        return codings or None
+
+    return split
+
+
+def _decimal(value: Any) -> float | int | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    return int(number) if number == number.to_integral_value() and "." not in str(value) else float(number)
+
+
+def _integer(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _boolean(value: Any) -> bool | None:
+    text = str(value).strip().upper()
+    if text in ("Y", "YES", "T", "TRUE", "1"):
+        return True
+    if text in ("N", "NO", "F", "FALSE", "0"):
+        return False
+    return None
+
+
+_TYPES: dict[str, Callable[[Any], Any]] = {"decimal": _decimal, "integer": _integer, "boolean": _boolean, "string": str}
+_CASES: dict[str, Callable[[str], str]] = {"title": lambda s: s.title(), "upper": str.upper, "lower": str.lower}
