@@ -1,0 +1,46 @@
+"""Application factory: settings in, a WSGI app serving FHIR under /fhir out."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from facade import __version__
+from facade.config import Settings
+from facade.service import FhirService
+from facade.web.error_handlers import register_error_handlers
+from facade.web.routes import make_blueprint
+from legacy_adapters.engines import create_legacy_engine, sqlite_url
+from legacy_adapters.mapping.loader import load_mapping
+from legacy_adapters.protocol import LegacyAdapter
+from legacy_adapters.sql_adapter import SqlAdapter
+
+OPENAPI_PATH = "/fhir/openapi.json"
+
+
+def build_adapter(settings: Settings) -> SqlAdapter:
+    mapping = load_mapping(settings.mapping)
+    url = settings.database_url or sqlite_url(settings.demo_path)
+    return SqlAdapter(mapping, create_legacy_engine(url, pool_size=settings.pool_size))
+
+
+def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None = None) -> Flask:
+    settings = settings or Settings()
+    adapter = adapter or build_adapter(settings)
+    app = Flask("fhir_facade")
+    app.config.update(
+        FHIR_BASE_URL=settings.base_url.rstrip("/") if settings.base_url else None,
+        FHIR_STRICT_HANDLING=settings.strict_handling,
+        API_TITLE="fhir-facade",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/fhir",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    service = FhirService(adapter, default_count=settings.default_count, max_count=settings.max_count)
+    app.extensions["fhir_facade"] = service
+    api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 façade over a legacy EHR database"}})
+    api.register_blueprint(make_blueprint(service))
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,80 @@
+"""The ``fhir-facade`` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from facade.config import ConfigError, load_settings
+from legacy_adapters.mapping.values import MappingError
+
+
+@click.group()
+def main() -> None:
+    """A FHIR R4 API in front of a legacy EHR database."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML configuration file.")
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 8080).")
+@click.option("--workers", type=int, help="Worker processes (default: the number of CPU cores).")
+def serve(config_file: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve FHIR under /fhir. With no configuration: the embedded demo."""
+    from facade.server import serve as run
+
+    try:
+        settings = load_settings(config_file, {"host": host, "port": port, "workers": workers})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    run(settings)
+
+
+@main.group()
+def demo() -> None:
+    """The embedded demo legacy database."""
+
+
+@demo.command("init")
+@click.option("--patients", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="SQLite file, or a SQLAlchemy URL.")
+@click.option("--seed", type=int, default=None, help="Random seed (same seed, same data).")
+def demo_init(patients: int, out: str, seed: int | None) -> None:
+    """Generate the synthetic legacy hospital database."""
+    from legacy_adapters.sources.demo.generate import DEMO_SEED, generate
+
+    if "://" not in out:
+        Path(out).resolve().parent.mkdir(parents=True, exist_ok=True)
+    counts = generate(out, patients=patients, seed=DEMO_SEED if seed is None else seed)
+    click.echo(f"wrote {out}: " + ", ".join(f"{table}={count}" for table, count in counts.items()))
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False), default="-", help="File to write (default: standard output).")
+def openapi(out: str) -> None:
+    """Print the OpenAPI document of the configured server."""
+    try:
+        document = openapi_document(load_settings())
+    except (ConfigError, MappingError) as exc:
+        raise click.ClickException(str(exc)) from None
+    text = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    if out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(out).write_text(text, encoding="utf-8")
+
+
+def openapi_document(settings) -> dict:  # noqa: ANN001
+    from facade.app import create_app
+
+    # Building the app reads the mapping only; the legacy database is not touched.
+    return create_app(settings).test_client().get("/fhir/openapi.json").get_json()
+
+
+if __name__ == "__main__":
+    main()

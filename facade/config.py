@@ -1,0 +1,110 @@
+"""Configuration as data: defaults, then a TOML file, then ``FHIR_FACADE_*`` variables, then flags.
+
+With nothing configured the server serves the embedded demo database.
+See README.md § Configuration for every key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "FHIR_FACADE_"
+DEMO_MAPPING = str(Path(__file__).resolve().parent.parent / "legacy_adapters" / "sources" / "demo" / "mapping.yaml")
+
+
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "fhir-facade"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    # [server]
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    threads: int = 4
+    base_url: str | None = None  # public URL of /fhir; derived from each request when unset
+    # [legacy]
+    database_url: str | None = None  # None: the embedded demo (SQLite, created on first run)
+    mapping: str = DEMO_MAPPING
+    pool_size: int = 5
+    # [search]
+    default_count: int = 20
+    max_count: int = 1000
+    strict_handling: bool = False  # unknown parameters: 400 instead of ignored-and-reported
+    # [demo]
+    demo_path: str = field(default_factory=lambda: str(_data_home() / "demo.sqlite"))
+    demo_patients: int = 1000
+
+    @property
+    def is_demo(self) -> bool:
+        return self.database_url is None
+
+    def validate(self) -> Settings:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port {self.port} is out of range")
+        if self.workers < 1 or self.threads < 1:
+            raise ConfigError("workers and threads must be at least 1")
+        if not 1 <= self.default_count <= self.max_count:
+            raise ConfigError("need 1 <= default_count <= max_count")
+        if self.demo_patients < 1:
+            raise ConfigError("demo_patients must be at least 1")
+        return self
+
+
+_SECTIONS = {
+    "server": ("host", "port", "workers", "threads", "base_url"),
+    "legacy": ("database_url", "mapping", "pool_size"),
+    "search": ("default_count", "max_count", "strict_handling"),
+    "demo": ("demo_path", "demo_patients"),
+}
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _TYPES[name]
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "bool":
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+    return None if value in ("", None) else str(value)
+
+
+def load_settings(config_file: str | None = None, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    values: dict[str, Any] = {}
+    environ = os.environ if environ is None else environ
+    config_file = config_file or environ.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        try:
+            document = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read configuration {config_file}: {exc}") from None
+        for section, table in document.items():
+            if section not in _SECTIONS or not isinstance(table, dict):
+                raise ConfigError(f"{config_file}: unknown section [{section}]")
+            for key, value in table.items():
+                if key not in _SECTIONS[section]:
+                    raise ConfigError(f"{config_file}: unknown key {key!r} in [{section}]")
+                values[key] = _coerce(key, value)
+        base = Path(config_file).resolve().parent
+        if "mapping" in values and not Path(values["mapping"]).is_absolute():
+            values["mapping"] = str(base / values["mapping"])
+    for name in _TYPES:
+        env_value = environ.get(ENV_PREFIX + name.upper())
+        if env_value is not None:
+            values[name] = _coerce(name, env_value)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _coerce(name, value)
+    return replace(Settings(), **values).validate()
