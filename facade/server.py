@@ -26,9 +26,9 @@ def ensure_demo_database(settings: Settings) -> None:
     from legacy_adapters.sources.demo.generate import generate
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    log.warning("creating the demo legacy database at %s (%d patients)", path, settings.demo_patients)
+    log.info("creating the demo legacy database at %s (%d patients)", path, settings.demo_patients)
     counts = generate(str(path), patients=settings.demo_patients)
-    log.warning("demo database ready: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
+    log.info("demo database ready: %s", ", ".join(f"{k}={v}" for k, v in counts.items()))
 
 
 class FacadeServer(BaseApplication):
@@ -56,5 +56,5 @@ class FacadeServer(BaseApplication):
 def serve(settings: Settings) -> None:
     if settings.is_demo:
         ensure_demo_database(settings)
-    log.warning("serving FHIR at http://%s:%d/fhir (%d workers, pid %d)", settings.host, settings.port, settings.workers, os.getpid())
+    log.info("serving FHIR at http://%s:%d/fhir (%d workers, pid %d)", settings.host, settings.port, settings.workers, os.getpid())
     FacadeServer(settings).run()
