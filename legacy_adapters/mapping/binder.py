@@ -63,6 +63,7 @@ class BoundResource:
     spec: ResourceSpec
     sources: list[BoundSource]
     branches: list[Branch]
+    select_lists: dict = field(default_factory=dict)  # compiler's cache, per combination of sources
 
 
 class _SourceContext:

@@ -35,15 +35,20 @@ class PageQuery:
 
 def branch_filters(resource: BoundResource, request: SearchRequest) -> list[tuple[Branch, ColumnElement]]:
     """Each branch that may match, with its full WHERE clause (static filters and search)."""
+    # Token clauses first: against a branch's fixed codes they decide in Python, and a
+    # branch found false is dropped before any other predicate is built for it.
+    clauses = sorted(request.clauses, key=lambda clause: clause.type != "token")
     selected = []
     for branch in resource.branches:
         parts = list(branch.where)
-        for clause in request.clauses:
+        for clause in clauses:
             binding = branch.bindings.get(clause.name)
-            parts.append(binding.predicate(clause) if binding is not None else FALSE)
-        where = all_of(*parts)
-        if not is_false(where):
-            selected.append((branch, where))
+            predicate = binding.predicate(clause) if binding is not None else FALSE
+            if is_false(predicate):
+                break
+            parts.append(predicate)
+        else:
+            selected.append((branch, all_of(*parts)))
     return selected
 
 
@@ -64,16 +69,12 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
         position += len(source.columns)
     layout = {branch.index: offsets[id(branch.source)] for branch, _ in candidates}
 
+    slot_columns = _slot_columns(resource, tuple(sources))
     selects = []
     for branch, where in candidates:
         keys = _sort_keys(branch, sort)
         id_expr = branch.id.sql()
-        columns = []
-        for source in sources:
-            if source is branch.source:
-                columns += [c.label(f"c{offsets[id(source)] + i}") for i, c in enumerate(source.columns)]
-            else:
-                columns += [sa.cast(sa.null(), c.type).label(f"c{offsets[id(source)] + i}") for i, c in enumerate(source.columns)]
+        columns = list(slot_columns[id(branch.source)])
         columns.append(sa.literal(branch.index, sa.Integer).label("_b"))
         columns.append(id_expr.label("_id"))
         columns += [expr.label(f"_k{i}") for i, (expr, _) in enumerate(keys)]
@@ -97,6 +98,28 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
         outer_keys = [(union.c[f"_k{i}"], key.descending) for i, key in enumerate(sort)]
         statement = sa.select(union).order_by(*_order(outer_keys, nulls_last_by_default), union.c["_b"], union.c["_id"]).limit(limit)
     return PageQuery(statement, layout, position, sort)
+
+
+def _slot_columns(resource: BoundResource, sources: tuple) -> dict[int, list[ColumnElement]]:
+    """Each source's select list in a query over ``sources``: its own columns, NULL for the others'.
+
+    Labelling columns is a noticeable part of a request, and the combinations of sources
+    a query can touch are few, so the lists are built once per combination.
+    """
+    key = tuple(id(source) for source in sources)
+    cached = resource.select_lists.get(key)
+    if cached is None:
+        cached = {}
+        for source in sources:
+            columns, position = [], 0
+            for other in sources:
+                for column in other.columns:
+                    label = f"c{position}"
+                    columns.append(column.label(label) if other is source else sa.cast(sa.null(), column.type).label(label))
+                    position += 1
+            cached[id(source)] = columns
+        resource.select_lists[key] = cached
+    return cached
 
 
 def compile_count(resource: BoundResource, request: SearchRequest) -> sa.Select | None:

@@ -184,15 +184,22 @@ def split_codings(separator: str = ";", system_separator: str = ":", systems: Ma
 
 
 def _decimal(value: Any) -> float | int | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    """A JSON number. Integral values are written without a fraction, so every engine's
+    driver (SQLite gives 70, PostgreSQL 70.0 for the same NUMERIC) renders alike."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
         return value
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
+    if isinstance(value, float):
+        number = value
+    else:
+        try:
+            number = float(Decimal(str(value).strip()))
+        except (InvalidOperation, ValueError):
+            return None
+    if number != number or number in (float("inf"), float("-inf")):
         return None
-    if not number.is_finite():
-        return None
-    return int(number) if number == number.to_integral_value() and "." not in str(value) else float(number)
+    return int(number) if number.is_integer() else number
 
 
 def _integer(value: Any) -> int | None:
