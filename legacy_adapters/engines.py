@@ -31,7 +31,8 @@ def sqlite_url(path: str | Path, read_only: bool = True) -> str:
 
 def create_legacy_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: int = 30000) -> sa.Engine:
     """An engine whose every connection refuses writes."""
-    dialect = sa.engine.make_url(url).get_backend_name()
+    parsed = sa.engine.make_url(url)
+    dialect = parsed.get_backend_name()
     connect_args: dict = {}
     options: dict = {"pool_pre_ping": True, "pool_recycle": 1800}
     if dialect == "sqlite":
@@ -39,11 +40,18 @@ def create_legacy_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: 
             raise ValueError("SQLite legacy databases must be opened read-only: use sqlite_url(path)")
         connect_args["check_same_thread"] = False
     elif dialect == "postgresql":
-        connect_args["options"] = f"-c default_transaction_read_only=on -c statement_timeout={statement_timeout_ms}"
-        connect_args["connect_timeout"] = 5
+        # connect_args replace same-named URL query parameters, so merge with the URL's own
+        # ``options`` (e.g. -csearch_path=...) instead of dropping them. Order matters: the
+        # last -c wins, so the URL may override the statement timeout but never read-only.
+        connect_args["options"] = " ".join(
+            [f"-c statement_timeout={statement_timeout_ms}", *_query_values(parsed, "options"), "-c default_transaction_read_only=on"]
+        )
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = 5
         options.update(pool_size=pool_size, max_overflow=pool_size)
     elif dialect in ("mysql", "mariadb"):
-        connect_args["connect_timeout"] = 5
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = 5
         options.update(pool_size=pool_size, max_overflow=pool_size)
     engine = sa.create_engine(url, connect_args=connect_args, **options)
 
@@ -59,14 +67,26 @@ def create_legacy_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: 
     return engine
 
 
+def _query_values(url: sa.engine.URL, name: str) -> list[str]:
+    value = url.query.get(name)
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _cause(exc: BaseException) -> str:
+    # Pool timeouts and disconnections are SQLAlchemy errors without a DBAPI ``orig``.
+    return type(getattr(exc, "orig", None) or exc).__name__
+
+
 @contextlib.contextmanager
 def legacy_errors() -> Iterator[None]:
     """Turn driver failures into façade errors; never leak SQL or data to the client."""
     try:
         yield
     except _UNAVAILABLE as exc:
-        log.warning("legacy database unavailable: %s", type(exc.orig or exc).__name__)
+        log.warning("legacy database unavailable: %s", _cause(exc))
         raise UpstreamUnavailable("The legacy database is unavailable; try again shortly") from None
     except sa.exc.DBAPIError as exc:
-        log.error("legacy database error: %s", type(exc.orig or exc).__name__)
+        log.error("legacy database error: %s", _cause(exc))
         raise FacadeError("The legacy database could not answer this request") from None

@@ -13,11 +13,11 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from facade.errors import FacadeError
-from facade.search.params import SearchClause, SearchParamDef, TokenValue
+from facade.search.params import SearchParamDef
 from facade.search.request import SearchRequest
 from legacy_adapters.engines import legacy_errors
 from legacy_adapters.mapping.binder import Branch, BoundResource, bind_mapping
-from legacy_adapters.mapping.compiler import compile_count, compile_page
+from legacy_adapters.mapping.compiler import PageQuery, compile_count, compile_page, compile_read
 from legacy_adapters.mapping.loader import MappingSpec
 from legacy_adapters.protocol import Page
 
@@ -29,6 +29,7 @@ class SqlAdapter:
         self._bound: dict[str, BoundResource] | None = None
         self._lock = threading.Lock()
         self._nulls_last = engine.dialect.name in ("postgresql", "oracle")
+        self._read_plans: dict[tuple, PageQuery] = {}
 
     # -- capabilities -------------------------------------------------------
     def resource_types(self) -> list[str]:
@@ -48,9 +49,26 @@ class SqlAdapter:
 
     # -- interactions -------------------------------------------------------
     def read(self, resource_type: str, resource_id: str) -> dict | None:
-        by_id = SearchClause("_id", "token", None, (TokenValue(None, resource_id),), resource_id)
-        page = self.search(SearchRequest(resource_type, clauses=(by_id,), count=1))
-        return page.resources[0] if page.resources else None
+        resource = self.bound()[resource_type]
+        branch_indexes: list[int] = []
+        params: dict[str, object] = {}
+        for branch in resource.branches:
+            parts = branch.id.parse(resource_id)
+            if parts is not None:  # this branch could hold the id
+                branch_indexes.append(branch.index)
+                params.update({f"b{branch.index}_{i}": part for i, part in enumerate(parts)})
+        if not branch_indexes:
+            return None
+        key = (resource_type, tuple(branch_indexes))
+        query = self._read_plans.get(key)
+        if query is None:  # one plan per type and set of branches, reused for every id
+            query = self._read_plans[key] = compile_read(resource, key[1])
+        with legacy_errors(), self.engine.connect() as connection:
+            row = connection.execute(query.statement, params).first()
+        if row is None:
+            return None
+        branch = resource.branches[row[query.meta]]
+        return _to_resource(resource_type, branch, row, query.layout[branch.index], query.meta)
 
     def search(self, request: SearchRequest) -> Page:
         resource = self.bound()[request.resource_type]

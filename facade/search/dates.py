@@ -60,5 +60,5 @@ def parse_date_range(text: str) -> tuple[datetime, datetime]:
         low = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
         step = timedelta(microseconds=1) if fraction else timedelta(seconds=1)
         return low, low + step
-    except ValueError as exc:  # e.g. month 13, Feb 30
+    except (ValueError, OverflowError) as exc:  # e.g. month 13, Feb 30; 9999-12-31 has no day after it
         raise InvalidRequest(f"'{text}' is not a valid FHIR date: {exc}") from None

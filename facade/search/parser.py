@@ -51,6 +51,8 @@ def parse_search(
     for key, raw in pairs:
         if raw == "" or key in _WEB_PARAMS:
             continue  # empty parameters are ignored (R4 search §3.1.1.4)
+        if "\x00" in raw:  # would cut a LIKE pattern short in SQLite and is an error in PostgreSQL
+            raise InvalidRequest(f"'{key}' contains a NUL character", expression=key)
         name, _, modifier = key.partition(":")
         if name == "_count":
             count = _parse_count(raw, max_count)

@@ -37,7 +37,7 @@ _VAR = re.compile(r"\$\{(\w+)\}")
 _VARIANT_KEYS = {"name", "require", "vars", "resource", "search"}
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity
 class BoundSource:
     name: str
     from_clause: FromClause

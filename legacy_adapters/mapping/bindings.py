@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from facade.errors import InvalidRequest
 from facade.search.params import DateValue, Prefix, SearchClause, TokenValue
 from legacy_adapters.mapping.dates import LegacyDateFormat
 from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, as_text, negate, present
@@ -60,6 +61,11 @@ class IdTemplate:
         if parsed is None:
             return FALSE
         return all_of(*(column == v for column, v in zip(self.columns, parsed)))
+
+    def match_bound(self, prefix: str) -> ColumnElement:
+        """Like :meth:`match`, with the parsed parts as bind parameters ``{prefix}_0``, ``{prefix}_1``…,
+        so one statement serves every id."""
+        return all_of(*(column == sa.bindparam(f"{prefix}_{i}", type_=column.type) for i, column in enumerate(self.columns)))
 
     def sql(self) -> ColumnElement:
         if len(self.columns) == 1 and self.literals == ["", ""]:
@@ -226,7 +232,8 @@ class DateBinding:
 
     def predicate(self, clause: SearchClause) -> ColumnElement:
         if clause.modifier == "missing":
-            return negate(self.valid()) if clause.values[0].missing else self.valid()  # type: ignore[union-attr]
+            missing = sa.or_(self.column.is_(None), negate(self.valid()))  # NOT (NULL >= guard) is NULL, not true
+            return missing if clause.values[0].missing else self.valid()  # type: ignore[union-attr]
         return any_of(*(self._match(value) for value in clause.values))  # type: ignore[arg-type]
 
     def _bound(self, value: datetime) -> str:
@@ -235,8 +242,11 @@ class DateBinding:
     def _match(self, value: DateValue) -> ColumnElement:
         # The stored value is a range [v, v + precision); bounds are rounded to that precision.
         col, fmt = self.column, self.fmt
-        floor_low, ceil_low = fmt.floor(value.low), fmt.ceil(value.low)
-        floor_high, ceil_high = fmt.floor(value.high), fmt.ceil(value.high)
+        try:
+            floor_low, ceil_low = fmt.floor(value.low), fmt.ceil(value.low)
+            floor_high, ceil_high = fmt.floor(value.high), fmt.ceil(value.high)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in the legacy time zone
+            raise InvalidRequest("date search value is outside the range of dates the legacy database can hold") from None
         b = self._bound
         prefix = value.prefix
         if prefix in (Prefix.EQ, Prefix.NE):

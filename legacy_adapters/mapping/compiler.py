@@ -122,6 +122,26 @@ def _slot_columns(resource: BoundResource, sources: tuple) -> dict[int, list[Col
     return cached
 
 
+def compile_read(resource: BoundResource, branch_indexes: tuple[int, ...]) -> PageQuery:
+    """A read by id over the branches whose id template accepts it, with the id parts as bind
+    parameters ``b{branch}_{part}``: built once per set of branches, reused for every id."""
+    branches = [resource.branches[i] for i in branch_indexes]
+    sources = list(dict.fromkeys(branch.source for branch in branches))
+    slot_columns = _slot_columns(resource, tuple(sources))
+    offsets, position = {}, 0
+    for source in sources:
+        offsets[id(source)] = position
+        position += len(source.columns)
+    members = []
+    for branch in branches:
+        columns = [*slot_columns[id(branch.source)], sa.literal(branch.index, sa.Integer).label("_b"), branch.id.sql().label("_id")]
+        where = all_of(*branch.where, branch.id.match_bound(f"b{branch.index}"))
+        members.append(sa.select(*columns).select_from(branch.source.from_clause).where(where))
+    statement = members[0] if len(members) == 1 else sa.union_all(*members)
+    layout = {branch.index: offsets[id(branch.source)] for branch in branches}
+    return PageQuery(statement, layout, position, ())
+
+
 def compile_count(resource: BoundResource, request: SearchRequest) -> sa.Select | None:
     counts = [
         sa.select(sa.func.count()).select_from(branch.source.from_clause).where(where).scalar_subquery()
