@@ -21,7 +21,11 @@ from facade.errors import FacadeError, UpstreamUnavailable
 log = logging.getLogger(__name__)
 
 # Failures of the connection rather than of the statement: the database is down or unreachable.
-_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.TimeoutError)
+_ALWAYS_UNAVAILABLE = (sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.TimeoutError)
+# SQLite reports statement errors ("no such column") as OperationalError too; only these are outages.
+_SQLITE_OUTAGES = ("unable to open", "database is locked", "disk i/o error", "database disk image is malformed")
+# MySQL/MariaDB client error codes for a lost or refused server, and "too many connections".
+_MYSQL_OUTAGES = {1040, 1053, 2002, 2003, 2005, 2006, 2013, 2055}
 
 
 def sqlite_url(path: str | Path, read_only: bool = True) -> str:
@@ -35,6 +39,9 @@ def create_legacy_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: 
     dialect = parsed.get_backend_name()
     connect_args: dict = {}
     options: dict = {"pool_pre_ping": True, "pool_recycle": 1800}
+    if ":memory:" not in url:
+        # A busy pool answers 503 after 5 s rather than holding the request until the worker times out.
+        options["pool_timeout"] = 5
     if dialect == "sqlite":
         if "mode=ro" not in url and ":memory:" not in url:
             raise ValueError("SQLite legacy databases must be opened read-only: use sqlite_url(path)")
@@ -84,9 +91,25 @@ def legacy_errors() -> Iterator[None]:
     """Turn driver failures into façade errors; never leak SQL or data to the client."""
     try:
         yield
-    except _UNAVAILABLE as exc:
-        log.warning("legacy database unavailable: %s", _cause(exc))
-        raise UpstreamUnavailable("The legacy database is unavailable; try again shortly") from None
-    except sa.exc.DBAPIError as exc:
+    except (sa.exc.DBAPIError, *_ALWAYS_UNAVAILABLE) as exc:
+        if is_outage(exc):
+            log.warning("legacy database unavailable: %s", _cause(exc))
+            raise UpstreamUnavailable("The legacy database is unavailable; try again shortly") from None
         log.error("legacy database error: %s", _cause(exc))
         raise FacadeError("The legacy database could not answer this request") from None
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Is the database down or unreachable (503, retry later), rather than refusing this statement (500)?"""
+    if isinstance(exc, _ALWAYS_UNAVAILABLE) or getattr(exc, "connection_invalidated", False):
+        return True
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    orig = getattr(exc, "orig", None)
+    module = type(orig).__module__ if orig is not None else ""
+    if module.startswith("sqlite3"):
+        return any(marker in str(orig).lower() for marker in _SQLITE_OUTAGES)
+    if module.startswith("pymysql") or module.startswith("MySQLdb"):
+        code = orig.args[0] if orig is not None and orig.args else None
+        return code in _MYSQL_OUTAGES
+    return True  # PostgreSQL and others raise OperationalError for connection failures

@@ -8,12 +8,10 @@ import time
 
 import pytest
 from sqlalchemy import create_engine, select
+from sqlalchemy.engine import make_url
 
 from legacy_adapters.sources.demo.generate import DEMO_SEED, generate
 from legacy_adapters.sources.demo.schema import metadata
-
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL",
-                              "postgresql+psycopg2://root@127.0.0.1:5432/test")
 
 
 def _digest(engine) -> dict[str, str]:
@@ -147,20 +145,18 @@ def test_legacy_traits_are_present(demo_db):
 
 
 @pytest.mark.postgres
-def test_postgres_matches_sqlite(tmp_path):
-    """Same seed, same rows on PostgreSQL, written into a private schema."""
-    pytest.importorskip("psycopg2")
+def test_postgres_matches_sqlite(tmp_path, postgres_url):
+    """Same seed, same rows on PostgreSQL, written into a private schema.
+
+    ``postgres_url`` skips with a reason when PostgreSQL is not reachable, and fails under CI=true.
+    """
     schema = "demo_generator_test"
-    admin = create_engine(POSTGRES_URL)
+    admin = create_engine(postgres_url)
+    engine = create_engine(make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"}))
     try:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    except Exception as exc:  # no server in this environment
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    engine = create_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
         pg_counts = generate(engine, patients=30)
         generate(engine, patients=30)  # re-running drops and recreates the tables
         sqlite_counts = generate(tmp_path / "demo.sqlite", patients=30)
