@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import urlencode
 from dataclasses import dataclass, replace
 
 from facade.search.params import SearchClause, SortKey
@@ -33,7 +34,7 @@ class SearchRequest:
 
     def fingerprint(self) -> str:
         """Identifies the query (not the page) so a cursor cannot be replayed on another search."""
-        text = self.resource_type + "?" + "&".join(f"{k}={v}" for k, v in self.link_params() if k != "_count")
+        text = self.resource_type + "?" + urlencode([(k, v) for k, v in self.link_params() if k != "_count"])
         return hashlib.blake2s(text.encode(), digest_size=6).hexdigest()
 
     def with_clauses(self, *extra: SearchClause) -> SearchRequest:

@@ -69,7 +69,8 @@ class BoundResource:
 class _SourceContext:
     """Resolves ``alias.column`` references and hands out select-list slots."""
 
-    def __init__(self, tables: dict[str, FromClause], base: str, mapping: MappingSpec, formats: dict):
+    def __init__(self, tables: dict[str, FromClause], base: str, mapping: MappingSpec, formats: dict, byte_ordered_text: bool = False):
+        self.byte_ordered_text = byte_ordered_text
         self.tables = tables
         self.base = base
         self.mapping = mapping
@@ -145,7 +146,7 @@ def _bind_resource(spec: ResourceSpec, mapping: MappingSpec, metadata: sa.MetaDa
         label = f"{spec.type} source {source_spec.get('name', source_spec['table'])!r}"
         try:
             tables, base, from_clause = _from_clause(source_spec, metadata, connection)
-            ctx = _SourceContext(tables, base, mapping, formats)
+            ctx = _SourceContext(tables, base, mapping, formats, byte_ordered_text=connection.dialect.name == "sqlite")
             bound = BoundSource(source_spec.get("name", source_spec["table"]), from_clause, ctx.columns)
             for variant in source_spec.get("variants") or [None]:
                 branches.append(_bind_branch(len(branches), spec, source_spec, variant, bound, ctx))
@@ -243,7 +244,7 @@ def _binding(param_type: str, spec: dict, ctx: _SourceContext) -> Binding:
     if param_type == "token":
         return TokenBinding.from_spec(spec, ctx.resolve)
     if param_type == "string":
-        return StringBinding.from_spec(spec, ctx.resolve)
+        return StringBinding.from_spec(spec, ctx.resolve, byte_ordered=ctx.byte_ordered_text)
     if param_type == "date":
         return DateBinding.from_spec(spec, ctx.resolve, ctx.date_format)
     return ReferenceBinding.from_spec(spec, ctx.resolve)

@@ -174,17 +174,18 @@ def _opt_str(value: Any) -> str | None:
 class StringBinding:
     """Starts-with, case-insensitive by default; ``normalized: upper`` columns stay index-friendly."""
 
-    def __init__(self, columns: list[ColumnElement], normalized: str | None):
+    def __init__(self, columns: list[ColumnElement], normalized: str | None, byte_ordered: bool = False):
         self.columns = columns
         self.normalized = normalized
+        self.byte_ordered = byte_ordered  # text sorts by code point (SQLite's BINARY collation)
 
     @classmethod
-    def from_spec(cls, spec: dict, resolve: Resolve) -> StringBinding:
+    def from_spec(cls, spec: dict, resolve: Resolve, byte_ordered: bool = False) -> StringBinding:
         refs = spec.get("columns") or [spec["column"]]
         normalized = spec.get("normalized")
         if normalized not in (None, "upper", "lower"):
             raise MappingError("string binding 'normalized' must be upper or lower")
-        return cls([resolve(ref) for ref in refs], normalized)
+        return cls([resolve(ref) for ref in refs], normalized, byte_ordered)
 
     def predicate(self, clause: SearchClause) -> ColumnElement:
         if clause.modifier == "missing":
@@ -201,8 +202,12 @@ class StringBinding:
                 return column == needle
             if modifier == "contains":
                 return column.contains(needle, autoescape=True)
-            # A range lets the database walk the index; LIKE keeps collation quirks out.
-            return sa.and_(column >= needle, column < needle + "\U0010ffff", column.startswith(needle, autoescape=True))
+            prefix = column.startswith(needle, autoescape=True)
+            if self.byte_ordered:
+                # SQLite's LIKE ignores case and so cannot use an index; a range over byte-ordered
+                # text can. (Under linguistic collations a range could drop rows, so only here.)
+                return sa.and_(column >= needle, column < needle + "\U0010ffff", prefix)
+            return prefix
         if modifier == "exact":
             return column == text
         if modifier == "contains":
