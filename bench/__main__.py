@@ -1,0 +1,99 @@
+"""``python -m bench``: the façade against its floor, at one or more database sizes.
+
+    python -m bench [--sizes 1000,100000] [--duration 10] [--rounds 3]
+                    [--connections 16] [--json FILE] [--quick]
+
+See bench/README.md for what is measured and how to read the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import data, report, wrk
+from bench.run import Options, ParityError, run_size
+from bench.servers import ROOT
+from facade.config import load_settings
+from legacy_adapters.sources.demo.generate import DEMO_SEED
+
+QUICK_SIZE = 200
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmark the FHIR façade against a hand-written floor server.")
+    parser.add_argument("--sizes", default="1000,100000", help="comma-separated patient counts (default 1000,100000)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="A B rounds per workload (default 3)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load per server and workload (default 2)")
+    parser.add_argument("--seed", type=int, default=DEMO_SEED, help="demo data seed")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--quick", action="store_true", help=f"CI smoke run: {QUICK_SIZE} patients, 1 round, 1 s per run (never judges speed)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.duration, args.rounds, args.warmup = str(QUICK_SIZE), 1, 1, 0
+    args.size_list = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    if not args.size_list or min(args.size_list) < 1 or args.duration < 1 or args.rounds < 1 or args.connections < 1:
+        parser.error("sizes, duration, rounds and connections must be positive")
+    return args
+
+
+def _wrk_version() -> str:
+    done = subprocess.run([wrk.require_wrk(), "--version"], capture_output=True, text=True)
+    return (done.stdout or done.stderr).splitlines()[0].strip() if (done.stdout or done.stderr) else "?"
+
+
+def _code_version() -> dict:
+    """The commit measured, and files changed since (other than bench/): results depend on them."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.rstrip() if done.returncode == 0 else ""
+    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if not line[3:].startswith(("bench/", "tests/test_bench.py"))]
+    return {"commit": git("rev-parse", "--short", "HEAD") or "?", "uncommitted": changed}
+
+
+def _terminate(signum, _frame):  # noqa: ANN001
+    raise SystemExit(128 + signum)  # unwinds through the servers' finally blocks
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk.require_wrk()  # fail before generating anything
+    signal.signal(signal.SIGTERM, _terminate)
+    workers = os.cpu_count() or 1
+    opts = Options(args.duration, args.rounds, args.connections, args.warmup, workers)
+    document = {
+        "meta": {
+            "sizes": args.size_list, "duration": args.duration, "rounds": args.rounds, "connections": args.connections,
+            "warmup": args.warmup, "quick": args.quick, "seed": args.seed, "workers": workers,
+            "threads": load_settings(environ={}).threads, "cpu_count": os.cpu_count(), "wrk": _wrk_version(),
+            "python": platform.python_version(), "code": _code_version(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+        "sizes": [],
+    }
+    log_dir = data.DATA_DIR / "logs"
+    try:
+        for size in args.size_list:
+            db = data.ensure_database(size, args.seed)
+            print(f"\n-- {size} patients ({db.name})", flush=True)
+            document["sizes"].append(run_size(size, db, opts, log_dir / str(size)))
+    except ParityError as exc:
+        print(f"\nPARITY CHECK FAILED — the floor does not answer the same question:\n{exc}", file=sys.stderr)
+        return 3
+    print(report.results_table(document))
+    print(report.scaling_table(report.scaling(document)))
+    if args.json:
+        report.write_json(document, args.json)
+        print(f"\nJSON written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

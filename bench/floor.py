@@ -1,0 +1,249 @@
+"""The floor: the benchmark URLs answered with the least possible machinery.
+
+Same WSGI server as the façade (gunicorn, configured by the façade's own
+``FacadeServer``, so workers, worker class, threads and keep-alive match), same
+JSON encoder (orjson), same read-only SQLite file. What it leaves out: Flask,
+the mapping engine, SQLAlchemy, search parsing, auth. Each URL shape gets one
+hand-written query and hand-built dicts (:mod:`bench.floor_fhir`). Keyset
+paging works like the façade's: ``next`` links carry the last row's sort key.
+
+A façade cannot be faster than this; the ratio façade/floor is what the
+façade's generality costs.
+
+    python -m bench.floor --db FILE --port N [--workers W]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import heapq
+import itertools
+import sqlite3
+import threading
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+
+from bench import floor_fhir as fhir
+from facade.config import load_settings
+from facade.server import FacadeServer
+
+JSON = "application/fhir+json; charset=utf-8"
+NOT_DELETED = "p.del_flg != 'Y'"
+
+
+class BadRequest(Exception):
+    pass
+
+
+class Floor:
+    """The WSGI application: one SQLite connection per thread, opened read-only."""
+
+    def __init__(self, db_path: str):
+        self.uri = f"file:{db_path}?mode=ro"
+        self.local = threading.local()
+
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = sqlite3.connect(self.uri, uri=True, check_same_thread=False)
+        return conn
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        base = f"{environ['wsgi.url_scheme']}://{environ.get('HTTP_HOST', 'localhost')}/fhir"
+        params = parse_qsl(environ.get("QUERY_STRING", ""))
+        try:
+            status, body = self.route(path, dict(params), base)
+        except (BadRequest, ValueError) as exc:
+            status, body = "400 Bad Request", _outcome("invalid", str(exc))
+        payload = orjson.dumps(body)
+        start_response(status, [("Content-Type", JSON), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    def route(self, path: str, params: dict, base: str) -> tuple[str, dict]:
+        parts = path.strip("/").split("/")
+        if parts[:2] == ["fhir", "Patient"] and len(parts) == 3:
+            found = self.read_patient(parts[2])
+            return ("200 OK", found) if found else ("404 Not Found", _outcome("not-found", "Patient not known"))
+        if parts == ["fhir", "Patient"]:
+            return "200 OK", self.search_patients(params, base)
+        if parts == ["fhir", "Observation"]:
+            return "200 OK", self.search_observations(params, base)
+        return "404 Not Found", _outcome("not-found", f"{path} is not served by the floor")
+
+    # --- Patient ---------------------------------------------------------------------------
+    def read_patient(self, guid: str) -> dict | None:
+        row = self.db().execute(
+            f"SELECT {fhir.PATIENT_COLUMNS} FROM pt_master p LEFT JOIN pt_master s ON s.pt_seq = p.merged_to_seq "
+            f"WHERE p.pt_guid = ? AND {NOT_DELETED}", (guid,)).fetchone()
+        return fhir.patient(row) if row else None
+
+    def search_patients(self, params: dict, base: str) -> dict:
+        count = int(params.get("_count", 20))
+        needle = params.get("name", "").upper()
+        if not needle:
+            raise BadRequest("the floor searches Patient by name only")
+        after = _decode(params["_cursor"])[0] if "_cursor" in params else ""
+        rows = self.db().execute(
+            f"SELECT {fhir.PATIENT_COLUMNS} FROM pt_master p LEFT JOIN pt_master s ON s.pt_seq = p.merged_to_seq "
+            f"WHERE {NOT_DELETED} AND ((p.last_nm >= ?1 AND p.last_nm < ?2) OR (p.first_nm >= ?1 AND p.first_nm < ?2)) "
+            "AND p.pt_guid > ?3 ORDER BY p.pt_guid LIMIT ?4",
+            (needle, needle + "\U0010ffff", after, count + 1)).fetchall()
+        resources = [fhir.patient(row) for row in rows[:count]]
+        cursor = [resources[-1]["id"]] if len(rows) > count else None
+        return _bundle(base, "Patient", params, count, resources, cursor)
+
+    # --- Observation -----------------------------------------------------------------------
+    def search_observations(self, params: dict, base: str) -> dict:
+        count = int(params.get("_count", 20))
+        patient = params.get("patient", "").rpartition("/")[2] or None
+        category = params.get("category")
+        loinc = None
+        if "code" in params:
+            system, _, loinc = params["code"].rpartition("|")
+            if system != fhir.LOINC:
+                raise BadRequest("the floor searches code by LOINC (http://loinc.org|code) only")
+        if patient is None and loinc is None:
+            raise BadRequest("the floor needs patient or code")
+        cursor = tuple(_decode(params["_cursor"])) if "_cursor" in params else None
+        streams = []
+        if category in (None, "laboratory"):
+            streams.append(self._labs(patient, loinc, cursor, count + 1))
+        if category in (None, "vital-signs"):
+            branches = frozenset(b for b, v in enumerate(fhir.VARIANTS, 1) if loinc in (None, v[1]))
+            if branches:
+                streams.append(self._vitals(patient, branches, cursor))
+        # Façade order: date descending, then branch (lab 0, vitals 1..8), then id.
+        merged = heapq.merge(*streams, key=lambda item: item[0])
+        page = list(itertools.islice(merged, count + 1))
+        for stream in streams:
+            stream.close()  # resets the SQLite statements left unfinished
+        resources = [resource for _, resource in page[:count]]
+        next_key = page[count - 1][0].position() if len(page) > count else None
+        return _bundle(base, "Observation", params, count, resources, next_key)
+
+    def _labs(self, patient: str | None, loinc: str | None, cursor: tuple | None, limit: int):
+        where, args = ["r.del_flg != 'Y'", NOT_DELETED], []
+        if patient is not None:
+            where.append("p.pt_guid = ?")
+            args.append(patient)
+        if loinc is not None:
+            # Resolve the LOINC code to local test codes first: the code table is tiny, and
+            # filtering lab_result on test_cd lets SQLite walk ix_lab_result_test_dt in order.
+            codes = [c for (c,) in self.db().execute("SELECT test_cd FROM lab_test_cd WHERE loinc_cd = ?", (loinc,))]
+            if not codes:
+                return
+            where.append(f"r.test_cd IN ({','.join('?' * len(codes))})")
+            args += codes
+        if cursor is not None:
+            when, branch, rid = cursor
+            where.append("(r.collect_dttm < ? OR (r.collect_dttm = ? AND ? = 0 AND r.res_guid > ?))")
+            args += [when, when, branch, rid]
+        sql = (f"SELECT {fhir.LAB_COLUMNS} FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq "
+               f"LEFT JOIN lab_test_cd t ON t.test_cd = r.test_cd WHERE {' AND '.join(where)} "
+               "ORDER BY r.collect_dttm DESC, r.res_guid LIMIT ?")
+        rows = self.db().execute(sql, (*args, limit))
+        try:
+            for row in rows:
+                yield _Key(row[7], 0, row[0]), fhir.lab(row)
+        finally:
+            rows.close()
+
+    def _vitals(self, patient: str | None, branches: frozenset[int], cursor: tuple | None):
+        if patient is None:
+            raise BadRequest("the floor searches vital signs by patient only")
+        where, args = ["v.del_flg != 'Y'", NOT_DELETED, "p.pt_guid = ?"], [patient]
+        if cursor is not None:
+            where.append("v.taken_dttm <= ?")
+            args.append(cursor[0])
+        sql = (f"SELECT {fhir.VITALS_COLUMNS} FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq "
+               f"WHERE {' AND '.join(where)} ORDER BY v.taken_dttm DESC")
+        rows = self.db().execute(sql, args)  # read lazily: stops when the page is full
+        try:
+            # Rows taken at the same time interleave by branch, then id: sort each such group.
+            for when, group in itertools.groupby(rows, key=lambda row: row[3]):
+                items = sorted((_Key(when, b, r["id"]), r) for row in group for b, r in fhir.vitals(row, branches))
+                for key, resource in items:
+                    if cursor is None or key.after(cursor):
+                        yield key, resource
+        finally:
+            rows.close()
+
+
+class _Key:
+    """Sort position (date descending, branch, id) of one Observation."""
+
+    __slots__ = ("when", "branch", "rid")
+
+    def __init__(self, when, branch: int, rid: str):
+        self.when, self.branch, self.rid = when, branch, rid
+
+    def __lt__(self, other: _Key) -> bool:
+        if self.when != other.when:
+            return self.when > other.when
+        return (self.branch, self.rid) < (other.branch, other.rid)
+
+    def after(self, cursor: tuple) -> bool:
+        return _Key(*cursor) < self
+
+    def position(self) -> list:
+        return [self.when, self.branch, self.rid]
+
+
+def _bundle(base: str, resource_type: str, params: dict, count: int, resources: list[dict], cursor: list | None) -> dict:
+    query = [(k, v) for k, v in params.items() if k not in ("_count", "_cursor")] + [("_count", str(count))]
+    url = f"{base}/{resource_type}?{urlencode(query)}"
+    links = [{"relation": "self", "url": url + (f"&_cursor={params['_cursor']}" if "_cursor" in params else "")}]
+    if cursor is not None:
+        links.append({"relation": "next", "url": f"{url}&_cursor={_encode(cursor)}"})
+    bundle = {"resourceType": "Bundle", "type": "searchset", "link": links}
+    if resources:
+        bundle["entry"] = [{"fullUrl": f"{base}/{resource_type}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in resources]
+    return bundle
+
+
+def _encode(position: list) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(position)).rstrip(b"=").decode()
+
+
+def _decode(token: str) -> list:
+    try:
+        return orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        raise BadRequest("bad _cursor") from None
+
+
+def _outcome(code: str, text: str) -> dict:
+    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
+
+
+class FloorServer(FacadeServer):
+    """The façade's gunicorn configuration, serving the floor app instead."""
+
+    def __init__(self, settings, db_path: str):
+        self.db_path = db_path
+        super().__init__(settings)
+
+    def load_config(self) -> None:
+        super().load_config()
+        self.cfg.set("proc_name", "fhir-floor")
+
+    def load(self):  # noqa: ANN201 - gunicorn's interface
+        return Floor(self.db_path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", required=True, help="demo SQLite file")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+    settings = load_settings(overrides={"host": args.host, "port": args.port, "workers": args.workers})
+    FloorServer(settings, args.db).run()
+
+
+if __name__ == "__main__":
+    main()

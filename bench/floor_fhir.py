@@ -1,0 +1,214 @@
+"""Hand-built FHIR dicts for the floor server: legacy row tuple in, resource dict out.
+
+Written out by hand for the demo schema (no mapping file, no compiled
+templates), producing the same JSON as the façade's demo mapping: same keys,
+same pruning of empty elements, same date conversions. The hooks module is
+reused because its transforms (lab value parsing, BMI) are domain work any
+implementation has to do, not mapping-engine work.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from legacy_adapters.sources.demo.hooks import bmi, lab_quantity, lab_text
+
+LOCAL = ZoneInfo("America/New_York")  # the demo's legacy wall-clock time zone
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+LAB_CATEGORY = [{"coding": [{"system": CATEGORY, "code": "laboratory", "display": "Laboratory"}]}]
+VITAL_CATEGORY = [{"coding": [{"system": CATEGORY, "code": "vital-signs", "display": "Vital Signs"}]}]
+MRN_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR", "display": "Medical record number"}]}
+GENDER = {"M": "male", "F": "female", "U": "unknown"}
+MARITAL = {"S": "Never Married", "M": "Married", "D": "Divorced", "W": "Widowed"}
+LAB_STATUS = {"F": "final", "P": "preliminary", "C": "corrected", "X": "cancelled"}
+INTERP = {"H": "High", "L": "Low", "N": "Normal"}
+
+# Vital-sign variants in the façade's branch order (branch 0 is lab_result):
+# name, LOINC, display, column index in VITALS_SQL, unit, UCUM code.
+VARIANTS = (
+    ("pulse", "8867-4", "Heart rate", 5, "beats/minute", "/min"),
+    ("resp", "9279-1", "Respiratory rate", 6, "breaths/minute", "/min"),
+    ("temp", "8310-5", "Body temperature", 7, "degF", "[degF]"),
+    ("weight", "29463-7", "Body weight", 8, "lb", "[lb_av]"),
+    ("height", "8302-2", "Body height", 9, "in", "[in_i]"),
+    ("spo2", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", 10, "%", "%"),
+    ("bmi", "39156-5", "Body mass index (BMI) [Ratio]", None, None, None),
+    ("bp", "85354-9", "Blood pressure panel with all children optional", None, None, None),
+)
+
+
+def s(value):
+    """Legacy text: right-trimmed, '' is absent."""
+    if isinstance(value, str):
+        return value.rstrip() or None
+    return value
+
+
+def _local(text: str | None) -> datetime | None:
+    """'YYYYMMDDHHMMSS' local wall-clock time, or None for junk."""
+    if not text or len(text) < 14:
+        return None
+    try:
+        return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]), int(text[12:14]), tzinfo=LOCAL)
+    except ValueError:
+        return None
+
+
+def instant(text: str | None) -> str | None:
+    value = _local(text)
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+def date_time(text: str | None) -> str | None:
+    value = _local(text)
+    return value.isoformat() if value else None
+
+
+def birth_date(text: str | None) -> str | None:
+    if not text or len(text) < 8:
+        return None
+    try:
+        return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8])).date().isoformat()
+    except ValueError:
+        return None
+
+
+def _base(resource_type: str, rid: str, updated: str | None) -> dict:
+    resource = {"resourceType": resource_type, "id": rid}
+    stamp = instant(updated)
+    if stamp:
+        resource["meta"] = {"lastUpdated": stamp}
+    return resource
+
+
+def _prune(d: dict) -> dict | None:
+    out = {k: v for k, v in d.items() if v is not None}
+    return out or None
+
+
+# --- Patient -------------------------------------------------------------------------------
+
+PATIENT_COLUMNS = (
+    "p.pt_guid, p.upd_dttm, p.mrn, p.merged_to_seq, p.last_nm, p.first_nm, p.mid_init, p.phone_home, "
+    "p.sex_cd, p.dob, p.addr_line1, p.city, p.st_cd, p.zip_cd, p.mar_stat, s.pt_guid"
+)
+
+
+def patient(row: tuple) -> dict:
+    guid, updated, mrn, merged, last, first, mid, phone, sex, dob, addr, city, state, zip_cd, marital, survivor = map(s, row)
+    r = _base("Patient", guid, updated)
+    if mrn:
+        r["identifier"] = [{"use": "usual", "type": MRN_TYPE, "system": "urn:fhir-facade:demo:mrn", "value": mrn}]
+    r["active"] = merged is None
+    given = [g for g in (first.title() if first else None, mid) if g]
+    name = _prune({"family": last.title() if last else None, "given": given or None})
+    if name:
+        r["name"] = [{"use": "official", **name}]
+    if phone:
+        r["telecom"] = [{"system": "phone", "value": phone, "use": "home"}]
+    r["gender"] = GENDER.get(sex, "unknown") if sex else "unknown"
+    born = birth_date(dob)
+    if born:
+        r["birthDate"] = born
+    address = _prune({"line": [addr.title()] if addr else None, "city": city.title() if city else None, "state": state, "postalCode": zip_cd})
+    if address:
+        r["address"] = [{"use": "home", **address}]
+    if marital in MARITAL:
+        r["maritalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": marital, "display": MARITAL[marital]}]}
+    if survivor:
+        r["link"] = [{"other": {"reference": f"Patient/{survivor}"}, "type": "replaced-by"}]
+    return r
+
+
+# --- Observation: laboratory ---------------------------------------------------------------
+
+LAB_COLUMNS = (
+    "r.res_guid, r.upd_dttm, r.res_status, t.loinc_cd, r.test_cd, t.test_desc, p.pt_guid, r.collect_dttm, "
+    "r.result_val, r.result_units, r.abn_flag, r.comments, t.ref_low, t.ref_high, t.dflt_units"
+)
+
+
+def lab(row: tuple) -> dict:
+    guid, updated, status, loinc, test, desc, patient_guid, collected, value, units, flag, comments, low, high, ref_units = map(s, row)
+    r = _base("Observation", guid, updated)
+    r["status"] = LAB_STATUS.get(status, "unknown") if status else "unknown"
+    r["category"] = LAB_CATEGORY
+    coding = []
+    if loinc:
+        coding.append({"system": LOINC, "code": loinc})
+    local = _prune({"code": test, "display": desc})
+    if local:
+        coding.append({"system": "urn:fhir-facade:demo:lab-test", **local})
+    code = _prune({"coding": coding or None, "text": desc})
+    if code:
+        r["code"] = code
+    r["subject"] = {"reference": f"Patient/{patient_guid}"}
+    when = date_time(collected)
+    if when:
+        r["effectiveDateTime"] = when
+    quantity = lab_quantity(value, units)
+    if quantity:
+        r["valueQuantity"] = quantity
+    text = lab_text(value)
+    if text:
+        r["valueString"] = text
+    if flag in INTERP:
+        r["interpretation"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": flag, "display": INTERP[flag]}]}]
+    if comments:
+        r["note"] = [{"text": comments}]
+    ranges = _prune({"low": _prune({"value": low, "unit": ref_units}), "high": _prune({"value": high, "unit": ref_units})})
+    if ranges:
+        r["referenceRange"] = [ranges]
+    return r
+
+
+# --- Observation: vital signs (one wide row, one resource per measurement) ------------------
+
+VITALS_COLUMNS = "v.vs_guid, v.upd_dttm, p.pt_guid, v.taken_dttm, v.bp_sys, v.pulse, v.resp_rate, v.temp_f, v.wt_lb, v.ht_in, v.spo2, v.bp_dia"
+
+
+def _bp_component(loinc: str, display: str, value) -> dict:
+    return {
+        "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}]},
+        "valueQuantity": {"value": value, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"},
+    }
+
+
+def vitals(row: tuple, branches: frozenset[int] | None = None) -> list[tuple[int, dict]]:
+    """(branch, Observation) for each measurement the row holds, in branch order."""
+    guid, updated, patient_guid, taken = row[0], row[1], row[2], row[3]
+    stamp, when = instant(updated), date_time(taken)
+    out = []
+    for branch, (name, loinc, display, column, unit, ucum) in enumerate(VARIANTS, start=1):
+        if branches is not None and branch not in branches:
+            continue
+        if name == "bmi":
+            if row[8] is None or row[9] is None:
+                continue
+            quantity = bmi(row[8], row[9])
+        elif name == "bp":
+            if row[4] is None or row[11] is None:
+                continue
+            quantity = None
+        else:
+            if row[column] is None:
+                continue
+            quantity = {"value": row[column], "unit": unit, "system": UCUM, "code": ucum}
+        r = {"resourceType": "Observation", "id": f"{guid}-{name}"}
+        if stamp:
+            r["meta"] = {"lastUpdated": stamp}
+        r["status"] = "final"
+        r["category"] = VITAL_CATEGORY
+        r["code"] = {"coding": [{"system": LOINC, "code": loinc, "display": display}], "text": display}
+        r["subject"] = {"reference": f"Patient/{patient_guid}"}
+        if when:
+            r["effectiveDateTime"] = when
+        if quantity:
+            r["valueQuantity"] = quantity
+        if name == "bp":
+            r["component"] = [_bp_component("8480-6", "Systolic blood pressure", row[4]), _bp_component("8462-4", "Diastolic blood pressure", row[11])]
+        out.append((branch, r))
+    return out

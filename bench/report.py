@@ -1,0 +1,90 @@
+"""Presenting results: readable tables on stdout, and the JSON document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.data import UNAVAILABLE
+
+
+def _ms(figures: dict) -> str:
+    return f"{figures['p50_ms']:.2f} / {figures['p99_ms']:.2f}"
+
+
+def _ratio(ratio: dict | None) -> str:
+    if not ratio:
+        return "n/a"
+    def fmt(x: float) -> str:
+        return f"{x:.2f}" if x >= 0.1 else f"{x:.2g}"
+    return f"{fmt(ratio['mean'])} ({fmt(ratio['min'])}–{fmt(ratio['max'])})"
+
+
+def results_table(document: dict) -> str:
+    meta = document["meta"]
+    lines = []
+    header = (f"{'workload':<38} {'façade/s':>10} {'floor/s':>10}  {'ratio f/F (min–max)':<20}"
+              f" {'façade p50/p99 ms':>19} {'floor p50/p99 ms':>18} {'bytes façade/floor':>19}")
+    for run in document["sizes"]:
+        lines.append("")
+        lines.append(f"== {run['size']} patients — {meta['workers']} workers × {meta['threads']} threads each, "
+                     f"wrk {meta['connections']} connections, {meta['rounds']} round(s) × {meta['duration']} s ==")
+        lines.append(header)
+        for r in run["results"]:
+            size_note = "" if r["parity"]["bytes_within_20pct"] else "  (!) sizes differ >20%"
+            unit = " pages" if r["unit"] == "pages/s" else ""
+            lines.append(
+                f"{r['title'] + unit:<38} {r['facade']['rps']:>10.1f} {r['floor']['rps']:>10.1f}  {_ratio(r['ratio']):<20}"
+                f" {_ms(r['facade']):>19} {_ms(r['floor']):>18} {r['bytes']['facade']:>9} / {r['bytes']['floor']:<8}{size_note}")
+        for _, title in UNAVAILABLE:
+            lines.append(f"{title:<38} {'not yet available':>21}")
+        rss = run["rss_mb"]
+        lines.append(f"peak RSS per worker (VmHWM, MiB): façade {', '.join(map(str, rss['facade'])) or '?'}"
+                     f"; floor {', '.join(map(str, rss['floor'])) or '?'}")
+    lines.append("ratio = façade requests/s ÷ floor requests/s, paired per round (1.00 = as fast as the floor)")
+    return "\n".join(lines)
+
+
+def scaling(document: dict) -> list[dict]:
+    """p50 latency of each workload at each size, and big/small."""
+    runs = sorted(document["sizes"], key=lambda run: run["size"])
+    if len(runs) < 2:
+        return []
+    small, big = runs[0], runs[-1]
+    rows = []
+    for r in small["results"]:
+        other = next((b for b in big["results"] if b["workload"] == r["workload"]), None)
+        if other is None:
+            continue
+        row = {"workload": r["workload"], "title": r["title"], "small": small["size"], "big": big["size"]}
+        for side in ("facade", "floor"):
+            p50s = {run["size"]: next(x[side]["p50_ms"] for x in run["results"] if x["workload"] == r["workload"]) for run in runs}
+            row[f"{side}_p50_ms"] = p50s
+            row[f"{side}_big_over_small"] = round(other[side]["p50_ms"] / r[side]["p50_ms"], 2) if r[side]["p50_ms"] else None
+        rows.append(row)
+    return rows
+
+
+def scaling_table(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    sizes = list(rows[0]["facade_p50_ms"])
+    cells = "".join(f" {'façade ' + str(s):>14}" for s in sizes) + "".join(f" {'floor ' + str(s):>14}" for s in sizes)
+    lines = ["", "== scaling: p50 latency (ms) by size ==", f"{'workload':<38}{cells} {'façade big/small':>17} {'floor big/small':>16}"]
+    for row in rows:
+        values = "".join(f" {row['facade_p50_ms'][s]:>14.2f}" for s in sizes) + "".join(f" {row['floor_p50_ms'][s]:>14.2f}" for s in sizes)
+        lines.append(f"{row['title']:<38}{values} {row['facade_big_over_small']:>17} {row['floor_big_over_small']:>16}")
+    return "\n".join(lines)
+
+
+def write_json(document: dict, path: Path) -> None:
+    """Flat per-workload records (the stable interface) plus the per-size details."""
+    out = {
+        "meta": document["meta"],
+        "results": [r for run in document["sizes"] for r in run["results"]],
+        "unavailable": [{"workload": name, "title": title, "status": "not yet available"} for name, title in UNAVAILABLE],
+        "scaling": scaling(document),
+        "rss_mb": {str(run["size"]): run["rss_mb"] for run in document["sizes"]},
+        "databases": {str(run["size"]): run["database"] for run in document["sizes"]},
+    }
+    path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,135 @@
+"""One benchmark size: start both servers, check they answer the same, measure A B A B.
+
+Before timing anything, a few URLs of every workload are fetched from both
+servers and compared (resourceType, ids, number of entries, bytes): a floor
+answering a different question would make the ratio meaningless, so a
+mismatch stops the run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from bench import data, walk, wrk
+from bench.servers import Server, facade_server, floor_server, running
+
+PARITY_URLS = 3  # per workload
+
+
+@dataclass(frozen=True)
+class Options:
+    duration: int
+    rounds: int
+    connections: int
+    warmup: int
+    workers: int
+
+
+class ParityError(RuntimeError):
+    pass
+
+
+def _summary(status: int, body: bytes) -> dict:
+    doc = orjson.loads(body)
+    entries = doc.get("entry")
+    ids = [e["resource"]["id"] for e in entries or []] if doc.get("resourceType") == "Bundle" else [doc.get("id")]
+    return {"status": status, "resourceType": doc.get("resourceType"), "ids": ids, "entries": len(entries or []), "bytes": len(body)}
+
+
+def _entries(body: bytes) -> object:
+    doc = orjson.loads(body)
+    return doc.get("entry", doc) if doc.get("resourceType") == "Bundle" else doc
+
+
+def check_parity(workload: data.Workload, facade: Server, floor: Server) -> dict:
+    """Compare the two servers' answers on the first URLs of a workload."""
+    samples = []
+    for path in workload.paths[:PARITY_URLS]:
+        (fs, fb), (ls, lb) = facade.get(path), floor.get(path)
+        a, b = _summary(fs, fb), _summary(ls, lb)
+        same = all(a[k] == b[k] for k in ("status", "resourceType", "ids", "entries"))
+        if not same:
+            raise ParityError(f"{workload.name}: the floor answers {path} differently:\n  façade {a}\n  floor  {b}")
+        samples.append({"path": path, "facade": a, "floor": b, "same_json": _entries(fb) == _entries(lb)})
+    facade_bytes = statistics.mean(s["facade"]["bytes"] for s in samples)
+    floor_bytes = statistics.mean(s["floor"]["bytes"] for s in samples)
+    return {
+        "samples": samples,
+        "bytes": {"facade": round(facade_bytes), "floor": round(floor_bytes)},
+        "bytes_within_20pct": abs(floor_bytes - facade_bytes) <= 0.2 * facade_bytes,
+    }
+
+
+def _aggregate(rounds: list[dict]) -> dict:
+    return {
+        "rps": round(statistics.mean(r["rps"] for r in rounds), 1),
+        "p50_ms": round(statistics.mean(r["p50_ms"] for r in rounds), 3),
+        "p99_ms": round(statistics.mean(r["p99_ms"] for r in rounds), 3),
+        "rounds": rounds,
+    }
+
+
+def _spread(values: list[float]) -> dict:
+    return {"mean": round(statistics.mean(values), 4), "min": round(min(values), 4), "max": round(max(values), 4)}
+
+
+def measure(workload: data.Workload, facade: Server, floor: Server, opts: Options, scratch: Path) -> tuple[dict, dict]:
+    """A B A B rounds for one workload; returns (façade, floor) aggregates."""
+    if workload.kind == "walk":
+        first = workload.paths[0]
+
+        def one(server: Server, seconds: float) -> dict:
+            return walk.measure(server.port, first, seconds)
+    else:
+        def one(server: Server, seconds: float) -> dict:
+            return wrk.run(server.port, workload.paths, max(1, int(seconds)), opts.connections, scratch,
+                           spread=server.connections_per_worker)
+
+    if opts.warmup:
+        one(facade, opts.warmup)
+        one(floor, opts.warmup)
+    facade_rounds, floor_rounds = [], []
+    for n in range(opts.rounds):
+        facade_rounds.append(one(facade, opts.duration))
+        floor_rounds.append(one(floor, opts.duration))
+        print(f"    round {n + 1}/{opts.rounds}: façade {facade_rounds[-1]['rps']:>8.1f}/s   floor {floor_rounds[-1]['rps']:>8.1f}/s", flush=True)
+    return _aggregate(facade_rounds), _aggregate(floor_rounds)
+
+
+def run_size(size: int, db: Path, opts: Options, log_dir: Path) -> dict:
+    """Everything measured at one database size."""
+    workloads = data.workloads(db)
+    results = []
+    facade, floor = facade_server(db, opts.workers, log_dir), floor_server(db, opts.workers, log_dir)
+    with running(facade, floor, ready_path=workloads[0].paths[0]), tempfile.TemporaryDirectory() as tmp:
+        print(f"  façade pid {facade.proc.pid} on :{facade.port}, floor pid {floor.proc.pid} on :{floor.port} ({opts.workers} workers each)", flush=True)
+        parity = {w.name: check_parity(w, facade, floor) for w in workloads}
+        for workload in workloads:
+            print(f"  {workload.title}  [{len(workload.paths)} URL(s)]", flush=True)
+            facade_figs, floor_figs = measure(workload, facade, floor, opts, Path(tmp))
+            ratios = [a["rps"] / b["rps"] for a, b in zip(facade_figs["rounds"], floor_figs["rounds"]) if b["rps"]]
+            result = {
+                "workload": workload.name,
+                "title": workload.title,
+                "size": size,
+                "unit": "pages/s" if workload.kind == "walk" else "requests/s",
+                "facade": facade_figs,
+                "floor": floor_figs,
+                "ratio": _spread(ratios) if ratios else None,  # façade rps / floor rps, per round
+                "p50_ratio": round(facade_figs["p50_ms"] / floor_figs["p50_ms"], 2) if floor_figs["p50_ms"] else None,
+                "bytes": parity[workload.name]["bytes"],
+                "parity": parity[workload.name],
+            }
+            if workload.kind == "walk":
+                a, b = facade_figs["rounds"][0]["walk"], floor_figs["rounds"][0]["walk"]
+                result["same_walk"] = a == b
+                if a != b:
+                    raise ParityError(f"{workload.name}: the paging walks differ: façade {a}, floor {b}")
+            results.append(result)
+        rss = {"facade": facade.peak_rss_mb(), "floor": floor.peak_rss_mb()}
+    return {"size": size, "database": str(db), "results": results, "rss_mb": rss}

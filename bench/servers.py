@@ -1,0 +1,174 @@
+"""Starting and stopping the two servers under test: the façade and the floor.
+
+Each runs in its own process group on a free loopback port, logs to a file,
+and is always stopped (SIGTERM to the group, then SIGKILL) by the context
+manager. Peak RSS is read from /proc for the gunicorn workers, the master's
+children.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+
+_issued: set[int] = set()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on, never the same one twice in this run."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port = sock.getsockname()[1]
+        if port not in _issued:
+            _issued.add(port)
+            return port
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """The caller's environment minus any FHIR_FACADE_* settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_FACADE_")}
+    env.update(extra)
+    return env
+
+
+class Server:
+    """One gunicorn master (plus workers) in its own process group."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log: Path):
+        self.name, self.argv, self.env, self.port, self.log = name, argv, env, port, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, ready_path: str, timeout: float = 120) -> None:
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with status {self.proc.returncode}; log {self.log}:\n{self.log_tail()}")
+            try:
+                status, body = self.get(ready_path, timeout=30)
+            except (OSError, http.client.HTTPException):  # not listening yet
+                time.sleep(0.2)
+                continue
+            if status == 200:
+                return
+            raise RuntimeError(f"{self.name} answered {ready_path} with HTTP {status}: {body[:300]!r}; log {self.log}:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.name} did not answer {ready_path} within {timeout:.0f} s; log {self.log}:\n{self.log_tail()}")
+
+    def get(self, path: str, timeout: float = 30) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def log_tail(self, lines: int = 20) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def worker_pids(self) -> list[int]:
+        if self.proc is None:
+            return []
+        pid = self.proc.pid
+        with contextlib.suppress(OSError):
+            return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return [int(d) for d in os.listdir("/proc") if d.isdigit() and _ppid(int(d)) == pid]
+
+    def connections_per_worker(self) -> list[int]:
+        """Established client connections each worker has accepted (from /proc/net/tcp)."""
+        established = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with contextlib.suppress(OSError):
+                for line in Path(table).read_text().splitlines()[1:]:
+                    fields = line.split()
+                    if fields[3] == "01" and int(fields[1].rpartition(":")[2], 16) == self.port:
+                        established.add(fields[9])
+        counts = []
+        for pid in self.worker_pids():
+            inodes = set()
+            with contextlib.suppress(OSError):
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    with contextlib.suppress(OSError):
+                        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                        if target.startswith("socket:["):
+                            inodes.add(target[8:-1])
+            counts.append(len(inodes & established))
+        return counts
+
+    def peak_rss_mb(self) -> list[float]:
+        """VmHWM (peak resident set) of each worker, in MiB."""
+        peaks = []
+        for pid in self.worker_pids():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peaks.append(round(int(line.split()[1]) / 1024, 1))
+        return sorted(peaks)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(wait)
+                return
+
+
+def _ppid(pid: int) -> int | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    return None
+
+
+def facade_command() -> list[str]:
+    """``fhir-facade`` from this interpreter's environment (as deployed), else the module."""
+    script = Path(sys.executable).parent / "fhir-facade"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("fhir-facade")
+    return [found] if found else [sys.executable, "-m", "facade.cli"]
+
+
+def facade_server(db: Path, workers: int, log_dir: Path) -> Server:
+    """``fhir-facade serve`` as the README deploys it, configured through the environment."""
+    port = free_port()
+    argv = [*facade_command(), "serve", "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    return Server("façade", argv, _clean_env(FHIR_FACADE_DEMO_PATH=str(db)), port, log_dir / "facade.log")
+
+
+def floor_server(db: Path, workers: int, log_dir: Path) -> Server:
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.floor", "--db", str(db), "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    return Server("floor", argv, _clean_env(), port, log_dir / "floor.log")
+
+
+@contextlib.contextmanager
+def running(*servers: Server, ready_path: str) -> Iterator[tuple[Server, ...]]:
+    """Start the servers, yield them, and stop them on exit whatever happens."""
+    try:
+        for server in servers:
+            server.log.parent.mkdir(parents=True, exist_ok=True)
+            server.start(ready_path)
+        yield servers
+    finally:
+        for server in reversed(servers):
+            server.stop()
