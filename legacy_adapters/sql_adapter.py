@@ -11,13 +11,14 @@ import threading
 from decimal import Decimal
 
 import sqlalchemy as sa
+from cachetools import LRUCache
 
 from facade.errors import FacadeError
 from facade.search.params import SearchParamDef
 from facade.search.request import SearchRequest
 from legacy_adapters.engines import legacy_errors
 from legacy_adapters.mapping.binder import Branch, BoundResource, bind_mapping
-from legacy_adapters.mapping.compiler import PageQuery, compile_count, compile_page, compile_read
+from legacy_adapters.mapping.compiler import PageQuery, compile_count, compile_page, compile_read, cursor_params, cursor_shape
 from legacy_adapters.mapping.loader import MappingSpec
 from legacy_adapters.protocol import Page
 
@@ -30,6 +31,8 @@ class SqlAdapter:
         self._lock = threading.Lock()
         self._nulls_last = engine.dialect.name in ("postgresql", "oracle")
         self._read_plans: dict[tuple, PageQuery] = {}
+        self._page_plans: LRUCache = LRUCache(maxsize=1024)
+        self._plans_lock = threading.Lock()
 
     # -- capabilities -------------------------------------------------------
     def resource_types(self) -> list[str]:
@@ -79,10 +82,10 @@ class SqlAdapter:
                 page.total = connection.execute(count).scalar_one() if count is not None else 0
             if request.summary_count:
                 return page
-            query = compile_page(resource, request, request.count + 1, nulls_last_by_default=self._nulls_last)
+            query = self._page_plan(resource, request)
             if query.statement is None:
                 return page
-            rows = connection.execute(query.statement).all()
+            rows = connection.execute(query.statement, cursor_params(request.cursor)).all()
         branches = resource.branches
         resource_type = request.resource_type
         meta = query.meta
@@ -93,6 +96,20 @@ class SqlAdapter:
             last = rows[request.count - 1]
             page.next_cursor = tuple(_jsonable(v) for v in (*last[meta + 2 :], last[meta], last[meta + 1]))
         return page
+
+
+    def _page_plan(self, resource: BoundResource, request: SearchRequest) -> PageQuery:
+        """The statement for a page. Every page after the first of a search differs only in its
+        cursor values, which are bound, so a walk through all pages builds one statement, not one
+        per page. Keyed by the full query text (clauses, including any added by authorization)."""
+        key = (request.canonical(), request.count, cursor_shape(request.cursor))
+        with self._plans_lock:
+            query = self._page_plans.get(key)
+        if query is None:
+            query = compile_page(resource, request, request.count + 1, nulls_last_by_default=self._nulls_last)
+            with self._plans_lock:
+                self._page_plans[key] = query
+        return query
 
 
 def _to_resource(resource_type: str, branch: Branch, row: sa.Row, offset: int, meta: int) -> dict:

@@ -149,3 +149,22 @@ def test_mapping_errors_name_the_problem():
         parse_mapping({"resources": {"Patient": {"search": {"name": {}}, "sources": [{"table": "pat", "id": "{guid}", "resource": {}}]}}})
     with pytest.raises(MappingError, match="unknown source keys"):
         parse_mapping({"resources": {"Patient": {"sources": [{"table": "pat", "id": "{guid}", "resource": {}, "joinz": []}]}}})
+
+
+def test_code_tables_are_read_once_and_refreshed(tmp_path):
+    from legacy_adapters.mapping.lookups import CodeTable
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'codes.sqlite'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE tests (cd TEXT PRIMARY KEY, loinc TEXT)")
+        conn.exec_driver_sql("INSERT INTO tests VALUES ('GLU', '2345-7'), ('GLUF', '2345-7'), ('MISC', NULL)")
+    table = sa.Table("tests", sa.MetaData(), autoload_with=engine)
+    codes = CodeTable(engine, table, table.c.cd, table.c.loinc, refresh_seconds=3600)
+    assert sorted(codes.keys_for("2345-7")) == ["GLU", "GLUF"]
+    assert codes.keys_for("nope") == [] and codes.all_keys() == ["GLU", "GLUF"]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE tests SET loinc = '2345-7' WHERE cd = 'MISC'")
+    assert "MISC" not in codes.keys_for("2345-7")  # still within refresh_seconds
+    codes.refresh_seconds = 0
+    assert "MISC" in codes.keys_for("2345-7")
+    engine.dispose()

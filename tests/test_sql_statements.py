@@ -71,14 +71,12 @@ def _compiled(adapter, resource_type: str, pairs: list[tuple[str, str]]) -> str:
 
 
 def test_fixed_codes_prune_branches_before_sql(adapter):
-    # A vital-sign LOINC code keeps one variant of the wide vitals row (labs could hold any LOINC code).
+    # A vital-sign LOINC code keeps one variant of the wide vitals row; no lab test carries it
+    # in the lab code table, so the lab branch goes too.
     sql = _compiled(adapter, "Observation", [("code", "http://loinc.org|8867-4")])
-    assert sql.count("FROM vitals") == 1 and sql.count("UNION ALL") == 1
-    # Without a system, only the vitals variant matches a vital-sign code, plus labs by either code column.
-    sql = _compiled(adapter, "Observation", [("code", "8867-4"), ("category", "vital-signs")])
     assert "UNION" not in sql and "lab_result" not in sql and sql.count("FROM vitals") == 1
-    # Category laboratory excludes every vitals variant.
-    sql = _compiled(adapter, "Observation", [("category", "laboratory")])
+    # A lab LOINC code keeps only the lab branch.
+    sql = _compiled(adapter, "Observation", [("code", "http://loinc.org|2345-7")])
     assert "UNION" not in sql and "vitals" not in sql
     # A code that no source can hold issues no SQL at all.
     assert _compiled(adapter, "Observation", [("code", "http://snomed.info/sct|123")]) == ""
@@ -87,3 +85,28 @@ def test_fixed_codes_prune_branches_before_sql(adapter):
 def test_values_are_bound_parameters_never_inlined(adapter):
     sql = _compiled(adapter, "Patient", [("family", "O'BRIEN' OR 1=1 --")])
     assert "BRIEN" not in sql and "1=1" not in sql
+
+
+def test_code_table_lookups_filter_the_local_indexed_column(adapter, raw_db):
+    # LOINC 2345-7 is resolved in memory to the local codes whose code-table row carries it,
+    # so the database filters lab_result.test_cd (indexed with the date), not the code table.
+    from legacy_adapters.mapping.compiler import compile_page
+
+    request = parse_search("Observation", [("code", "http://loinc.org|2345-7")], adapter.search_params("Observation"))
+    statement = compile_page(adapter.bound()["Observation"], request, 21).statement
+    where = str(statement.whereclause.compile(adapter.engine, compile_kwargs={"literal_binds": True}))
+    local = [row[0] for row in raw_db.execute("SELECT test_cd FROM lab_test_cd WHERE loinc_cd = '2345-7'")]
+    assert local and "loinc_cd" not in where
+    assert all(f"'{code}'" in where for code in local)
+
+
+def test_a_paging_walk_reuses_one_statement(client, adapter):
+    # Every page after the first differs only in bound cursor values: one plan serves them all.
+    before = len(adapter._page_plans)
+    url, pages = "/fhir/Patient?gender=female&_count=25", 0
+    while url and pages < 6:
+        bundle = client.get(url).get_json()
+        url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
+        pages += 1
+    assert pages == 6
+    assert len(adapter._page_plans) - before == 2  # the first page, and the rest

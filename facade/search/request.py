@@ -32,10 +32,13 @@ class SearchRequest:
         params.append(("_count", str(self.count)))
         return params
 
+    def canonical(self) -> str:
+        """The query (not the page), as text: equal for equal searches."""
+        return self.resource_type + "?" + urlencode([(k, v) for k, v in self.link_params() if k != "_count"])
+
     def fingerprint(self) -> str:
         """Identifies the query (not the page) so a cursor cannot be replayed on another search."""
-        text = self.resource_type + "?" + urlencode([(k, v) for k, v in self.link_params() if k != "_count"])
-        return hashlib.blake2s(text.encode(), digest_size=6).hexdigest()
+        return hashlib.blake2s(self.canonical().encode(), digest_size=6).hexdigest()
 
     def with_clauses(self, *extra: SearchClause) -> SearchRequest:
         return replace(self, clauses=self.clauses + extra)

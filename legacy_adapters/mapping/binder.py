@@ -29,6 +29,7 @@ from legacy_adapters.mapping.bindings import (
 )
 from legacy_adapters.mapping.dates import LegacyDateFormat
 from legacy_adapters.mapping.loader import MappingSpec, ResourceSpec
+from legacy_adapters.mapping.lookups import CodeTable
 from legacy_adapters.mapping.sqlexpr import present
 from legacy_adapters.mapping.templates import compile_template
 from legacy_adapters.mapping.values import MappingError, RowFn, compile_template_string, compile_value
@@ -69,8 +70,12 @@ class BoundResource:
 class _SourceContext:
     """Resolves ``alias.column`` references and hands out select-list slots."""
 
-    def __init__(self, tables: dict[str, FromClause], base: str, mapping: MappingSpec, formats: dict, byte_ordered_text: bool = False):
+    def __init__(self, tables: dict[str, FromClause], base: str, mapping: MappingSpec, formats: dict, byte_ordered_text: bool = False,
+                 connection: sa.Connection | None = None, metadata: sa.MetaData | None = None, code_tables: dict | None = None):
         self.byte_ordered_text = byte_ordered_text
+        self.connection = connection
+        self.metadata = metadata
+        self.code_tables = code_tables if code_tables is not None else {}
         self.tables = tables
         self.base = base
         self.mapping = mapping
@@ -94,6 +99,20 @@ class _SourceContext:
             self.columns.append(self.resolve(ref))
         return self._slots[key]
 
+    def code_table(self, spec: dict, key_column: ColumnElement) -> CodeTable:
+        """``lookup: {table: lab_test_cd, key: test_cd, code: loinc_cd}``: one shared, cached table."""
+        try:
+            ident = (spec["table"], spec["key"], spec["code"])
+        except (KeyError, TypeError):
+            raise MappingError("lookup needs table, key and code") from None
+        if ident not in self.code_tables:
+            table = _table(self.metadata, spec["table"], self.connection)
+            for name in ident[1:]:
+                if name not in table.c:
+                    raise MappingError(f"column {name!r} not found in code table {spec['table']!r}")
+            self.code_tables[ident] = CodeTable(self.connection.engine, table, table.c[spec["key"]], table.c[spec["code"]])
+        return self.code_tables[ident]
+
     def hook(self, name: str) -> Any:
         function = getattr(self.mapping.hooks, name, None) if self.mapping.hooks else None
         if not callable(function):
@@ -113,8 +132,9 @@ def bind_mapping(mapping: MappingSpec, connection: sa.Connection) -> dict[str, B
     """Reflect the tables the mapping names and compile every resource type."""
     metadata = sa.MetaData()
     formats: dict[str, LegacyDateFormat] = {}
+    code_tables: dict[tuple, CodeTable] = {}
     return {
-        type_name: _bind_resource(spec, mapping, metadata, connection, formats)
+        type_name: _bind_resource(spec, mapping, metadata, connection, formats, code_tables)
         for type_name, spec in mapping.resources.items()
     }
 
@@ -139,14 +159,17 @@ def _plain_numbers(_inspector: Any, _table: Any, column_info: dict) -> None:
         column_info["type"] = sa.Numeric(asdecimal=False)
 
 
-def _bind_resource(spec: ResourceSpec, mapping: MappingSpec, metadata: sa.MetaData, connection: sa.Connection, formats: dict) -> BoundResource:
+def _bind_resource(spec: ResourceSpec, mapping: MappingSpec, metadata: sa.MetaData, connection: sa.Connection, formats: dict, code_tables: dict) -> BoundResource:
     sources: list[BoundSource] = []
     branches: list[Branch] = []
     for source_spec in spec.sources:
         label = f"{spec.type} source {source_spec.get('name', source_spec['table'])!r}"
         try:
             tables, base, from_clause = _from_clause(source_spec, metadata, connection)
-            ctx = _SourceContext(tables, base, mapping, formats, byte_ordered_text=connection.dialect.name == "sqlite")
+            ctx = _SourceContext(
+                tables, base, mapping, formats, byte_ordered_text=connection.dialect.name == "sqlite",
+                connection=connection, metadata=metadata, code_tables=code_tables,
+            )
             bound = BoundSource(source_spec.get("name", source_spec["table"]), from_clause, ctx.columns)
             for variant in source_spec.get("variants") or [None]:
                 branches.append(_bind_branch(len(branches), spec, source_spec, variant, bound, ctx))
@@ -242,7 +265,7 @@ def _bind_branch(index: int, spec: ResourceSpec, source: dict, variant: dict | N
 
 def _binding(param_type: str, spec: dict, ctx: _SourceContext) -> Binding:
     if param_type == "token":
-        return TokenBinding.from_spec(spec, ctx.resolve)
+        return TokenBinding.from_spec(spec, ctx.resolve, ctx.code_table)
     if param_type == "string":
         return StringBinding.from_spec(spec, ctx.resolve, byte_ordered=ctx.byte_ordered_text)
     if param_type == "date":

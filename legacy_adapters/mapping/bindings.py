@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from facade.errors import InvalidRequest
 from facade.search.params import DateValue, Prefix, SearchClause, TokenValue
 from legacy_adapters.mapping.dates import LegacyDateFormat
+from legacy_adapters.mapping.lookups import CodeTable
 from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, as_text, negate, present
 from legacy_adapters.mapping.values import TEMPLATE_FIELD, MappingError
 
@@ -94,14 +95,21 @@ class Coding:
     reverse: dict[str, list[str]] | None  # FHIR code -> legacy values, when the column is value-mapped
     otherwise: Any = None
     default: str | None = None  # the code an absent legacy value stands for
+    lookup: CodeTable | None = None  # codes live in a legacy code table keyed by ``column``
 
     def present(self) -> ColumnElement:
+        if self.lookup is not None:
+            keys = self.lookup.all_keys()
+            return self.column.in_(keys) if keys else FALSE
         return TRUE if self.column is None or self.default is not None else present(self.column)
 
     def equals(self, code: str) -> ColumnElement:
         """Never NULL, so that ':not' (NOT ...) keeps rows that lack the code."""
         if self.column is None:
             return TRUE if self.const == code else FALSE
+        if self.lookup is not None:
+            keys = self.lookup.keys_for(code)
+            return all_of(present(self.column), self.column.in_(keys)) if keys else FALSE
         if self.reverse is None:
             legacy = [code]
         else:
@@ -126,7 +134,7 @@ class TokenBinding:
         self.codings = codings
 
     @classmethod
-    def from_spec(cls, spec: dict, resolve: Resolve) -> TokenBinding:
+    def from_spec(cls, spec: dict, resolve: Resolve, code_table: Callable[[dict, ColumnElement], CodeTable] | None = None) -> TokenBinding:
         items = spec.get("codings") or [spec]
         codings = []
         for item in items:
@@ -138,8 +146,13 @@ class TokenBinding:
             column = resolve(item["column"]) if "column" in item else None
             if column is None and "const" not in item:
                 raise MappingError(f"token binding {item!r} needs 'column' or 'const'")
+            lookup = None
+            if "lookup" in item:
+                if column is None or code_table is None or reverse is not None:
+                    raise MappingError(f"token binding {item!r}: 'lookup' needs a 'column' (the local key) and no 'map'")
+                lookup = code_table(item["lookup"], column)
             codings.append(
-                Coding(item.get("system"), column, _opt_str(item.get("const")), reverse, item.get("otherwise"), _opt_str(item.get("default")))
+                Coding(item.get("system"), column, _opt_str(item.get("const")), reverse, item.get("otherwise"), _opt_str(item.get("default")), lookup)
             )
         return cls(codings)
 

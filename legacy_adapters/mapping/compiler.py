@@ -183,23 +183,41 @@ def _after(keys: list[tuple[ColumnElement, bool]], branch_index: int, id_expr: C
     *values, cursor_branch, cursor_id = cursor
     if not isinstance(cursor_branch, int):
         raise InvalidRequest("_cursor is malformed", expression="_cursor")
+    # Values are named bind parameters (see cursor_params), so every later page of a search
+    # can reuse one statement; which keys are NULL and the branch shape the statement itself.
     alternatives = []
     equal_so_far: list[ColumnElement] = []
-    for (expr, descending), value in zip(keys, values):
-        beyond = _less(expr, value) if descending else _greater(expr, value)
+    for i, ((expr, descending), value) in enumerate(zip(keys, values)):
+        bound = None if value is None else sa.bindparam(f"cursor_k{i}", value, type_=expr.type)
+        beyond = _less(expr, bound) if descending else _greater(expr, bound)
         alternatives.append(all_of(*equal_so_far, beyond))
-        equal_so_far.append(expr.is_(None) if value is None else expr == value)
+        equal_so_far.append(expr.is_(None) if bound is None else expr == bound)
     # Ties on every key: branch, then id, break them.
     if branch_index > cursor_branch:
         alternatives.append(all_of(*equal_so_far))
     elif branch_index == cursor_branch:
-        alternatives.append(all_of(*equal_so_far, id_expr > cursor_id))
+        alternatives.append(all_of(*equal_so_far, id_expr > sa.bindparam("cursor_id", cursor_id, type_=id_expr.type)))
     return any_of(*alternatives)
 
 
-def _greater(expr: ColumnElement, value: object) -> ColumnElement:
-    return expr.isnot(None) if value is None else expr > value
+def cursor_shape(cursor: tuple | None) -> tuple | None:
+    """What of a cursor changes the statement (its branch, which keys are NULL); the rest is bound."""
+    if cursor is None:
+        return None
+    return (cursor[-2], tuple(value is None for value in cursor[:-2]))
 
 
-def _less(expr: ColumnElement, value: object) -> ColumnElement:
-    return FALSE if value is None else sa.or_(expr < value, expr.is_(None))
+def cursor_params(cursor: tuple | None) -> dict[str, object]:
+    if cursor is None:
+        return {}
+    params: dict[str, object] = {f"cursor_k{i}": v for i, v in enumerate(cursor[:-2]) if v is not None}
+    params["cursor_id"] = cursor[-1]
+    return params
+
+
+def _greater(expr: ColumnElement, bound: ColumnElement | None) -> ColumnElement:
+    return expr.isnot(None) if bound is None else expr > bound
+
+
+def _less(expr: ColumnElement, bound: ColumnElement | None) -> ColumnElement:
+    return FALSE if bound is None else sa.or_(expr < bound, expr.is_(None))

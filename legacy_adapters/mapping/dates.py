@@ -10,6 +10,7 @@ index is used. Junk always sorts below year 0001, which gives a cheap SQL guard.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone, tzinfo
 
 _FIELDS = {"%Y": ("year", 4), "%m": ("month", 2), "%d": ("day", 2), "%H": ("hour", 2), "%M": ("minute", 2), "%S": ("second", 2)}
@@ -44,6 +45,9 @@ class LegacyDateFormat:
         self.has_time = len(names) > 3
         self.step = _STEP[self.precision]
         self.guard = self.format_bound(datetime(1, 1, 1))  # every junk value sorts below this
+        # Timestamps repeat a lot (a lab panel, a batch update), and converting one with its
+        # zone is a good share of building a resource: remember the recent ones.
+        self.to_fhir = lru_cache(maxsize=65536)(self._to_fhir)
 
     # -- output -------------------------------------------------------------
     def parse(self, text: str | None) -> datetime | None:
@@ -57,7 +61,7 @@ class LegacyDateFormat:
             return None
         return value.replace(tzinfo=self.tz) if self.has_time else value
 
-    def to_fhir(self, text: str | None, kind: str) -> str | None:
+    def _to_fhir(self, text: str | None, kind: str) -> str | None:
         """FHIR ``date``, ``dateTime`` or ``instant`` text for a legacy value."""
         value = self.parse(text)
         if value is None:
