@@ -9,6 +9,8 @@ every branch can use its indexes.
 
 Order is always the requested sort keys, then the branch, then the id, so it is
 total: keyset cursors (the last row's keys) never skip or repeat a row.
+
+No I/O, except that a code-table lookup (``lookups.py``) may refresh its in-memory copy.
 """
 
 from __future__ import annotations
@@ -59,14 +61,8 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
     if not candidates:
         return PageQuery(None, {}, 0, sort)
 
-    sources = []
-    for branch, _ in candidates:
-        if branch.source not in sources:
-            sources.append(branch.source)
-    offsets, position = {}, 0
-    for source in sources:
-        offsets[id(source)] = position
-        position += len(source.columns)
+    sources = list(dict.fromkeys(branch.source for branch, _ in candidates))
+    offsets, position = _offsets(sources)
     layout = {branch.index: offsets[id(branch.source)] for branch, _ in candidates}
 
     slot_columns = _slot_columns(resource, tuple(sources))
@@ -100,6 +96,15 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
     return PageQuery(statement, layout, position, sort)
 
 
+def _offsets(sources: list) -> tuple[dict[int, int], int]:
+    """Where each source's columns start in a result row, and where the meta columns start."""
+    offsets, position = {}, 0
+    for source in sources:
+        offsets[id(source)] = position
+        position += len(source.columns)
+    return offsets, position
+
+
 def _slot_columns(resource: BoundResource, sources: tuple) -> dict[int, list[ColumnElement]]:
     """Each source's select list in a query over ``sources``: its own columns, NULL for the others'.
 
@@ -128,10 +133,7 @@ def compile_read(resource: BoundResource, branch_indexes: tuple[int, ...]) -> Pa
     branches = [resource.branches[i] for i in branch_indexes]
     sources = list(dict.fromkeys(branch.source for branch in branches))
     slot_columns = _slot_columns(resource, tuple(sources))
-    offsets, position = {}, 0
-    for source in sources:
-        offsets[id(source)] = position
-        position += len(source.columns)
+    offsets, position = _offsets(sources)
     members = []
     for branch in branches:
         columns = [*slot_columns[id(branch.source)], sa.literal(branch.index, sa.Integer).label("_b"), branch.id.sql().label("_id")]
