@@ -16,6 +16,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
+from support.fhir_client import walk
 
 OBSERVATION_STATUS = {"registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"}
 GENDER = {"male", "female", "other", "unknown"}
@@ -23,22 +24,16 @@ DATETIME_WITH_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
-def walk(client, path: str):
-    """Yield every resource of a search, following next links; validate each Bundle page."""
-    url = path
-    while url:
-        response = client.get(url)
-        assert response.status_code == 200, response.data[:300]
-        bundle = response.get_json()
-        Bundle.model_validate(bundle)
+def resources(client, path: str):
+    """Yield every resource of a search, over every page; each Bundle page is validated as R4B."""
+    for bundle in walk(client, path, on_page=Bundle.model_validate):
         for entry in bundle.get("entry", []):
             yield entry["resource"]
-        url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
 
 
 def test_every_patient_is_valid_r4(client, raw_db):
     seen = 0
-    for resource in walk(client, "/fhir/Patient?_count=1000"):
+    for resource in resources(client, "/fhir/Patient?_count=1000"):
         Patient.model_validate(resource)
         assert FHIR_ID.match(resource["id"])
         assert resource["gender"] in GENDER  # US Core: required, 'unknown' when the legacy row has none
@@ -65,7 +60,7 @@ def _expected_observations(raw_db) -> int:
 def test_every_observation_is_valid_r4(client, raw_db):
     seen = 0
     ids = set()
-    for resource in walk(client, "/fhir/Observation?_count=1000"):
+    for resource in resources(client, "/fhir/Observation?_count=1000"):
         Observation.model_validate(resource)
         assert FHIR_ID.match(resource["id"])
         assert resource["status"] in OBSERVATION_STATUS

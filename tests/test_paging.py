@@ -12,6 +12,9 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
+from support.fhir_client import entry_ids, get_json, link, search_ids, sql_ids
+from support.fhir_client import walk as _walk
+
 BASE = "http://testserver/fhir"
 VITAL_VARIANTS = [  # (variant, columns that must be non-null)
     ("pulse", ["pulse"]), ("resp", ["resp_rate"]), ("temp", ["temp_f"]), ("weight", ["wt_lb"]),
@@ -28,40 +31,14 @@ PATIENTS = "SELECT pt_guid FROM pt_master WHERE del_flg <> 'Y'"
 
 
 # --------------------------------------------------------------------------- helpers
-def get_json(client, url: str, status: int = 200) -> dict:
-    response = client.get(url)
-    assert response.status_code == status, (url, response.status_code, response.get_data(as_text=True)[:500])
-    return response.get_json()
-
-
-def link(bundle: dict, relation: str) -> str | None:
-    return next((item["url"] for item in bundle.get("link", []) if item["relation"] == relation), None)
+def _next_under_base(bundle: dict) -> None:
+    url = link(bundle, "next")
+    assert url is None or url.startswith(BASE + "/"), url
 
 
 def walk(client, path: str) -> list[dict]:
-    """Every page of a search, following ``next`` links until there is none."""
-    pages: list[dict] = []
-    url: str | None = path
-    while url:
-        bundle = get_json(client, url)
-        assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
-        pages.append(bundle)
-        url = link(bundle, "next")
-        assert url is None or url.startswith(BASE + "/"), url
-        assert len(pages) < 2000, "runaway paging"
-    return pages
-
-
-def entry_ids(bundle: dict) -> list[str]:
-    return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
-
-
-def search_ids(client, path: str) -> list[str]:
-    return [i for page in walk(client, path) for i in entry_ids(page)]
-
-
-def sql_ids(raw_db, sql: str, params: tuple = ()) -> list[str]:
-    return [row[0] for row in raw_db.execute(sql, params)]
+    """Every page of a search; each ``next`` link must be an absolute URL under BASE."""
+    return _walk(client, path, on_page=_next_under_base)
 
 
 def query_params(url: str) -> list[tuple[str, str]]:
@@ -149,7 +126,7 @@ def test_ties_on_date_do_not_duplicate_or_skip(client, raw_db):
         assert any(
             legacy_dttm(a["entry"][-1]["resource"]) == legacy_dttm(b["entry"][0]["resource"]) for a, b in zip(pages, pages[1:])
         )
-        assert ids == search_ids(client, f"/fhir/Observation?patient={guid}&_sort={sort}&_count=1000")
+        assert ids == search_ids(client, f"/fhir/Observation?patient={guid}&_sort={sort}&_count=1000", _next_under_base)
 
 
 def test_ties_across_patients_on_one_day(client, raw_db):

@@ -10,9 +10,11 @@ from the façade's own code.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import pytest
+
+from support.fhir_client import assert_same_ids, get_json, q, search_ids, search_resources, sql_ids
 
 BASE = "http://testserver/fhir"
 LOINC = "http://loinc.org"
@@ -52,56 +54,12 @@ VALID_DTTM = "dttm >= '00010101000000'"
 
 
 # --------------------------------------------------------------------------- helpers
-def get_json(client, url: str, status: int = 200) -> dict:
-    response = client.get(url)
-    assert response.status_code == status, (url, response.status_code, response.get_data(as_text=True)[:500])
-    return response.get_json()
-
-
-def next_url(bundle: dict) -> str | None:
-    return next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
-
-
-def search_resources(client, path: str) -> list[dict]:
-    """All matching resources of a search, in order, walking every ``next`` link."""
-    resources: list[dict] = []
-    url: str | None = path
-    pages = 0
-    while url:
-        bundle = get_json(client, url)
-        resources += [e["resource"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
-        url = next_url(bundle)
-        pages += 1
-        assert pages < 500, "runaway paging"
-    return resources
-
-
-def search_ids(client, path: str) -> list[str]:
-    return [r["id"] for r in search_resources(client, path)]
-
-
 def obs_search(client, query: str) -> list[str]:
     return search_ids(client, f"/fhir/Observation?{query}&_count=1000")
 
 
-def sql_ids(raw_db, sql: str, params: tuple = ()) -> list[str]:
-    return [row[0] for row in raw_db.execute(sql, params)]
-
-
 def obs_where(raw_db, where: str, params: tuple = ()) -> list[str]:
     return sql_ids(raw_db, f"{OBS} SELECT id FROM obs WHERE {where}", params)
-
-
-def assert_same_ids(api: list[str], expected: list[str], *, allow_empty: bool = False) -> None:
-    assert len(api) == len(set(api)), "the API returned an id more than once"
-    missing, extra = set(expected) - set(api), set(api) - set(expected)
-    assert not missing and not extra, f"missing {len(missing)} {sorted(missing)[:3]}, extra {len(extra)} {sorted(extra)[:3]}"
-    if not allow_empty:
-        assert expected, "test data gives no expected match: the test could not fail"
-
-
-def q(value: str) -> str:
-    return quote(value, safe="")
 
 
 def legacy_dttm(resource: dict) -> str | None:

@@ -8,7 +8,6 @@ façade's own code is never used to compute an expected answer.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from urllib.parse import quote
 
 import contextlib
 import sqlite3
@@ -18,6 +17,7 @@ import pytest
 from facade.app import create_app
 from facade.config import Settings
 from legacy_adapters.sources.demo.generate import generate
+from support.fhir_client import assert_same_ids, get_json, q, search_ids, sql_ids
 
 BASE = "http://testserver/fhir"
 NOT_DELETED = "COALESCE(p.del_flg, 'N') <> 'Y'"
@@ -26,45 +26,8 @@ VALID_DOB = "p.dob IS NOT NULL AND p.dob NOT IN ('', '00000000')"
 
 
 # --------------------------------------------------------------------------- helpers
-def get_json(client, url: str, status: int = 200) -> dict:
-    response = client.get(url)
-    assert response.status_code == status, (url, response.status_code, response.get_data(as_text=True)[:500])
-    return response.get_json()
-
-
-def next_url(bundle: dict) -> str | None:
-    return next((link["url"] for link in bundle.get("link", []) if link["relation"] == "next"), None)
-
-
-def search_ids(client, path: str) -> list[str]:
-    """Ids of all matches of a search, in order, walking every ``next`` link."""
-    ids: list[str] = []
-    url: str | None = path
-    pages = 0
-    while url:
-        bundle = get_json(client, url)
-        assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
-        ids += [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
-        url = next_url(bundle)
-        pages += 1
-        assert pages < 500, "runaway paging"
-    return ids
-
-
-def sql_ids(raw_db, sql: str, params: tuple = ()) -> list[str]:
-    return [row[0] for row in raw_db.execute(sql, params)]
-
-
 def patients_where(raw_db, where: str, params: tuple = ()) -> list[str]:
     return sql_ids(raw_db, f"SELECT p.pt_guid FROM pt_master p WHERE {NOT_DELETED} AND ({where})", params)
-
-
-def assert_same_ids(api: list[str], expected: list[str], *, allow_empty: bool = False) -> None:
-    assert len(api) == len(set(api)), "the API returned an id more than once"
-    missing, extra = set(expected) - set(api), set(api) - set(expected)
-    assert not missing and not extra, f"missing {len(missing)} {sorted(missing)[:3]}, extra {len(extra)} {sorted(extra)[:3]}"
-    if not allow_empty:
-        assert expected, "test data gives no expected match: the test could not fail"
 
 
 def patient_search(client, query: str) -> list[str]:
@@ -77,10 +40,6 @@ def db_checksum(raw_db) -> tuple:
     deleted = raw_db.execute("SELECT count(*) FROM pt_master WHERE del_flg = 'Y'").fetchone()[0]
     schema = raw_db.execute("SELECT group_concat(sql, ';') FROM sqlite_master").fetchone()[0]
     return counts, deleted, schema, raw_db.execute("PRAGMA data_version").fetchone()[0]
-
-
-def q(value: str) -> str:
-    return quote(value, safe="")
 
 
 # --------------------------------------------------------------------------- whole set, _id, soft delete
