@@ -11,7 +11,7 @@ import threading
 from decimal import Decimal
 
 import sqlalchemy as sa
-from cachetools import LRUCache
+from cachetools import TTLCache
 
 from facade.errors import FacadeError
 from facade.search.params import SearchParamDef
@@ -23,6 +23,9 @@ from legacy_adapters.mapping.loader import MappingSpec
 from legacy_adapters.protocol import Page
 
 
+PLAN_SECONDS = 60
+
+
 class SqlAdapter:
     def __init__(self, mapping: MappingSpec, engine: sa.Engine):
         self.mapping = mapping
@@ -31,7 +34,9 @@ class SqlAdapter:
         self._lock = threading.Lock()
         self._nulls_last = engine.dialect.name in ("postgresql", "oracle")
         self._read_plans: dict[tuple, PageQuery] = {}
-        self._page_plans: LRUCache = LRUCache(maxsize=1024)
+        # Plans embed what code-table lookups answered when they were built, so they live a
+        # minute: a code-table edit shows up within its refresh period plus that minute.
+        self._page_plans: TTLCache = TTLCache(maxsize=1024, ttl=PLAN_SECONDS)
         self._plans_lock = threading.Lock()
 
     # -- capabilities -------------------------------------------------------
@@ -96,7 +101,6 @@ class SqlAdapter:
             last = rows[request.count - 1]
             page.next_cursor = tuple(_jsonable(v) for v in (*last[meta + 2 :], last[meta], last[meta + 1]))
         return page
-
 
     def _page_plan(self, resource: BoundResource, request: SearchRequest) -> PageQuery:
         """The statement for a page. Every page after the first of a search differs only in its

@@ -110,3 +110,37 @@ def test_a_paging_walk_reuses_one_statement(client, adapter):
         pages += 1
     assert pages == 6
     assert len(adapter._page_plans) - before == 2  # the first page, and the rest
+
+
+def test_code_table_edits_show_up_without_a_restart(tmp_path):
+    import time
+
+    from facade.app import create_app
+    from facade.config import Settings
+    from legacy_adapters.sources.demo.generate import generate
+    from legacy_adapters.sql_adapter import PLAN_SECONDS
+
+    path = tmp_path / "demo.sqlite"
+    generate(str(path), patients=40)
+    app = create_app(Settings(demo_path=str(path)))
+    client, adapter = app.test_client(), app.extensions["fhir_facade"].adapter
+    url = "/fhir/Observation?code=http://loinc.org|4548-4&_count=1000"  # HbA1c
+    before = len(client.get(url).get_json().get("entry", []))
+
+    writer = sa.create_engine(f"sqlite:///{path}")  # the legacy system itself edits its code table
+    with writer.begin() as connection:
+        connection.exec_driver_sql("UPDATE lab_test_cd SET loinc_cd = '4548-4' WHERE test_cd = 'GLU'")
+    writer.dispose()
+    assert len(client.get(url).get_json().get("entry", [])) == before  # cached until they expire
+
+    later = time.monotonic() + PLAN_SECONDS + 1
+    adapter._page_plans.expire(later)  # a minute passes for the plans…
+    for resource in adapter.bound().values():  # …and the code tables' refresh period
+        for branch in resource.branches:
+            for binding in branch.bindings.values():
+                for coding in getattr(binding, "codings", []):
+                    if coding.lookup is not None:
+                        coding.lookup._loaded_at -= coding.lookup.refresh_seconds + 1
+    after = client.get(url).get_json().get("entry", [])
+    assert len(after) > before
+    assert {e["resource"]["code"]["coding"][-1]["code"] for e in after} == {"HGBA1C", "GLU"}
