@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from facade.app import create_app
 from facade.config import Settings
 from legacy_adapters.sources.demo.generate import generate
-from tests.support.fhir_client import search_resources
+from support.fhir_client import search_resources
 
 PATIENTS = 80
 DATABASE = "fhir_facade_test_demo"

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from facade.app import create_app
 from facade.config import Settings
 from legacy_adapters.sources.demo.generate import generate
-from tests.support.fhir_client import search_resources
-from tests.support.pg_demo import with_search_path
+from support.fhir_client import search_resources
+from support.pg_demo import with_search_path
 
 PATIENTS = 60
 SCHEMA = "fhir_facade_null_sort"
