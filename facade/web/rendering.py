@@ -13,18 +13,23 @@ from facade.errors import NotAcceptable
 
 FHIR_JSON = "application/fhir+json"
 _JSON_TYPES = [FHIR_JSON, "application/json", "application/json+fhir"]
+_PLAIN_ACCEPT = frozenset({"*/*", FHIR_JSON, "application/fhir+json; charset=utf-8", "application/fhir+json;charset=utf-8"})
 _FORMATS = {"json": FHIR_JSON, "application/json": "application/json", FHIR_JSON: FHIR_JSON, "application/json+fhir": FHIR_JSON}
 
 
 def negotiate(request: Request) -> str:
     """The media type to answer with, or NotAcceptable."""
+    environ = request.environ
+    accept = environ.get("HTTP_ACCEPT")
+    if "_format" not in environ.get("QUERY_STRING", "") and (not accept or accept in _PLAIN_ACCEPT):
+        return FHIR_JSON  # the common case, without parsing the query string or Accept
     requested = request.args.get("_format")
     if requested:
         media = _FORMATS.get(requested.split(";")[0].strip())
         if media is None:
             raise NotAcceptable(f"_format={requested} is not supported; this server produces JSON only")
         return media
-    if not request.accept_mimetypes or "Accept" not in request.headers:
+    if not accept:
         return FHIR_JSON
     best = request.accept_mimetypes.best_match(_JSON_TYPES)
     if best is None:
