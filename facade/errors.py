@@ -5,10 +5,12 @@ which layer failed or why::
 
     FacadeError (500, exception)
     ├── InvalidRequest (400, invalid)         malformed value, bad _count, bad cursor
-    │   └── UnsupportedParameter (400, not-supported)   unknown param under strict handling
+    │   ├── UnsupportedParameter (400, not-supported)   unknown param under strict handling
+    │   └── SearchTooBroad (400, too-costly)             more values or clauses than allowed
     ├── NotFound (404, not-found)            unknown type or id
     ├── NotAcceptable (406, not-supported)   Accept/_format we cannot produce
     ├── UnsupportedMediaType (415, not-supported)
+    ├── TooCostly (500, too-costly)          the legacy database timed out on the statement
     ├── MethodNotAllowed (405, not-supported)
     └── UpstreamUnavailable (503, transient) legacy database unreachable
 """
@@ -39,6 +41,10 @@ class UnsupportedParameter(InvalidRequest):
     code = "not-supported"
 
 
+class SearchTooBroad(InvalidRequest):
+    code = "too-costly"
+
+
 class NotFound(FacadeError):
     status = 404
     code = "not-found"
@@ -57,6 +63,10 @@ class NotAcceptable(FacadeError):
 class UnsupportedMediaType(FacadeError):
     status = 415
     code = "not-supported"
+
+
+class TooCostly(FacadeError):
+    code = "too-costly"
 
 
 class UpstreamUnavailable(FacadeError):

@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from facade.errors import FacadeError, UpstreamUnavailable
+from facade.errors import FacadeError, TooCostly, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,23 @@ def legacy_errors() -> Iterator[None]:
     try:
         yield
     except (sa.exc.DBAPIError, *_ALWAYS_UNAVAILABLE) as exc:
+        if is_timeout(exc):
+            log.warning("legacy database statement timed out: %s", _cause(exc))
+            raise TooCostly("The legacy database took too long to answer; narrow the search") from None
         if is_outage(exc):
             log.warning("legacy database unavailable: %s", _cause(exc))
             raise UpstreamUnavailable("The legacy database is unavailable; try again shortly") from None
         log.error("legacy database error: %s", _cause(exc))
         raise FacadeError("The legacy database could not answer this request") from None
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """The statement ran past its time limit: the database is up, the query is too costly."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "pgcode", None) == "57014":  # PostgreSQL query_canceled (statement_timeout)
+        return True
+    code = orig.args[0] if orig is not None and getattr(orig, "args", None) else None
+    return type(orig).__module__.startswith("pymysql") and code in (1969, 3024)  # max_statement_time / max_execution_time
 
 
 def is_outage(exc: BaseException) -> bool:

@@ -26,7 +26,7 @@ def _add_months(value: datetime, months: int) -> datetime:
 
 def parse_date_range(text: str) -> tuple[datetime, datetime]:
     """Parse a FHIR date/dateTime/instant into its [low, high) range."""
-    match = _DATE_RE.match(text)
+    match = _DATE_RE.fullmatch(text)
     if not match:
         raise InvalidRequest(f"'{text}' is not a valid FHIR date (expected YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss][zone])")
     g = match.groupdict()

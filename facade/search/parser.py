@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from facade.errors import InvalidRequest, UnsupportedParameter
+from facade.errors import InvalidRequest, SearchTooBroad, UnsupportedParameter
 from facade.search.cursor import decode_cursor
 from facade.search.dates import parse_date_range
 from facade.search.escaping import split_escaped, unescape
@@ -28,6 +28,10 @@ from facade.search.request import SearchRequest
 
 # Result parameters handled here; web-level ones (_format, _pretty) are accepted and left to the web layer.
 _WEB_PARAMS = frozenset({"_format", "_pretty"})
+# Each value becomes SQL to build and run (SQLite also caps expression depth near 1,000),
+# so one request cannot ask for unbounded work.
+MAX_VALUES_PER_PARAMETER = 100
+MAX_CLAUSES = 50
 _PREFIXES = {p.value: p for p in Prefix}
 
 
@@ -68,6 +72,8 @@ def parse_search(
             summary_count = True
         elif name in catalogue:
             clauses.append(_parse_clause(catalogue[name], modifier or None, raw))
+            if len(clauses) > MAX_CLAUSES:
+                raise SearchTooBroad(f"At most {MAX_CLAUSES} search parameters per request")
         else:
             if strict:
                 raise UnsupportedParameter(
@@ -129,7 +135,13 @@ def _parse_clause(definition: SearchParamDef, modifier: str | None, raw: str) ->
             raise InvalidRequest(f"{definition.name}:missing must be true or false", expression=definition.name)
         values: tuple[SearchValue, ...] = (MissingValue(raw == "true"),)
     else:
-        values = tuple(_parse_value(definition, item) for item in split_escaped(raw, ","))
+        items = split_escaped(raw, ",")
+        if len(items) > MAX_VALUES_PER_PARAMETER:
+            raise SearchTooBroad(
+                f"'{definition.name}' has {len(items)} values; at most {MAX_VALUES_PER_PARAMETER} are allowed",
+                expression=definition.name,
+            )
+        values = tuple(_parse_value(definition, item) for item in items)
     return SearchClause(definition.name, definition.type, modifier, values, raw)
 
 

@@ -22,7 +22,7 @@ from facade.errors import InvalidRequest
 from facade.search.params import DateValue, Prefix, SearchClause, TokenValue
 from legacy_adapters.mapping.dates import LegacyDateFormat
 from legacy_adapters.mapping.lookups import CodeTable
-from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, as_text, negate, present
+from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, as_text, negate, present, python_type
 from legacy_adapters.mapping.values import TEMPLATE_FIELD, MappingError
 
 Resolve = Callable[[str], ColumnElement]
@@ -41,16 +41,17 @@ class IdTemplate:
         pattern = "".join(
             re.escape(lit) + ("(.+?)" if i < len(self.columns) else "") for i, lit in enumerate(self.literals)
         )
-        self._regex = re.compile(f"^{pattern}$")
+        self._regex = re.compile(pattern)
 
     def parse(self, value: str) -> list[Any] | None:
-        match = self._regex.match(value)
+        match = self._regex.fullmatch(value)  # not .match: '$' would let a trailing newline through
         if not match:
             return None
         parsed = []
         for column, text in zip(self.columns, match.groups()):
-            if _python_type(column) is int:
-                if not text.isdigit() or len(text) > 18:
+            if python_type(column) is int:
+                # Only the canonical ASCII form, so one row has exactly one id ('01', '²' are not '1').
+                if not (text.isascii() and text.isdigit()) or len(text) > 18 or str(int(text)) != text:
                     return None
                 parsed.append(int(text))
             else:
@@ -77,13 +78,6 @@ class IdTemplate:
             if literal:
                 expr = expr + sa.literal(literal, sa.String)
         return expr
-
-
-def _python_type(column: ColumnElement) -> type | None:
-    try:
-        return column.type.python_type
-    except NotImplementedError:
-        return None
 
 
 # --------------------------------------------------------------------------- token

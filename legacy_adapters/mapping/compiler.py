@@ -24,7 +24,7 @@ from facade.errors import InvalidRequest
 from facade.search.params import SortKey
 from facade.search.request import SearchRequest
 from legacy_adapters.mapping.binder import Branch, BoundResource
-from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, is_false
+from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, is_false, python_type
 
 
 @dataclass
@@ -183,8 +183,9 @@ def _after(keys: list[tuple[ColumnElement, bool]], branch_index: int, id_expr: C
     if len(cursor) != len(keys) + 2:
         raise InvalidRequest("_cursor does not fit this search; follow the Bundle's links", expression="_cursor")
     *values, cursor_branch, cursor_id = cursor
-    if not isinstance(cursor_branch, int):
-        raise InvalidRequest("_cursor is malformed", expression="_cursor")
+    for (expr, _), value in zip([*keys, (id_expr, False)], [*values, cursor_id]):
+        if value is not None and not _fits(expr, value):
+            raise InvalidRequest("_cursor does not fit this search; follow the Bundle's links", expression="_cursor")
     # Values are named bind parameters (see cursor_params), so every later page of a search
     # can reuse one statement; which keys are NULL and the branch shape the statement itself.
     alternatives = []
@@ -202,10 +203,24 @@ def _after(keys: list[tuple[ColumnElement, bool]], branch_index: int, id_expr: C
     return any_of(*alternatives)
 
 
+def _fits(expr: ColumnElement, value: object) -> bool:
+    """A cursor value the database can compare with ``expr`` (cursors come back from clients)."""
+    expected = python_type(expr)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return expected in (int, float, None) and -(2**63) <= value < 2**63
+    if isinstance(value, float):
+        return expected in (float, None)
+    return isinstance(value, str) and expected in (str, None)
+
+
 def cursor_shape(cursor: tuple | None) -> tuple | None:
     """What of a cursor changes the statement (its branch, which keys are NULL); the rest is bound."""
     if cursor is None:
         return None
+    if len(cursor) < 2 or not isinstance(cursor[-2], int) or isinstance(cursor[-2], bool) or cursor[-1] is None:
+        raise InvalidRequest("_cursor does not fit this search; follow the Bundle's links", expression="_cursor")
     return (cursor[-2], tuple(value is None for value in cursor[:-2]))
 
 

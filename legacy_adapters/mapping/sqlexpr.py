@@ -63,3 +63,11 @@ def present(column: ColumnElement) -> ColumnElement:
 
 def as_text(column: ColumnElement) -> ColumnElement:
     return column if isinstance(column.type, sa.String) else sa.cast(column, sa.String)
+
+
+def python_type(expr: ColumnElement) -> type | None:
+    """The Python type a column's values come back as, when the type says."""
+    try:
+        return expr.type.python_type
+    except NotImplementedError:
+        return None
