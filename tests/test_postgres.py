@@ -20,7 +20,7 @@ from facade.app import create_app
 from facade.config import Settings
 from legacy_adapters.engines import create_legacy_engine
 from legacy_adapters.sources.demo.generate import CHRONIC_SEQ, DEMO_SEED, generate
-from support.pg_demo import DEMO_SCHEMA, PG_DEMO_PATIENTS, ensure_demo_schema, with_search_path
+from support.pg_demo import DEMO_SCHEMA, PG_DEMO_PATIENTS, ensure_demo_schema
 
 pytestmark = pytest.mark.postgres
 

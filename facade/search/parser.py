@@ -7,6 +7,7 @@ resource type; it knows nothing about tables or columns.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from facade.errors import InvalidRequest, SearchTooBroad, UnsupportedParameter
 from facade.search.cursor import decode_cursor
@@ -96,7 +97,7 @@ def parse_search(
         fingerprint, position = decode_cursor(cursor_token)
         if fingerprint != request.fingerprint():
             raise InvalidRequest("_cursor belongs to a different search; follow the Bundle's links", expression="_cursor")
-        request = SearchRequest(**{**request.__dict__, "cursor": position})
+        request = replace(request, cursor=position)
     return request
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from urllib.parse import urlencode
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from facade.search.params import SearchClause, SortKey
 
@@ -40,5 +40,3 @@ class SearchRequest:
         """Identifies the query (not the page) so a cursor cannot be replayed on another search."""
         return hashlib.blake2s(self.canonical().encode(), digest_size=6).hexdigest()
 
-    def with_clauses(self, *extra: SearchClause) -> SearchRequest:
-        return replace(self, clauses=self.clauses + extra)

@@ -32,7 +32,7 @@ from legacy_adapters.mapping.loader import MappingSpec, ResourceSpec
 from legacy_adapters.mapping.lookups import CodeTable
 from legacy_adapters.mapping.sqlexpr import present
 from legacy_adapters.mapping.templates import compile_template
-from legacy_adapters.mapping.values import MappingError, RowFn, compile_template_string, compile_value
+from legacy_adapters.mapping.values import MappingError, RowFn, compile_value
 
 _VAR = re.compile(r"\$\{(\w+)\}")
 _VARIANT_KEYS = {"name", "require", "vars", "resource", "search"}
@@ -52,7 +52,6 @@ class Branch:
     variant: str | None
     where: list[ColumnElement]
     id: IdTemplate
-    render_id: RowFn
     build: RowFn
     last_updated: RowFn | None
     compartment: IdTemplate | None
@@ -255,7 +254,6 @@ def _bind_branch(index: int, spec: ResourceSpec, source: dict, variant: dict | N
         variant=variant_name,
         where=where,
         id=id_template,
-        render_id=compile_template_string(source["id"], ctx),
         build=compile_template(source["resource"], ctx, where_label),
         last_updated=last_updated,
         compartment=IdTemplate(source["compartment"], ctx.resolve) if source.get("compartment") else None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -248,9 +247,6 @@ class DateBinding:
             return missing if clause.values[0].missing else self.valid()  # type: ignore[union-attr]
         return any_of(*(self._match(value) for value in clause.values))  # type: ignore[arg-type]
 
-    def _bound(self, value: datetime) -> str:
-        return self.fmt.format_bound(value)
-
     def _match(self, value: DateValue) -> ColumnElement:
         # The stored value is a range [v, v + precision); bounds are rounded to that precision.
         col, fmt = self.column, self.fmt
@@ -259,7 +255,7 @@ class DateBinding:
             floor_high, ceil_high = fmt.floor(value.high), fmt.ceil(value.high)
         except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in the legacy time zone
             raise InvalidRequest("date search value is outside the range of dates the legacy database can hold") from None
-        b = self._bound
+        b = fmt.format_bound
         prefix = value.prefix
         if prefix in (Prefix.EQ, Prefix.NE):
             inside = sa.and_(col >= b(ceil_low), col < b(floor_high)) if ceil_low < floor_high else FALSE

@@ -32,7 +32,6 @@ class PageQuery:
     statement: sa.Select | None  # None when no branch can match
     layout: dict[int, int]  # branch index -> offset of its source's columns in a result row
     meta: int  # position of the first meta column (branch, id, sort keys...)
-    sort: tuple[SortKey, ...]
 
 
 def branch_filters(resource: BoundResource, request: SearchRequest) -> list[tuple[Branch, ColumnElement]]:
@@ -59,7 +58,7 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
     sort = request.sort or resource.spec.default_sort
     candidates = branch_filters(resource, request)
     if not candidates:
-        return PageQuery(None, {}, 0, sort)
+        return PageQuery(None, {}, 0)
 
     sources = list(dict.fromkeys(branch.source for branch, _ in candidates))
     offsets, position = _offsets(sources)
@@ -81,7 +80,7 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
         selects.append((sa.select(*columns).select_from(branch.source.from_clause).where(where), keys, id_expr))
 
     if not selects:
-        return PageQuery(None, {}, 0, sort)
+        return PageQuery(None, {}, 0)
     if len(selects) == 1:
         statement, keys, id_expr = selects[0]
         statement = statement.order_by(*_order(keys, nulls_last_by_default), id_expr).limit(limit)
@@ -93,7 +92,7 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
         union = sa.union_all(*members).subquery("page")
         outer_keys = [(union.c[f"_k{i}"], key.descending) for i, key in enumerate(sort)]
         statement = sa.select(union).order_by(*_order(outer_keys, nulls_last_by_default), union.c["_b"], union.c["_id"]).limit(limit)
-    return PageQuery(statement, layout, position, sort)
+    return PageQuery(statement, layout, position)
 
 
 def _offsets(sources: list) -> tuple[dict[int, int], int]:
@@ -141,7 +140,7 @@ def compile_read(resource: BoundResource, branch_indexes: tuple[int, ...]) -> Pa
         members.append(sa.select(*columns).select_from(branch.source.from_clause).where(where))
     statement = members[0] if len(members) == 1 else sa.union_all(*members)
     layout = {branch.index: offsets[id(branch.source)] for branch in branches}
-    return PageQuery(statement, layout, position, ())
+    return PageQuery(statement, layout, position)
 
 
 def compile_count(resource: BoundResource, request: SearchRequest) -> sa.Select | None:

@@ -19,7 +19,7 @@ from facade.search.params import SearchParamDef, SortKey
 from legacy_adapters.mapping.values import MappingError
 
 PARAM_TYPES = ("token", "string", "date", "reference")
-_SOURCE_KEYS = {"name", "table", "alias", "joins", "where", "id", "last_updated", "compartment", "resource", "search", "variants", "profile"}
+_SOURCE_KEYS = {"name", "table", "alias", "joins", "where", "id", "last_updated", "compartment", "resource", "search", "variants"}
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,6 @@ class ResourceSpec:
     params: dict[str, SearchParamDef]
     default_sort: tuple[SortKey, ...]
     sources: tuple[dict, ...]
-    profiles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,4 +117,4 @@ def _parse_resource(type_name: str, spec: dict, origin: str) -> ResourceSpec:
     for key in default_sort:
         if key.name not in params:
             raise MappingError(f"{where}: default_sort uses unknown parameter {key.name!r}")
-    return ResourceSpec(type_name, params, default_sort, tuple(sources), tuple(spec.get("profiles", ())))
+    return ResourceSpec(type_name, params, default_sort, tuple(sources))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from legacy_adapters.mapping.values import CompileContext, RowFn, clean, compile_value, is_value_expression
+from legacy_adapters.mapping.values import CompileContext, RowFn, compile_value, is_value_expression
 
 _EMPTY = (None, [], {})
 
@@ -37,7 +37,7 @@ class _Writer:
     def __init__(self, ctx: CompileContext):
         self.ctx = ctx
         self.lines: list[str] = []
-        self.namespace: dict[str, Any] = {"_EMPTY": _EMPTY, "clean": clean}
+        self.namespace: dict[str, Any] = {"_EMPTY": _EMPTY}
         self.count = 0
 
     def _name(self, prefix: str) -> str:
