@@ -40,9 +40,15 @@ class Settings:
     default_count: int = 20
     max_count: int = 1000
     strict_handling: bool = False  # unknown parameters: 400 instead of ignored-and-reported
+    # [state]
+    state_url: str | None = None  # the façade's own database (tokens, audit); None: SQLite in the data directory
     # [demo]
     demo_path: str = field(default_factory=lambda: str(_data_home() / "demo.sqlite"))
     demo_patients: int = 1000
+
+    @property
+    def state_database_url(self) -> str:
+        return self.state_url or "sqlite:///" + str(_data_home() / "state.sqlite")
 
     @property
     def is_demo(self) -> bool:
@@ -64,6 +70,7 @@ _SECTIONS = {
     "server": ("host", "port", "workers", "threads", "base_url"),
     "legacy": ("database_url", "mapping", "pool_size"),
     "search": ("default_count", "max_count", "strict_handling"),
+    "state": ("state_url",),
     "demo": ("demo_path", "demo_patients"),
 }
 _TYPES = {f.name: f.type for f in fields(Settings)}

@@ -6,6 +6,8 @@ ordering, LIKE escaping) are SQLAlchemy's job, not the mapping author's.
 
 from __future__ import annotations
 
+import os
+
 import orjson
 import pytest
 import sqlalchemy as sa
@@ -16,7 +18,7 @@ from legacy_adapters.sources.demo.generate import generate
 from support.fhir_client import search_resources
 
 PATIENTS = 80
-DATABASE = "fhir_facade_test_demo"
+DATABASE = f"fhir_facade_test_demo_{os.getpid()}"  # per run: concurrent runs must not drop each other's
 
 SEARCHES = [
     "/fhir/Patient?_count=9",

@@ -18,7 +18,6 @@ from legacy_adapters.sources.demo import generate as generate_module
 from legacy_adapters.sources.demo import schema as schema_module
 from legacy_adapters.sources.demo.generate import DEMO_SEED, generate
 
-DEMO_SCHEMA = "fhir_facade_demo"
 PG_DEMO_PATIENTS = 200
 _LOCK_KEY = 0x0F41_FACA  # pg_advisory_lock key: only loaders of this schema take it
 
@@ -37,6 +36,10 @@ def _fingerprint(patients: int, seed: int) -> str:
     for module in (generate_module, schema_module):
         digest.update(Path(module.__file__).read_bytes())
     return f"fhir-facade demo {digest.hexdigest()}"
+
+
+# Named after the data it holds, so checkouts with different generators never reload each other's schema.
+DEMO_SCHEMA = "fhir_facade_demo_" + _fingerprint(PG_DEMO_PATIENTS, DEMO_SEED)[-10:]
 
 
 def ensure_demo_schema(admin_url: str, schema: str = DEMO_SCHEMA, patients: int = PG_DEMO_PATIENTS, seed: int = DEMO_SEED) -> str:

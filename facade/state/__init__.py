@@ -1,0 +1,47 @@
+"""The façade's own state database: what every worker and host must share.
+
+Authorization codes, refresh tokens, revocations, replay caches and the audit
+trail live here, never in process memory, so several workers behind a load
+balancer behave as one. SQLite by default (a file in the data directory),
+PostgreSQL when ``[state] url`` says so. This database is the façade's, not the
+legacy EHR's: it is written to, and it never holds legacy tables.
+
+Feature modules declare their tables on ``metadata`` and reach the database
+through ``StateStore.engine``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+
+class StateStore:
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite"):
+            database = sa.engine.make_url(url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # One writer at a time is SQLite's rule; WAL lets readers go on meanwhile.
+            self.engine = sa.create_engine(url, connect_args={"timeout": 15})
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+
+    def create_tables(self) -> None:
+        """Create missing tables (idempotent; safe when several workers start at once)."""
+        metadata.create_all(self.engine, checkfirst=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.close()
