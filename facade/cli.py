@@ -76,5 +76,8 @@ def openapi_document(settings) -> dict:  # noqa: ANN001
     return create_app(settings).test_client().get("/fhir/openapi.json").get_json()
 
 
+from facade.cli_terminology import terminology  # noqa: E402 - a command group in its own module
+main.add_command(terminology)
+
 if __name__ == "__main__":
     main()

@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class Terminology:
-    def __init__(self, manifests: list[str | Path], check_seconds: float = 5.0):
+    def __init__(self, manifests: list[str | Path], check_seconds: float = 5.0, code_tables: dict | None = None):
         self.manifests = [Path(m) for m in manifests]
+        self.code_tables = dict(code_tables or {})  # name -> CodeTableSpec: local code systems kept in legacy tables
         self.check_seconds = check_seconds
         self._lock = threading.Lock()
         self._stamps = self._file_stamps()

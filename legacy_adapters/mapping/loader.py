@@ -80,7 +80,7 @@ def parse_mapping(document: Any, origin: str = "<mapping>") -> MappingSpec:
 
 
 def _terminology(section: Any, origin: str) -> Any:
-    """``terminology: {crosswalks: [sets...], check_seconds: 5}``; a set is a manifest path relative
+    """``terminology: {crosswalks: [sets...], code_tables: {...}, check_seconds: 5}``; a set is a manifest path relative
     to the mapping file, or ``package:path`` for sets shipped inside an installed Python package."""
     if section is None:
         return None
@@ -89,10 +89,13 @@ def _terminology(section: Any, origin: str) -> Any:
 
     if not isinstance(section, dict) or not isinstance(section.get("crosswalks"), list):
         raise MappingError(f"{origin}: 'terminology' needs 'crosswalks': a list of crosswalk manifests")
+    from terminology.code_tables import CodeTableSpec
+
     manifests = [_resolve_file(str(item), origin) for item in section["crosswalks"]]
     try:
-        return Terminology(manifests, check_seconds=float(section.get("check_seconds", 5)))
-    except TerminologyError as exc:
+        code_tables = {name: CodeTableSpec.parse(name, spec or {}) for name, spec in (section.get("code_tables") or {}).items()}
+        return Terminology(manifests, check_seconds=float(section.get("check_seconds", 5)), code_tables=code_tables)
+    except (TerminologyError, ValueError) as exc:
         raise MappingError(f"{origin}: {exc}") from None
 
 
