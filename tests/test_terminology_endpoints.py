@@ -64,6 +64,8 @@ def test_concept_map_search(client):
     bundle = get_json(client, "/fhir/ConceptMap?target-system=" + q("http://snomed.info/sct"))
     Bundle.model_validate(bundle)
     assert [e["resource"]["id"] for e in bundle["entry"]] == ["demo-problem"]
+    assert bundle["link"] == [{"relation": "self", "url": "http://testserver/fhir/ConceptMap?target-system=" + q("http://snomed.info/sct")}]
+    assert bundle["entry"][0]["fullUrl"] == "http://testserver/fhir/ConceptMap/demo-problem"
     by_url = get_json(client, "/fhir/ConceptMap?url=" + q("urn:fhir-facade:conceptmap:demo-med"))
     assert [e["resource"]["id"] for e in by_url["entry"]] == ["demo-med"]
     by_source = get_json(client, "/fhir/ConceptMap?source=" + q("urn:fhir-facade:demo:lab-test"))

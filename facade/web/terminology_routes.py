@@ -35,7 +35,7 @@ def _bundle(resources: list[dict]) -> dict:
     base = base_url(request)
     return {
         "resourceType": "Bundle", "type": "searchset", "total": len(resources),
-        "link": [{"relation": "self", "url": request.url}],
+        "link": [{"relation": "self", "url": base + request.full_path.removeprefix("/fhir").rstrip("?")}],
         "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in resources],
     }
 
