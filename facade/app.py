@@ -10,6 +10,7 @@ from facade.config import Settings
 from facade.service import FhirService
 from facade.web.error_handlers import register_error_handlers
 from facade.web.routes import make_blueprint
+from facade.web.terminology_routes import register_terminology
 from legacy_adapters.engines import create_legacy_engine, sqlite_url
 from legacy_adapters.mapping.loader import load_mapping
 from legacy_adapters.protocol import LegacyAdapter
@@ -42,5 +43,6 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     app.extensions["fhir_facade"] = service
     api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 façade over a legacy EHR database"}})
     api.register_blueprint(make_blueprint(service))
+    register_terminology(app, api, adapter)
     register_error_handlers(app)
     return app

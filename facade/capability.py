@@ -53,6 +53,7 @@ def capability_statement(adapter: LegacyAdapter, base_url: str, published: str) 
                 "searchParam": params,
             }
         )
+    resources += _terminology_resources(adapter)
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -76,3 +77,25 @@ def capability_statement(adapter: LegacyAdapter, base_url: str, published: str) 
             }
         ],
     }
+
+
+# Terminology endpoints (facade/web/terminology_routes.py), served when the mapping names crosswalks.
+_TERMINOLOGY = {
+    "ConceptMap": (["url", "source", "target", "source-system", "target-system"], [("translate", "ConceptMap-translate")]),
+    "CodeSystem": (["url"], [("lookup", "CodeSystem-lookup")]),
+    "ValueSet": ([], [("expand", "ValueSet-expand")]),
+}
+
+
+def _terminology_resources(adapter: LegacyAdapter) -> list[dict]:
+    if getattr(getattr(adapter, "mapping", None), "terminology", None) is None:
+        return []
+    return [
+        {
+            "type": type_name,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [{"name": name, "type": "uri"} for name in params],
+            "operation": [{"name": name, "definition": f"http://hl7.org/fhir/OperationDefinition/{definition}"} for name, definition in operations],
+        }
+        for type_name, (params, operations) in _TERMINOLOGY.items()
+    ]

@@ -76,5 +76,10 @@ def openapi_document(settings) -> dict:  # noqa: ANN001
     return create_app(settings).test_client().get("/fhir/openapi.json").get_json()
 
 
+from facade.cli_terminology import terminology  # noqa: E402 - a command group in its own module
+main.add_command(terminology)
+from facade.cli_mapping import mapping  # noqa: E402
+main.add_command(mapping)
+
 if __name__ == "__main__":
     main()

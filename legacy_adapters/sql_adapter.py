@@ -106,7 +106,8 @@ class SqlAdapter:
         """The statement for a page. Every page after the first of a search differs only in its
         cursor values, which are bound, so a walk through all pages builds one statement, not one
         per page. Keyed by the full query text (clauses, including any added by authorization)."""
-        key = (request.canonical(), request.count, cursor_shape(request.cursor))
+        terminology = self.mapping.terminology  # a crosswalk reload makes plans with old code lists stale
+        key = (request.canonical(), request.count, cursor_shape(request.cursor), terminology.generation if terminology else 0)
         with self._plans_lock:
             query = self._page_plans.get(key)
         if query is None:

@@ -122,7 +122,20 @@ def test_code_table_edits_show_up_without_a_restart(tmp_path):
 
     path = tmp_path / "demo.sqlite"
     generate(str(path), patients=40)
-    app = create_app(Settings(demo_path=str(path)))
+    # The demo translates lab codes with a crosswalk file; here the LOINC search reads the legacy
+    # code table instead (`lookup:`), as a mapping does when the legacy keeps the LOINC codes itself.
+    from pathlib import Path
+
+    import yaml
+
+    from legacy_adapters.sources.demo import __file__ as demo_package
+
+    mapping = yaml.safe_load((Path(demo_package).parent / "mapping.yaml").read_text(encoding="utf-8"))
+    mapping["resources"]["Observation"]["sources"][0]["search"]["code"] = {"codings": [
+        {"system": "http://loinc.org", "column": "r.test_cd", "lookup": {"table": "lab_test_cd", "key": "test_cd", "code": "loinc_cd"}},
+        {"system": "urn:fhir-facade:demo:lab-test", "column": "r.test_cd"}]}
+    (tmp_path / "mapping.yaml").write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    app = create_app(Settings(demo_path=str(path), mapping=str(tmp_path / "mapping.yaml")))
     client, adapter = app.test_client(), app.extensions["fhir_facade"].adapter
     url = "/fhir/Observation?code=http://loinc.org|4548-4&_count=1000"  # HbA1c
     before = len(client.get(url).get_json().get("entry", []))
@@ -139,8 +152,8 @@ def test_code_table_edits_show_up_without_a_restart(tmp_path):
         for branch in resource.branches:
             for binding in branch.bindings.values():
                 for coding in getattr(binding, "codings", []):
-                    if coding.lookup is not None:
+                    if getattr(coding, "lookup", None) is not None:
                         coding.lookup._loaded_at -= coding.lookup.refresh_seconds + 1
     after = client.get(url).get_json().get("entry", [])
     assert len(after) > before
-    assert {e["resource"]["code"]["coding"][-1]["code"] for e in after} == {"HGBA1C", "GLU"}
+    assert {e["resource"]["code"]["coding"][-1]["code"] for e in after} == {"HGBA1C", "GLU"}  # the local codes

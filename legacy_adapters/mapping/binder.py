@@ -72,6 +72,7 @@ class _SourceContext:
     def __init__(self, tables: dict[str, FromClause], base: str, mapping: MappingSpec, formats: dict, byte_ordered_text: bool = False,
                  connection: sa.Connection | None = None, metadata: sa.MetaData | None = None, code_tables: dict | None = None):
         self.byte_ordered_text = byte_ordered_text
+        self.terminology = getattr(mapping, "terminology", None)  # crosswalks, for value expressions and tokens
         self.connection = connection
         self.metadata = metadata
         self.code_tables = code_tables if code_tables is not None else {}
@@ -263,7 +264,7 @@ def _bind_branch(index: int, spec: ResourceSpec, source: dict, variant: dict | N
 
 def _binding(param_type: str, spec: dict, ctx: _SourceContext) -> Binding:
     if param_type == "token":
-        return TokenBinding.from_spec(spec, ctx.resolve, ctx.code_table)
+        return TokenBinding.from_spec(spec, ctx.resolve, ctx.code_table, ctx.terminology)
     if param_type == "string":
         return StringBinding.from_spec(spec, ctx.resolve, byte_ordered=ctx.byte_ordered_text)
     if param_type == "date":

@@ -122,15 +122,58 @@ class Coding:
         return [key for keys in (self.reverse or {}).values() for key in keys]
 
 
+class CrosswalkCoding:
+    """A local-code column translated through a crosswalk: it answers for the local system *and*
+    every standard system the crosswalk maps to. ``http://loinc.org|2345-7`` becomes
+    ``column IN (local codes mapped to it)``, computed from the current crosswalk snapshot; a
+    standard system never matches a local code by accident (``loinc|GLU`` finds nothing)."""
+
+    def __init__(self, column: ColumnElement, terminology: Any, name: str):
+        self.column = column
+        self.terminology = terminology
+        self.name = name
+        self.system = terminology.current().crosswalks[name].local_system
+        self.const = None
+
+    def present(self) -> ColumnElement:
+        return present(self.column)
+
+    def _in(self, keys: Any) -> ColumnElement:
+        return all_of(present(self.column), self.column.in_(list(keys))) if keys else FALSE
+
+    def match(self, value: TokenValue) -> ColumnElement:
+        crosswalk = self.terminology.current().crosswalks.get(self.name)
+        local_system = crosswalk.local_system if crosswalk else self.system
+        if value.system == local_system:
+            return self.present() if value.code is None else self._in([value.code])
+        if crosswalk is None or value.system == "":
+            return FALSE
+        if value.system is None:  # a bare code matches in any system: local, or any standard one
+            keys = {value.code}
+            for system in crosswalk.target_systems:
+                keys.update(crosswalk.local_codes.get((system, value.code), ()))
+            return self._in(sorted(keys))
+        if value.code is None:
+            return self._in(crosswalk.mapped_in.get(value.system, ()))
+        return self._in(crosswalk.local_codes.get((value.system, value.code), ()))
+
+
 class TokenBinding:
-    def __init__(self, codings: list[Coding]):
+    def __init__(self, codings: list[Coding | CrosswalkCoding]):
         self.codings = codings
 
     @classmethod
-    def from_spec(cls, spec: dict, resolve: Resolve, code_table: Callable[[dict, ColumnElement], CodeTable] | None = None) -> TokenBinding:
+    def from_spec(cls, spec: dict, resolve: Resolve, code_table: Callable[[dict, ColumnElement], CodeTable] | None = None,
+                  terminology: Any = None) -> TokenBinding:
         items = spec.get("codings") or [spec]
-        codings = []
+        codings: list[Coding | CrosswalkCoding] = []
         for item in items:
+            if "crosswalk" in item:
+                if "column" not in item or terminology is None or item["crosswalk"] not in terminology.current().crosswalks:
+                    raise MappingError(f"token binding {item!r}: 'crosswalk' needs a 'column' (the local code) and a crosswalk "
+                                       "named in the mapping's terminology section")
+                codings.append(CrosswalkCoding(resolve(item["column"]), terminology, item["crosswalk"]))
+                continue
             reverse = None
             if "map" in item:
                 reverse = {}
@@ -160,7 +203,9 @@ class TokenBinding:
         return any_of(*(self._match_coding(c, value) for c in self.codings))
 
     @staticmethod
-    def _match_coding(coding: Coding, value: TokenValue) -> ColumnElement:
+    def _match_coding(coding: Coding | CrosswalkCoding, value: TokenValue) -> ColumnElement:
+        if isinstance(coding, CrosswalkCoding):
+            return coding.match(value)
         if value.system is not None and (coding.system or "") != value.system:
             return FALSE
         if value.code is None:

@@ -8,6 +8,7 @@ Binding to real tables happens later, in :mod:`binder`.
 from __future__ import annotations
 
 import importlib
+import importlib.resources
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class MappingSpec:
     hooks: Any  # module holding the mapping's Python hooks, or None
     resources: dict[str, ResourceSpec] = field(default_factory=dict)
     path: str = ""
+    terminology: Any = None  # terminology.registry.Terminology, when the mapping names crosswalk sets
 
 
 def load_mapping(path: str | Path) -> MappingSpec:
@@ -65,7 +67,9 @@ def parse_mapping(document: Any, origin: str = "<mapping>") -> MappingSpec:
     resources = {
         type_name: _parse_resource(type_name, spec, origin) for type_name, spec in document["resources"].items()
     }
+    terminology = _terminology(document.get("terminology"), origin)
     return MappingSpec(
+        terminology=terminology,
         name=document.get("mapping", Path(origin).stem),
         description=document.get("description", ""),
         timezone=tz,
@@ -73,6 +77,37 @@ def parse_mapping(document: Any, origin: str = "<mapping>") -> MappingSpec:
         resources=resources,
         path=origin,
     )
+
+
+def _terminology(section: Any, origin: str) -> Any:
+    """``terminology: {crosswalks: [sets...], code_tables: {...}, check_seconds: 5}``; a set is a manifest path relative
+    to the mapping file, or ``package:path`` for sets shipped inside an installed Python package."""
+    if section is None:
+        return None
+    from terminology.files import TerminologyError
+    from terminology.registry import Terminology
+
+    if not isinstance(section, dict) or not isinstance(section.get("crosswalks"), list):
+        raise MappingError(f"{origin}: 'terminology' needs 'crosswalks': a list of crosswalk manifests")
+    from terminology.code_tables import CodeTableSpec
+
+    manifests = [_resolve_file(str(item), origin) for item in section["crosswalks"]]
+    try:
+        code_tables = {name: CodeTableSpec.parse(name, spec or {}) for name, spec in (section.get("code_tables") or {}).items()}
+        return Terminology(manifests, check_seconds=float(section.get("check_seconds", 5)), code_tables=code_tables)
+    except (TerminologyError, ValueError) as exc:
+        raise MappingError(f"{origin}: {exc}") from None
+
+
+def _resolve_file(ref: str, origin: str) -> Path:
+    package, colon, inner = ref.partition(":")
+    if colon and "/" not in package and "\\" not in package and len(package) > 1:
+        try:
+            return Path(str(importlib.resources.files(package) / inner))
+        except ModuleNotFoundError:
+            raise MappingError(f"{origin}: no installed package {package!r} for {ref!r}") from None
+    path = Path(ref).expanduser()
+    return path if path.is_absolute() else Path(origin).resolve().parent / path
 
 
 def _parse_resource(type_name: str, spec: dict, origin: str) -> ResourceSpec:

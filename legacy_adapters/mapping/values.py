@@ -8,6 +8,8 @@ transforms, compiled once into a function of a result row::
     {template: "Patient/{p.pt_guid}"}
     {hook: lab_value, columns: [r.result_val, r.result_units]}
     {const: final}
+    {column: r.test_cd, crosswalk: demo-lab}          # → standard codings + the local coding
+    {hook: lab_quantity, columns: [...], units: demo-lab-units}   # Quantity gets UCUM system/code
 
 ``default`` gives the FHIR value for an absent legacy value; searches honour it too.
 
@@ -25,7 +27,7 @@ from typing import Any, Protocol
 from legacy_adapters.mapping.dates import LegacyDateFormat
 
 SOURCE_KEYS = ("column", "const", "template", "hook")
-TRANSFORM_KEYS = ("map", "otherwise", "date", "as", "type", "case", "split_codings", "default")
+TRANSFORM_KEYS = ("map", "otherwise", "date", "as", "type", "case", "split_codings", "crosswalk", "units", "convert", "default")
 TEMPLATE_FIELD = re.compile(r"\{([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)?)\}")
 
 RowFn = Callable[[Any], Any]
@@ -39,6 +41,8 @@ class CompileContext(Protocol):
     def slot(self, ref: str) -> int: ...
     def hook(self, name: str) -> Callable[..., Any]: ...
     def date_format(self, fmt: str) -> LegacyDateFormat: ...
+    # Contexts of mappings with a ``terminology:`` section also offer ``terminology`` (a
+    # terminology.registry.Terminology); crosswalk and units transforms need it.
 
 
 def is_value_expression(node: Any) -> bool:
@@ -145,8 +149,74 @@ def _compile_transforms(spec: Mapping[str, Any], ctx: CompileContext, where: str
         except KeyError:
             raise MappingError(f"{where}: case must be one of {sorted(_CASES)}") from None
     if "split_codings" in spec:
-        transforms.append(split_codings(**spec["split_codings"]))
+        options = dict(spec["split_codings"])
+        if isinstance(options.get("systems"), str):  # the name of a terminology alias table
+            options["systems"] = _terminology(ctx, where).current().aliases.get(options["systems"]) or _unknown(
+                where, "alias table", options["systems"])
+        transforms.append(split_codings(**options))
+    if "crosswalk" in spec:
+        transforms.append(crosswalk_codings(_terminology(ctx, where), spec["crosswalk"], where))
+    if "units" in spec:
+        transforms.append(ucum_units(_terminology(ctx, where), spec["units"], bool(spec.get("convert")), where))
+    elif "convert" in spec:
+        raise MappingError(f"{where}: 'convert' needs 'units'")
     return transforms
+
+
+def _terminology(ctx: CompileContext, where: str):  # noqa: ANN202 - terminology.registry.Terminology
+    terminology = getattr(ctx, "terminology", None)
+    if terminology is None:
+        raise MappingError(f"{where}: crosswalks and units need a 'terminology:' section in the mapping")
+    return terminology
+
+
+def _unknown(where: str, kind: str, name: str) -> Any:
+    raise MappingError(f"{where}: unknown {kind} {name!r}")
+
+
+def crosswalk_codings(terminology: Any, name: str, where: str) -> Callable[[Any], list[dict]]:
+    """Local code → its standard codings plus the local coding (an unmapped code keeps the local
+    coding alone). Reads the terminology's current snapshot, so a reload applies at once."""
+    if name not in terminology.current().crosswalks:
+        _unknown(where, "crosswalk", name)
+
+    def codings(value: Any) -> list[dict]:
+        crosswalk = terminology.current().crosswalks.get(name)
+        if crosswalk is None:  # removed by a reload: keep the local code rather than drop it
+            return [{"code": str(value)}]
+        return crosswalk.codings_for(str(value))
+
+    return codings
+
+
+def ucum_units(terminology: Any, name: str, convert: bool, where: str) -> Callable[[Any], Any]:
+    """A legacy unit string → its UCUM code; a Quantity dict → the same with UCUM system and code
+    (and, with ``convert: true``, the value converted where the unit table gives a factor)."""
+    if name not in terminology.current().units:
+        _unknown(where, "unit table", name)
+
+    def to_ucum(value: Any) -> Any:
+        table = terminology.current().units.get(name)
+        units = table.units if table is not None else {}
+        if not isinstance(value, dict):
+            found = units.get(str(value))
+            return found.ucum_code if found else None
+        found = units.get(value.get("unit")) if value.get("unit") else None
+        if found is None:
+            return value  # an unknown unit keeps its text and gets no code, never a guessed one
+        quantity = {k: v for k, v in value.items() if k not in ("system", "code")}
+        if convert and found.convert_to and found.factor is not None and isinstance(quantity.get("value"), (int, float)):
+            number = round(quantity["value"] * found.factor, 6)
+            quantity.update(value=int(number) if number.is_integer() else number, unit=found.convert_to)
+            quantity.update(system=UCUM, code=found.convert_to)
+        else:
+            quantity.update(system=UCUM, code=found.ucum_code)
+        return quantity
+
+    return to_ucum
+
+
+UCUM = "http://unitsofmeasure.org"
 
 
 def value_map(table: Mapping[Any, Any], otherwise: Any = None) -> Callable[[Any], Any]:

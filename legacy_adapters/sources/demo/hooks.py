@@ -10,26 +10,6 @@ import re
 
 UCUM = "http://unitsofmeasure.org"
 
-# Legacy unit strings as the lab system writes them → UCUM.
-LEGACY_UNITS = {
-    "mg/dl": "mg/dL",
-    "MG/DL": "mg/dL",
-    "mg/dL": "mg/dL",
-    "g/dL": "g/dL",
-    "g/dl": "g/dL",
-    "mmol/L": "mmol/L",
-    "mmol/l": "mmol/L",
-    "MMOL/L": "mmol/L",
-    "%": "%",
-    "K/uL": "10*3/uL",
-    "k/ul": "10*3/uL",
-    "U/L": "U/L",
-    "u/l": "U/L",
-    "mIU/L": "m[IU]/L",
-    "uIU/mL": "u[IU]/mL",
-    "mEq/L": "meq/L",
-}
-
 _NUMERIC = re.compile(r"^\s*(?P<comparator><=|>=|<|>)?\s*(?P<value>-?\d+(?:\.\d+)?)\s*$")
 
 
@@ -45,11 +25,7 @@ def lab_quantity(result: str | None, units: str | None) -> dict | None:
     if match["comparator"]:
         quantity["comparator"] = match["comparator"]
     if units:
-        quantity["unit"] = units
-        code = LEGACY_UNITS.get(units)
-        if code:
-            quantity["system"] = UCUM
-            quantity["code"] = code
+        quantity["unit"] = units  # the mapping's `units:` table adds the UCUM system and code
     return quantity
 
 
