@@ -48,9 +48,3 @@ def parse_include(resource_type: str, key: str, raw: str, catalogues: Catalogues
             return None
     return Include(source, param, target, reverse)
 
-
-def reverse_targets(definition: SearchParamDef, served: Mapping[str, object]) -> list[str]:
-    """The served types a reference parameter can point at (for the CapabilityStatement)."""
-    if definition.target in ANY_TARGET:
-        return sorted(served)
-    return [definition.target] if definition.target in served else []
