@@ -158,3 +158,20 @@ def test_include_lookups_use_the_service_query_path(app, client):
     finally:
         del service.run
     assert seen == ["Patient", "Observation", "Observation", "Patient"]
+
+
+def test_a_reference_to_any_type_can_be_included_and_revincluded():
+    """Provenance.target points at any resource: declared with target Resource."""
+    from facade.search import Include, ReferenceValue, SearchParamDef, parse_search
+
+    provenance = {"target": SearchParamDef("target", "reference", target="Resource")}
+    catalogues = {"Provenance": provenance, "Patient": {}, "Observation": {}}
+    request = parse_search("Patient", [("_revinclude", "Provenance:target")], {}, catalogues=catalogues)
+    assert request.includes == (Include("Provenance", "target", "Patient", reverse=True),)
+    request = parse_search("Provenance", [("_include", "Provenance:target:Observation")], provenance, catalogues=catalogues)
+    assert request.includes == (Include("Provenance", "target", "Observation"),)
+    assert not parse_search("Provenance", [("_include", "Provenance:target")], provenance, catalogues=catalogues).includes
+    for pairs in ([("target", "Patient/p1")], [("target:Patient", "p1")]):
+        request = parse_search("Provenance", pairs, provenance, catalogues=catalogues)
+        assert request.clauses[0].values[0].id == "p1"
+    assert isinstance(request.clauses[0].values[0], ReferenceValue)

@@ -13,7 +13,7 @@ from facade.errors import InvalidRequest, SearchTooBroad, UnsupportedParameter
 from facade.search.cursor import decode_cursor
 from facade.search.dates import parse_date_range
 from facade.search.escaping import split_escaped, unescape
-from facade.search.includes import Catalogues, parse_include
+from facade.search.includes import ANY_TARGET, Catalogues, parse_include
 from facade.search.params import (
     DateValue,
     MissingValue,
@@ -170,12 +170,13 @@ def _parse_sort(raw: str, catalogue: Mapping[str, SearchParamDef]) -> tuple[Sort
 
 def _parse_clause(definition: SearchParamDef, modifier: str | None, raw: str) -> SearchClause:
     if modifier is not None and modifier not in definition.modifiers:
-        if not (definition.type == "reference" and modifier == definition.target):
+        polymorphic = definition.target in ANY_TARGET and modifier[:1].isupper()
+        if not (definition.type == "reference" and (modifier == definition.target or polymorphic)):
             raise InvalidRequest(
                 f"Modifier ':{modifier}' is not supported on {definition.type} parameter '{definition.name}'",
                 expression=f"{definition.name}:{modifier}",
             )
-        modifier = None  # patient:Patient=123 is the same as patient=123
+        modifier = None  # patient:Patient=123 is the same as patient=123 (bindings match the id)
     if modifier == "missing":
         if raw not in ("true", "false"):
             raise InvalidRequest(f"{definition.name}:missing must be true or false", expression=definition.name)
@@ -234,7 +235,7 @@ def _parse_reference(definition: SearchParamDef, item: str) -> ReferenceValue:
         segments = segments[: segments.index("_history")]
     if len(segments) >= 2:
         ref_type, ref_id = segments[-2], segments[-1]
-        if definition.target and ref_type != definition.target:
+        if definition.target and definition.target not in ANY_TARGET and ref_type != definition.target:
             raise InvalidRequest(
                 f"'{definition.name}' refers to {definition.target}, not {ref_type}", expression=definition.name
             )
