@@ -7,6 +7,7 @@ and search parameters all come from the adapter's own declarations.
 from __future__ import annotations
 
 from facade import __version__
+from facade.search.includes import ANY_TARGET
 from legacy_adapters.protocol import LegacyAdapter
 
 # Canonical definitions for search parameters the mappings commonly bind.
@@ -28,8 +29,26 @@ _STANDARD = {
 }
 
 
+def _includes(catalogues: dict) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Per type, the ``_include`` and ``_revinclude`` values the server follows: every declared
+    reference parameter whose target is served (``Type:param:Target``, as the parser accepts)."""
+    forward: dict[str, list[str]] = {t: [] for t in catalogues}
+    reverse: dict[str, list[str]] = {t: [] for t in catalogues}
+    for source, catalogue in catalogues.items():
+        for name, definition in catalogue.items():
+            if definition.type != "reference":
+                continue
+            targets = sorted(catalogues) if definition.target in ANY_TARGET else [definition.target]
+            for target in (t for t in targets if t in catalogues):
+                forward[source].append(f"{source}:{name}:{target}" if definition.target in ANY_TARGET else f"{source}:{name}")
+                reverse[target].append(f"{source}:{name}")
+    return forward, reverse
+
+
 def capability_statement(adapter: LegacyAdapter, base_url: str, published: str) -> dict:
     resources = []
+    catalogues = {t: adapter.search_params(t) for t in adapter.resource_types()}
+    includes, revincludes = _includes(catalogues)
     for resource_type in adapter.resource_types():
         params = []
         for name, definition in adapter.search_params(resource_type).items():
@@ -40,19 +59,26 @@ def capability_statement(adapter: LegacyAdapter, base_url: str, published: str) 
             if definition.description:
                 param["documentation"] = definition.description
             params.append(param)
-        resources.append(
-            {
-                "type": resource_type,
-                "interaction": [{"code": "read"}, {"code": "search-type"}],
-                "versioning": "no-version",
-                "readHistory": False,
-                "updateCreate": False,
-                "conditionalCreate": False,
-                "conditionalUpdate": False,
-                "conditionalDelete": "not-supported",
-                "searchParam": params,
-            }
-        )
+        entry: dict = {
+            "type": resource_type,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "versioning": "no-version",
+            "readHistory": False,
+            "updateCreate": False,
+            "conditionalCreate": False,
+            "conditionalUpdate": False,
+            "conditionalDelete": "not-supported",
+            "searchParam": params,
+        }
+        if includes[resource_type]:
+            entry["searchInclude"] = includes[resource_type]
+        if revincludes[resource_type]:
+            entry["searchRevInclude"] = revincludes[resource_type]
+        if resource_type == "Patient":
+            entry["operation"] = [
+                {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}
+            ]
+        resources.append(entry)
     resources += _terminology_resources(adapter)
     return {
         "resourceType": "CapabilityStatement",
@@ -71,8 +97,9 @@ def capability_statement(adapter: LegacyAdapter, base_url: str, published: str) 
                 "searchParam": [
                     {"name": "_count", "type": "number", "documentation": "Page size (capped by the server)"},
                     {"name": "_sort", "type": "string", "documentation": "Sort by the parameters marked sortable"},
-                    {"name": "_total", "type": "token", "documentation": "none (default) or accurate"},
-                    {"name": "_summary", "type": "token", "documentation": "count only"},
+                    {"name": "_total", "type": "token", "documentation": "none (default; estimate is none too) or accurate"},
+                    {"name": "_summary", "type": "token", "documentation": "true, text, data, count or false"},
+                    {"name": "_elements", "type": "string", "documentation": "Top-level elements to return"},
                 ],
             }
         ],

@@ -18,6 +18,9 @@ class Page:
     resources: list[dict] = field(default_factory=list)
     next_cursor: tuple | None = None  # keyset position after the last resource, when more follow
     total: int | None = None  # only when the request asked for it
+    # For each reference parameter named in ``request.references``: the target ids its
+    # resources on this page point at (what ``_include`` fetches next, in one batch).
+    references: dict[str, list[str]] = field(default_factory=dict)
 
 
 class LegacyAdapter(Protocol):

@@ -94,12 +94,17 @@ class SqlAdapter:
         branches = resource.branches
         resource_type = request.resource_type
         meta = query.meta
+        refs = query.references
+        page.references = {name: [] for name in request.references}
         for row in rows[: request.count]:
             branch = branches[row[meta]]
             page.resources.append(_to_resource(resource_type, branch, row, query.layout[branch.index], meta))
+            for j, name in enumerate(request.references):
+                if row[refs + j] is not None:
+                    page.references[name].append(str(row[refs + j]))
         if len(rows) > request.count:
             last = rows[request.count - 1]
-            page.next_cursor = tuple(_jsonable(v) for v in (*last[meta + 2 :], last[meta], last[meta + 1]))
+            page.next_cursor = tuple(_jsonable(v) for v in (*last[meta + 2 : refs], last[meta], last[meta + 1]))
         return page
 
     def _page_plan(self, resource: BoundResource, request: SearchRequest) -> PageQuery:
@@ -107,7 +112,8 @@ class SqlAdapter:
         cursor values, which are bound, so a walk through all pages builds one statement, not one
         per page. Keyed by the full query text (clauses, including any added by authorization)."""
         terminology = self.mapping.terminology  # a crosswalk reload makes plans with old code lists stale
-        key = (request.canonical(), request.count, cursor_shape(request.cursor), terminology.generation if terminology else 0)
+        generation = terminology.generation if terminology else 0
+        key = (request.canonical(), request.count, cursor_shape(request.cursor), request.references, generation)
         with self._plans_lock:
             query = self._page_plans.get(key)
         if query is None:

@@ -9,6 +9,7 @@ parameters; backends receive data, never raw strings, and only answer
 
 from facade.search.params import (
     DateValue,
+    Include,
     Prefix,
     ReferenceValue,
     SearchClause,
@@ -22,6 +23,7 @@ from facade.search.request import SearchRequest
 
 __all__ = [
     "DateValue",
+    "Include",
     "Prefix",
     "ReferenceValue",
     "SearchClause",

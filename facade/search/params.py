@@ -101,3 +101,20 @@ class SortKey:
 
     def __str__(self) -> str:
         return f"-{self.name}" if self.descending else self.name
+
+
+@dataclass(frozen=True)
+class Include:
+    """``_include=Observation:patient[:Patient]`` (forward) or ``_revinclude=…`` (reverse)."""
+
+    source: str  # the type holding the reference parameter
+    param: str
+    target: str  # the type it points at
+    reverse: bool = False
+
+    @property
+    def parameter(self) -> str:
+        return "_revinclude" if self.reverse else "_include"
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.param}:{self.target}"

@@ -13,6 +13,7 @@ from facade.errors import InvalidRequest, SearchTooBroad, UnsupportedParameter
 from facade.search.cursor import decode_cursor
 from facade.search.dates import parse_date_range
 from facade.search.escaping import split_escaped, unescape
+from facade.search.includes import ANY_TARGET, Catalogues, parse_include
 from facade.search.params import (
     DateValue,
     MissingValue,
@@ -33,6 +34,7 @@ _WEB_PARAMS = frozenset({"_format", "_pretty"})
 # so one request cannot ask for unbounded work.
 MAX_VALUES_PER_PARAMETER = 100
 MAX_CLAUSES = 50
+MAX_INCLUDES = 10
 _PREFIXES = {p.value: p for p in Prefix}
 
 
@@ -44,8 +46,15 @@ def parse_search(
     strict: bool = False,
     default_count: int = 20,
     max_count: int = 1000,
+    catalogues: Catalogues | None = None,
 ) -> SearchRequest:
+    """``catalogues``: every served type's parameters, to check ``_include``/``_revinclude``
+    (without it, includes are unsupported)."""
+    catalogues = catalogues if catalogues is not None else {resource_type: catalogue}
     clauses: list[SearchClause] = []
+    includes: list = []
+    summary: str | None = None
+    elements: tuple[str, ...] = ()
     ignored: list[str] = []
     sort: tuple[SortKey, ...] = ()
     count = default_count
@@ -53,6 +62,9 @@ def parse_search(
     total = "none"
     summary_count = False
 
+    pairs = list(pairs)
+    if any(k == "_summary" and v for k, v in pairs) and any(k == "_elements" and v for k, v in pairs):
+        raise InvalidRequest("_summary and _elements cannot be used together", expression="_elements")
     for key, raw in pairs:
         if raw == "" or key in _WEB_PARAMS:
             continue  # empty parameters are ignored (R4 search §3.1.1.4)
@@ -68,9 +80,28 @@ def parse_search(
         elif name == "_total":
             if raw not in ("none", "estimate", "accurate"):
                 raise InvalidRequest("_total must be none, estimate or accurate", expression="_total")
-            total = "none" if raw == "none" else "accurate"
-        elif name == "_summary" and raw == "count":
-            summary_count = True
+            total = "accurate" if raw == "accurate" else "none"  # an estimate would cost a count too
+        elif name == "_summary":
+            if raw not in _SUMMARY:
+                raise InvalidRequest("_summary must be true, text, data, count or false", expression="_summary")
+            summary_count = raw == "count"
+            summary = raw if raw in ("true", "text", "data") else None
+        elif name == "_elements":
+            elements = _parse_elements(raw)
+        elif name in ("_include", "_revinclude"):
+            include = parse_include(resource_type, key, raw, catalogues)
+            if include is None:
+                if strict:
+                    raise UnsupportedParameter(
+                        f"{key}={raw} is not supported for {resource_type}: name a reference parameter the server "
+                        "declares (see the CapabilityStatement's searchInclude/searchRevInclude)",
+                        expression=key,
+                    )
+                ignored.append(f"{key}={raw}")
+            elif include not in includes:
+                includes.append(include)
+                if len(includes) > MAX_INCLUDES:  # each one is another statement per page
+                    raise SearchTooBroad(f"At most {MAX_INCLUDES} _include/_revinclude parameters per request")
         elif name in catalogue:
             clauses.append(_parse_clause(catalogue[name], modifier or None, raw))
             if len(clauses) > MAX_CLAUSES:
@@ -92,6 +123,9 @@ def parse_search(
         total=total,
         summary_count=summary_count,
         ignored=tuple(ignored),
+        includes=tuple(includes),
+        summary=summary,
+        elements=elements,
     )
     if cursor_token is not None:
         fingerprint, position = decode_cursor(cursor_token)
@@ -99,6 +133,17 @@ def parse_search(
             raise InvalidRequest("_cursor belongs to a different search; follow the Bundle's links", expression="_cursor")
         request = replace(request, cursor=position)
     return request
+
+
+_SUMMARY = frozenset({"true", "text", "data", "count", "false"})
+
+
+def _parse_elements(raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(item.strip() for item in raw.split(",") if item.strip()))
+    for name in names:
+        if not name.isascii() or not name.replace("_", "").isalnum() or "." in name:
+            raise InvalidRequest(f"_elements takes top-level element names, got '{name}'", expression="_elements")
+    return names
 
 
 def _parse_count(raw: str, max_count: int) -> int:
@@ -125,12 +170,13 @@ def _parse_sort(raw: str, catalogue: Mapping[str, SearchParamDef]) -> tuple[Sort
 
 def _parse_clause(definition: SearchParamDef, modifier: str | None, raw: str) -> SearchClause:
     if modifier is not None and modifier not in definition.modifiers:
-        if not (definition.type == "reference" and modifier == definition.target):
+        polymorphic = definition.target in ANY_TARGET and modifier[:1].isupper()
+        if not (definition.type == "reference" and (modifier == definition.target or polymorphic)):
             raise InvalidRequest(
                 f"Modifier ':{modifier}' is not supported on {definition.type} parameter '{definition.name}'",
                 expression=f"{definition.name}:{modifier}",
             )
-        modifier = None  # patient:Patient=123 is the same as patient=123
+        modifier = None  # patient:Patient=123 is the same as patient=123 (bindings match the id)
     if modifier == "missing":
         if raw not in ("true", "false"):
             raise InvalidRequest(f"{definition.name}:missing must be true or false", expression=definition.name)
@@ -189,7 +235,7 @@ def _parse_reference(definition: SearchParamDef, item: str) -> ReferenceValue:
         segments = segments[: segments.index("_history")]
     if len(segments) >= 2:
         ref_type, ref_id = segments[-2], segments[-1]
-        if definition.target and ref_type != definition.target:
+        if definition.target and definition.target not in ANY_TARGET and ref_type != definition.target:
             raise InvalidRequest(
                 f"'{definition.name}' refers to {definition.target}, not {ref_type}", expression=definition.name
             )

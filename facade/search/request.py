@@ -6,7 +6,7 @@ import hashlib
 from urllib.parse import urlencode
 from dataclasses import dataclass
 
-from facade.search.params import SearchClause, SortKey
+from facade.search.params import Include, SearchClause, SortKey
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,11 @@ class SearchRequest:
     total: str = "none"  # none | accurate
     summary_count: bool = False
     ignored: tuple[str, ...] = ()  # unknown parameters that were ignored (reported to the client)
+    includes: tuple[Include, ...] = ()  # _include and _revinclude, checked against the served types
+    summary: str | None = None  # _summary: true | text | data (false and count need no trimming)
+    elements: tuple[str, ...] = ()  # _elements: top-level elements to keep
+    # Reference parameters whose target ids the adapter reports per page (Page.references).
+    references: tuple[str, ...] = ()
 
     def link_params(self) -> list[tuple[str, str]]:
         """The parameters actually applied, in a stable order (R4 search §3.1.1.5.2)."""
@@ -29,6 +34,11 @@ class SearchRequest:
             params.append(("_total", self.total))
         if self.summary_count:
             params.append(("_summary", "count"))
+        elif self.summary:
+            params.append(("_summary", self.summary))
+        if self.elements:
+            params.append(("_elements", ",".join(self.elements)))
+        params += [(include.parameter, str(include)) for include in self.includes]
         params.append(("_count", str(self.count)))
         return params
 

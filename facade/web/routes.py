@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Request, current_app, request
 from flask_smorest import Blueprint
 
-from facade.errors import UnsupportedMediaType
+from facade.errors import InvalidRequest, UnsupportedMediaType
 from facade.search.params import SearchParamDef
 from facade.service import FhirService
 from facade.web.rendering import fhir_response, negotiate
@@ -20,7 +20,10 @@ _RESULT_PARAMS = [
     ("_count", "integer", "Page size; capped at the server maximum"),
     ("_sort", "string", "Comma-separated sortable parameters, '-' for descending"),
     ("_total", "string", "'accurate' to count all matches (costs a COUNT query); default none"),
-    ("_summary", "string", "'count' for the total only"),
+    ("_summary", "string", "true (summary elements), text, data, count (the total only) or false"),
+    ("_elements", "string", "Comma-separated top-level elements to return (the rest are left out, meta.tag SUBSETTED)"),
+    ("_include", "string", "Type:param[:Target] — also return the resources the matches refer to (repeatable)"),
+    ("_revinclude", "string", "Type:param — also return resources of Type that refer to the matches (repeatable)"),
     ("_cursor", "string", "Paging position; take it from the Bundle's next link, never build it"),
     ("_format", "string", "json, application/json or application/fhir+json"),
 ]
@@ -61,7 +64,61 @@ def make_blueprint(service: FhirService) -> Blueprint:
 
     for resource_type in sorted(service.types):
         _register_type(blp, resource_type, service.adapter.search_params(resource_type))
+    if "Patient" in service.types:
+        _register_everything(blp)
     return blp
+
+
+_EVERYTHING_PARAMS = [
+    ("_count", "integer", "Page size; capped at the server maximum"),
+    ("_since", "string", "Only resources whose meta.lastUpdated is at or after this instant"),
+    ("_type", "string", "Comma-separated resource types to return (default: every type in the compartment)"),
+    ("_cursor", "string", "Paging position; take it from the Bundle's next link, never build it"),
+]
+
+
+def _operation_pairs(req: Request) -> list[tuple[str, str]]:
+    """Query parameters, plus those of a FHIR ``Parameters`` body (POST)."""
+    pairs = list(req.args.items(multi=True))
+    if not req.content_length:
+        return pairs
+    if req.mimetype == FORM:
+        return pairs + list(req.form.items(multi=True))
+    if req.mimetype not in ("application/fhir+json", "application/json"):
+        raise UnsupportedMediaType(f"POST $everything takes a FHIR Parameters resource (application/fhir+json), not {req.mimetype or 'no content type'}")
+    body = req.get_json(silent=True)
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters" or not isinstance(body.get("parameter", []), list):
+        raise InvalidRequest("POST $everything takes a FHIR Parameters resource")
+    for parameter in body.get("parameter", []):
+        values = [v for k, v in parameter.items() if k.startswith("value")] if isinstance(parameter, dict) else []
+        if len(values) != 1 or isinstance(values[0], (dict, list)) or not isinstance(parameter.get("name"), str):
+            raise InvalidRequest("Each Parameters.parameter needs a name and one primitive value[x]")
+        pairs.append((parameter["name"], str(values[0])))
+    return pairs
+
+
+def _register_everything(blp: Blueprint) -> None:
+    def patient_everything(resource_id: str):  # noqa: ANN202
+        media = negotiate(request)
+        bundle = _service().everything(resource_id, _operation_pairs(request), base_url(request), strict=_strict(request))
+        return fhir_response(bundle, media_type=media, pretty=_pretty(request))
+
+    docs = [{"in": "query", "name": n, "required": False, "schema": {"type": t}, "description": d} for n, t, d in _EVERYTHING_PARAMS]
+    ok = {"description": "searchset Bundle: the Patient and every resource in their compartment", "content": {"application/fhir+json": {"schema": {"type": "object"}}}}
+    errors = {"400": _OUTCOME, "404": _OUTCOME, "406": _OUTCOME, "503": _OUTCOME}
+    get = blp.doc(summary="Patient $everything: the patient's record, paged", tags=["Patient"], parameters=docs, responses={"200": ok, **errors})(patient_everything)
+    blp.add_url_rule("/Patient/<resource_id>/$everything", "everything_Patient", get, methods=["GET"])
+
+    def patient_everything_post(resource_id: str):  # noqa: ANN202
+        return patient_everything(resource_id)
+
+    post = blp.doc(
+        summary="Patient $everything with a Parameters body (same results as GET)",
+        tags=["Patient"],
+        requestBody={"content": {"application/fhir+json": {"schema": {"type": "object", "description": "FHIR Parameters: _count, _since, _type"}}}},
+        responses={"200": ok, "415": _OUTCOME, **errors},
+    )(patient_everything_post)
+    blp.add_url_rule("/Patient/<resource_id>/$everything", "everything_post_Patient", post, methods=["POST"])
 
 
 def _register_type(blp: Blueprint, resource_type: str, params: dict[str, SearchParamDef]) -> None:

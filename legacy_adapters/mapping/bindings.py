@@ -63,6 +63,16 @@ class IdTemplate:
             return FALSE
         return all_of(*(column == v for column, v in zip(self.columns, parsed)))
 
+    def match_any(self, values: list[str]) -> ColumnElement:
+        """Any of ``values``, as one ``IN`` list: an OR chain of hundreds of ids (an include batch)
+        would exceed SQLite's expression depth."""
+        parsed = [p for p in (self.parse(value) for value in values) if p is not None]
+        if len(parsed) <= 1:
+            return any_of(*(self.match(value) for value in values))
+        if len(self.columns) == 1:
+            return self.columns[0].in_([p[0] for p in parsed])
+        return sa.tuple_(*self.columns).in_([tuple(p) for p in parsed])
+
     def match_bound(self, prefix: str) -> ColumnElement:
         """Like :meth:`match`, with the parsed parts as bind parameters ``{prefix}_0``, ``{prefix}_1``…,
         so one statement serves every id."""
@@ -335,7 +345,7 @@ class ReferenceBinding:
         if clause.modifier == "missing":
             anything = all_of(*(present(c) for c in self.target.columns))
             return negate(anything) if clause.values[0].missing else anything  # type: ignore[union-attr]
-        return any_of(*(self.target.match(value.id) for value in clause.values))  # type: ignore[union-attr]
+        return self.target.match_any([value.id for value in clause.values])  # type: ignore[union-attr]
 
     def sort_key(self) -> ColumnElement:
         return self.target.sql()
@@ -354,7 +364,8 @@ class IdBinding:
     def predicate(self, clause: SearchClause) -> ColumnElement:
         if clause.modifier == "missing":
             return FALSE if clause.values[0].missing else TRUE  # type: ignore[union-attr]
-        matched = any_of(*(self.id.match(v.code) for v in clause.values if v.code and v.system in (None, "")))  # type: ignore[union-attr]
+        codes = [v.code for v in clause.values if v.code and v.system in (None, "")]  # type: ignore[union-attr]
+        matched = self.id.match_any(codes) if codes else FALSE
         return negate(matched) if clause.modifier == "not" else matched
 
     def sort_key(self) -> ColumnElement:

@@ -24,14 +24,15 @@ from facade.errors import InvalidRequest
 from facade.search.params import SortKey
 from facade.search.request import SearchRequest
 from legacy_adapters.mapping.binder import Branch, BoundResource
-from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, is_false, python_type
+from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, as_text, is_false, python_type
 
 
 @dataclass
 class PageQuery:
     statement: sa.Select | None  # None when no branch can match
     layout: dict[int, int]  # branch index -> offset of its source's columns in a result row
-    meta: int  # position of the first meta column (branch, id, sort keys...)
+    meta: int  # position of the first meta column (branch, id, sort keys..., references...)
+    references: int = 0  # position of the first reference column (one per ``request.references``)
 
 
 def branch_filters(resource: BoundResource, request: SearchRequest) -> list[tuple[Branch, ColumnElement]]:
@@ -73,6 +74,7 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
         columns.append(sa.literal(branch.index, sa.Integer).label("_b"))
         columns.append(id_expr.label("_id"))
         columns += [expr.label(f"_k{i}") for i, (expr, _) in enumerate(keys)]
+        columns += [expr.label(f"_r{j}") for j, expr in enumerate(_reference_columns(branch, request.references))]
         if request.cursor is not None:
             where = all_of(where, _after(keys, branch.index, id_expr, request.cursor, sort))
             if is_false(where):
@@ -92,7 +94,19 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
         union = sa.union_all(*members).subquery("page")
         outer_keys = [(union.c[f"_k{i}"], key.descending) for i, key in enumerate(sort)]
         statement = sa.select(union).order_by(*_order(outer_keys, nulls_last_by_default), union.c["_b"], union.c["_id"]).limit(limit)
-    return PageQuery(statement, layout, position)
+    return PageQuery(statement, layout, position, position + 2 + len(sort))
+
+
+def _reference_columns(branch: Branch, names: tuple[str, ...]) -> list[ColumnElement]:
+    """The target id of each named reference parameter, as text (NULL where the branch has none):
+    the same expression the parameter filters on, so ``_include`` returns exactly what a search
+    by that parameter would match."""
+    columns = []
+    for name in names:
+        binding = branch.bindings.get(name)
+        target = getattr(binding, "target", None)  # ReferenceBinding
+        columns.append(as_text(target.sql()) if target is not None else sa.cast(sa.null(), sa.String))
+    return columns
 
 
 def _offsets(sources: list) -> tuple[dict[int, int], int]:

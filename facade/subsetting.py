@@ -1,0 +1,112 @@
+"""``_summary`` and ``_elements``: returning part of each resource (R4 search §3.1.1.5.8–9).
+
+Which elements are "summary" and which are mandatory is read once per type from the
+FHIR R4 definitions shipped in ``fhir.resources.R4B`` (each field's metadata), when the
+service starts — never while answering a request. Trimming a resource is then a dict
+comprehension over its top-level keys.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+    "display": "subsetted",
+}
+ALWAYS = frozenset({"resourceType", "id", "meta"})
+
+
+@dataclass(frozen=True)
+class ElementSets:
+    """A type's top-level JSON keys, grouped as the specification groups them."""
+
+    summary: frozenset[str]  # isSummary elements (including each primitive's ``_x`` sibling)
+    mandatory: frozenset[str]  # min ≥ 1 (a required choice counts each of its forms)
+    choices: dict[str, frozenset[str]]  # value → {valueQuantity, valueString, ...}
+
+
+@lru_cache(maxsize=None)
+def element_sets(resource_type: str) -> ElementSets:
+    """Derived from the R4B model's field metadata; cached, so call it at start-up."""
+    module = importlib.import_module(f"fhir.resources.R4B.{_module_name(resource_type)}")
+    model = getattr(module, resource_type)
+    summary, mandatory = set(), set()
+    choices: dict[str, set[str]] = {}
+    for name, field in model.model_fields.items():
+        extra = field.json_schema_extra or {}
+        if not isinstance(extra, dict) or not extra.get("element_property"):
+            continue
+        key = field.alias or name
+        keys = {key, f"_{key}"}  # a primitive's extension sibling travels with it
+        group = extra.get("one_of_many")
+        if group:
+            choices.setdefault(group, set()).update(keys)
+        if extra.get("summary_element_property"):
+            summary |= keys
+        if field.is_required() or extra.get("element_required") or extra.get("one_of_many_required"):
+            mandatory |= keys
+    return ElementSets(frozenset(summary), frozenset(mandatory), {k: frozenset(v) for k, v in choices.items()})
+
+
+def _module_name(resource_type: str) -> str:
+    return resource_type.lower()
+
+
+def keep_for_summary(resource_type: str, mode: str) -> frozenset[str] | None:
+    """The top-level keys ``_summary=mode`` keeps; None for "everything but text" (``data``)."""
+    sets = element_sets(resource_type)
+    if mode == "true":
+        return ALWAYS | sets.summary | sets.mandatory
+    if mode == "text":
+        return ALWAYS | {"text", "_text"} | sets.mandatory
+    return None
+
+
+def keep_for_elements(resource_type: str, names: tuple[str, ...]) -> frozenset[str]:
+    sets = element_sets(resource_type)
+    keys = set(ALWAYS) | sets.mandatory
+    for name in names:
+        keys |= sets.choices.get(name, {name, f"_{name}"})
+    return frozenset(keys)
+
+
+def subset(resource: dict, keep: frozenset[str] | None, *, drop_text: bool = False) -> dict:
+    """A copy holding only ``keep`` (or everything but ``text``), tagged SUBSETTED when anything went."""
+    if keep is None:
+        trimmed = {k: v for k, v in resource.items() if not (drop_text and k in ("text", "_text"))}
+    else:
+        trimmed = {k: v for k, v in resource.items() if k in keep}
+    if len(trimmed) == len(resource):
+        return resource
+    meta = dict(trimmed.get("meta") or {})
+    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+    trimmed["meta"] = meta
+    return trimmed
+
+
+class Subsetter:
+    """What one search asks to keep, resolved per resource type (types differ with includes)."""
+
+    def __init__(self, summary: str | None, elements: tuple[str, ...], searched_type: str):
+        self.summary = summary
+        self.elements = elements
+        self.searched_type = searched_type
+
+    @property
+    def active(self) -> bool:
+        return bool(self.summary or self.elements)
+
+    def apply(self, resource: dict) -> dict:
+        resource_type = resource["resourceType"]
+        if self.summary == "data":
+            return subset(resource, None, drop_text=True)
+        if self.summary:
+            return subset(resource, keep_for_summary(resource_type, self.summary))
+        if self.elements and resource_type == self.searched_type:
+            # _elements names the searched type's elements; included resources come whole.
+            return subset(resource, keep_for_elements(resource_type, self.elements))
+        return resource
