@@ -122,7 +122,7 @@ def test_code_table_edits_show_up_without_a_restart(tmp_path):
 
     path = tmp_path / "demo.sqlite"
     generate(str(path), patients=40)
-    app = create_app(Settings(demo_path=str(path)))
+    app = create_app(Settings(auth_mode="off", demo_path=str(path)))
     client, adapter = app.test_client(), app.extensions["fhir_facade"].adapter
     url = "/fhir/Observation?code=http://loinc.org|4548-4&_count=1000"  # HbA1c
     before = len(client.get(url).get_json().get("entry", []))

@@ -44,7 +44,10 @@ def parse_search(
     strict: bool = False,
     default_count: int = 20,
     max_count: int = 1000,
+    restrictions: tuple = (),
 ) -> SearchRequest:
+    """``restrictions``: what authorization adds (see SearchRequest); given here so a cursor
+    is checked against the query as it will actually run."""
     clauses: list[SearchClause] = []
     ignored: list[str] = []
     sort: tuple[SortKey, ...] = ()
@@ -92,6 +95,7 @@ def parse_search(
         total=total,
         summary_count=summary_count,
         ignored=tuple(ignored),
+        restrictions=restrictions,
     )
     if cursor_token is not None:
         fingerprint, position = decode_cursor(cursor_token)

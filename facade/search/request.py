@@ -19,6 +19,9 @@ class SearchRequest:
     total: str = "none"  # none | accurate
     summary_count: bool = False
     ignored: tuple[str, ...] = ()  # unknown parameters that were ignored (reported to the client)
+    # Added by authorization (facade/access), never shown in links: each group is an OR of
+    # alternatives, each alternative an AND of clauses; groups are ANDed with ``clauses``.
+    restrictions: tuple[tuple[tuple[SearchClause, ...], ...], ...] = ()
 
     def link_params(self) -> list[tuple[str, str]]:
         """The parameters actually applied, in a stable order (R4 search §3.1.1.5.2)."""
@@ -33,10 +36,20 @@ class SearchRequest:
         return params
 
     def canonical(self) -> str:
-        """The query (not the page), as text: equal for equal searches."""
-        return self.resource_type + "?" + urlencode([(k, v) for k, v in self.link_params() if k != "_count"])
+        """The query (not the page), as text: equal for equal searches. Covers the restrictions,
+        so a cursor or a cached plan made under one grant is never used under another."""
+        text = self.resource_type + "?" + urlencode([(k, v) for k, v in self.link_params() if k != "_count"])
+        return text + "#" + restrictions_text(self.restrictions) if self.restrictions else text
 
     def fingerprint(self) -> str:
         """Identifies the query (not the page) so a cursor cannot be replayed on another search."""
         return hashlib.blake2s(self.canonical().encode(), digest_size=6).hexdigest()
 
+
+
+def restrictions_text(groups: tuple[tuple[tuple[SearchClause, ...], ...], ...]) -> str:
+    """``(a=1&b=2 | c=3) & (d=4)``: restrictions as FHIR search text, for fingerprints and reviewers."""
+    return " & ".join(
+        "(" + " | ".join("&".join(urlencode([(c.key, c.raw)]) for c in alternative) for alternative in group) + ")"
+        for group in groups
+    )
