@@ -76,5 +76,11 @@ def openapi_document(settings) -> dict:  # noqa: ANN001
     return create_app(settings).test_client().get("/fhir/openapi.json").get_json()
 
 
+from facade.access.cli import scopes  # noqa: E402
+from facade.audit.cli import audit  # noqa: E402
+
+main.add_command(scopes)
+main.add_command(audit)
+
 if __name__ == "__main__":
     main()

@@ -57,6 +57,7 @@ class JwtValidator:
         self._verified: TTLCache = TTLCache(maxsize=20_000, ttl=cache_seconds)
         self._revoked: TTLCache = TTLCache(maxsize=20_000, ttl=revocation_seconds)
         self._lock = threading.Lock()
+        self._key_set: tuple[dict, KeySet] | None = None
 
     def validate(self, token: str, base_url: str) -> dict:
         key = (token, base_url)
@@ -101,10 +102,16 @@ class JwtValidator:
         return claims
 
     def _decode(self, token: str, *, refresh: bool) -> jwt.Token:
-        try:
-            keys = KeySet.import_key_set(self._keys(refresh))
-        except (JoseError, ValueError, TypeError, KeyError):
-            raise Unauthorized("The server cannot load the keys to check access tokens") from None
+        document = self._keys(refresh)
+        cached = self._key_set
+        if cached is not None and cached[0] == document:
+            keys = cached[1]  # importing keys costs more than verifying with them
+        else:
+            try:
+                keys = KeySet.import_key_set(document)
+            except (JoseError, ValueError, TypeError, KeyError):
+                raise Unauthorized("The server cannot load the keys to check access tokens") from None
+            self._key_set = (document, keys)
         try:
             return jwt.decode(token, keys, algorithms=list(ALGORITHMS))
         except (JoseError, ValueError) as error:

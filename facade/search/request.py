@@ -47,9 +47,11 @@ class SearchRequest:
 
 
 
-def restrictions_text(groups: tuple[tuple[tuple[SearchClause, ...], ...], ...]) -> str:
-    """``(a=1&b=2 | c=3) & (d=4)``: restrictions as FHIR search text, for fingerprints and reviewers."""
-    return " & ".join(
-        "(" + " | ".join("&".join(urlencode([(c.key, c.raw)]) for c in alternative) for alternative in group) + ")"
-        for group in groups
-    )
+def restrictions_text(groups: tuple[tuple[tuple[SearchClause, ...], ...], ...], *, readable: bool = False) -> str:
+    """``(a=1&b=2 | c=3) & (d=4)``: restrictions as FHIR search text; percent-encoded (unambiguous,
+    for fingerprints) unless ``readable`` (for reviewers)."""
+
+    def clause(c: SearchClause) -> str:
+        return f"{c.key}={c.raw}" if readable else urlencode([(c.key, c.raw)])
+
+    return " AND ".join("(" + " OR ".join(" & ".join(clause(c) for c in alternative) for alternative in group) + ")" for group in groups)
