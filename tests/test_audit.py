@@ -207,3 +207,21 @@ def test_state_database_on_postgresql(postgres_url, demo_path, mint):
         with admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_unauditable_access_is_withheld_and_logs_no_phi(demo_path, tmp_path, mint, patient_id, caplog):
+    app = secured_app(demo_path, f"sqlite:///{tmp_path / 'state.sqlite'}", mint)
+    client = app.test_client()
+    token = mint.token("patient/Patient.r", patient=patient_id)
+    assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
+    store = app.extensions["fhir_facade_audit"]
+
+    def broken(record: dict) -> int:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
+
+    store.append = broken
+    response = client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token))
+    assert response.status_code == 503 and response.get_json()["resourceType"] == "OperationOutcome"
+    assert patient_id.encode() not in response.data
+    assert "audit record could not be written" in caplog.text and patient_id not in caplog.text
+    app.extensions["fhir_facade_audit_unsubscribe"]()

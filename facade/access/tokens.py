@@ -47,7 +47,7 @@ class JwtValidator:
         is_revoked: Callable[[str], bool] | None = None,
         cache_seconds: float = 5.0,
         revocation_seconds: float = 1.0,
-        leeway: int = 30,
+        leeway: int = 10,  # clock skew allowed on exp/iat with an external issuer
     ):
         self._keys = keys
         self.issuer = issuer

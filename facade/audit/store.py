@@ -49,6 +49,13 @@ audit_head = sa.Table(
 )
 
 
+# Built once: constructing statements costs more than running them on SQLite.
+_BUMP_HEAD = audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1)
+_READ_HEAD = sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+_INSERT = audit_record.insert()
+_SET_HEAD_HASH = audit_head.update().where(audit_head.c.id == 1).values(hash=sa.bindparam("new_hash"))
+
+
 def chain_hash(prev_hash: str, seq: int, body: str) -> str:
     return hashlib.sha256(f"{prev_hash}\n{seq}\n{body}".encode()).hexdigest()
 
@@ -89,17 +96,15 @@ class AuditStore:
         body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
         with self.engine.begin() as connection:
             # The UPDATE takes the lock first, so concurrent appenders queue here, not deadlock.
-            connection.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1))
-            seq, prev_hash = connection.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
+            connection.execute(_BUMP_HEAD)
+            seq, prev_hash = connection.execute(_READ_HEAD).one()
             digest = chain_hash(prev_hash, seq, body)
-            connection.execute(
-                audit_record.insert().values(
-                    seq=seq, recorded=record["recorded"], kind=record.get("kind", "rest"),
-                    patient=record.get("patient"), agent=record.get("client_id"),
-                    body=body, prev_hash=prev_hash, hash=digest,
-                )
-            )
-            connection.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=digest))
+            connection.execute(_INSERT, {
+                "seq": seq, "recorded": record["recorded"], "kind": record.get("kind", "rest"),
+                "patient": record.get("patient"), "agent": record.get("client_id"),
+                "body": body, "prev_hash": prev_hash, "hash": digest,
+            })
+            connection.execute(_SET_HEAD_HASH, {"new_hash": digest})
         return seq
 
     def get(self, seq: int) -> dict | None:
