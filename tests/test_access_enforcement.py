@@ -104,6 +104,10 @@ def test_hand_edited_paging_links_do_not_cross_patients(client, mint, patients):
     token_p = mint.token("patient/Observation.rs", patient=p)
     token_q = mint.token("patient/Observation.rs", patient=q)
     bundle = client.get("/fhir/Observation?_count=2", headers=bearer(token_p)).get_json()
+    # The same query text under Q's token runs Q's plan, not P's cached one.
+    q_bundle = client.get("/fhir/Observation?_count=2", headers=bearer(token_q)).get_json()
+    assert {e["resource"]["subject"]["reference"] for e in bundle["entry"]} == {f"Patient/{p}"}
+    assert {e["resource"]["subject"]["reference"] for e in q_bundle["entry"]} == {f"Patient/{q}"}
     next_url = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
     path = next_url.replace("http://testserver", "")
     assert client.get(path, headers=bearer(token_p)).status_code == 200

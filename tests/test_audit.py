@@ -75,7 +75,8 @@ def test_auditevents_need_user_or_system_scope_and_validate(app, client, mint, p
     patient_app = mint.token("patient/AuditEvent.rs patient/*.rs", patient=patient_id)
     assert client.get("/fhir/AuditEvent", headers=bearer(patient_app)).status_code == 403
     assert client.get("/fhir/AuditEvent").status_code == 401
-    client.get(f"/fhir/Patient/{patient_id}", headers=bearer(patient_app))
+    for _ in range(3):
+        client.get(f"/fhir/Patient/{patient_id}", headers=bearer(patient_app))
     bundle = client.get(f"/fhir/AuditEvent?patient=Patient/{patient_id}&_count=2", headers=bearer(reviewer)).get_json()
     Bundle.model_validate(bundle)
     assert bundle["entry"] and all(
@@ -101,6 +102,14 @@ def test_auditevents_need_user_or_system_scope_and_validate(app, client, mint, p
     AuditEvent.model_validate(rendered)
     assert (rendered["type"]["code"], rendered["outcome"], rendered["subtype"][0]["code"]) == ("110114", "4", "token-refused")
     assert client.get("/fhir/AuditEvent?date=xx", headers=bearer(reviewer)).status_code == 400
+    # A forged cursor (right fingerprint, wrong position) is a 400, not a 500.
+    from facade.search.cursor import encode_cursor
+    from facade.search.parser import parse_search
+    from facade.web.audit_routes import CATALOGUE
+
+    fingerprint = parse_search("AuditEvent", [], CATALOGUE).fingerprint()
+    forged = client.get(f"/fhir/AuditEvent?_cursor={encode_cursor(fingerprint, ('x',))}", headers=bearer(reviewer))
+    assert forged.status_code == 400
 
 
 def _filled_store(url: str, n: int = 6) -> AuditStore:

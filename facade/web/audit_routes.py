@@ -75,7 +75,11 @@ def make_audit_blueprint() -> Blueprint:
                 filters["patient"] = value.id
             elif isinstance(value, TokenValue):
                 filters["agent"] = value.code
-        after = int(search.cursor[0]) if search.cursor else None
+        after = None
+        if search.cursor is not None:
+            if len(search.cursor) != 1 or not isinstance(search.cursor[0], int) or isinstance(search.cursor[0], bool):
+                raise InvalidRequest("_cursor does not fit this search; follow the Bundle's links", expression="_cursor")
+            after = search.cursor[0]
         records = _store().search(**filters, after_seq=after, limit=search.count + 1)
         page = Page(resources=[to_auditevent(r) for r in records[: search.count]])
         if len(records) > search.count:
