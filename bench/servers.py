@@ -152,7 +152,9 @@ def facade_server(db: Path, workers: int, log_dir: Path) -> Server:
     """``fhir-facade serve`` as the README deploys it, configured through the environment."""
     port = free_port()
     argv = [*facade_command(), "serve", "--host", HOST, "--port", str(port), "--workers", str(workers)]
-    return Server("façade", argv, _clean_env(FHIR_FACADE_DEMO_PATH=str(db)), port, log_dir / "facade.log")
+    # Access control off (the harness has no token issuer yet); the audit trail stays on, as deployed.
+    env = _clean_env(FHIR_FACADE_DEMO_PATH=str(db), FHIR_FACADE_AUTH_MODE="off", FHIR_FACADE_STATE_URL=f"sqlite:///{log_dir / 'state.sqlite'}")
+    return Server("façade", argv, env, port, log_dir / "facade.log")
 
 
 def floor_server(db: Path, workers: int, log_dir: Path) -> Server:

@@ -7,7 +7,12 @@ from flask_smorest import Api
 
 from facade import __version__
 from facade.config import Settings
+from facade.audit.store import AuditStore
 from facade.service import FhirService
+from facade.smart import events
+from facade.state import StateStore
+from facade.web.audit_routes import make_audit_blueprint
+from facade.web.auth import audit_response, audit_token_event, build_authenticator
 from facade.web.error_handlers import register_error_handlers
 from facade.web.routes import make_blueprint
 from facade.web.terminology_routes import register_terminology
@@ -44,5 +49,20 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 façade over a legacy EHR database"}})
     api.register_blueprint(make_blueprint(service))
     register_terminology(app, api, adapter)
+    api.register_blueprint(make_audit_blueprint())
     register_error_handlers(app)
+    _access_control(app, settings, service)
     return app
+
+
+def _access_control(app: Flask, settings: Settings, service: FhirService) -> None:
+    """Tokens checked on every FHIR route (unless auth_mode is off), every interaction audited."""
+    # Tables are created on first use, so building the app (e.g. for the OpenAPI document)
+    # touches no database.
+    state = StateStore(settings.state_database_url)
+    audit = AuditStore(state.engine)
+    app.extensions["fhir_facade_state"] = state
+    app.extensions["fhir_facade_audit"] = audit
+    app.extensions["fhir_facade_auth"] = build_authenticator(app, settings, service.adapter.search_params, state.engine)
+    app.extensions["fhir_facade_audit_unsubscribe"] = events.subscribe(audit_token_event(audit))
+    app.after_request(audit_response)

@@ -76,10 +76,14 @@ def openapi_document(settings) -> dict:  # noqa: ANN001
     return create_app(settings).test_client().get("/fhir/openapi.json").get_json()
 
 
-from facade.cli_terminology import terminology  # noqa: E402 - a command group in its own module
-main.add_command(terminology)
+# Command groups live in their own modules, next to what they operate on.
+from facade.access.cli import scopes  # noqa: E402
+from facade.audit.cli import audit  # noqa: E402
 from facade.cli_mapping import mapping  # noqa: E402
-main.add_command(mapping)
+from facade.cli_terminology import terminology  # noqa: E402
+
+for group in (mapping, terminology, scopes, audit):
+    main.add_command(group)
 
 if __name__ == "__main__":
     main()

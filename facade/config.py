@@ -42,6 +42,13 @@ class Settings:
     strict_handling: bool = False  # unknown parameters: 400 instead of ignored-and-reported
     # [state]
     state_url: str | None = None  # the façade's own database (tokens, audit); None: SQLite in the data directory
+    # [auth]
+    auth_mode: str = "builtin"  # builtin: our own SMART server; external: another IdP's tokens; off: no access control
+    external_issuer: str | None = None  # external mode: the IdP's issuer (the tokens' iss)
+    external_jwks_url: str | None = None  # external mode: where its signing keys are published
+    introspection_url: str | None = None  # external mode, opaque tokens: its RFC 7662 endpoint
+    introspection_client_id: str | None = None
+    introspection_client_secret: str | None = None  # prefer FHIR_FACADE_INTROSPECTION_CLIENT_SECRET
     # [demo]
     demo_path: str = field(default_factory=lambda: str(_data_home() / "demo.sqlite"))
     demo_patients: int = 1000
@@ -61,6 +68,10 @@ class Settings:
             raise ConfigError("workers and threads must be at least 1")
         if not 1 <= self.default_count <= self.max_count:
             raise ConfigError("need 1 <= default_count <= max_count")
+        if self.auth_mode not in ("builtin", "external", "off"):
+            raise ConfigError(f"auth_mode must be builtin, external or off, not {self.auth_mode!r}")
+        if self.auth_mode == "external" and not (self.introspection_url or (self.external_issuer and self.external_jwks_url)):
+            raise ConfigError("auth_mode external needs external_issuer and external_jwks_url, or introspection_url")
         if self.demo_patients < 1:
             raise ConfigError("demo_patients must be at least 1")
         return self
@@ -72,6 +83,7 @@ _SECTIONS = {
     "search": ("default_count", "max_count", "strict_handling"),
     "state": ("state_url",),
     "demo": ("demo_path", "demo_patients"),
+    "auth": ("auth_mode", "external_issuer", "external_jwks_url", "introspection_url", "introspection_client_id", "introspection_client_secret"),
 }
 _TYPES = {f.name: f.type for f in fields(Settings)}
 

@@ -7,6 +7,9 @@ which layer failed or why::
     ├── InvalidRequest (400, invalid)         malformed value, bad _count, bad cursor
     │   ├── UnsupportedParameter (400, not-supported)   unknown param under strict handling
     │   └── SearchTooBroad (400, too-costly)             more values or clauses than allowed
+    │   └── CannotEnforce (400, not-supported)           a scope we could only honour by widening it
+    ├── Unauthorized (401, login)            no, expired, revoked or otherwise invalid access token
+    ├── Forbidden (403, forbidden)           the token's scopes do not cover the interaction
     ├── NotFound (404, not-found)            unknown type or id
     ├── NotAcceptable (406, not-supported)   Accept/_format we cannot produce
     ├── UnsupportedMediaType (415, not-supported)
@@ -43,6 +46,34 @@ class UnsupportedParameter(InvalidRequest):
 
 class SearchTooBroad(InvalidRequest):
     code = "too-costly"
+
+
+class CannotEnforce(InvalidRequest):
+    code = "not-supported"
+
+
+class Unauthorized(FacadeError):
+    """Carries the RFC 6750 challenge for the ``WWW-Authenticate`` header."""
+
+    status = 401
+    code = "login"
+
+    def __init__(self, diagnostics: str, *, error: str | None = "invalid_token"):
+        super().__init__(diagnostics)
+        self.challenge = 'Bearer realm="fhir"' + (f', error="{error}", error_description="{_quoted(diagnostics)}"' if error else "")
+
+
+class Forbidden(FacadeError):
+    status = 403
+    code = "forbidden"
+
+    def __init__(self, diagnostics: str, *, scope: str | None = None):
+        super().__init__(diagnostics)
+        self.challenge = 'Bearer realm="fhir", error="insufficient_scope"' + (f', scope="{_quoted(scope)}"' if scope else "")
+
+
+def _quoted(text: str) -> str:
+    return "".join(ch for ch in text if ch >= " " and ch not in '"\\\x7f')
 
 
 class NotFound(FacadeError):

@@ -18,6 +18,14 @@ from facade.config import Settings
 from legacy_adapters.sources.demo.generate import generate
 
 DEMO_PATIENTS = 1000
+
+
+def pytest_configure(config) -> None:  # noqa: ANN001, ARG001
+    # Apps built with default settings keep their state database (audit, revocations) in a
+    # throw-away data directory, never in the developer's own.
+    import tempfile
+
+    os.environ.setdefault("XDG_DATA_HOME", tempfile.mkdtemp(prefix="fhir-facade-test-data-"))
 POSTGRES_URL = os.environ.get("FHIR_FACADE_TEST_POSTGRES", "postgresql+psycopg2://root@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("FHIR_FACADE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 
@@ -31,8 +39,15 @@ def demo_path(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(demo_path) -> Settings:
-    return Settings(demo_path=demo_path, base_url="http://testserver/fhir")
+def state_url(tmp_path_factory) -> str:
+    """The façade's own state database (revocations, audit) for this test session."""
+    return "sqlite:///" + str(tmp_path_factory.mktemp("state") / "state.sqlite")
+
+
+@pytest.fixture(scope="session")
+def settings(demo_path, state_url) -> Settings:
+    # Access control off: these fixtures test FHIR behaviour; tests/test_access_*.py use real tokens.
+    return Settings(demo_path=demo_path, base_url="http://testserver/fhir", auth_mode="off", state_url=state_url)
 
 
 @pytest.fixture(scope="session")

@@ -66,7 +66,8 @@ def _free_port() -> int:
 
 def test_serve_creates_the_demo_and_runs_under_gunicorn(tmp_path):
     port = _free_port()
-    env = dict(os.environ, FHIR_FACADE_DEMO_PATH=str(tmp_path / "demo.sqlite"), FHIR_FACADE_DEMO_PATIENTS="30", FHIR_FACADE_WORKERS="2")
+    env = dict(os.environ, FHIR_FACADE_DEMO_PATH=str(tmp_path / "demo.sqlite"), FHIR_FACADE_DEMO_PATIENTS="30", FHIR_FACADE_WORKERS="2",
+               FHIR_FACADE_AUTH_MODE="off", FHIR_FACADE_STATE_URL=f"sqlite:///{tmp_path / 'state.sqlite'}")
     process = subprocess.Popen(
         [sys.executable, "-m", "facade.cli", "serve", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,

@@ -116,9 +116,9 @@ def test_everything_uses_the_service_query_path(app, client, patient):
     seen = []
     original = service.run
 
-    def spy(request):
+    def spy(request, access, *rest):
         seen.append((request.resource_type, tuple(c.name for c in request.clauses)))
-        return original(request)
+        return original(request, access, *rest)
 
     service.run = spy
     try:

@@ -75,7 +75,7 @@ def test_statement_timeout_is_too_costly_not_an_outage(postgres_url):
     url = sa.engine.make_url(url)
     options = url.query["options"] + " -c statement_timeout=1"
     slow = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
-    client = create_app(Settings(database_url=slow)).test_client()
+    client = create_app(Settings(auth_mode="off", database_url=slow)).test_client()
     response = client.get("/fhir/Observation?_count=1000&_sort=_lastUpdated&_total=accurate")
     assert response.status_code == 500, response.data
     assert response.get_json()["issue"][0]["code"] == "too-costly"

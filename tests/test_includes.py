@@ -147,9 +147,9 @@ def test_include_lookups_use_the_service_query_path(app, client):
     seen = []
     original = service.run
 
-    def spy(request):
+    def spy(request, access, *rest):
         seen.append(request.resource_type)
-        return original(request)
+        return original(request, access, *rest)
 
     service.run = spy
     try:

@@ -76,7 +76,7 @@ LIVE = "(e.del_flg IS NULL OR e.del_flg <> 'Y') AND (p.del_flg IS NULL OR p.del_
 def client(demo_path, tmp_path_factory):
     path = tmp_path_factory.mktemp("mapping") / "mapping.yaml"
     path.write_text(MAPPING)
-    app = create_app(Settings(demo_path=demo_path, mapping=str(path), base_url="http://testserver/fhir"))
+    app = create_app(Settings(auth_mode="off", demo_path=demo_path, mapping=str(path), base_url="http://testserver/fhir"))
     app.extensions["fhir_facade"].adapter.bound()
     return app.test_client()
 

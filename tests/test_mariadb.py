@@ -43,8 +43,8 @@ def clients(mariadb_url, tmp_path_factory):
     generate(str(sqlite_path), patients=PATIENTS)
     settings = {"base_url": "http://testserver/fhir"}
     yield (
-        create_app(Settings(database_url=url, **settings)).test_client(),
-        create_app(Settings(demo_path=str(sqlite_path), **settings)).test_client(),
+        create_app(Settings(auth_mode="off", database_url=url, **settings)).test_client(),
+        create_app(Settings(auth_mode="off", demo_path=str(sqlite_path), **settings)).test_client(),
     )
     with admin.begin() as connection:
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {DATABASE}")

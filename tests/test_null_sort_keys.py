@@ -42,7 +42,7 @@ def sqlite_case(tmp_path_factory):
     generate(str(path), patients=PATIENTS)
     engine = sa.create_engine(f"sqlite:///{path}")
     _null_some_birth_dates(engine)
-    yield create_app(Settings(demo_path=str(path), base_url="http://testserver/fhir")).test_client(), engine
+    yield create_app(Settings(auth_mode="off", demo_path=str(path), base_url="http://testserver/fhir")).test_client(), engine
     engine.dispose()
 
 
@@ -56,7 +56,7 @@ def postgres_case(postgres_url):
     engine = sa.create_engine(url)
     generate(engine, patients=PATIENTS)
     _null_some_birth_dates(engine)
-    yield create_app(Settings(database_url=url, base_url="http://testserver/fhir")).test_client(), engine
+    yield create_app(Settings(auth_mode="off", database_url=url, base_url="http://testserver/fhir")).test_client(), engine
     engine.dispose()
     with admin.begin() as connection:
         connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")

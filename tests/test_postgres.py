@@ -48,12 +48,12 @@ def _client(settings: Settings):
 
 @pytest.fixture(scope="module")
 def pg(pg_demo_url):
-    yield from _client(Settings(database_url=pg_demo_url, base_url=BASE))
+    yield from _client(Settings(auth_mode="off", database_url=pg_demo_url, base_url=BASE))
 
 
 @pytest.fixture(scope="module")
 def lite(sqlite_demo):
-    yield from _client(Settings(demo_path=sqlite_demo, base_url=BASE))
+    yield from _client(Settings(auth_mode="off", demo_path=sqlite_demo, base_url=BASE))
 
 
 @pytest.fixture(scope="module")

@@ -196,14 +196,14 @@ def test_postgres_url_options_cannot_turn_read_only_off(pg_demo_url, pg_digest):
 def backend(request, demo_path):
     """(client, fingerprint of the legacy data) for the façade on each backend."""
     if request.param == "sqlite":
-        app = create_app(Settings(demo_path=demo_path, base_url=BASE))
+        app = create_app(Settings(auth_mode="off", demo_path=demo_path, base_url=BASE))
         engine = sa.create_engine(sqlite_url(demo_path))
 
         def fingerprint():
             return _sha256(demo_path), table_digest(engine)
     else:
         url = request.getfixturevalue("pg_demo_url")
-        app = create_app(Settings(database_url=url, base_url=BASE))
+        app = create_app(Settings(auth_mode="off", database_url=url, base_url=BASE))
         engine = sa.create_engine(url, poolclass=sa.NullPool)
 
         def fingerprint():

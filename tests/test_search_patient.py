@@ -210,7 +210,7 @@ def null_dob(tmp_path_factory):
     with contextlib.closing(sqlite3.connect(path)) as db:
         db.execute("UPDATE pt_master SET dob = NULL WHERE pt_seq IN (2, 3, 5, 7)")
         db.commit()
-    app = create_app(Settings(demo_path=path, base_url=BASE))
+    app = create_app(Settings(auth_mode="off", demo_path=path, base_url=BASE))
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         yield app.test_client(), db
 

@@ -102,14 +102,14 @@ def test_code_table_lookups_filter_the_local_indexed_column(adapter, raw_db):
 
 def test_a_paging_walk_reuses_one_statement(client, adapter):
     # Every page after the first differs only in bound cursor values: one plan serves them all.
-    before = len(adapter._page_plans)
+    before = set(adapter._page_plans.keys())  # keys, not a count: older plans may expire meanwhile
     url, pages = "/fhir/Patient?gender=female&_count=25", 0
     while url and pages < 6:
         bundle = client.get(url).get_json()
         url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
         pages += 1
     assert pages == 6
-    assert len(adapter._page_plans) - before == 2  # the first page, and the rest
+    assert len(set(adapter._page_plans.keys()) - before) == 2  # the first page, and the rest
 
 
 def test_code_table_edits_show_up_without_a_restart(tmp_path):
@@ -135,7 +135,7 @@ def test_code_table_edits_show_up_without_a_restart(tmp_path):
         {"system": "http://loinc.org", "column": "r.test_cd", "lookup": {"table": "lab_test_cd", "key": "test_cd", "code": "loinc_cd"}},
         {"system": "urn:fhir-facade:demo:lab-test", "column": "r.test_cd"}]}
     (tmp_path / "mapping.yaml").write_text(yaml.safe_dump(mapping), encoding="utf-8")
-    app = create_app(Settings(demo_path=str(path), mapping=str(tmp_path / "mapping.yaml")))
+    app = create_app(Settings(auth_mode="off", demo_path=str(path), mapping=str(tmp_path / "mapping.yaml")))
     client, adapter = app.test_client(), app.extensions["fhir_facade"].adapter
     url = "/fhir/Observation?code=http://loinc.org|4548-4&_count=1000"  # HbA1c
     before = len(client.get(url).get_json().get("entry", []))

@@ -71,7 +71,7 @@ def test_an_edited_crosswalk_is_picked_up_without_a_restart(tmp_path, crosswalk_
     mapping["terminology"]["check_seconds"] = 0  # check the files on every use
     mapping_path = tmp_path / "mapping.yaml"
     mapping_path.write_text(yaml.safe_dump(mapping), encoding="utf-8")
-    client = create_app(Settings(demo_path=demo_path, mapping=str(mapping_path))).test_client()
+    client = create_app(Settings(auth_mode="off", demo_path=demo_path, mapping=str(mapping_path))).test_client()
     url = f"/fhir/Observation?code={q(LOINC + '|' + UDS_LOINC)}&_count=1000"
     assert search_ids(client, url) == []
 

@@ -89,7 +89,7 @@ def _through(proxy: TcpProxy, pg_demo_url: str) -> str:
 @pytest.fixture(scope="module")
 def expected(pg_demo_url) -> bytes:
     """The answer to SEARCH straight from PostgreSQL, no proxy in between."""
-    app = create_app(Settings(database_url=pg_demo_url, base_url=BASE))
+    app = create_app(Settings(auth_mode="off", database_url=pg_demo_url, base_url=BASE))
     try:
         response = app.test_client().get(SEARCH)
         assert response.status_code == 200
@@ -101,7 +101,7 @@ def expected(pg_demo_url) -> bytes:
 @pytest.mark.postgres
 def test_outage_gives_503_then_recovers_without_restart(proxy, pg_demo_url, expected):
     proxy.start()
-    app = create_app(Settings(database_url=_through(proxy, pg_demo_url), base_url=BASE))
+    app = create_app(Settings(auth_mode="off", database_url=_through(proxy, pg_demo_url), base_url=BASE))
     client = app.test_client()
     try:
         response = client.get(SEARCH)
@@ -136,7 +136,7 @@ def test_outage_gives_503_then_recovers_without_restart(proxy, pg_demo_url, expe
 def test_repeated_outages(proxy, pg_demo_url, expected):
     """Pre-ping and pool invalidation keep working after more than one cut."""
     proxy.start()
-    app = create_app(Settings(database_url=_through(proxy, pg_demo_url), base_url=BASE))
+    app = create_app(Settings(auth_mode="off", database_url=_through(proxy, pg_demo_url), base_url=BASE))
     client = app.test_client()
     try:
         for _ in range(3):
@@ -153,7 +153,7 @@ def test_repeated_outages(proxy, pg_demo_url, expected):
 def test_starts_while_database_is_down_and_binds_once_it_is_up(proxy, pg_demo_url, expected):
     proxy.start()
     proxy.stop()  # a known port with nothing listening: the database is down
-    app = create_app(Settings(database_url=_through(proxy, pg_demo_url), base_url=BASE))
+    app = create_app(Settings(auth_mode="off", database_url=_through(proxy, pg_demo_url), base_url=BASE))
     client = app.test_client()
     try:
         metadata = client.get("/fhir/metadata")
@@ -184,7 +184,7 @@ def test_schema_drift_on_postgres_is_a_500_without_sql(postgres_url, caplog):
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
         generate(writer, patients=5)
-        app = create_app(Settings(database_url=url.render_as_string(hide_password=False), base_url=BASE))
+        app = create_app(Settings(auth_mode="off", database_url=url.render_as_string(hide_password=False), base_url=BASE))
         client = app.test_client()
         assert client.get("/fhir/Patient?name=a").status_code == 200
         with writer.begin() as conn:
@@ -266,7 +266,7 @@ class _FailingAdapter(SqlAdapter):
 def test_driver_failures_over_http(name, demo_path):
     adapter = _FailingAdapter(load_mapping(DEMO_MAPPING), sa.create_engine(sqlite_url(demo_path)))
     adapter.error = UNAVAILABLE.get(name) or NOT_UNAVAILABLE[name]
-    app = create_app(Settings(demo_path=demo_path, base_url=BASE), adapter=adapter)
+    app = create_app(Settings(auth_mode="off", demo_path=demo_path, base_url=BASE), adapter=adapter)
     try:
         response = app.test_client().get("/fhir/Patient?identifier=MRN-SECRET-123")
         body = orjson.loads(response.data)
@@ -285,7 +285,7 @@ def test_driver_failures_over_http(name, demo_path):
 def test_exhausted_pool_gives_503_not_a_hang(demo_path):
     """A real pool timeout: the only connection is busy, the next request gives up and says 503."""
     engine = sa.create_engine(sqlite_url(demo_path), pool_size=1, max_overflow=0, pool_timeout=0.2)
-    app = create_app(Settings(demo_path=demo_path, base_url=BASE), adapter=SqlAdapter(load_mapping(DEMO_MAPPING), engine))
+    app = create_app(Settings(auth_mode="off", demo_path=demo_path, base_url=BASE), adapter=SqlAdapter(load_mapping(DEMO_MAPPING), engine))
     client = app.test_client()
     try:
         assert client.get("/fhir/Patient?name=smith").status_code == 200  # binds the mapping
@@ -299,7 +299,7 @@ def test_exhausted_pool_gives_503_not_a_hang(demo_path):
 def test_schema_drift_on_sqlite_is_a_500(tmp_path, demo_path):
     path = tmp_path / "drift.sqlite"
     shutil.copyfile(demo_path, path)
-    app = create_app(Settings(demo_path=str(path), base_url=BASE))
+    app = create_app(Settings(auth_mode="off", demo_path=str(path), base_url=BASE))
     client = app.test_client()
     try:
         assert client.get("/fhir/Patient?name=smith").status_code == 200

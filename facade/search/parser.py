@@ -47,9 +47,12 @@ def parse_search(
     default_count: int = 20,
     max_count: int = 1000,
     catalogues: Catalogues | None = None,
+    restrictions: tuple = (),
 ) -> SearchRequest:
     """``catalogues``: every served type's parameters, to check ``_include``/``_revinclude``
-    (without it, includes are unsupported)."""
+    (without it, includes are unsupported).
+    ``restrictions``: what authorization adds (see SearchRequest); given here so a cursor
+    is checked against the query as it will actually run."""
     catalogues = catalogues if catalogues is not None else {resource_type: catalogue}
     clauses: list[SearchClause] = []
     includes: list = []
@@ -126,6 +129,7 @@ def parse_search(
         includes=tuple(includes),
         summary=summary,
         elements=elements,
+        restrictions=restrictions,
     )
     if cursor_token is not None:
         fingerprint, position = decode_cursor(cursor_token)

@@ -24,6 +24,9 @@ class SearchRequest:
     elements: tuple[str, ...] = ()  # _elements: top-level elements to keep
     # Reference parameters whose target ids the adapter reports per page (Page.references).
     references: tuple[str, ...] = ()
+    # Added by authorization (facade/access), never shown in links: each group is an OR of
+    # alternatives, each alternative an AND of clauses; groups are ANDed with ``clauses``.
+    restrictions: tuple[tuple[tuple[SearchClause, ...], ...], ...] = ()
 
     def link_params(self) -> list[tuple[str, str]]:
         """The parameters actually applied, in a stable order (R4 search §3.1.1.5.2)."""
@@ -43,10 +46,22 @@ class SearchRequest:
         return params
 
     def canonical(self) -> str:
-        """The query (not the page), as text: equal for equal searches."""
-        return self.resource_type + "?" + urlencode([(k, v) for k, v in self.link_params() if k != "_count"])
+        """The query (not the page), as text: equal for equal searches. Covers the restrictions,
+        so a cursor or a cached plan made under one grant is never used under another."""
+        text = self.resource_type + "?" + urlencode([(k, v) for k, v in self.link_params() if k != "_count"])
+        return text + "#" + restrictions_text(self.restrictions) if self.restrictions else text
 
     def fingerprint(self) -> str:
         """Identifies the query (not the page) so a cursor cannot be replayed on another search."""
         return hashlib.blake2s(self.canonical().encode(), digest_size=6).hexdigest()
 
+
+
+def restrictions_text(groups: tuple[tuple[tuple[SearchClause, ...], ...], ...], *, readable: bool = False) -> str:
+    """``(a=1&b=2 | c=3) & (d=4)``: restrictions as FHIR search text; percent-encoded (unambiguous,
+    for fingerprints) unless ``readable`` (for reviewers)."""
+
+    def clause(c: SearchClause) -> str:
+        return f"{c.key}={c.raw}" if readable else urlencode([(c.key, c.raw)])
+
+    return " AND ".join("(" + " OR ".join(" & ".join(clause(c) for c in alternative) for alternative in group) + ")" for group in groups)

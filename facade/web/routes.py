@@ -7,12 +7,15 @@ search parameters of each one.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Request, current_app, request
 from flask_smorest import Blueprint
 
 from facade.errors import InvalidRequest, UnsupportedMediaType
 from facade.search.params import SearchParamDef
 from facade.service import FhirService
+from facade.web.auth import note_result, request_access
 from facade.web.rendering import fhir_response, negotiate
 
 FORM = "application/x-www-form-urlencoded"
@@ -47,6 +50,10 @@ def _strict(req: Request) -> bool:
 
 def _pretty(req: Request) -> bool:
     return req.args.get("_pretty") == "true"
+
+
+def _matches(bundle: dict) -> list[dict]:
+    return [e["resource"] for e in bundle.get("entry", ()) if e.get("search", {}).get("mode") != "outcome"]
 
 
 def _param_doc(definition: SearchParamDef, where: str) -> dict:
@@ -100,12 +107,14 @@ def _operation_pairs(req: Request) -> list[tuple[str, str]]:
 def _register_everything(blp: Blueprint) -> None:
     def patient_everything(resource_id: str):  # noqa: ANN202
         media = negotiate(request)
-        bundle = _service().everything(resource_id, _operation_pairs(request), base_url(request), strict=_strict(request))
+        access = request_access(base_url(request))
+        bundle = _service().everything(resource_id, _operation_pairs(request), base_url(request), access, strict=_strict(request))
+        note_result(_matches(bundle), patient=resource_id)
         return fhir_response(bundle, media_type=media, pretty=_pretty(request))
 
     docs = [{"in": "query", "name": n, "required": False, "schema": {"type": t}, "description": d} for n, t, d in _EVERYTHING_PARAMS]
     ok = {"description": "searchset Bundle: the Patient and every resource in their compartment", "content": {"application/fhir+json": {"schema": {"type": "object"}}}}
-    errors = {"400": _OUTCOME, "404": _OUTCOME, "406": _OUTCOME, "503": _OUTCOME}
+    errors = {"400": _OUTCOME, "401": _OUTCOME, "403": _OUTCOME, "404": _OUTCOME, "406": _OUTCOME, "503": _OUTCOME}
     get = blp.doc(summary="Patient $everything: the patient's record, paged", tags=["Patient"], parameters=docs, responses={"200": ok, **errors})(patient_everything)
     blp.add_url_rule("/Patient/<resource_id>/$everything", "everything_Patient", get, methods=["GET"])
 
@@ -127,23 +136,30 @@ def _register_type(blp: Blueprint, resource_type: str, params: dict[str, SearchP
 
     def read(resource_id: str):  # noqa: ANN202
         media = negotiate(request)
-        return fhir_response(_service().read(resource_type, resource_id), media_type=media, pretty=_pretty(request))
+        access = request_access(base_url(request))
+        resource = _service().read(resource_type, resource_id, access)
+        note_result([resource], patient=resource_id if resource_type == "Patient" else None)
+        return fhir_response(resource, media_type=media, pretty=_pretty(request))
 
     def search():  # noqa: ANN202
         media = negotiate(request)
-        bundle = _service().search(resource_type, request.args.items(multi=True), base_url(request), strict=_strict(request))
+        access = request_access(base_url(request))
+        bundle = _service().search(resource_type, request.args.items(multi=True), base_url(request), access, strict=_strict(request))
+        note_result(_matches(bundle))
         return fhir_response(bundle, media_type=media, pretty=_pretty(request))
 
     def search_post():  # noqa: ANN202
         media = negotiate(request)
         if request.content_length and request.mimetype != FORM:
             raise UnsupportedMediaType(f"POST _search takes {FORM}, not {request.mimetype or 'no content type'}")
+        access = request_access(base_url(request))
         pairs = list(request.args.items(multi=True)) + list(request.form.items(multi=True))
-        bundle = _service().search(resource_type, pairs, base_url(request), strict=_strict(request))
+        bundle = _service().search(resource_type, pairs, base_url(request), access, strict=_strict(request))
+        note_result(_matches(bundle), query=urlencode(pairs))
         return fhir_response(bundle, media_type=media, pretty=_pretty(request))
 
     ok = {"description": f"searchset Bundle of {resource_type}", "content": {"application/fhir+json": {"schema": {"type": "object"}}}}
-    errors = {"400": _OUTCOME, "404": _OUTCOME, "406": _OUTCOME, "503": _OUTCOME}
+    errors = {"400": _OUTCOME, "401": _OUTCOME, "403": _OUTCOME, "404": _OUTCOME, "406": _OUTCOME, "503": _OUTCOME}
     read = blp.doc(summary=f"Read a {resource_type}", tags=[resource_type], responses={"200": {"description": resource_type}, **errors})(read)
     search = blp.doc(summary=f"Search {resource_type}", tags=[resource_type], parameters=query_docs, responses={"200": ok, **errors})(search)
     form_schema = {"type": "object", "properties": {d["name"]: {"type": "string", "description": d["description"]} for d in query_docs}}

@@ -50,8 +50,27 @@ def branch_filters(resource: BoundResource, request: SearchRequest) -> list[tupl
                 break
             parts.append(predicate)
         else:
-            selected.append((branch, all_of(*parts)))
+            for group in request.restrictions:
+                predicate = _any_of_group(branch, group)
+                if is_false(predicate):
+                    break
+                parts.append(predicate)
+            else:
+                selected.append((branch, all_of(*parts)))
     return selected
+
+
+def _any_of_group(branch: Branch, group: tuple) -> ColumnElement:
+    """An authorization group: OR of alternatives, each an AND of clauses. A clause the branch
+    cannot evaluate makes its alternative false, so a restriction can narrow, never widen."""
+    alternatives = []
+    for alternative in group:
+        predicates = []
+        for clause in alternative:
+            binding = branch.bindings.get(clause.name)
+            predicates.append(binding.predicate(clause) if binding is not None else FALSE)
+        alternatives.append(all_of(*predicates))
+    return any_of(*alternatives)
 
 
 def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *, nulls_last_by_default: bool = False) -> PageQuery:

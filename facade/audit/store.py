@@ -1,0 +1,183 @@
+"""Append-only audit records in the state database, chained by hash.
+
+Each record's hash covers the previous record's hash, its sequence number and its
+body (canonical JSON), so editing, deleting or reordering records breaks the chain
+and ``verify`` finds it. A one-row head table holds the last sequence number and
+hash: appending locks that row with an ``UPDATE`` (PostgreSQL row lock, SQLite
+write lock) for one short transaction — insert and head update — and nothing
+else; readers are not blocked. The head also reveals a truncated tail.
+
+The chain proves integrity against edits made through the database, not against
+someone who rewrites the whole chain: keep the head hash that ``audit verify``
+prints somewhere else (a ticket, a log shipper) to pin it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import orjson
+import sqlalchemy as sa
+
+from facade.state import metadata
+
+GENESIS = "0" * 64
+MAX_IDS = 1000  # ids recorded per search page (a page is at most max_count)
+
+audit_record = sa.Table(
+    "audit_record",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False),
+    sa.Column("recorded", sa.String(32), nullable=False, index=True),  # ISO 8601 UTC, sorts as text
+    sa.Column("kind", sa.String(16), nullable=False),  # rest | token
+    sa.Column("patient", sa.String(255), index=True),
+    sa.Column("agent", sa.String(255), index=True),  # client_id
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+
+# Built once: constructing statements costs more than running them on SQLite.
+_BUMP_HEAD = audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1)
+_READ_HEAD = sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+_INSERT = audit_record.insert()
+_SET_HEAD_HASH = audit_head.update().where(audit_head.c.id == 1).values(hash=sa.bindparam("new_hash"))
+
+
+def chain_hash(prev_hash: str, seq: int, body: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{seq}\n{body}".encode()).hexdigest()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class AuditStore:
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self._created = False
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        """Create the state tables on first use (once per process)."""
+        if not self._created:
+            with self._lock:
+                if not self._created:
+                    self.create()
+                    self._created = True
+
+    def create(self) -> None:
+        """Create the state tables and the audit head row (idempotent, safe when several workers
+        start at once)."""
+        metadata.create_all(self.engine, checkfirst=True)
+        try:
+            with self.engine.begin() as connection:
+                if connection.execute(sa.select(audit_head.c.id)).first() is None:
+                    connection.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
+        except sa.exc.IntegrityError:
+            pass  # another worker created it first
+
+    def append(self, record: dict) -> int:
+        """Store one record; returns its sequence number."""
+        self.ensure()
+        record = {"recorded": now_iso(), **record}
+        body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
+        with self.engine.begin() as connection:
+            # The UPDATE takes the lock first, so concurrent appenders queue here, not deadlock.
+            connection.execute(_BUMP_HEAD)
+            seq, prev_hash = connection.execute(_READ_HEAD).one()
+            digest = chain_hash(prev_hash, seq, body)
+            connection.execute(_INSERT, {
+                "seq": seq, "recorded": record["recorded"], "kind": record.get("kind", "rest"),
+                "patient": record.get("patient"), "agent": record.get("client_id"),
+                "body": body, "prev_hash": prev_hash, "hash": digest,
+            })
+            connection.execute(_SET_HEAD_HASH, {"new_hash": digest})
+        return seq
+
+    def get(self, seq: int) -> dict | None:
+        self.ensure()
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(audit_record.c.seq, audit_record.c.body).where(audit_record.c.seq == seq)).first()
+        return None if row is None else _loaded(row)
+
+    def search(self, *, since: str | None = None, before: str | None = None, patient: str | None = None,
+               agent: str | None = None, after_seq: int | None = None, limit: int = 20) -> list[dict]:
+        """Newest first; ``after_seq`` continues a page (keyset on the sequence number)."""
+        self.ensure()
+        query = sa.select(audit_record.c.seq, audit_record.c.body)
+        if since is not None:
+            query = query.where(audit_record.c.recorded >= since)
+        if before is not None:
+            query = query.where(audit_record.c.recorded < before)
+        if patient is not None:
+            query = query.where(audit_record.c.patient == patient)
+        if agent is not None:
+            query = query.where(audit_record.c.agent == agent)
+        if after_seq is not None:
+            query = query.where(audit_record.c.seq < after_seq)
+        query = query.order_by(audit_record.c.seq.desc()).limit(limit)
+        with self.engine.connect() as connection:
+            return [_loaded(row) for row in connection.execute(query)]
+
+    def verify(self) -> VerifyResult:
+        self.ensure()
+        result = VerifyResult()
+        expected_seq, prev_hash = 1, GENESIS
+        columns = [audit_record.c[name] for name in ("seq", "recorded", "kind", "patient", "agent", "body", "prev_hash", "hash")]
+        with self.engine.connect() as connection:
+            rows = connection.execution_options(yield_per=1000).execute(sa.select(*columns).order_by(audit_record.c.seq))
+            for seq, recorded, kind, patient, agent, body, stored_prev, stored_hash in rows:
+                if seq != expected_seq:
+                    result.problems.append(f"record {expected_seq}" + (f"..{seq - 1}" if seq > expected_seq + 1 else "") + " missing (deleted?)")
+                if stored_prev != prev_hash:
+                    result.problems.append(f"record {seq}: does not follow the record before it (reordered or a record removed)")
+                if chain_hash(stored_prev, seq, body) != stored_hash:
+                    result.problems.append(f"record {seq}: content does not match its hash (edited)")
+                else:
+                    record = orjson.loads(body)
+                    if (recorded, kind, patient, agent) != (record.get("recorded"), record.get("kind", "rest"), record.get("patient"), record.get("client_id")):
+                        result.problems.append(f"record {seq}: indexed columns differ from its hashed content (edited)")
+                expected_seq, prev_hash = seq + 1, stored_hash
+                result.count += 1
+            head = connection.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
+        if head is None:
+            result.problems.append("the audit head is missing")
+        elif (head.seq, head.hash) != (expected_seq - 1, prev_hash):
+            result.problems.append(f"the head says {head.seq} records, the chain ends at {expected_seq - 1} (records removed from the end?)")
+        result.head_hash = prev_hash
+        return result
+
+
+@dataclass
+class VerifyResult:
+    count: int = 0
+    problems: list[str] = field(default_factory=list)
+    head_hash: str = GENESIS
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _loaded(row: sa.Row) -> dict:
+    record = orjson.loads(row.body)
+    record["seq"] = row.seq
+    return record
+
+
+def iter_ids(resources: list[dict]) -> Iterator[str]:
+    for resource in resources[:MAX_IDS]:
+        yield f"{resource['resourceType']}/{resource['id']}"

@@ -1,0 +1,99 @@
+"""SMART scope grammar (H1, H3, H4, H13) and how a grant becomes restrictions, without HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from facade.access.grant import Access, Grant
+from facade.access.scopes import parse_scopes
+from facade.errors import CannotEnforce, Forbidden
+from facade.search.params import SearchParamDef
+
+CATALOGUE = {
+    "Observation": {"_id": SearchParamDef("_id", "token"), "patient": SearchParamDef("patient", "reference", target="Patient"),
+                    "category": SearchParamDef("category", "token"), "code": SearchParamDef("code", "token")},
+    "Patient": {"_id": SearchParamDef("_id", "token")},
+    "Practitioner": {"_id": SearchParamDef("_id", "token")},
+}
+
+
+def access(scopes: str, patient: str | None = "p1") -> Access:
+    return Access(Grant(scopes=parse_scopes(scopes), patient=patient), CATALOGUE.__getitem__)
+
+
+def text(restrictions) -> list[list[list[str]]]:  # noqa: ANN001
+    return [[[f"{c.key}={c.raw}" for c in alternative] for alternative in group] for group in restrictions]
+
+
+@pytest.mark.parametrize(("scope", "letters"), [
+    ("patient/Observation.read", "rs"), ("patient/Observation.write", "cud"), ("patient/Observation.*", "cruds"),
+    ("user/*.rs", "rs"), ("system/Patient.cruds", "cruds"), ("patient/Observation.s", "s"),
+])
+def test_v1_and_v2_letters(scope, letters):
+    [parsed] = parse_scopes(scope).resource
+    assert parsed.interactions == letters
+
+
+@pytest.mark.parametrize("scope", ["patient/Observation.dus", "patient/Observation.sr", "patient/Observation.rx",
+                                   "clinic/Observation.rs", "patient/Observation.read?category=x", "patient/Observation.rs?"])
+def test_malformed_resource_scopes_grant_nothing(scope):
+    scopes = parse_scopes(scope)
+    assert scopes.resource == () and scopes.malformed == (scope,)
+
+
+def test_context_scopes_are_kept_apart():
+    scopes = parse_scopes("openid fhirUser launch/patient offline_access patient/Patient.r")
+    assert scopes.context == ("openid", "fhirUser", "launch/patient", "offline_access")
+    assert [s.text for s in scopes.resource] == ["patient/Patient.r"]
+
+
+def test_rs_equals_r_plus_s():
+    # H4: scope equivalence.
+    assert text(access("patient/Observation.rs").restrictions("Observation", "search")) == \
+        text(access("patient/Observation.r patient/Observation.s").restrictions("Observation", "search"))
+
+
+def test_patient_scope_is_the_compartment():
+    assert text(access("patient/*.rs").restrictions("Observation", "read")) == [[["patient=Patient/p1"]]]
+    assert text(access("patient/*.rs").restrictions("Patient", "search")) == [[["_id=p1"]]]
+
+
+def test_user_and_system_scopes_see_every_row():
+    assert access("user/Observation.rs").restrictions("Observation", "search") == ()
+    assert access("system/*.rs", patient=None).restrictions("Patient", "read") == ()
+
+
+def test_granular_scopes_or_together_with_the_compartment_hoisted():
+    grant = access("patient/Observation.rs?category=laboratory patient/Observation.rs?category=vital-signs&code=1")
+    assert text(grant.restrictions("Observation", "search")) == [
+        [["patient=Patient/p1"]],
+        [["category=laboratory"], ["category=vital-signs", "code=1"]],
+    ]
+    # A resource-level scope for the same type makes the OR everything: no filter at all remains
+    # beyond the compartment.
+    wider = access("patient/Observation.rs?category=laboratory patient/Observation.rs")
+    assert text(wider.restrictions("Observation", "search")) == [[["patient=Patient/p1"]]]
+
+
+def test_wildcard_patient_scopes_do_not_reach_non_compartment_types():
+    with pytest.raises(Forbidden):
+        access("patient/*.rs").restrictions("Practitioner", "read")
+    # Named explicitly, shared reference data is granted (it belongs to no patient).
+    assert access("patient/Practitioner.rs").restrictions("Practitioner", "read") == ()
+
+
+def test_missing_interaction_or_type_is_forbidden():
+    with pytest.raises(Forbidden):
+        access("patient/Observation.r").restrictions("Observation", "search")
+    with pytest.raises(Forbidden):
+        access("patient/Observation.rs").restrictions("Patient", "read")
+    with pytest.raises(Forbidden):
+        access("openid fhirUser").restrictions("Patient", "read")
+
+
+def test_unenforceable_is_refused_not_widened():
+    for scope, patient in [("patient/Observation.rs?nope=1", "p1"), ("patient/Observation.rs?_sort=date", "p1"),
+                           ("patient/Observation.rs?category=", "p1"), ("patient/Observation.rs", None),
+                           ("patient/Observation.rs?category:text=lab", "p1")]:
+        with pytest.raises(CannotEnforce):
+            access(scope, patient).restrictions("Observation", "search")

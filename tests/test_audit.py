@@ -1,0 +1,236 @@
+"""Audit: every interaction and token event is recorded in a hash chain that detects tampering,
+readable as FHIR AuditEvent with user/ or system/ scopes; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from support.pg_demo import with_search_path
+from support.smart_tokens import TokenMint, bearer, secured_app
+
+from facade.audit.store import AuditStore, audit_head, audit_record
+from facade.cli import main
+from facade.smart import events
+
+
+@pytest.fixture(scope="module")
+def mint():
+    return TokenMint()
+
+
+@pytest.fixture(scope="module")
+def app(demo_path, tmp_path_factory, mint):
+    url = "sqlite:///" + str(tmp_path_factory.mktemp("audit") / "state.sqlite")
+    return secured_app(demo_path, url, mint)
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def patient_id(raw_db):
+    return raw_db.execute("SELECT pt_guid FROM pt_master WHERE del_flg <> 'Y' ORDER BY pt_seq LIMIT 1 OFFSET 11").fetchone()[0]
+
+
+def _store(app) -> AuditStore:
+    return app.extensions["fhir_facade_audit"]
+
+
+def test_every_interaction_is_recorded_with_who_what_outcome(app, client, mint, patient_id):
+    token = mint.token("launch/patient patient/Patient.rs patient/Observation.rs", patient=patient_id, client_id="growth-chart", fhirUser=f"Patient/{patient_id}")
+    assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
+    bundle = client.get("/fhir/Observation?_count=3&category=laboratory", headers=bearer(token)).get_json()
+    assert client.get("/fhir/Patient/someone-else", headers=bearer(token)).status_code == 404
+    assert client.get("/fhir/Observation").status_code == 401
+    assert client.get("/fhir/metadata").status_code == 200  # public, not an access to data: not recorded
+    unauthorized, not_found, search, read = _store(app).search(limit=4)
+    assert (read["interaction"], read["resource_type"], read["status"]) == ("read", "Patient", 200)
+    assert read["ids"] == [f"Patient/{patient_id}"] and read["patient"] == patient_id
+    assert (read["client_id"], read["fhir_user"], read["source"]) == ("growth-chart", f"Patient/{patient_id}", "127.0.0.1")
+    assert search["interaction"] == "search" and search["query"] == "_count=3&category=laboratory"
+    assert search["ids"] == [f"Observation/{e['resource']['id']}" for e in bundle["entry"]]
+    assert (not_found["status"], not_found["ids"]) == (404, ["Patient/someone-else"])
+    assert (unauthorized["status"], unauthorized["client_id"]) == (401, None)
+    assert _store(app).verify().ok
+
+
+def test_token_events_join_the_chain(app):
+    events.emit({"event": "token-issued", "client_id": "growth-chart", "sub": "u1", "scope": "patient/*.rs", "jti": "j1", "status": 200})
+    [record] = _store(app).search(limit=1)
+    assert (record["kind"], record["event"], record["client_id"], record["token_id"]) == ("token", "token-issued", "growth-chart", "j1")
+
+
+def test_auditevents_need_user_or_system_scope_and_validate(app, client, mint, patient_id):
+    from fhir.resources.R4B.auditevent import AuditEvent
+    from fhir.resources.R4B.bundle import Bundle
+
+    reviewer = mint.token("user/AuditEvent.rs", client_id="security-console")
+    patient_app = mint.token("patient/AuditEvent.rs patient/*.rs", patient=patient_id)
+    assert client.get("/fhir/AuditEvent", headers=bearer(patient_app)).status_code == 403
+    assert client.get("/fhir/AuditEvent").status_code == 401
+    for _ in range(3):
+        client.get(f"/fhir/Patient/{patient_id}", headers=bearer(patient_app))
+    bundle = client.get(f"/fhir/AuditEvent?patient=Patient/{patient_id}&_count=2", headers=bearer(reviewer)).get_json()
+    Bundle.model_validate(bundle)
+    assert bundle["entry"] and all(
+        any(e.get("what", {}).get("reference") == f"Patient/{patient_id}" for e in entry["resource"]["entity"]) for entry in bundle["entry"]
+    )
+    first = bundle["entry"][0]["resource"]
+    AuditEvent.model_validate(first)
+    read = client.get(f"/fhir/AuditEvent/{first['id']}", headers=bearer(reviewer))
+    assert read.status_code == 200 and read.get_json() == first
+    assert client.get("/fhir/AuditEvent/99999999", headers=bearer(reviewer)).status_code == 404
+    # Paging: newest first, each page strictly older than the last.
+    next_url = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
+    older = client.get(next_url.replace("http://testserver", ""), headers=bearer(reviewer)).get_json()
+    assert int(older["entry"][0]["resource"]["id"]) < int(bundle["entry"][-1]["resource"]["id"])
+    by_agent = client.get("/fhir/AuditEvent?agent=security-console", headers=bearer(reviewer)).get_json()
+    assert by_agent["entry"] and all(e["resource"]["agent"][0]["who"]["identifier"]["value"] == "security-console" for e in by_agent["entry"])
+    assert "entry" not in client.get("/fhir/AuditEvent?date=lt2000-01-01", headers=bearer(reviewer)).get_json()
+    recent = client.get("/fhir/AuditEvent?date=ge2020-01-01&_count=1", headers=bearer(reviewer)).get_json()
+    assert recent["entry"]
+    events.emit({"event": "token-refused", "client_id": "x", "status": 400, "reason": "invalid_grant"})
+    token_event = _store(app).search(limit=1)[0]
+    rendered = client.get(f"/fhir/AuditEvent/{token_event['seq']}", headers=bearer(reviewer)).get_json()
+    AuditEvent.model_validate(rendered)
+    assert (rendered["type"]["code"], rendered["outcome"], rendered["subtype"][0]["code"]) == ("110114", "4", "token-refused")
+    assert client.get("/fhir/AuditEvent?date=xx", headers=bearer(reviewer)).status_code == 400
+    # A forged cursor (right fingerprint, wrong position) is a 400, not a 500.
+    from facade.search.cursor import encode_cursor
+    from facade.search.parser import parse_search
+    from facade.web.audit_routes import CATALOGUE
+
+    fingerprint = parse_search("AuditEvent", [], CATALOGUE).fingerprint()
+    forged = client.get(f"/fhir/AuditEvent?_cursor={encode_cursor(fingerprint, ('x',))}", headers=bearer(reviewer))
+    assert forged.status_code == 400
+
+
+def _filled_store(url: str, n: int = 6) -> AuditStore:
+    store = AuditStore(sa.create_engine(url))
+    store.create()
+    for i in range(n):
+        store.append({"kind": "rest", "interaction": "read", "resource_type": "Patient", "ids": [f"Patient/{i}"], "status": 200, "client_id": "c"})
+    assert store.verify().ok
+    return store
+
+
+def _tamper(store: AuditStore, statement: str) -> list[str]:
+    with store.engine.begin() as connection:
+        for part in statement.split(";"):
+            connection.exec_driver_sql(part)
+    return store.verify().problems
+
+
+@pytest.mark.parametrize(("tampering", "expected"), [
+    ("UPDATE audit_record SET body = replace(body, 'Patient/2', 'Patient/9') WHERE seq = 3", "record 3: content"),
+    ("UPDATE audit_record SET agent = 'someone' WHERE seq = 2", "record 2: indexed columns"),
+    ("DELETE FROM audit_record WHERE seq = 4", "record 4 missing"),
+    ("UPDATE audit_record SET seq = 100 WHERE seq = 2; UPDATE audit_record SET seq = 2 WHERE seq = 3; "
+     "UPDATE audit_record SET seq = 3 WHERE seq = 100", "does not follow"),
+    ("DELETE FROM audit_record WHERE seq = 6", "the head says 6 records"),
+])
+def test_verify_detects_tampering(tmp_path, tampering, expected):
+    store = _filled_store(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    problems = _tamper(store, tampering)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_audit_verify_command(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    store = _filled_store(url)
+    monkeypatch.setenv("FHIR_FACADE_STATE_URL", url)
+    result = CliRunner().invoke(main, ["audit", "verify"])
+    assert result.exit_code == 0 and "6 records" in result.output and "intact" in result.output
+    _tamper(store, "UPDATE audit_record SET body = replace(body, '\"status\":200', '\"status\":403') WHERE seq = 5")
+    result = CliRunner().invoke(main, ["audit", "verify"])
+    assert result.exit_code == 1 and "record 5" in result.output
+
+
+def _concurrent_appends(store: AuditStore, threads: int = 6, each: int = 25) -> None:
+    def work(n: int) -> None:
+        for i in range(each):
+            store.append({"kind": "rest", "interaction": "search", "resource_type": "Observation", "query": f"t{n}-{i}", "status": 200})
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    result = store.verify()
+    assert result.ok, result.problems
+    assert result.count == threads * each
+
+
+def test_concurrent_appends_keep_one_chain_on_sqlite(tmp_path):
+    from facade.state import StateStore
+
+    store = AuditStore(StateStore(f"sqlite:///{tmp_path / 'state.sqlite'}").engine)
+    _concurrent_appends(store)
+
+
+@pytest.mark.postgres
+def test_state_database_on_postgresql(postgres_url, demo_path, mint):
+    schema = f"fhir_facade_state_smartrs_{os.getpid()}"
+    admin = sa.create_engine(postgres_url, poolclass=sa.NullPool)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = with_search_path(postgres_url, schema)
+    try:
+        # Concurrent appenders on PostgreSQL keep one unbroken chain.
+        store = AuditStore(sa.create_engine(url, pool_size=8))
+        store.create()
+        _concurrent_appends(store)
+        problems = _tamper(store, "UPDATE audit_record SET body = replace(body, '\"status\":200', '\"status\":500') WHERE seq = 7")
+        assert any("content does not match" in p for p in problems)
+        store.engine.dispose()
+        # The app with its state on PostgreSQL: revocation list and audit trail both there.
+        app = secured_app(demo_path, url, mint)
+        client = app.test_client()
+        pid = client.get("/fhir/Patient?_count=1", headers=bearer(mint.token("system/Patient.rs"))).get_json()["entry"][0]["resource"]["id"]
+        token = mint.token("patient/Patient.r", patient=pid)
+        assert client.get(f"/fhir/Patient/{pid}", headers=bearer(token)).status_code == 200
+        from facade.state.tables import revoked_token
+
+        engine = app.extensions["fhir_facade_state"].engine
+        with engine.begin() as connection:
+            connection.execute(revoked_token.insert().values(jti=mint.claims_of(token)["jti"], expires_at=2**31 - 1))
+        import time
+
+        time.sleep(1.05)
+        assert client.get(f"/fhir/Patient/{pid}", headers=bearer(token)).status_code == 401
+        with engine.connect() as connection:
+            last = orjson.loads(connection.execute(sa.select(audit_record.c.body).order_by(audit_record.c.seq.desc()).limit(1)).scalar_one())
+            head = connection.execute(sa.select(audit_head.c.seq)).scalar_one()
+        assert last["status"] == 401 and head == 6 * 25 + 3
+        app.extensions["fhir_facade_audit_unsubscribe"]()
+        engine.dispose()
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_unauditable_access_is_withheld_and_logs_no_phi(demo_path, tmp_path, mint, patient_id, caplog):
+    app = secured_app(demo_path, f"sqlite:///{tmp_path / 'state.sqlite'}", mint)
+    client = app.test_client()
+    token = mint.token("patient/Patient.r", patient=patient_id)
+    assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
+    store = app.extensions["fhir_facade_audit"]
+
+    def broken(record: dict) -> int:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
+
+    store.append = broken
+    response = client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token))
+    assert response.status_code == 503 and response.get_json()["resourceType"] == "OperationOutcome"
+    assert patient_id.encode() not in response.data
+    assert "audit record could not be written" in caplog.text and patient_id not in caplog.text
+    app.extensions["fhir_facade_audit_unsubscribe"]()
