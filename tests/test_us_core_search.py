@@ -9,7 +9,8 @@ and ``:pt`` its pt_seq in the SQL.
 from __future__ import annotations
 
 import pytest
-from support.fhir_client import assert_same_ids, search_ids, sql_ids
+import sqlalchemy as sa
+from support.fhir_client import assert_same_ids, get_json, search_ids, sql_ids
 
 PAGE = 7  # small pages: every search below spans several
 
@@ -197,3 +198,28 @@ def test_provenance_by_target_and_patient(client, raw_db):
                                          ("dx", "enc_dx", "dx_guid", " AND x.visit_no IN (SELECT visit_no FROM enc_visit WHERE del_flg = 'N')")]:
         expected += [f"{prefix}-{g}" for g in sql_ids(raw_db, f"SELECT {column} FROM {table} x WHERE x.pt_seq = ? AND x.del_flg <> 'Y'{extra}", (seq,))]
     assert_same_ids(search_ids(client, f"/fhir/Provenance?patient={guid}&_count=5"), expected)
+
+
+@pytest.mark.parametrize("path", [
+    "/fhir/DiagnosticReport?_count={count}",            # each report's results: a correlated subquery, not a query per row
+    "/fhir/Provenance?_count={count}",                   # nine legacy tables, one UNION ALL
+    "/fhir/Encounter?date=ge2020&_count={count}",
+    "/fhir/Condition?category=problem-list-item,encounter-diagnosis&_count={count}",
+    "/fhir/MedicationRequest?intent=order&status=active&_count={count}",
+])
+@pytest.mark.parametrize("count", [1, 200])
+def test_one_statement_per_page(client, app, path, count):
+    adapter = app.extensions["fhir_facade"].adapter
+    adapter.bound()  # binding (reflection) happens once per process
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
+        statements.append(statement)
+
+    sa.event.listen(adapter.engine, "before_cursor_execute", record)
+    try:
+        bundle = get_json(client, path.format(count=count))
+    finally:
+        sa.event.remove(adapter.engine, "before_cursor_execute", record)
+    assert len(bundle["entry"]) == count
+    assert len(statements) == 1, statements
