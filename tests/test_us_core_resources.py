@@ -131,6 +131,7 @@ def test_encounter_elements_and_their_references(client, raw_db):
     assert encounter["period"]["end"].startswith(dsch.replace(" ", "T"))
     assert encounter["status"] == "finished" and encounter["class"]["code"] == "IMP"
     assert codes(encounter["hospitalization"]["dischargeDisposition"], "http://terminology.hl7.org/CodeSystem/discharge-disposition") == {"snf"}
+    assert encounter["participant"][0]["period"] == encounter["period"]
     practitioner = _read(client, encounter["participant"][0]["individual"]["reference"])
     assert practitioner["id"] == dr
     assert _read(client, encounter["location"][0]["location"]["reference"])["id"] == dept
