@@ -115,7 +115,9 @@ class Floor:
             branches = frozenset(b for b, v in enumerate(fhir.VARIANTS, 1) if loinc in (None, v[1]))
             if branches:
                 streams.append(self._vitals(patient, branches, cursor))
-        # Façade order: date descending, then branch (lab 0, vitals 1..8), then id.
+        if category in (None, "social-history") and loinc in (None, fhir.SMOKING_LOINC) and patient is not None:
+            streams.append(self._smoking(patient, cursor, count + 1))
+        # Façade order: date descending, then branch (lab 0, vitals 1..8, smoking 9), then id.
         merged = heapq.merge(*streams, key=lambda item: item[0])
         page = list(itertools.islice(merged, count + 1))
         for stream in streams:
@@ -168,6 +170,22 @@ class Floor:
                 for key, resource in items:
                     if cursor is None or key.after(cursor):
                         yield key, resource
+        finally:
+            rows.close()
+
+
+    def _smoking(self, patient: str, cursor: tuple | None, limit: int):
+        where, args = ["h.del_flg != 'Y'", NOT_DELETED, "p.pt_guid = ?"], [patient]
+        if cursor is not None:
+            when, branch, rid = cursor
+            where.append("(h.rec_dttm < ? OR (h.rec_dttm = ? AND (? < ? OR (? = ? AND h.sh_guid > ?))))")
+            args += [when, when, branch, fhir.SMOKING_BRANCH, branch, fhir.SMOKING_BRANCH, rid]
+        sql = (f"SELECT {fhir.SMOKING_COLUMNS} FROM soc_hx h JOIN pt_master p ON p.pt_seq = h.pt_seq "
+               f"WHERE {' AND '.join(where)} ORDER BY h.rec_dttm DESC, h.sh_guid LIMIT ?")
+        rows = self.db().execute(sql, (*args, limit))
+        try:
+            for row in rows:
+                yield _Key(row[3], fhir.SMOKING_BRANCH, row[0]), fhir.smoking(row)
         finally:
             rows.close()
 

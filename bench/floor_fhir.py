@@ -212,3 +212,35 @@ def vitals(row: tuple, branches: frozenset[int] | None = None) -> list[tuple[int
             r["component"] = [_bp_component("8480-6", "Systolic blood pressure", row[4]), _bp_component("8462-4", "Diastolic blood pressure", row[11])]
         out.append((branch, r))
     return out
+
+
+# Smoking status (soc_hx), the Observation branch after the vital signs.
+SMOKING_BRANCH = len(VARIANTS) + 1
+SMOKING_LOINC = "72166-2"
+SMOKING_COLUMNS = "h.sh_guid, h.upd_dttm, p.pt_guid, h.rec_dttm, h.tob_use"
+SMOKING_CATEGORY = [{"coding": [{"system": CATEGORY, "code": "social-history", "display": "Social History"}]}]
+SMOKING_PROFILE = ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-smokingstatus"]
+SMOKING_SNOMED = {"N": ("266919005", "Never smoked tobacco"), "F": ("8517006", "Ex-smoker"), "C": ("449868002", "Smokes tobacco daily"),
+                  "S": ("428041000124106", "Occasional tobacco smoker"), "U": ("266927001", "Tobacco smoking consumption unknown")}
+
+
+def smoking(row: tuple) -> dict:
+    guid, updated, patient_guid, recorded, answer = row[0], row[1], row[2], row[3], s(row[4])
+    r: dict = {"resourceType": "Observation", "id": guid}
+    stamp = instant(updated)
+    r["meta"] = {"lastUpdated": stamp, "profile": SMOKING_PROFILE} if stamp else {"profile": SMOKING_PROFILE}
+    r["status"] = "final"
+    r["category"] = SMOKING_CATEGORY
+    r["code"] = {"coding": [{"system": LOINC, "code": SMOKING_LOINC, "display": "Tobacco smoking status"}], "text": "Tobacco smoking status"}
+    r["subject"] = {"reference": f"Patient/{patient_guid}"}
+    when = date_time(recorded)
+    if when:
+        r["effectiveDateTime"] = when
+    else:
+        r["_effectiveDateTime"] = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}
+    code, display = SMOKING_SNOMED.get(answer, SMOKING_SNOMED["U"])
+    coding = [{"system": "http://snomed.info/sct", "code": code, "display": display}]
+    if answer:
+        coding.append({"system": "urn:fhir-facade:demo:tobacco-use", "code": answer})
+    r["valueCodeableConcept"] = {"coding": coding}
+    return r

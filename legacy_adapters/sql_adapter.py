@@ -132,6 +132,8 @@ def _to_resource(resource_type: str, branch: Branch, row: sa.Row, offset: int, m
             resource["meta"] = {"lastUpdated": last_updated}
     body = branch.build(local)
     if body:
+        if "meta" in body and "meta" in resource:  # the mapping's meta (profile) next to lastUpdated
+            body["meta"] = {**resource["meta"], **body["meta"]}
         resource.update(body)
     return resource
 

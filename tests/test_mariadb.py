@@ -28,6 +28,20 @@ SEARCHES = [
     "/fhir/Observation?code=http://loinc.org|2345-7&_count=100",
     "/fhir/Observation?category=vital-signs&date=ge2024-01-01&_count=250",
     "/fhir/Observation?status=preliminary,corrected&_sort=date&_count=40",
+    "/fhir/Observation?category=social-history&_count=30",
+    "/fhir/Encounter?date=ge2025-01-01&_count=60",
+    "/fhir/Encounter?date=lt2022&class=AMB&_count=60",
+    "/fhir/Condition?category=problem-list-item,encounter-diagnosis&_count=200",
+    "/fhir/MedicationRequest?intent=order&status=active,completed&_count=50",
+    "/fhir/AllergyIntolerance?clinical-status=active&_count=20",
+    "/fhir/Immunization?date=ge2024&_count=30",
+    "/fhir/Procedure?status=completed&_count=20",
+    "/fhir/DiagnosticReport?category=LAB&_count=50",
+    "/fhir/Provenance?_count=300",
+    "/fhir/Practitioner?_count=7",
+    "/fhir/Organization",
+    "/fhir/Location",
+    "/fhir/Medication",
 ]
 
 

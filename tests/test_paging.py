@@ -26,6 +26,8 @@ OBS = "WITH obs(id, pt_seq, category, dttm) AS (\n" + "\n UNION ALL\n".join(
     + [f"SELECT v.vs_guid || '-{name}', v.pt_seq, 'vital-signs', v.taken_dttm FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq "
        f"WHERE v.del_flg <> 'Y' AND p.del_flg <> 'Y' AND " + " AND ".join(f"v.{c} IS NOT NULL" for c in columns)
        for name, columns in VITAL_VARIANTS]
+    + ["SELECT h.sh_guid, h.pt_seq, 'social-history', h.rec_dttm FROM soc_hx h JOIN pt_master p ON p.pt_seq = h.pt_seq "
+       "WHERE h.del_flg <> 'Y' AND p.del_flg <> 'Y'"]
 ) + "\n)\n"
 PATIENTS = "SELECT pt_guid FROM pt_master WHERE del_flg <> 'Y'"
 

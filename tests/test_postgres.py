@@ -200,3 +200,43 @@ def test_decimals_render_alike(pg, lite):
     pg_text = orjson.dumps([e["resource"] for e in pg_body["entry"]], option=orjson.OPT_SORT_KEYS)
     lite_text = orjson.dumps([e["resource"] for e in lite_body["entry"]], option=orjson.OPT_SORT_KEYS)
     assert pg_text == lite_text
+
+
+US_CORE_SEARCHES = [
+    "/fhir/Encounter?date=ge2025-01-01&_count=100",
+    "/fhir/Encounter?date=lt2020&class=IMP,EMER&_count=100",
+    "/fhir/Condition?category=problem-list-item&clinical-status=active,resolved&_count=100",
+    "/fhir/Condition?category=encounter-diagnosis&recorded-date=ge2025&_count=100",
+    "/fhir/MedicationRequest?intent=order&status=active,completed&_count=100",
+    "/fhir/AllergyIntolerance?clinical-status=active&_count=100",
+    "/fhir/Immunization?date=ge2024&status=completed&_count=100",
+    "/fhir/Procedure?status=completed,not-done&_count=100",
+    "/fhir/Procedure?code=http://www.ama-assn.org/go/cpt|93000&_count=100",
+    "/fhir/DiagnosticReport?category=LAB&date=ge2024&_count=100",
+    "/fhir/DiagnosticReport?code=http://loinc.org|51990-0&status=final&_count=100",
+    "/fhir/Observation?category=social-history&_count=100",
+    "/fhir/Provenance?target=Encounter/x,MedicationRequest/y&_count=10",
+    "/fhir/Practitioner?_count=7",
+    "/fhir/Organization?address=springfield",
+    "/fhir/Location?_count=3",
+    "/fhir/Medication?_count=5",
+]
+
+
+@pytest.mark.parametrize("url", US_CORE_SEARCHES)
+def test_us_core_type_searches(pg, lite, url):
+    found = _same_search(pg, lite, url, page_size=int(url.rpartition("_count=")[2]) if "_count=" in url else 20)
+    assert found or "Provenance" in url
+
+
+def test_one_patients_records_paged(pg, lite, guids):
+    """Every patient-compartment type for the long-history patient: period dates, collections
+    (a report's results, aggregated by each engine's own string function) and Provenance."""
+    guid = guids["chronic"][0]
+    for resource_type in ("Encounter", "Condition", "MedicationRequest", "DiagnosticReport", "Immunization",
+                          "AllergyIntolerance", "Procedure", "Provenance"):
+        found = _same_search(pg, lite, f"/fhir/{resource_type}?patient={guid}&_count=200", page_size=200)
+        assert found or resource_type not in ("Encounter", "Condition", "DiagnosticReport", "Provenance"), resource_type
+    reports = _same_search(pg, lite, f"/fhir/DiagnosticReport?patient={guid}&_count=200", page_size=200)
+    result = reports[0]["result"][0]["reference"]
+    assert [r["id"] for r in _same_search(pg, lite, f"/fhir/DiagnosticReport?result={result}", page_size=20)] == [reports[0]["id"]]

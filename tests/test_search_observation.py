@@ -47,6 +47,10 @@ OBS = f"""WITH obs(id, pt_guid, category, loinc, local_code, dttm, status) AS (
   WHERE COALESCE(r.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y'
   UNION ALL
 {_VITAL_SELECTS}
+  UNION ALL
+  SELECT h.sh_guid, p.pt_guid, 'social-history', '72166-2', NULL, h.rec_dttm, 'final'
+  FROM soc_hx h JOIN pt_master p ON p.pt_seq = h.pt_seq
+  WHERE COALESCE(h.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y'
 )
 """
 JUNK_DTTM = "(dttm IS NULL OR dttm < '00010101000000')"  # '' and '00000000000000'
@@ -144,7 +148,8 @@ CATEGORY_CASES = [
     ("category=vital-signs", "category = 'vital-signs'"),
     ("category=" + q(f"{CATEGORY}|laboratory"), "category = 'laboratory'"),
     ("category=" + q(f"{CATEGORY}|vital-signs"), "category = 'vital-signs'"),
-    ("category=laboratory,vital-signs", "1 = 1"),
+    ("category=laboratory,vital-signs", "category IN ('laboratory', 'vital-signs')"),
+    ("category=social-history", "category = 'social-history'"),
     ("category:not=laboratory", "category <> 'laboratory'"),
 ]
 

@@ -20,6 +20,7 @@ from sqlalchemy.sql.selectable import FromClause
 
 from legacy_adapters.mapping.bindings import (
     Binding,
+    CollectionReferenceBinding,
     DateBinding,
     IdBinding,
     IdTemplate,
@@ -30,9 +31,9 @@ from legacy_adapters.mapping.bindings import (
 from legacy_adapters.mapping.dates import LegacyDateFormat
 from legacy_adapters.mapping.loader import MappingSpec, ResourceSpec
 from legacy_adapters.mapping.lookups import CodeTable
-from legacy_adapters.mapping.sqlexpr import present
+from legacy_adapters.mapping.sqlexpr import as_text, present
 from legacy_adapters.mapping.templates import compile_template
-from legacy_adapters.mapping.values import MappingError, RowFn, compile_value
+from legacy_adapters.mapping.values import COLLECTION_SEPARATOR, MappingError, RowFn, compile_value
 
 _VAR = re.compile(r"\$\{(\w+)\}")
 _VARIANT_KEYS = {"name", "require", "vars", "resource", "search"}
@@ -43,6 +44,25 @@ class BoundSource:
     name: str
     from_clause: FromClause
     columns: list[ColumnElement]  # the select list; builders read rows by position in it
+
+
+@dataclass(eq=False)
+class Collection:
+    """Rows of another table that belong to one source row (``collections:`` in a source),
+    e.g. the results of a lab order. Read as one text column per row (values joined by
+    :data:`COLLECTION_SEPARATOR`, one correlated subquery) and searched with EXISTS."""
+
+    table: FromClause
+    condition: ColumnElement  # the match and where conditions, correlated to the source row
+
+    def aggregate(self, column: ColumnElement) -> ColumnElement:
+        return (
+            sa.select(sa.func.aggregate_strings(as_text(column), COLLECTION_SEPARATOR))
+            .select_from(self.table).where(self.condition).scalar_subquery()
+        )
+
+    def exists(self, condition: ColumnElement) -> ColumnElement:
+        return sa.exists().select_from(self.table).where(self.condition, condition)
 
 
 @dataclass
@@ -82,15 +102,26 @@ class _SourceContext:
         self.formats = formats
         self.columns: list[ColumnElement] = []
         self._slots: dict[str, int] = {}
+        self.collections: dict[str, Collection] = {}
 
     def resolve(self, ref: str) -> ColumnElement:
         alias, _, name = ref.rpartition(".")
+        if alias in self.collections:  # a value of each belonging row, as one text column
+            collection = self.collections[alias]
+            return collection.aggregate(_column(collection.table, name, ref))
         table = self.tables.get(alias or self.base)
         if table is None:
             raise MappingError(f"unknown table alias {alias!r} in {ref!r}")
         if name not in table.c:
             raise MappingError(f"column {name!r} not found in table {getattr(table, 'name', alias)!r} ({ref!r})")
         return table.c[name]
+
+    def collection_column(self, ref: str) -> tuple[Collection, ColumnElement] | None:
+        alias, _, name = ref.rpartition(".")
+        if alias not in self.collections:
+            return None
+        collection = self.collections[alias]
+        return collection, _column(collection.table, name, ref)
 
     def slot(self, ref: str) -> int:
         key = ref if "." in ref else f"{self.base}.{ref}"
@@ -126,6 +157,12 @@ class _SourceContext:
             except ValueError as exc:
                 raise MappingError(str(exc)) from None
         return self.formats[fmt]
+
+
+def _column(table: FromClause, name: str, ref: str) -> ColumnElement:
+    if name not in table.c:
+        raise MappingError(f"column {name!r} not found in table {getattr(table, 'name', '?')!r} ({ref!r})")
+    return table.c[name]
 
 
 def bind_mapping(mapping: MappingSpec, connection: sa.Connection) -> dict[str, BoundResource]:
@@ -170,6 +207,7 @@ def _bind_resource(spec: ResourceSpec, mapping: MappingSpec, metadata: sa.MetaDa
                 tables, base, mapping, formats, byte_ordered_text=connection.dialect.name == "sqlite",
                 connection=connection, metadata=metadata, code_tables=code_tables,
             )
+            ctx.collections = _collections(source_spec, tables, base, metadata, connection)
             bound = BoundSource(source_spec.get("name", source_spec["table"]), from_clause, ctx.columns)
             for variant in source_spec.get("variants") or [None]:
                 branches.append(_bind_branch(len(branches), spec, source_spec, variant, bound, ctx))
@@ -194,6 +232,22 @@ def _from_clause(source: dict, metadata: sa.MetaData, connection: sa.Connection)
             raise MappingError(f"join to {join['table']!r} needs 'match': {{left.column: right.column}} pairs")
         joined = joined.join(table, sa.and_(*on), isouter=bool(join.get("outer", False)))
     return tables, base_alias, joined
+
+
+def _collections(source: dict, tables: dict[str, FromClause], base: str, metadata: sa.MetaData, connection: sa.Connection) -> dict[str, Collection]:
+    """``collections: {results: {table: lab_result, match: {results.ord_no: o.ord_no}, where: [...]}}``."""
+    collections = {}
+    for name, spec in (source.get("collections") or {}).items():
+        if name in tables:
+            raise MappingError(f"collection {name!r} has the name of a table alias")
+        table = _table(metadata, spec["table"], connection).alias(name)
+        ctx = _SourceContext({**tables, name: table}, base, None, {})  # type: ignore[arg-type]
+        on = [ctx.resolve(left) == ctx.resolve(right) for left, right in (spec.get("match") or {}).items()]
+        if not on:
+            raise MappingError(f"collection {name!r} needs 'match': {{{name}.column: alias.column}} pairs")
+        where = [_filter(item, ctx) for item in spec.get("where") or []]
+        collections[name] = Collection(table, sa.and_(*on, *where))
+    return collections
 
 
 def _substitute(node: Any, variables: dict[str, Any]) -> Any:
@@ -269,6 +323,10 @@ def _binding(param_type: str, spec: dict, ctx: _SourceContext) -> Binding:
         return StringBinding.from_spec(spec, ctx.resolve, byte_ordered=ctx.byte_ordered_text)
     if param_type == "date":
         return DateBinding.from_spec(spec, ctx.resolve, ctx.date_format)
+    held = ctx.collection_column(spec["column"]) if "column" in spec else None
+    if held is not None:
+        collection, column = held
+        return CollectionReferenceBinding(IdTemplate("{x}", lambda _ref: column), collection.exists, spec.get("type"))
     return ReferenceBinding.from_spec(spec, ctx.resolve)
 
 

@@ -21,7 +21,7 @@ from facade.errors import InvalidRequest
 from facade.search.params import DateValue, Prefix, SearchClause, TokenValue
 from legacy_adapters.mapping.dates import LegacyDateFormat
 from legacy_adapters.mapping.lookups import CodeTable
-from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, as_text, negate, present, python_type
+from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, as_text, is_false, negate, present, python_type
 from legacy_adapters.mapping.values import TEMPLATE_FIELD, MappingError
 
 Resolve = Callable[[str], ColumnElement]
@@ -288,9 +288,11 @@ class DateBinding:
         self.fmt = fmt
 
     @classmethod
-    def from_spec(cls, spec: dict, resolve: Resolve, date_format: Callable[[str], LegacyDateFormat]) -> DateBinding:
+    def from_spec(cls, spec: dict, resolve: Resolve, date_format: Callable[[str], LegacyDateFormat]) -> DateBinding | PeriodBinding:
         if "date" not in spec:
             raise MappingError("date binding needs 'date' (the legacy format, e.g. '%Y%m%d')")
+        if "end" in spec:
+            return PeriodBinding(resolve(spec["column"]), resolve(spec["end"]), date_format(spec["date"]))
         return cls(resolve(spec["column"]), date_format(spec["date"]))
 
     def valid(self) -> ColumnElement:
@@ -331,27 +333,106 @@ class DateBinding:
         return self.column
 
 
+class PeriodBinding:
+    """A date parameter on a Period (e.g. Encounter.period) kept as two legacy text columns.
+
+    The period is [start, end + precision); a junk or empty start or end is an open side
+    (R4 search §3.1.1.4.3: a missing end means ongoing). Per the prefixes' definitions for
+    ranges: ``eq`` – the period lies inside the search range; ``gt``/``ge`` – the period
+    reaches past the search value's end/start; ``lt``/``le`` – it begins before the search
+    value's start/end; ``sa`` – it starts after the search range; ``eb`` – it ends before it.
+    A row with neither side known never matches. Sorting uses the start.
+    """
+
+    def __init__(self, start: ColumnElement, end: ColumnElement, fmt: LegacyDateFormat):
+        self.start, self.end, self.fmt = start, end, fmt
+
+    def _known(self, column: ColumnElement) -> ColumnElement:
+        return sa.and_(column.isnot(None), column >= self.fmt.guard)  # never NULL
+
+    def _open(self, column: ColumnElement) -> ColumnElement:
+        return sa.or_(column.is_(None), column < self.fmt.guard)
+
+    def predicate(self, clause: SearchClause) -> ColumnElement:
+        known = sa.or_(self._known(self.start), self._known(self.end))
+        if clause.modifier == "missing":
+            return sa.not_(known) if clause.values[0].missing else known  # type: ignore[union-attr]
+        return any_of(*(self._match(value, known) for value in clause.values))  # type: ignore[arg-type]
+
+    def _match(self, value: DateValue, known: ColumnElement) -> ColumnElement:
+        s, e, fmt = self.start, self.end, self.fmt
+        try:
+            floor_low, ceil_low = fmt.floor(value.low), fmt.ceil(value.low)
+            floor_high, ceil_high = fmt.floor(value.high), fmt.ceil(value.high)
+        except OverflowError:
+            raise InvalidRequest("date search value is outside the range of dates the legacy database can hold") from None
+        b = fmt.format_bound
+        prefix = value.prefix
+        if prefix in (Prefix.EQ, Prefix.NE):
+            inside = (sa.and_(self._known(s), s >= b(ceil_low), self._known(e), e < b(floor_high))
+                      if ceil_low < floor_high else FALSE)
+            return inside if prefix is Prefix.EQ else all_of(known, negate(inside))
+        if prefix in (Prefix.GT, Prefix.GE):
+            bound = b(floor_high if prefix is Prefix.GT else floor_low)
+            return sa.or_(sa.and_(self._known(e), e >= bound), sa.and_(self._open(e), self._known(s)))
+        if prefix in (Prefix.LT, Prefix.LE):
+            bound = b(ceil_low if prefix is Prefix.LT else ceil_high)
+            return sa.or_(sa.and_(self._known(s), s < bound), sa.and_(self._open(s), self._known(e)))
+        if prefix is Prefix.SA:
+            return sa.and_(self._known(s), s >= b(ceil_high))
+        return sa.and_(self._known(e), e < b(floor_low))  # EB
+
+    def sort_key(self) -> ColumnElement:
+        return self.start
+
+
 # --------------------------------------------------------------------------- reference
 class ReferenceBinding:
-    def __init__(self, target: IdTemplate):
+    """``column``/``template`` holds the target's id; ``type`` (optional) is the target's
+    resource type, for parameters that may point at several types (Provenance ``target``)."""
+
+    def __init__(self, target: IdTemplate, target_type: str | None = None):
         self.target = target
+        self.target_type = target_type
 
     @classmethod
     def from_spec(cls, spec: dict, resolve: Resolve) -> ReferenceBinding:
         template = spec.get("template") or "{" + spec["column"] + "}"
-        return cls(IdTemplate(template, resolve))
+        return cls(IdTemplate(template, resolve), spec.get("type"))
+
+    def _fits(self, value: Any) -> bool:
+        return self.target_type is None or value.type is None or value.type == self.target_type
 
     def predicate(self, clause: SearchClause) -> ColumnElement:
         if clause.modifier == "missing":
             anything = all_of(*(present(c) for c in self.target.columns))
             return negate(anything) if clause.values[0].missing else anything  # type: ignore[union-attr]
-        return self.target.match_any([value.id for value in clause.values])  # type: ignore[union-attr]
+        return self.target.match_any([value.id for value in clause.values if self._fits(value)])  # type: ignore[union-attr]
 
     def sort_key(self) -> ColumnElement:
         return self.target.sql()
 
 
-Binding = TokenBinding | StringBinding | DateBinding | ReferenceBinding
+class CollectionReferenceBinding(ReferenceBinding):
+    """A reference held by rows of another table that belong to this row (a source's
+    ``collections``), e.g. a lab report's ``result`` Observations: matched with EXISTS."""
+
+    def __init__(self, target: IdTemplate, exists: Callable[[ColumnElement], ColumnElement], target_type: str | None = None):
+        super().__init__(target, target_type)
+        self.exists = exists  # condition on the collection's rows -> EXISTS (...) for this row
+
+    def predicate(self, clause: SearchClause) -> ColumnElement:
+        if clause.modifier == "missing":
+            anything = self.exists(all_of(*(present(c) for c in self.target.columns)))
+            return negate(anything) if clause.values[0].missing else anything  # type: ignore[union-attr]
+        matched = any_of(*(self.target.match(value.id) for value in clause.values if self._fits(value)))  # type: ignore[union-attr]
+        return FALSE if is_false(matched) else self.exists(matched)
+
+    def sort_key(self) -> ColumnElement:
+        return sa.null()
+
+
+Binding = TokenBinding | StringBinding | DateBinding | PeriodBinding | ReferenceBinding
 
 
 # --------------------------------------------------------------------------- _id

@@ -20,7 +20,7 @@ from facade.search.params import SearchParamDef, SortKey
 from legacy_adapters.mapping.values import MappingError
 
 PARAM_TYPES = ("token", "string", "date", "reference")
-_SOURCE_KEYS = {"name", "table", "alias", "joins", "where", "id", "last_updated", "compartment", "resource", "search", "variants"}
+_SOURCE_KEYS = {"name", "table", "alias", "joins", "collections", "where", "id", "last_updated", "compartment", "resource", "search", "variants"}
 
 
 @dataclass(frozen=True)
@@ -135,10 +135,13 @@ def _parse_resource(type_name: str, spec: dict, origin: str) -> ResourceSpec:
             raise MappingError(f"{where}: reference parameter {name!r} needs a target type")
         if not any(name in (s.get("search") or {}) for s in sources):
             raise MappingError(f"{where}: search parameter {name!r} is declared but no source binds it")
+        target = declared.get("target")
+        if isinstance(target, list):  # several target types (e.g. Provenance 'target'): any type is accepted
+            target = target[0] if len(target) == 1 else None
         params[name] = SearchParamDef(
             name,
             declared["type"],
-            target=declared.get("target"),
+            target=target,
             description=declared.get("description", ""),
             sortable=bool(declared.get("sortable", False)),
         )

@@ -31,6 +31,7 @@ TRANSFORM_KEYS = ("map", "otherwise", "date", "as", "type", "case", "split_codin
 TEMPLATE_FIELD = re.compile(r"\{([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)?)\}")
 
 RowFn = Callable[[Any], Any]
+COLLECTION_SEPARATOR = ","  # joins a collection's values into one column (values must not contain it)
 
 
 class MappingError(ValueError):
@@ -217,6 +218,14 @@ def ucum_units(terminology: Any, name: str, convert: bool, where: str) -> Callab
 
 
 UCUM = "http://unitsofmeasure.org"
+
+
+def split_collection(text: Any) -> list[str]:
+    """A collection column (see binder ``collections``) → its values, distinct and sorted
+    (databases aggregate in no particular order; sorting keeps the output identical everywhere)."""
+    if text is None:
+        return []
+    return sorted({item.strip() for item in str(text).split(COLLECTION_SEPARATOR) if item.strip()})
 
 
 def value_map(table: Mapping[Any, Any], otherwise: Any = None) -> Callable[[Any], Any]:

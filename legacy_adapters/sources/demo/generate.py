@@ -24,8 +24,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.schema import CreateTable
 
 from .schema import (
-    enc_visit, lab_result, lab_test_cd, med_cd, metadata, prob_list, pt_master, rx_order,
-    staff, vitals,
+    alg_cd, allergy, dept_loc, enc_dx, enc_visit, immun, lab_order, lab_panel_cd, lab_result,
+    lab_test_cd, med_cd, metadata, org_mstr, prob_list, proc_cd, proc_log, pt_master, rx_order,
+    soc_hx, staff, vac_cd, vitals,
 )
 
 DEMO_SEED = 20240101
@@ -139,6 +140,62 @@ MEDS = (
     ("190001", "MAGIC MOUTHWASH (COMPOUNDED) 240ML", None, "SUSP", "SWISH & SPIT 10ML Q4H PRN", 1),
 )
 SIGS = {m[0]: (m[4], m[5]) for m in MEDS}
+MED_DESC = {m[0]: m[1] for m in MEDS}
+
+
+# Facilities: the hospital, its outpatient network and the reference lab it sends tests to.
+ORGS = (
+    ("GMH", "GENERAL MEMORIAL HOSPITAL", "1487653210", "1200 HOSPITAL DR", "SPRINGFIELD", "IL",
+     "62701", "(555) 200-1000"),
+    ("GMHCLN", "GMH COMMUNITY CLINICS", None, "45 MAPLE AVE", "SPRINGFIELD", "IL", "62704",
+     "(555) 200-2000"),
+    ("REFLAB", "STATEWIDE REFERENCE LABORATORY", "1962843577", "9 INDUSTRIAL PKWY", "DOVER",
+     "DE", "19901", None),
+)
+# department code, name, type (CLN clinic, ED emergency, INP ward, LAB laboratory), organization
+DEPTS = (
+    ("FMC1", "FAMILY MED CLINIC - NORTH", "CLN", "GMHCLN"),
+    ("FMC2", "FAMILY MED CLINIC - SOUTH", "CLN", "GMHCLN"),
+    ("IMC", "INTERNAL MED CLINIC", "CLN", "GMHCLN"),
+    ("ED", "EMERGENCY DEPT", "ED", "GMH"),
+    ("3W", "3 WEST MED/SURG", "INP", "GMH"),
+    ("4E", "4 EAST TELEMETRY", "INP", "GMH"),
+    ("ICU", "INTENSIVE CARE UNIT", "INP", "GMH"),
+    ("LAB", "CORE LABORATORY", "LAB", "GMH"),
+)
+DEPTS_BY_KIND = {"O": ("FMC1", "FMC2", "IMC"), "E": ("ED",), "I": ("3W", "4E", "ICU")}
+DISPOSITIONS = {"E": ("HOM", "HOM", "HOM", "ADM", "AMA", "TRF"), "I": ("HOM", "HOM", "SNF", "HHC", "EXP", "TRF")}
+# The order entry system's panel codes, keyed by the PANELS entry they order.
+LAB_PANELS = (("BMP", "BASIC METABOLIC PANEL", "51990-0"), ("LIPID", "LIPID PANEL", "57698-3"),
+              ("CBC", "CBC W/O DIFF", "58410-2"), ("DMMON", "DIABETES MONITORING", None),
+              ("LFTTSH", "LIVER/THYROID SCREEN", None))
+# local code, description, SNOMED CT (None: never coded), category
+ALLERGENS = (
+    ("PCN", "PENICILLIN", "91936005", "D"), ("SULFA", "SULFONAMIDES", "91939003", "D"),
+    ("ASA", "ASPIRIN", "293586001", "D"), ("CODEINE", "CODEINE", "300916003", "D"),
+    ("LATEX", "LATEX", "111088007", "E"),
+    ("PNUT", "PEANUTS", "91935009", "F"), ("SHELLF", "SHELLFISH", "300913006", "F"),
+    ("EGG", "EGGS", "91930004", "F"), ("CATS", "CAT DANDER", None, "E"),
+    ("IVDYE", "IV CONTRAST DYE", "293637006", "D"), ("NKA", "NO KNOWN ALLERGIES", "716186003", None),
+)
+REACTIONS = ("HIVES", "RASH", "ANAPHYLAXIS", "SOB", "N/V", "ITCHING", "SWELLING OF LIPS", None)
+# local vaccine code, description, CVX
+VACCINES = (("FLU", "INFLUENZA, SEASONAL, INJ", "141"), ("FLUHD", "INFLUENZA HIGH DOSE 65+", "135"),
+            ("COVID", "COVID-19 MRNA VACCINE", "213"), ("TDAP", "TDAP", "115"),
+            ("PPSV23", "PNEUMOCOCCAL POLYSACCHARIDE PPV23", "33"), ("ZOSTER", "ZOSTER RECOMBINANT", "187"),
+            ("HEPB", "HEPATITIS B, ADULT", "43"), ("MMR", "MMR", "03"), ("PPD", "TB SKIN TEST (PPD)", None))
+# local procedure code, description, CPT (None: home-grown only), SNOMED CT
+PROCEDURES = (("ECG12", "ECG 12 LEAD W/ INTERP", "93000", "268400002"),
+              ("CXR2V", "CHEST X-RAY 2 VIEWS", "71046", "399208008"),
+              ("LAC-S", "LACERATION REPAIR SIMPLE", "12001", "288086009"),
+              ("IVINS", "IV INSERTION", "36000", "392231009"),
+              ("COLON", "COLONOSCOPY, DIAGNOSTIC", "45378", "73761001"),
+              ("TKA-R", "TOTAL KNEE ARTHROPLASTY RIGHT", "27447", "609588000"),
+              ("SPLNT", "SPLINT APPLICATION", None, "79321009"),
+              ("NEB", "NEBULIZER TREATMENT", "94640", "56251003"))
+PROCS_BY_KIND = {"O": ("ECG12", "COLON", "NEB"), "E": ("ECG12", "CXR2V", "LAC-S", "IVINS", "SPLNT", "NEB"),
+                 "I": ("ECG12", "CXR2V", "IVINS", "TKA-R")}
+CLIN_USERS = ("RN0112", "RN0140", "MA0021", "PHARM02", "INTFACE", "LABIFACE")
 
 
 class Problem(NamedTuple):
@@ -244,14 +301,18 @@ class _Patient:
     ht: float  # adult height, inches
     wt: float  # adult weight, pounds
     labs: dict = field(default_factory=dict)  # test code -> shifted distribution
+    problems: list = field(default_factory=list)  # PROBLEMS keys
 
 
 class _Hospital:
     """Draws every row from one RNG in a fixed order and hands it to the writer."""
 
-    def __init__(self, rng: random.Random, out: _Writer):
-        self.rng, self.out = rng, out
-        self.ids = {name: itertools.count(1) for name in ("visit", "res", "vs", "rx", "prob")}
+    def __init__(self, rng: random.Random, out: _Writer, more: random.Random):
+        # ``more`` draws everything added after the original tables, so the older tables'
+        # contents stay exactly as they were for a given seed.
+        self.rng, self.out, self.more = rng, out, more
+        self.ids = {name: itertools.count(1) for name in (
+            "visit", "res", "vs", "rx", "prob", "dx", "ord", "sh", "alg", "imm", "proc")}
         self.doctors: dict[str, list[str]] = {"clinic": [], "ed": [], "hosp": []}
 
     # small helpers
@@ -260,6 +321,15 @@ class _Hospital:
 
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def uid2(self) -> str:
+        return str(uuid.UUID(int=self.more.getrandbits(128), version=4))
+
+    def stamp2(self, when: datetime) -> str:
+        return _ts14(min(when + timedelta(minutes=self.more.randint(5, 4000)), TODAY))
+
+    def deleted2(self, p: float = 0.005) -> str:
+        return "Y" if self.more.random() < p else "N"
 
     def between(self, start: datetime, end: datetime) -> datetime:
         return start + (end - start) * self.rng.random() if end > start else start
@@ -287,9 +357,29 @@ class _Hospital:
             specialty, pool = SPECIALTIES[i % len(SPECIALTIES)]
             code = f"DR{1003 + 7 * i}"
             self.doctors[pool].append(code)
-            self.out.add(staff, dr_cd=code, last_nm=self.rng.choice(LAST),
-                         first_nm=self.rng.choice(FIRST_F + FIRST_M),
-                         npi=_npi(f"1{self.rng.randrange(10**8):08d}"), specialty=specialty)
+            last, first = self.rng.choice(LAST), self.rng.choice(FIRST_F + FIRST_M)
+            npi = _npi(f"1{self.rng.randrange(10**8):08d}")
+            more = self.more
+            self.out.add(staff, dr_cd=code, last_nm=last, first_nm=first,
+                         npi=npi if more.random() > 0.1 else more.choice((None, "", "0000000000")),
+                         specialty=specialty,
+                         phone_ofc=f"(555) 200-{more.randrange(3000, 4000)}" if more.random() < 0.7 else None,
+                         org_cd="GMHCLN" if pool == "clinic" else "GMH",
+                         active_yn="N" if more.random() < 0.1 else "Y")
+        for org_cd, name, npi, addr, city, st, zip_cd, phone in ORGS:
+            self.out.add(org_mstr, org_cd=org_cd, org_nm=name, npi=npi, addr_line1=addr, city=city,
+                         st_cd=st, zip_cd=zip_cd, phone=phone, active_yn="Y")
+        for dept_cd, name, typ, org_cd in DEPTS:
+            self.out.add(dept_loc, dept_cd=dept_cd, dept_nm=name, dept_typ=typ, org_cd=org_cd,
+                         phone=f"(555) 200-{1100 + len(dept_cd) * 37}", active_yn="Y")
+        for code, desc, loinc in LAB_PANELS:
+            self.out.add(lab_panel_cd, panel_cd=code, panel_desc=desc, loinc_cd=loinc)
+        for code, desc, snomed, cat in ALLERGENS:
+            self.out.add(alg_cd, alg_cd=code, alg_desc=desc, snomed_cd=snomed, alg_cat=cat)
+        for code, desc, cvx in VACCINES:
+            self.out.add(vac_cd, vac_cd=code, vac_desc=desc, cvx_cd=cvx)
+        for code, desc, cpt, snomed in PROCEDURES:
+            self.out.add(proc_cd, proc_cd=code, proc_desc=desc, cpt_cd=cpt, snomed_cd=snomed)
 
     # patients
     def add_patient(self, seq: int, prev: _Patient | None) -> _Patient:
@@ -317,12 +407,14 @@ class _Hospital:
                      merged_to_seq=dup_of.seq if dup_of else None, remarks=remarks,
                      upd_dttm=_ts14(self.between(since, TODAY)), upd_user=rng.choice(REG_USERS))
         problems = self.add_problems(pt, chronic)
+        pt.problems = problems
         if "HTN" in problems:
             pt.bp += 18
         for key in problems:
             pt.labs.update(PROBLEMS[key].labs or {})
         self.add_encounters(pt, per_year=50 if chronic else rng.uniform(1.0, 2.5),
                             boost=0.5 if chronic else 0.0)
+        self.add_history(pt)
         return pt
 
     def demographics(self, chronic: bool) -> tuple[datetime, dict]:
@@ -376,7 +468,10 @@ class _Hospital:
                          pt_seq=pt.seq, dx_codes=codes, prob_desc=prob.desc,
                          onset_dt=self.maybe_bad(0.1, _d8(onset), ""),
                          resolved_dt=_d8(resolved) if resolved else None, prob_stat=stat,
-                         del_flg=self.deleted(0.01), upd_dttm=self.stamp(resolved or onset))
+                         del_flg=self.deleted(0.01), upd_dttm=self.stamp(resolved or onset),
+                         entered_dt=(_d8(min(onset + timedelta(days=self.more.randint(0, 30)), TODAY))
+                                     if self.more.random() > 0.05 else ""),
+                         upd_user=self.more.choice(CLIN_USERS))
             if prob.meds and self.chance(0.8):
                 self.add_prescriptions(pt, rng.choice(prob.meds), onset, renew=prob.chronic)
         return keys
@@ -395,13 +490,16 @@ class _Hospital:
             if stop > TODAY:
                 stop, stat = None, "A"
             sig, qty = SIGS[med]
+            free_text = self.more.random() < 0.03  # typed in by hand, no drug code
             self.out.add(rx_order, rx_id=next(self.ids["rx"]), rx_guid=self.uid(), pt_seq=pt.seq,
-                         visit_no=None, med_cd=med, sig_text=sig, qty=qty,
+                         visit_no=None, med_cd=None if free_text else med,
+                         drug_txt=MED_DESC[med] if free_text else None, sig_text=sig, qty=qty,
                          refills=rng.randint(0, 5) if renew else 0, order_dt=_d8(ordered),
                          stop_dt=_d8(stop) if stop else rng.choice((None, "")), rx_stat=stat,
                          ordering_dr=pt.pcp if self.chance(0.8)
                          else rng.choice(self.doctors["clinic"]),
-                         del_flg=self.deleted(), upd_dttm=self.stamp(stop or ordered))
+                         del_flg=self.deleted(), upd_dttm=self.stamp(stop or ordered),
+                         upd_user=self.more.choice(("PHARM02", "RXIFACE", "MA0021")))
             if stat != "C" or not renew:
                 return
             ordered = stop
@@ -426,18 +524,26 @@ class _Hospital:
             visit_no = next(self.ids["visit"])
             pool = {"O": "clinic", "E": "ed", "I": "hosp"}[kind]
             doctor = pt.pcp if kind == "O" and self.chance(0.7) else rng.choice(self.doctors[pool])
+            more = self.more
+            guid = self.uid()
+            admitted = self.maybe_bad(0.003, _ts19(adm), "0000-00-00 00:00:00")
+            discharged = rng.choice((None, "")) if dsch > TODAY or self.chance(0.01) else _ts19(dsch)
             self.out.add(
-                enc_visit, visit_no=visit_no, visit_guid=self.uid(), pt_seq=pt.seq,
-                adm_dt=self.maybe_bad(0.003, _ts19(adm), "0000-00-00 00:00:00"),
-                dsch_dt=(rng.choice((None, "")) if dsch > TODAY or self.chance(0.01)
-                         else _ts19(dsch)),
+                enc_visit, visit_no=visit_no, visit_guid=guid, pt_seq=pt.seq,
+                adm_dt=admitted, dsch_dt=discharged,
                 visit_type=kind, attend_dr=doctor,
                 chief_cmplnt=rng.choice(COMPLAINTS[kind]) if self.chance(0.95) else None,
-                del_flg=self.deleted(), upd_dttm=self.stamp(min(dsch, TODAY)))
+                dept_cd=more.choice(DEPTS_BY_KIND[kind]) if more.random() > 0.02 else None,
+                dsch_disp=more.choice(DISPOSITIONS[kind]) if kind in DISPOSITIONS and discharged else None,
+                del_flg=self.deleted(), upd_dttm=self.stamp(min(dsch, TODAY)),
+                upd_user=more.choice(REG_USERS))
+            self.add_diagnoses(pt, visit_no, kind, adm)
+            if kind != "O" and more.random() < 0.3 or more.random() < 0.03:
+                self.add_procedure(pt, visit_no, kind, adm + stay * more.random(), doctor)
             if self.chance(0.75 + boost):
                 self.add_vitals(pt, visit_no, adm)
             if self.chance({"O": 0.15, "E": 0.5, "I": 0.8}[kind] + boost):
-                self.add_lab_panel(pt, visit_no, adm)
+                self.add_lab_panel(pt, visit_no, adm, doctor)
 
     def add_vitals(self, pt: _Patient, visit_no: int, when: datetime) -> None:
         """One wide row; each measurement is independently missing, height most often."""
@@ -462,10 +568,11 @@ class _Hospital:
             entered_by=f"RN{rng.randint(100, 180):04d}", del_flg=self.deleted(0.003),
             upd_dttm=self.stamp(taken))
 
-    def add_lab_panel(self, pt: _Patient, visit_no: int, when: datetime) -> None:
-        """3-8 results sharing one collection time, built around a typical panel."""
+    def add_lab_panel(self, pt: _Patient, visit_no: int, when: datetime, doctor: str) -> None:
+        """One order: 3-8 results sharing one collection time, built around a typical panel."""
         rng = self.rng
-        codes = list(rng.choice(PANELS))
+        panel = rng.choice(PANELS)
+        codes = list(panel)
         codes += [c for c in rng.sample(NUMERIC_LABS, 8) if c not in codes]
         codes = codes[:rng.randint(3, 8)]
         if self.chance(0.05):
@@ -473,6 +580,9 @@ class _Hospital:
         collected = when + timedelta(minutes=rng.randint(10, 120))
         collect_txt = self.maybe_bad(0.005, _ts14(collected), "", "00000000000000")
         visit = None if self.chance(0.05) else visit_no
+        # Results keyed in by hand (about 3%) never got an order number.
+        order = None if self.more.random() < 0.03 else next(self.ids["ord"])
+        statuses, reported = [], collected
         for code in codes:
             value, flag = self.lab_value(pt, code)
             status = rng.choices("FPCX", (93, 3, 2, 2))[0]
@@ -486,13 +596,111 @@ class _Hospital:
             elif self.chance(0.04):
                 comments = rng.choice(LAB_COMMENTS)
             units = LABS[code].units
+            # (draws in the order the columns were always drawn: same seed, same rows)
+            res_id, res_guid = next(self.ids["res"]), self.uid()
+            units = units if self.chance(0.95) else None
+            abn_flag = "" if self.chance(0.08) else flag
+            deleted = self.deleted(0.003)
+            updated = collected + timedelta(hours=rng.randint(1, 48))
+            statuses.append(status)
+            reported = max(reported, updated)
             self.out.add(
-                lab_result, res_id=next(self.ids["res"]), res_guid=self.uid(), pt_seq=pt.seq,
+                lab_result, res_id=res_id, res_guid=res_guid, pt_seq=pt.seq,
                 visit_no=visit, test_cd=code, collect_dttm=collect_txt, result_val=value,
-                result_units=units if self.chance(0.95) else None,
-                abn_flag="" if self.chance(0.08) else flag, res_status=status, comments=comments,
-                del_flg=self.deleted(0.003),
-                upd_dttm=self.stamp(collected + timedelta(hours=rng.randint(1, 48))))
+                result_units=units, abn_flag=abn_flag, res_status=status, comments=comments,
+                ord_no=order, del_flg=deleted, upd_dttm=self.stamp(updated))
+        if order is not None:
+            more = self.more
+            stat = ("X" if set(statuses) == {"X"} else "P" if "P" in statuses
+                    else "C" if "C" in statuses else "F")
+            self.out.add(
+                lab_order, ord_no=order, ord_guid=self.uid2(), acc_no=f"L{order + 2400000:08d}",
+                pt_seq=pt.seq, visit_no=visit, panel_cd=LAB_PANELS[PANELS.index(panel)][0],
+                ord_dr=doctor, collect_dttm=collect_txt,
+                rpt_dttm=_ts14(min(reported, TODAY)) if stat != "X" else None, ord_stat=stat,
+                del_flg=self.deleted2(0.003), upd_dttm=_ts14(min(reported, TODAY)),
+                upd_user="LABIFACE")
+
+    # diagnoses, procedures and the clinical history lists (drawn from ``more``)
+    def add_diagnoses(self, pt: _Patient, visit_no: int, kind: str, adm: datetime) -> None:
+        """Coded at discharge: a visit's reasons, mostly from the problem list."""
+        more = self.more
+        count = more.choices((0, 1, 2, 3), (20, 50, 20, 10) if kind == "O" else (5, 35, 35, 25))[0]
+        pool = list(pt.problems) or list(ACUTE_PROBLEMS)
+        keys = more.sample(pool, min(count, len(pool)))
+        if kind != "O" and more.random() < 0.4:
+            keys.append(more.choice(ACUTE_PROBLEMS))
+        for rank, key in enumerate(dict.fromkeys(keys), start=1):
+            prob = PROBLEMS[key]
+            codes = f"ICD10:{prob.icd10}" if more.random() < 0.8 else f"ICD10:{prob.icd10};SNOMED-CT:{prob.snomed}"
+            entered = min(adm + timedelta(hours=more.randint(1, 72)), TODAY)
+            self.out.add(enc_dx, dx_id=next(self.ids["dx"]), dx_guid=self.uid2(), visit_no=visit_no,
+                         pt_seq=pt.seq, dx_rank=rank, dx_codes=codes, dx_desc=prob.desc,
+                         ent_dttm=_ts14(entered) if more.random() > 0.01 else "00000000000000",
+                         del_flg=self.deleted2(), upd_dttm=self.stamp2(entered),
+                         upd_user=more.choice(("HIMCODE1", "HIMCODE2", "ADTIFACE")))
+
+    def add_procedure(self, pt: _Patient, visit_no: int, kind: str, when: datetime, doctor: str) -> None:
+        more = self.more
+        stat = more.choices("CXI", (92, 5, 3))[0]
+        self.out.add(proc_log, proc_id=next(self.ids["proc"]), proc_guid=self.uid2(), pt_seq=pt.seq,
+                     visit_no=visit_no if more.random() > 0.05 else None,
+                     proc_cd=more.choice(PROCS_BY_KIND[kind]),
+                     perf_dttm=(when.strftime("%Y%m%d%H%M") if more.random() > 0.01 else "000000000000"),
+                     perf_dr=doctor if more.random() > 0.1 else None, proc_stat=stat,
+                     del_flg=self.deleted2(), upd_dttm=self.stamp2(when), upd_user=more.choice(CLIN_USERS))
+
+    def add_history(self, pt: _Patient) -> None:
+        """Smoking status, allergies and immunizations, recorded over the patient's history."""
+        more = self.more
+        span = TODAY - pt.since
+        adult = (TODAY - pt.born).days > 18 * 365
+        if adult:
+            habit = more.choices("NFCSU", (55, 25, 12, 5, 3))[0]
+            for _ in range(more.choices((0, 1, 2, 3), (10, 50, 25, 15))[0]):
+                recorded = pt.since + span * more.random()
+                self.out.add(soc_hx, sh_id=next(self.ids["sh"]), sh_guid=self.uid2(), pt_seq=pt.seq,
+                             visit_no=None, tob_use=habit if more.random() > 0.03 else more.choice(("", "?")),
+                             ppd=round(more.uniform(0.2, 2), 1) if habit in "CS" else None,
+                             rec_dttm=self.maybe_bad2(0.01, _ts14(recorded), "", "00000000000000"),
+                             del_flg=self.deleted2(), upd_dttm=self.stamp2(recorded),
+                             upd_user=more.choice(CLIN_USERS))
+        allergens = ([] if more.random() < 0.15 else ["NKA"] if more.random() < 0.5
+                     else more.sample([a[0] for a in ALLERGENS[:-1]], more.choices((1, 2, 3), (60, 30, 10))[0]))
+        for code in allergens:
+            entered = pt.since + span * more.random()
+            self.out.add(allergy, alg_id=next(self.ids["alg"]), alg_guid=self.uid2(), pt_seq=pt.seq,
+                         alg_cd=code, rxn_txt=None if code == "NKA" else more.choice(REACTIONS),
+                         sev_cd=None if code == "NKA" else more.choice(("MI", "MO", "SV", None, "")),
+                         alg_stat=more.choices("AIR", (85, 10, 5))[0], verif_yn=more.choice("YYYN"),
+                         entered_dt=_d8(entered) if more.random() > 0.03 else "00000000",
+                         del_flg=self.deleted2(0.01), upd_dttm=self.stamp2(entered),
+                         upd_user=more.choice(CLIN_USERS))
+        age_now = (TODAY - pt.born).days / 365.25
+        shots = ["FLU"] * more.randint(0, max(1, span.days // 365)) + ["COVID"] * more.randint(0, 2)
+        if adult and more.random() < 0.4:
+            shots.append("TDAP")
+        if age_now > 65:
+            shots += ["FLUHD", "PPSV23"] + (["ZOSTER"] if more.random() < 0.5 else [])
+        if more.random() < 0.1:
+            shots.append(more.choice(("HEPB", "MMR", "PPD")))
+        for code in shots:
+            given = pt.since + span * more.random()
+            stat = more.choices("GRN", (92, 6, 2))[0]
+            historical = stat == "G" and more.random() < 0.15
+            self.out.add(immun, imm_id=next(self.ids["imm"]), imm_guid=self.uid2(), pt_seq=pt.seq,
+                         visit_no=None, vac_cd=code,
+                         admin_dt=self.maybe_bad2(0.01, given.strftime("%Y-%m-%d"), "", "0000-00-00"),
+                         lot_no=(f"{more.choice('ABCEKMU')}{more.randrange(10**6):06d}"
+                                 if stat == "G" and not historical else None),
+                         imm_stat=stat, refuse_rsn={"R": "PO", "N": more.choice(("MP", "OS"))}.get(stat),
+                         hist_yn="Y" if historical else "N",
+                         given_by=None if historical or stat != "G" else more.choice(CLIN_USERS[:3]),
+                         del_flg=self.deleted2(), upd_dttm=self.stamp2(given),
+                         upd_user=more.choice(CLIN_USERS))
+
+    def maybe_bad2(self, p: float, good: str, *bad: str) -> str:
+        return self.more.choice(bad) if self.more.random() < p else good
 
     def lab_value(self, pt: _Patient, code: str) -> tuple[str, str]:
         """A plausible result text and its H/L/N flag."""
@@ -525,7 +733,7 @@ def _fill(conn: Connection, patients: int, seed: int) -> dict[str, int]:
     """
     for table in metadata.sorted_tables:
         conn.execute(CreateTable(table))
-    hospital = _Hospital(random.Random(seed), out := _Writer(conn))
+    hospital = _Hospital(random.Random(seed), out := _Writer(conn), random.Random(f"{seed}:clinical"))
     hospital.add_reference_tables()
     prev = None
     for seq in range(1, patients + 1):

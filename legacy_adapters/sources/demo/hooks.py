@@ -7,6 +7,9 @@ and returns plain JSON data, or None to leave the element out.
 from __future__ import annotations
 
 import re
+from datetime import datetime
+
+from legacy_adapters.mapping.values import split_collection
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -51,3 +54,52 @@ def bmi(weight_lb: object, height_in: object) -> dict | None:
 def not_merged(merged_to: object) -> bool:
     """A patient record merged into another is no longer active."""
     return merged_to is None
+
+
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
+
+def references(ids: str | None, resource_type: str) -> list[dict] | None:
+    """A collection column of ids (e.g. a lab order's result guids) → sorted references."""
+    return [{"reference": f"{resource_type}/{item}"} for item in split_collection(ids)] or None
+
+
+def absent_unless_date(text: str | None, date_format: str) -> dict | None:
+    """The DataAbsentReason extension for a required date the legacy row lacks (empty or junk),
+    for the element's ``_x`` sibling; None when the date is there."""
+    if text:
+        try:
+            datetime.strptime(text, date_format)
+            return None
+        except ValueError:
+            pass
+    return {"extension": [{"url": DATA_ABSENT_REASON, "valueCode": "unknown"}]}
+
+
+def encounter_status(admitted: str | None, discharged: str | None) -> str:
+    """Discharged visits are finished, open ones in progress; without even an admission time, unknown."""
+    if _stamp(discharged, "%Y-%m-%d %H:%M:%S"):
+        return "finished"
+    return "in-progress" if _stamp(admitted, "%Y-%m-%d %H:%M:%S") else "unknown"
+
+
+def _stamp(text: str | None, date_format: str) -> bool:
+    return bool(text) and absent_unless_date(text, date_format) is None
+
+
+REACTION_SEVERITY = {"MI": "mild", "MO": "moderate", "SV": "severe"}
+
+
+def allergy_reaction(text: str | None, severity: str | None) -> dict | None:
+    """A reaction needs a manifestation: a severity alone (no reaction text) is left out."""
+    if not text:
+        return None
+    reaction: dict = {"manifestation": [{"text": text.capitalize()}]}
+    if severity in REACTION_SEVERITY:
+        reaction["severity"] = REACTION_SEVERITY[severity]
+    return reaction
+
+
+def unknown_unless_date(text: str | None, date_format: str) -> str | None:
+    """'unknown' where a required date may be given as text (Immunization.occurrenceString)."""
+    return None if absent_unless_date(text, date_format) is None else "unknown"

@@ -73,8 +73,11 @@ enc_visit = Table(
     Column("visit_type", String(1)),
     Column("attend_dr", String(10)),
     Column("chief_cmplnt", Text),
+    Column("dept_cd", String(6)),
+    Column("dsch_disp", String(3)),
     _flag(),
     _upd(),
+    Column("upd_user", String(8)),
     Index("ix_enc_visit_pt", "pt_seq"),
     Index("ix_enc_visit_adm", "adm_dt"),
     Index("ux_enc_visit_guid", "visit_guid", unique=True),
@@ -104,9 +107,11 @@ lab_result = Table(
     Column("abn_flag", String(1)),
     Column("res_status", String(1)),
     Column("comments", Text),
+    Column("ord_no", Integer),
     _flag(),
     _upd(),
     Index("ix_lab_result_pt_dt", "pt_seq", "collect_dttm"),
+    Index("ix_lab_result_ord", "ord_no"),
     Index("ix_lab_result_test_dt", "test_cd", "collect_dttm"),
     Index("ix_lab_result_dt", "collect_dttm"),
     Index("ux_lab_result_guid", "res_guid", unique=True),
@@ -158,8 +163,10 @@ rx_order = Table(
     Column("stop_dt", String(8)),
     Column("rx_stat", String(2)),
     Column("ordering_dr", String(10)),
+    Column("drug_txt", String(80)),
     _flag(),
     _upd(),
+    Column("upd_user", String(8)),
     Index("ix_rx_order_pt", "pt_seq"),
     Index("ix_rx_order_dt", "order_dt"),
     Index("ux_rx_order_guid", "rx_guid", unique=True),
@@ -175,8 +182,10 @@ prob_list = Table(
     Column("onset_dt", String(8)),
     Column("resolved_dt", String(8)),
     Column("prob_stat", String(1)),
+    Column("entered_dt", String(8)),
     _flag(),
     _upd(),
+    Column("upd_user", String(8)),
     Index("ix_prob_list_pt", "pt_seq"),
     Index("ux_prob_list_guid", "prob_guid", unique=True),
 )
@@ -188,4 +197,175 @@ staff = Table(
     Column("first_nm", String(30)),
     Column("npi", String(10)),
     Column("specialty", String(30)),
+    Column("phone_ofc", String(14)),
+    Column("org_cd", String(6)),
+    Column("active_yn", String(1)),
+    Index("ix_staff_last_nm", "last_nm"),
+    Index("ix_staff_npi", "npi"),
+)
+
+# --- Added later in the legacy system's life: facilities, orders and clinical lists ---------
+
+org_mstr = Table(
+    "org_mstr", metadata,
+    Column("org_cd", String(6), primary_key=True),
+    Column("org_nm", String(60)),
+    Column("npi", String(10)),
+    Column("addr_line1", String(60)),
+    Column("city", String(30)),
+    Column("st_cd", String(2)),
+    Column("zip_cd", String(10)),
+    Column("phone", String(14)),
+    Column("active_yn", String(1)),
+    Index("ix_org_mstr_nm", "org_nm"),
+)
+
+dept_loc = Table(
+    "dept_loc", metadata,
+    Column("dept_cd", String(6), primary_key=True),
+    Column("dept_nm", String(40)),
+    Column("dept_typ", String(3)),  # CLN clinic, ED emergency, INP ward, LAB laboratory
+    Column("org_cd", String(6)),
+    Column("phone", String(14)),
+    Column("active_yn", String(1)),
+)
+
+enc_dx = Table(
+    "enc_dx", metadata,
+    Column("dx_id", Integer, primary_key=True, autoincrement=False),
+    Column("dx_guid", String(36), nullable=False),
+    Column("visit_no", Integer),
+    Column("pt_seq", Integer),
+    Column("dx_rank", Integer),
+    Column("dx_codes", String(80)),
+    Column("dx_desc", String(120)),
+    Column("ent_dttm", String(14)),
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_enc_dx_pt", "pt_seq"),
+    Index("ix_enc_dx_visit", "visit_no"),
+    Index("ux_enc_dx_guid", "dx_guid", unique=True),
+)
+
+lab_panel_cd = Table(
+    "lab_panel_cd", metadata,
+    Column("panel_cd", String(10), primary_key=True),
+    Column("panel_desc", String(60)),
+    Column("loinc_cd", String(10)),
+)
+
+lab_order = Table(
+    "lab_order", metadata,
+    Column("ord_no", Integer, primary_key=True, autoincrement=False),
+    Column("ord_guid", String(36), nullable=False),
+    Column("acc_no", String(12)),  # accession number printed on the specimen label
+    Column("pt_seq", Integer),
+    Column("visit_no", Integer),
+    Column("panel_cd", String(10)),
+    Column("ord_dr", String(10)),
+    Column("collect_dttm", String(14)),
+    Column("rpt_dttm", String(14)),
+    Column("ord_stat", String(1)),
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_lab_order_pt_dt", "pt_seq", "collect_dttm"),
+    Index("ix_lab_order_dt", "collect_dttm"),
+    Index("ux_lab_order_guid", "ord_guid", unique=True),
+)
+
+soc_hx = Table(
+    "soc_hx", metadata,
+    Column("sh_id", Integer, primary_key=True, autoincrement=False),
+    Column("sh_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("visit_no", Integer),
+    Column("tob_use", String(1)),  # N never, F former, C current daily, S some days, U unknown
+    Column("ppd", _num(3, 1)),
+    Column("rec_dttm", String(14)),
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_soc_hx_pt", "pt_seq"),
+    Index("ux_soc_hx_guid", "sh_guid", unique=True),
+)
+
+alg_cd = Table(
+    "alg_cd", metadata,
+    Column("alg_cd", String(10), primary_key=True),
+    Column("alg_desc", String(60)),
+    Column("snomed_cd", String(18)),
+    Column("alg_cat", String(1)),  # D drug, F food, E environment
+)
+
+allergy = Table(
+    "allergy", metadata,
+    Column("alg_id", Integer, primary_key=True, autoincrement=False),
+    Column("alg_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("alg_cd", String(10)),
+    Column("rxn_txt", String(60)),
+    Column("sev_cd", String(2)),
+    Column("alg_stat", String(1)),  # A active, I inactive, R resolved
+    Column("verif_yn", String(1)),
+    Column("entered_dt", String(8)),
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_allergy_pt", "pt_seq"),
+    Index("ux_allergy_guid", "alg_guid", unique=True),
+)
+
+vac_cd = Table(
+    "vac_cd", metadata,
+    Column("vac_cd", String(8), primary_key=True),
+    Column("vac_desc", String(60)),
+    Column("cvx_cd", String(4)),
+)
+
+immun = Table(
+    "immun", metadata,
+    Column("imm_id", Integer, primary_key=True, autoincrement=False),
+    Column("imm_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("visit_no", Integer),
+    Column("vac_cd", String(8)),
+    Column("admin_dt", String(10)),  # YYYY-MM-DD
+    Column("lot_no", String(12)),
+    Column("imm_stat", String(1)),  # G given, R refused, N not given
+    Column("refuse_rsn", String(2)),
+    Column("hist_yn", String(1)),  # Y: reported by the patient, not given here
+    Column("given_by", String(10)),
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_immun_pt", "pt_seq"),
+    Index("ix_immun_dt", "admin_dt"),
+    Index("ux_immun_guid", "imm_guid", unique=True),
+)
+
+proc_cd = Table(
+    "proc_cd", metadata,
+    Column("proc_cd", String(8), primary_key=True),
+    Column("proc_desc", String(60)),
+    Column("cpt_cd", String(5)),
+    Column("snomed_cd", String(18)),
+)
+
+proc_log = Table(
+    "proc_log", metadata,
+    Column("proc_id", Integer, primary_key=True, autoincrement=False),
+    Column("proc_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("visit_no", Integer),
+    Column("proc_cd", String(8)),
+    Column("perf_dttm", String(12)),  # YYYYMMDDHHMM
+    Column("perf_dr", String(10)),
+    Column("proc_stat", String(1)),  # C complete, X not done, I in progress
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_proc_log_pt_dt", "pt_seq", "perf_dttm"),
+    Index("ux_proc_log_guid", "proc_guid", unique=True),
 )

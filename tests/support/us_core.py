@@ -1,0 +1,138 @@
+"""What a resource must carry before it may claim a US Core 6.1 profile in ``meta.profile``.
+
+Only the mandatory (min 1) elements and the invariants a missing legacy value could break
+are checked; fhir.resources checks structure and datatypes. ``profile_problems(resource)``
+returns what is wrong, an empty list when the claim holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
+
+def codes(concepts, system: str | None = None) -> set[str]:
+    """Codes of a CodeableConcept or a list of them (optionally of one system)."""
+    if isinstance(concepts, dict):
+        concepts = [concepts]
+    return {c.get("code") for cc in concepts or [] for c in cc.get("coding", []) if system is None or c.get("system") == system}
+
+
+def data_absent(resource: dict, element: str) -> bool:
+    """``_element`` carries the DataAbsentReason extension."""
+    return any(e.get("url") == DATA_ABSENT_REASON for e in resource.get(f"_{element}", {}).get("extension", []))
+
+
+def _value_or_absent(resource: dict, element: str) -> bool:
+    return element in resource or data_absent(resource, element)
+
+
+def _encounter(r: dict) -> list[str]:
+    return [m for m, ok in [("status", "status" in r), ("class", "class" in r), ("type", bool(r.get("type"))),
+                            ("subject", "subject" in r)] if not ok]
+
+
+def _problem(r: dict) -> list[str]:
+    out = []
+    if "problem-list-item" not in codes(r.get("category")):
+        out.append("category problem-list-item")
+    if "entered-in-error" not in codes(r.get("verificationStatus")) and "clinicalStatus" not in r:
+        out.append("clinicalStatus (us-core con-3)")
+    if r.get("abatementDateTime") and not codes(r.get("clinicalStatus")) <= {"inactive", "resolved", "remission"}:
+        out.append("abated but clinically active (con-4)")
+    return out + [m for m in ("code", "subject") if m not in r]
+
+
+def _encounter_diagnosis(r: dict) -> list[str]:
+    out = [] if "encounter-diagnosis" in codes(r.get("category")) else ["category encounter-diagnosis"]
+    return out + [m for m in ("code", "subject") if m not in r]
+
+
+def _medication_request(r: dict) -> list[str]:
+    out = [m for m in ("status", "intent", "subject", "requester") if m not in r]
+    if sum(k in r for k in ("medicationReference", "medicationCodeableConcept")) != 1:
+        out.append("exactly one medication[x]")
+    return out
+
+
+def _immunization(r: dict) -> list[str]:
+    out = [m for m in ("status", "vaccineCode", "patient", "primarySource") if m not in r]
+    if "occurrenceDateTime" not in r and "occurrenceString" not in r:
+        out.append("occurrence[x]")
+    return out
+
+
+def _procedure(r: dict) -> list[str]:
+    out = [m for m in ("status", "code", "subject") if m not in r]
+    if r.get("status") in ("completed", "in-progress") and not _value_or_absent(r, "performedDateTime"):
+        out.append("performed[x] (us-core-7)")
+    return out
+
+
+def _lab_report(r: dict) -> list[str]:
+    out = [m for m in ("status", "code", "subject") if m not in r]
+    if "LAB" not in codes(r.get("category"), "http://terminology.hl7.org/CodeSystem/v2-0074"):
+        out.append("category LAB")
+    if not _value_or_absent(r, "effectiveDateTime"):
+        out.append("effective[x]")
+    return out
+
+
+def _smoking(r: dict) -> list[str]:
+    out = [m for m in ("status", "subject", "valueCodeableConcept") if m not in r]
+    if codes(r.get("code"), "http://loinc.org") != {"72166-2"}:
+        out.append("code 72166-2")
+    if "social-history" not in codes(r.get("category")):
+        out.append("category social-history")
+    if not _value_or_absent(r, "effectiveDateTime"):
+        out.append("effectiveDateTime")
+    return out
+
+
+def _provenance(r: dict) -> list[str]:
+    out = [m for m in ("target", "recorded", "agent") if not r.get(m)]
+    for agent in r.get("agent", []):
+        who = agent.get("who", {})
+        if not who:
+            out.append("agent.who")
+        if who.get("reference", "").startswith(("Practitioner/", "Device/")) and "onBehalfOf" not in agent:
+            out.append("agent.onBehalfOf (provenance-1)")
+    if not any("author" in codes(a.get("type")) for a in r.get("agent", [])):
+        out.append("an author agent")
+    return out
+
+
+def _practitioner(r: dict) -> list[str]:
+    out = [] if r.get("identifier") else ["identifier"]
+    return out + ([] if any(n.get("family") for n in r.get("name", [])) else ["name.family"])
+
+
+CHECKS: dict[str, Callable[[dict], list[str]]] = {
+    "us-core-encounter": _encounter,
+    "us-core-condition-problems-health-concerns": _problem,
+    "us-core-condition-encounter-diagnosis": _encounter_diagnosis,
+    "us-core-medicationrequest": _medication_request,
+    "us-core-medication": lambda r: [] if r.get("code") else ["code"],
+    "us-core-allergyintolerance": lambda r: [m for m in ("code", "patient", "clinicalStatus") if m not in r],
+    "us-core-immunization": _immunization,
+    "us-core-procedure": _procedure,
+    "us-core-diagnosticreport-lab": _lab_report,
+    "us-core-smokingstatus": _smoking,
+    "us-core-provenance": _provenance,
+    "us-core-practitioner": _practitioner,
+    "us-core-organization": lambda r: [] if r.get("name") else ["name"],
+    "us-core-location": lambda r: [] if r.get("name") else ["name"],
+}
+
+
+def profile_problems(resource: dict) -> list[str]:
+    problems = []
+    for url in resource.get("meta", {}).get("profile", []):
+        name = url.removeprefix(US_CORE)
+        if name not in CHECKS:
+            problems.append(f"claims {url}, which these checks do not know")
+        else:
+            problems.extend(f"{name}: {p}" for p in CHECKS[name](resource))
+    return problems
