@@ -16,12 +16,8 @@ from collections.abc import Mapping
 
 from sqlalchemy.sql.elements import ColumnElement
 
-from legacy_adapters.mapping.columns import exact_in, exact_like
+from legacy_adapters.mapping.columns import ANY, exact_in, exact_like
 from legacy_adapters.mapping.sqlexpr import any_of, present
-
-
-def _escape(text: str) -> str:
-    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 class CodeString:
@@ -50,14 +46,12 @@ class CodeString:
         return any_of(*(self._whole_item(prefix + self.system_separator + code) for prefix in prefixes))
 
     def _whole_item(self, item: str) -> ColumnElement:
-        sep, text = _escape(self.separator), _escape(item)
-        return any_of(exact_in(self.column, [item]), exact_like(self.column, text + sep + "%"),
-                      exact_like(self.column, "%" + sep + text), exact_like(self.column, "%" + sep + text + sep + "%"))
+        sep, column = self.separator, self.column
+        return any_of(exact_in(column, [item]), exact_like(column, item + sep, ANY),
+                      exact_like(column, ANY, sep + item), exact_like(column, ANY, sep + item + sep, ANY))
 
     def _starts_item(self, start: str) -> ColumnElement:
-        sep, text = _escape(self.separator), _escape(start)
-        return any_of(exact_like(self.column, text + "%"), exact_like(self.column, "%" + sep + text + "%"))
+        return any_of(exact_like(self.column, start, ANY), exact_like(self.column, ANY, self.separator + start, ANY))
 
     def _ends_item(self, end: str) -> ColumnElement:
-        sep, text = _escape(self.separator), _escape(end)
-        return any_of(exact_like(self.column, "%" + text), exact_like(self.column, "%" + text + sep + "%"))
+        return any_of(exact_like(self.column, ANY, end), exact_like(self.column, ANY, end + self.separator, ANY))

@@ -122,6 +122,42 @@ def exact_in(column: ColumnElement, values: Sequence | ColumnElement) -> ColumnE
     return Exact(plain, recheck) if isinstance(column.type, sa.String) else plain
 
 
-def exact_like(column: ColumnElement, pattern: str) -> ColumnElement:
-    """``column LIKE pattern`` (``%`` and ``_`` as wildcards), case- and accent-exact."""
-    return Exact(column.like(pattern, escape="/"), sa.func.binary(column).like(pattern, escape="/"))
+ANY = object()  # a wildcard in exact_like's pattern pieces
+
+
+class ExactLike(ColumnElement):
+    """``column LIKE pattern``, exact: case-sensitive everywhere. MySQL/MariaDB recheck on
+    ``BINARY column``; SQLite (whose LIKE ignores ASCII case) uses GLOB instead."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+    _traverse_internals = [("like", InternalTraversal.dp_clauseelement), ("recheck", InternalTraversal.dp_clauseelement),
+                           ("glob", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement, pieces: Sequence):
+        like = "".join("%" if p is ANY else p.replace("/", "//").replace("%", "/%").replace("_", "/_") for p in pieces)
+        glob = "".join("*" if p is ANY else "".join(f"[{c}]" if c in "*?[" else c for c in p) for p in pieces)
+        self.like = column.like(like, escape="/")
+        self.recheck = sa.func.binary(column).like(like, escape="/")
+        self.glob = column.op("GLOB", return_type=sa.Boolean)(sa.literal(glob, sa.String))
+
+
+@compiles(ExactLike)
+def _like(element: ExactLike, compiler, **kw) -> str:  # noqa: ANN001
+    return "(" + compiler.process(element.like, **kw) + ")"
+
+
+@compiles(ExactLike, "mysql")
+@compiles(ExactLike, "mariadb")
+def _like_rechecked(element: ExactLike, compiler, **kw) -> str:  # noqa: ANN001
+    return "(" + compiler.process(sa.and_(element.like, element.recheck), **kw) + ")"
+
+
+@compiles(ExactLike, "sqlite")
+def _glob(element: ExactLike, compiler, **kw) -> str:  # noqa: ANN001
+    return "(" + compiler.process(element.glob, **kw) + ")"
+
+
+def exact_like(column: ColumnElement, *pieces: str | object) -> ColumnElement:
+    """The column matches literal text pieces and :data:`ANY` wildcards, exactly."""
+    return ExactLike(column, pieces)
