@@ -39,6 +39,7 @@ PROBLEMS = [  # id, uuid, pid, diagnosis, enddate, kind
     (8, u(8), 1, "ICD10:I10", None, "allergy"),
     (9, None, 1, "ICD10:I10", None, "problem"),
     (10, u(10), 2, "ICD10:E1_%", None, "problem"),
+    (11, u(11), 2, None, None, "problem"),
 ]
 
 MAPPING = {
@@ -147,7 +148,8 @@ def test_code_strings_search_whole_items(adapter, token, expected):
 def test_code_strings_not_and_missing(adapter):
     everything = {cid(i) for i, key, _, _, _, kind in PROBLEMS if key and kind == "problem"}
     assert set(search(adapter, "Condition", ("code:not", f"{ICD10}|I10"))) == everything - {cid(2), cid(3)}
-    assert set(search(adapter, "Condition", ("code:missing", "false"))) == everything
+    assert set(search(adapter, "Condition", ("code:missing", "false"))) == everything - {cid(11)}
+    assert set(search(adapter, "Condition", ("code:missing", "true"))) == {cid(11)}
 
 
 def test_variant_filters_partition_rows(adapter):

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from sqlalchemy.sql.elements import ColumnElement
 
 from legacy_adapters.mapping.columns import ANY, exact_in, exact_like
-from legacy_adapters.mapping.sqlexpr import any_of, present
+from legacy_adapters.mapping.sqlexpr import all_of, any_of, present
 
 
 class CodeString:
@@ -33,7 +33,11 @@ class CodeString:
         return present(self.column)
 
     def match(self, system: str | None, code: str | None) -> ColumnElement:
-        """``system|code`` as FHIR token search reads it (None: not given; '': explicitly no system)."""
+        """``system|code`` as FHIR token search reads it (None: not given; '': explicitly no system).
+        Never NULL, so that ':not' keeps rows without codes."""
+        return all_of(self.present(), self._match(system, code))
+
+    def _match(self, system: str | None, code: str | None) -> ColumnElement:
         prefixes = [prefix for prefix, uri in self.systems.items() if uri == system]
         if code is None:
             if system is None:
