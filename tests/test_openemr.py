@@ -25,7 +25,7 @@ from support.openemr_fixture import drop, load, openemr_ddl_path, text_id
 
 MAPPING = str(os.path.join(os.path.dirname(__file__), "..", "legacy_adapters", "sources", "openemr", "mapping.yaml"))
 DATABASE = f"fhir_facade_test_openemr_{os.getpid()}"  # per run: concurrent runs must not drop each other's
-TYPES = ["Patient", "Observation", "Condition", "AllergyIntolerance", "MedicationRequest", "Immunization", "Encounter",
+TYPES = ["Patient", "Observation", "DiagnosticReport", "Condition", "AllergyIntolerance", "MedicationRequest", "Immunization", "Encounter",
          "Practitioner", "Organization", "Location"]
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -299,14 +299,40 @@ def test_allergies(client, sql):
 def test_medication_requests(client, sql):
     rx = "FROM prescriptions rx JOIN patient_data p ON p.pid = rx.patient_id WHERE rx.uuid IS NOT NULL"
     rule = "CASE WHEN rx.active = 1 AND rx.end_date >= '0001-01-01' THEN 'completed' WHEN rx.active = 1 THEN 'active' ELSE 'stopped' END"
+    reported = ("FROM lists l JOIN patient_data p ON p.pid = l.pid LEFT JOIN lists_medication lm ON lm.list_id = l.id "
+                "WHERE BINARY l.type = 'medication' AND lm.prescription_id IS NULL AND l.uuid IS NOT NULL")
+    reported_rule = ("CASE WHEN l.activity = 1 AND l.enddate >= '0001-01-01' THEN 'completed' WHEN l.activity = 1 THEN 'active' "
+                     "ELSE 'stopped' END")
     for status in ("active", "completed", "stopped"):
-        assert set(ids(client, f"/fhir/MedicationRequest?status={status}")) == uuids(sql(f"SELECT rx.uuid {rx} AND {rule} = :s", s=status))
+        expected = uuids(sql(f"SELECT rx.uuid {rx} AND {rule} = :s UNION ALL SELECT l.uuid {reported} AND {reported_rule} = :s", s=status))
+        assert set(ids(client, f"/fhir/MedicationRequest?status={status}")) == expected, status
     jane = text_id("pat-jane")
-    assert set(ids(client, f"/fhir/MedicationRequest?patient={jane}&_count=1")) == uuids(sql(f"SELECT rx.uuid {rx} AND p.uuid = :p", p=uuid.UUID(jane).bytes))
+    janes = uuids(sql(f"SELECT rx.uuid {rx} AND p.uuid = :p UNION ALL SELECT l.uuid {reported} AND p.uuid = :p", p=uuid.UUID(jane).bytes))
+    assert set(ids(client, f"/fhir/MedicationRequest?patient={jane}&_count=1")) == janes
+    assert text_id("med-linked") not in janes and text_id("med-list") in janes
     metformin = get_json(client, f"/fhir/MedicationRequest/{text_id('rx-metformin')}")
     assert metformin["requester"] == {"reference": f"Practitioner/{text_id('user-house')}"}
     assert metformin["medicationCodeableConcept"]["coding"][0]["code"] == "860975"
     assert get_json(client, f"/fhir/MedicationRequest/{text_id('rx-zero-end')}")["intent"] == "order"  # unknown intent
+    aspirin = get_json(client, f"/fhir/MedicationRequest/{text_id('med-list')}")
+    assert aspirin["intent"] == "plan" and aspirin["reportedBoolean"] is True
+    assert aspirin["dosageInstruction"] == [{"text": "One at night"}]
+    assert aspirin["requester"] == {"reference": f"Practitioner/{text_id('user-house')}"}  # lists.user = users.username
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    assert set(ids(client, f"/fhir/MedicationRequest?code={q(rxnorm + '|1191')}")) == {text_id("med-list")}
+    plans = uuids(sql(f"SELECT l.uuid {reported} AND (lm.request_intent IS NULL OR lm.request_intent = '')"))
+    assert set(ids(client, "/fhir/MedicationRequest?intent=plan")) == plans | uuids(sql(f"SELECT rx.uuid {rx} AND BINARY rx.request_intent = 'plan'"))
+
+
+def test_diagnostic_reports(client, sql):
+    reports = ("FROM procedure_report rp JOIN procedure_order o ON o.procedure_order_id = rp.procedure_order_id "
+               "JOIN patient_data p ON p.pid = o.patient_id WHERE rp.uuid IS NOT NULL AND o.activity = 1")
+    assert set(ids(client, "/fhir/DiagnosticReport?category=LAB&_count=1")) == uuids(sql(f"SELECT rp.uuid {reports}"))
+    recent = uuids(sql(f"SELECT rp.uuid {reports} AND rp.date_collected >= '2024-01-01'"))
+    assert set(ids(client, "/fhir/DiagnosticReport?date=ge2024-01-01")) == recent
+    jane = text_id("pat-jane")
+    assert ids(client, f"/fhir/DiagnosticReport?patient={jane}") == [text_id("rep-1")]
+    assert ids(client, "/fhir/DiagnosticReport?status=final&code=GLU&_sort=date") == [text_id("rep-2"), text_id("rep-1")]
 
 
 def test_immunizations(client, sql):
@@ -345,7 +371,7 @@ def test_practitioners_organizations_locations(client, sql):
 def test_patient_compartment_reads(client):
     """Everything served for a patient points at that patient."""
     jane = text_id("pat-jane")
-    for resource_type, field in [("Observation", "subject"), ("Condition", "subject"), ("AllergyIntolerance", "patient"),
+    for resource_type, field in [("Observation", "subject"), ("DiagnosticReport", "subject"), ("Condition", "subject"), ("AllergyIntolerance", "patient"),
                                  ("MedicationRequest", "subject"), ("Immunization", "patient"), ("Encounter", "subject")]:
         found = [e["resource"] for page in walk(client, f"/fhir/{resource_type}?patient={jane}") for e in page.get("entry", [])]
         assert found, resource_type

@@ -149,11 +149,20 @@ def _insert_rows(cursor) -> None:  # noqa: ANN001, C901 - one place that lists t
         ("alg-pcn", 1, "allergy", "Penicillin", "RXCUI:7980", "2000-01-01 00:00:00", None, 0, 0, "confirmed"),
         ("alg-old", 2, "allergy", "Latex", "SNOMED-CT:1003755004", None, "2018-06-01 00:00:00", 0, 0, ""),
         ("alg-text", 5, "allergy", "Cats", "", None, None, 0, 0, ""),
-        ("med-list", 1, "medication", "Aspirin (patient reported)", "", None, None, 0, 0, ""),
+        ("med-list", 1, "medication", "Aspirin (patient reported)", "RXCUI:1191", None, None, 0, 0, ""),
+        ("med-linked", 1, "medication", "Metformin 500 MG", "", None, None, 0, 0, ""),        # its prescription is served
+        ("med-ended", 2, "medication", "Ibuprofen", "", None, "2023-05-01 00:00:00", 0, 0, ""),
     ]:
         _insert(cursor, "lists", uuid=b(name) if name else None, date="2024-02-01 08:00:00", type=kind, title=title,
                 diagnosis=diagnosis, begdate=begdate, enddate=enddate, occurrence=occurrence, outcome=outcome,
                 verification=verification, pid=pid, activity=1, user="ghouse")
+
+    cursor.execute("UPDATE lists SET activity = 0 WHERE uuid = %s", [b("med-ended")])
+    cursor.execute("INSERT INTO lists_medication (list_id, usage_category_title, request_intent, request_intent_title, "
+                   "prescription_id, drug_dosage_instructions) SELECT id, '', 'order', '', 1, NULL FROM lists WHERE uuid = %s",
+                   [b("med-linked")])
+    cursor.execute("INSERT INTO lists_medication (list_id, usage_category_title, request_intent, request_intent_title, "
+                   "drug_dosage_instructions) SELECT id, '', NULL, '', 'One at night' FROM lists WHERE uuid = %s", [b("med-list")])
 
     # labs: order → report → results. (order id, uuid, pid, encounter, activity)
     for order_id, name, pid, encounter, activity in [(1, "ord-1", 1, 100, 1), (2, "ord-2", 2, 102, 1), (3, "ord-del", 1, 100, 0)]:
