@@ -179,6 +179,8 @@ VITALS_FROM = ("FROM form_vitals v JOIN forms f ON f.form_id = v.id AND f.formdi
 def vitals_sql(extra: str = "") -> str:
     members = [f"SELECT v.uuid, '-{name}' {VITALS_FROM} AND v.{column} > 0 {extra}" for name, column in VITALS.items()]
     members.append(f"SELECT v.uuid, '-blood-pressure' {VITALS_FROM} AND v.bps <> '' AND v.bpd <> '' {extra}")
+    anything = " OR ".join([f"v.{column} > 0" for column in VITALS.values()] + ["v.bps <> ''"])
+    members.append(f"SELECT v.uuid, '-panel' {VITALS_FROM} AND ({anything}) {extra}")
     return " UNION ALL ".join(members)
 
 
@@ -195,6 +197,17 @@ def test_vital_signs_are_unpivoted_per_measurement(client, sql):
     assert f"{text_id('vit-1')}-pulse" in expected and f"{text_id('vit-2')}-blood-pressure" not in expected
     everything = uuids(sql(vitals_sql()))
     assert set(ids(client, "/fhir/Observation?category=vital-signs&_count=5")) == everything
+
+
+def test_vital_signs_panel_lists_its_members(client):
+    panels = [e["resource"] for page in walk(client, f"/fhir/Observation?code={q('http://loinc.org|85353-1')}") for e in page["entry"]]
+    assert len(panels) == 4
+    everything = set(ids(client, "/fhir/Observation?category=vital-signs&_count=50"))
+    for panel in panels:
+        row = panel["id"].removesuffix("-panel")
+        members = {m["reference"].removeprefix("Observation/") for m in panel.get("hasMember", [])}
+        assert members == {i for i in everything if i.startswith(row) and i != panel["id"]}, panel["id"]
+        assert members
 
 
 def test_vital_sign_codes_values_and_dates(client, sql):

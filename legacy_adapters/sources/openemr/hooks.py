@@ -54,3 +54,27 @@ def vaccine_code(cvx: str | None) -> dict:
 def unknown_unless_date(value: object) -> str | None:
     """occurrenceString 'unknown' when a required date is NULL or a zero date ('0000-00-00')."""
     return None if isinstance(value, date) else "unknown"
+
+
+# The vital-sign variants of the mapping, in the order of vitals_members' columns.
+VITAL_VARIANTS = ("pulse", "respiration", "temperature", "weight", "height", "head-circumference", "bmi", "oxygen-saturation",
+                  "oxygen-flow-rate", "inhaled-oxygen", "pediatric-bmi", "pediatric-head-circumference", "pediatric-weight-for-length")
+
+
+def vitals_members(row_id: str | None, *values: object) -> list[dict] | None:
+    """hasMember of the vital-signs panel: the Observations this form_vitals row makes, by the
+    same rule as the mapping's variants (a value above zero; both blood pressures present)."""
+    if row_id is None:
+        return None
+    *measures, systolic, diastolic = values
+    members = [name for name, value in zip(VITAL_VARIANTS, measures) if _positive(value)]
+    if systolic is not None and diastolic is not None:
+        members.append("blood-pressure")
+    return [{"reference": f"Observation/{row_id}-{name}"} for name in members] or None
+
+
+def _positive(value: object) -> bool:
+    try:
+        return float(value) > 0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
