@@ -79,6 +79,16 @@ def uuids(rows, suffix: str = "") -> set[str]:
 
 
 # --------------------------------------------------------------------------- validity
+def test_the_ddl_loaded_whole_and_unmodified(sql):
+    """All 25 tables of the DDL file and its seed rows (427 list options, as the file's header says)."""
+    assert sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()")[0][0] == 25
+    assert sql("SELECT COUNT(*) FROM list_options")[0][0] == 427
+    ddl = openemr_ddl_path().read_text(encoding="utf-8")
+    assert "`uuid` binary(16)" in ddl and sql("SELECT DATA_TYPE FROM information_schema.columns WHERE table_schema = DATABASE() "
+                                              "AND table_name = 'patient_data' AND column_name = 'uuid'")[0][0] == "binary"
+
+
+
 @pytest.mark.parametrize("resource_type", TYPES)
 def test_every_resource_validates_and_reads_back(client, resource_type):
     resources = [e["resource"] for page in walk(client, f"/fhir/{resource_type}?_count=4") for e in page.get("entry", [])]
