@@ -101,7 +101,7 @@ def test_every_resource_validates_and_reads_back(client, resource_type):
 
 
 def test_ids_are_the_text_form_of_the_uuid_columns_and_stable(openemr, client, sql):
-    expected = uuids(sql("SELECT uuid FROM patient_data WHERE uuid IS NOT NULL"))
+    expected = uuids(sql("SELECT uuid FROM patient_data WHERE uuid <> REPEAT(CHAR(0), 16)"))
     assert set(ids(client, "/fhir/Patient?_count=2")) == expected
     assert text_id("pat-jane") in expected  # fixed fixture uuids: the same on every run
     again = _app(openemr[0]).test_client()  # a fresh process binds the mapping anew
@@ -119,8 +119,8 @@ def test_id_search_and_read_by_text_uuid(client, sql):
         assert entry_ids(get_json(client, f"/fhir/Patient?_id={q(other)}")) == []
         assert client.get(f"/fhir/Patient/{q(other)}").status_code == 404
     # A patient OpenEMR has not given a uuid yet is not served.
-    assert sql("SELECT COUNT(*) FROM patient_data WHERE uuid IS NULL")[0][0] == 1
-    assert len(ids(client, "/fhir/Patient")) == sql("SELECT COUNT(*) FROM patient_data WHERE uuid IS NOT NULL")[0][0]
+    assert sql("SELECT COUNT(*) FROM patient_data WHERE uuid IS NULL OR uuid = REPEAT(CHAR(0), 16)")[0][0] == 2
+    assert len(ids(client, "/fhir/Patient")) == sql("SELECT COUNT(*) FROM patient_data WHERE uuid <> REPEAT(CHAR(0), 16)")[0][0]
 
 
 def test_uuid_reads_and_searches_use_the_unique_index(openemr):
@@ -163,15 +163,15 @@ def test_identifier_is_exact_under_a_case_insensitive_collation(client):
 
 
 def test_patient_gender_and_birthdate(client, sql):
-    female = uuids(sql("SELECT uuid FROM patient_data WHERE uuid IS NOT NULL AND BINARY sex = 'Female'"))
+    female = uuids(sql("SELECT uuid FROM patient_data WHERE uuid <> REPEAT(CHAR(0), 16) AND BINARY sex = 'Female'"))
     assert set(ids(client, "/fhir/Patient?gender=female&_count=1")) == female
-    unknown = uuids(sql("SELECT uuid FROM patient_data WHERE uuid IS NOT NULL AND BINARY sex NOT IN ('Female', 'Male')"))
+    unknown = uuids(sql("SELECT uuid FROM patient_data WHERE uuid <> REPEAT(CHAR(0), 16) AND BINARY sex NOT IN ('Female', 'Male')"))
     assert set(ids(client, "/fhir/Patient?gender=unknown")) == unknown
-    born = uuids(sql("SELECT uuid FROM patient_data WHERE uuid IS NOT NULL AND DOB >= '1971-01-01'"))
+    born = uuids(sql("SELECT uuid FROM patient_data WHERE uuid <> REPEAT(CHAR(0), 16) AND DOB >= '1971-01-01'"))
     assert set(ids(client, "/fhir/Patient?birthdate=ge1971")) == born
     john = get_json(client, f"/fhir/Patient/{text_id('pat-john')}")
     assert "birthDate" not in john  # '0000-00-00' is no date
-    missing = uuids(sql("SELECT uuid FROM patient_data WHERE uuid IS NOT NULL AND (DOB IS NULL OR DOB < '0001-01-01')"))
+    missing = uuids(sql("SELECT uuid FROM patient_data WHERE uuid <> REPEAT(CHAR(0), 16) AND (DOB IS NULL OR DOB < '0001-01-01')"))
     assert set(ids(client, "/fhir/Patient?birthdate:missing=true")) == missing
 
 
@@ -183,7 +183,7 @@ VITALS = {  # variant → form_vitals column (values above zero are measurements
     "pediatric-head-circumference": "ped_head_circ", "pediatric-weight-for-length": "ped_weight_height",
 }
 VITALS_FROM = ("FROM form_vitals v JOIN forms f ON f.form_id = v.id AND f.formdir = 'vitals' AND f.deleted = 0 "
-               "JOIN patient_data p ON p.pid = f.pid WHERE v.uuid IS NOT NULL AND p.uuid IS NOT NULL")
+               "JOIN patient_data p ON p.pid = f.pid WHERE v.uuid IS NOT NULL AND p.uuid <> REPEAT(CHAR(0), 16)")
 
 
 def vitals_sql(extra: str = "") -> str:
@@ -196,7 +196,7 @@ def vitals_sql(extra: str = "") -> str:
 
 LABS_FROM = ("FROM procedure_result r JOIN procedure_report rp ON rp.procedure_report_id = r.procedure_report_id "
              "JOIN procedure_order o ON o.procedure_order_id = rp.procedure_order_id JOIN patient_data p ON p.pid = o.patient_id "
-             "WHERE r.uuid IS NOT NULL AND p.uuid IS NOT NULL AND o.activity = 1")
+             "WHERE r.uuid IS NOT NULL AND p.uuid <> REPEAT(CHAR(0), 16) AND o.activity = 1")
 
 
 def test_vital_signs_are_unpivoted_per_measurement(client, sql):
@@ -205,6 +205,7 @@ def test_vital_signs_are_unpivoted_per_measurement(client, sql):
     got = ids(client, f"/fhir/Observation?patient={jane}&category=vital-signs&_count=3")
     assert len(got) == len(set(got)) and set(got) == expected
     assert f"{text_id('vit-1')}-pulse" in expected and f"{text_id('vit-2')}-blood-pressure" not in expected
+    assert client.get(f"/fhir/Observation/{text_id('vit-7')}-pulse").status_code == 404  # its patient has no uuid
     everything = uuids(sql(vitals_sql()))
     assert set(ids(client, "/fhir/Observation?category=vital-signs&_count=5")) == everything
 
@@ -264,7 +265,7 @@ def test_observations_sorted_by_date_page_without_gaps(client, sql):
 
 
 # --------------------------------------------------------------------------- conditions and allergies
-PROBLEMS = "FROM lists l JOIN patient_data p ON p.pid = l.pid WHERE BINARY l.type = 'medical_problem' AND l.uuid IS NOT NULL AND p.uuid IS NOT NULL"
+PROBLEMS = "FROM lists l JOIN patient_data p ON p.pid = l.pid WHERE BINARY l.type = 'medical_problem' AND l.uuid IS NOT NULL AND p.uuid <> REPEAT(CHAR(0), 16)"
 # OpenEMR's clinical status rule, written out in SQL.
 STATUS = ("CASE WHEN l.enddate >= '0001-01-01' THEN 'inactive' WHEN l.outcome = 1 OR l.occurrence = 1 THEN 'resolved' "
           "WHEN l.occurrence > 1 THEN 'recurrence' ELSE 'active' END")
@@ -349,7 +350,7 @@ def test_medication_requests(client, sql):
 
 def test_diagnostic_reports(client, sql):
     reports = ("FROM procedure_report rp JOIN procedure_order o ON o.procedure_order_id = rp.procedure_order_id "
-               "JOIN patient_data p ON p.pid = o.patient_id WHERE rp.uuid IS NOT NULL AND o.activity = 1")
+               "JOIN patient_data p ON p.pid = o.patient_id WHERE rp.uuid <> REPEAT(CHAR(0), 16) AND o.activity = 1")
     assert set(ids(client, "/fhir/DiagnosticReport?category=LAB&_count=1")) == uuids(sql(f"SELECT rp.uuid {reports}"))
     recent = uuids(sql(f"SELECT rp.uuid {reports} AND rp.date_collected >= '2024-01-01'"))
     assert set(ids(client, "/fhir/DiagnosticReport?date=ge2024-01-01")) == recent

@@ -27,7 +27,7 @@ from legacy_adapters.mapping.bindings import (
     StringBinding,
     TokenBinding,
 )
-from legacy_adapters.mapping.columns import convert, exact_in, split_converter
+from legacy_adapters.mapping.columns import UuidText, convert, exact_in, split_converter
 from legacy_adapters.mapping.dates import LegacyDateFormat
 from legacy_adapters.mapping.loader import MappingSpec, ResourceSpec
 from legacy_adapters.mapping.lookups import CodeTable
@@ -241,6 +241,8 @@ def _bind_branch(index: int, spec: ResourceSpec, source: dict, variant: dict | N
 
     id_template = IdTemplate(source["id"], ctx.resolve)
     where = [_filter(item, ctx) for item in source.get("where") or []]
+    if id_template.converted:
+        where.append(id_template.has_value())
     if variant is not None:
         where += [present(ctx.resolve(ref)) for ref in variant.get("require") or []]
         where += [_filter(item, ctx) for item in variant.get("where") or []]
@@ -294,6 +296,9 @@ def _filter(item: dict, ctx: _SourceContext) -> ColumnElement:
     if "not_in" in item:
         return sa.or_(column.is_(None), sa.not_(exact_in(column, item["not_in"])))
     if "is_null" in item:
+        if isinstance(column.type, UuidText):  # "{x.uuid:uuid}": sixteen zero bytes are no uuid either
+            empty = sa.or_(column.is_(None), column == sa.bindparam(None, bytes(16), type_=column.type))
+            return empty if item["is_null"] else sa.not_(empty)
         return column.is_(None) if item["is_null"] else column.isnot(None)
     if "greater_than" in item:
         return column > item["greater_than"]

@@ -49,6 +49,13 @@ class IdTemplate:
         if self.converted and len(self.columns) != 1:
             raise MappingError(f"id template {template!r}: a converted column ({{x.uuid:uuid}}) must be its only column")
 
+    def has_value(self) -> ColumnElement:
+        """Rows whose converted id column is empty (NULL or sixteen zero bytes) are not resources."""
+        if not self.converted:
+            return TRUE
+        column = self.columns[0]
+        return sa.and_(column.isnot(None), column != sa.bindparam(None, bytes(16), type_=column.type))
+
     def render(self, value: Any) -> str:
         """The id text for the value :meth:`sql` selected."""
         if self.converted:

@@ -48,6 +48,7 @@ PATIENTS = [
     (3, "pat-kim", "Kim", "Lee", "", None, "MRN0003"),                     # no sex, no DOB
     (4, None, "Nouuid", "Yet", "Female", "1980-05-05", "MRN0004"),         # uuid not backfilled: not served
     (5, "pat-zoe", "Zoë", "Brontë", "Female", "2001-12-24", "MRN0005"),
+    (6, "", "Zero", "Uuid", "Male", "1990-01-01", "MRN0006"),             # '' in binary(16): sixteen zero bytes, no uuid
 ]
 
 VITAL_COLUMNS = ("pulse", "respiration", "temperature", "weight", "height", "head_circ", "BMI", "oxygen_saturation",
@@ -99,7 +100,7 @@ def _insert_rows(cursor) -> None:  # noqa: ANN001, C901 - one place that lists t
     _insert(cursor, "uuid_mapping", uuid=b("loc-main"), resource="Location", table="facility", target_uuid=b("fac-main"))
 
     for pid, name, fname, lname, sex, dob, pubpid in PATIENTS:
-        _insert(cursor, "patient_data", id=pid, pid=pid, uuid=b(name) if name else None, fname=fname, lname=lname, sex=sex,
+        _insert(cursor, "patient_data", id=pid, pid=pid, uuid=b(name) if name else name, fname=fname, lname=lname, sex=sex,
                 DOB=dob, pubpid=pubpid, ss=f"000-00-000{pid}", phone_home="555-010" + str(pid), street=f"{pid} Main St",
                 city="Springfield", state="IL", postal_code="62701", last_updated="2024-05-01 12:00:00")
 
@@ -125,6 +126,7 @@ def _insert_rows(cursor) -> None:  # noqa: ANN001, C901 - one place that lists t
         (5, "vit-5", 5, 103, "2024-01-10 10:00:00", dict(weight=120, height=0, ped_bmi=55.5, oxygen_flow_rate=2,
                                                           inhaled_oxygen_concentration=28), 0),
         (6, None, 1, 100, "2024-03-02 10:00:00", dict(pulse=99), 0),                                # no uuid yet
+        (7, "vit-7", 6, None, "2024-03-03 10:00:00", dict(pulse=66), 0),                            # patient without a uuid
     ]:
         row = {column: 0 for column in VITAL_COLUMNS}
         row.update(values)
