@@ -7,6 +7,7 @@ The same features run on OpenEMR's own DDL in MariaDB in test_openemr.py.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -125,7 +126,7 @@ def test_ids_page_in_order_across_variants(adapter):
         seen += [r["id"] for r in page.resources]
         if page.next_cursor is None:
             break
-        request = request.__class__(**{**request.__dict__, "cursor": page.next_cursor})
+        request = replace(request, cursor=page.next_cursor)
     expected = sorted(cid(i) for i, key, _, _, _, kind in PROBLEMS if key and kind == "problem")
     assert sorted(seen) == expected and len(seen) == len(set(seen))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -145,6 +146,29 @@ def test_uuid_reads_and_searches_use_the_unique_index(openemr):
             # lookup that the member is empty); none scans a table.
             assert all(row["type"] != "ALL" for row in tables), plan
             assert any(row["key"] == "uuid" for row in tables), plan
+    engine.dispose()
+
+
+def test_one_statement_per_page(openemr):
+    """Unpivoted vitals, labs and variant-split conditions: every page is one SELECT."""
+    engine = create_legacy_engine(openemr[0])
+    selects: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda _c, _cur, statement, *_: selects.append(statement) if statement.lstrip().upper().startswith("SELECT") else None)
+    adapter = SqlAdapter(load_mapping(MAPPING), engine)
+    adapter.bound()
+    for resource_type, pairs in [("Observation", [("patient", text_id("pat-jane"))]), ("Condition", [("clinical-status", "active,resolved")]),
+                                 ("MedicationRequest", [])]:
+        request = parse_search(resource_type, [*pairs, ("_count", "2")], adapter.search_params(resource_type))
+        pages = 0
+        selects.clear()
+        while True:
+            page = adapter.search(request)
+            pages += 1
+            if page.next_cursor is None:
+                break
+            request = replace(request, cursor=page.next_cursor)
+        assert pages > 1 and len(selects) == pages, (resource_type, pages, len(selects))
     engine.dispose()
 
 
