@@ -26,7 +26,7 @@ from support.openemr_fixture import drop, load, openemr_ddl_path, text_id
 
 MAPPING = str(os.path.join(os.path.dirname(__file__), "..", "legacy_adapters", "sources", "openemr", "mapping.yaml"))
 DATABASE = f"fhir_facade_test_openemr_{os.getpid()}"  # per run: concurrent runs must not drop each other's
-TYPES = ["Patient", "Observation", "DiagnosticReport", "Condition", "AllergyIntolerance", "MedicationRequest", "Immunization", "Encounter",
+TYPES = ["Patient", "Observation", "DiagnosticReport", "Condition", "AllergyIntolerance", "Procedure", "MedicationRequest", "Immunization", "Encounter",
          "Practitioner", "Organization", "Location"]
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -343,6 +343,15 @@ def test_allergies(client, sql):
     assert ids(client, f"/fhir/AllergyIntolerance?code={q(rxnorm + '|7980')}") == [text_id("alg-pcn")]
 
 
+def test_surgical_history_procedures(client, sql):
+    surgeries = "FROM lists l JOIN patient_data p ON p.pid = l.pid WHERE BINARY l.type = 'surgery' AND l.uuid IS NOT NULL"
+    assert set(ids(client, "/fhir/Procedure?_count=1")) == uuids(sql(f"SELECT l.uuid {surgeries}"))
+    cpt = uuids(sql(f"SELECT l.uuid {surgeries} AND {has_item('CPT4:44950')}"))
+    assert set(ids(client, f"/fhir/Procedure?code={q('http://www.ama-assn.org/go/cpt|44950')}")) == cpt == {text_id("surg-appy")}
+    assert set(ids(client, "/fhir/Procedure?date=lt2000")) == uuids(sql(f"SELECT l.uuid {surgeries} AND l.begdate >= '0001-01-01' AND l.begdate < '2000-01-01'"))
+    assert "performedDateTime" not in get_json(client, f"/fhir/Procedure/{text_id('surg-knee')}")
+
+
 # --------------------------------------------------------------------------- medications, immunizations, encounters
 def test_medication_requests(client, sql):
     rx = "FROM prescriptions rx JOIN patient_data p ON p.pid = rx.patient_id WHERE rx.uuid IS NOT NULL"
@@ -420,7 +429,7 @@ def test_patient_compartment_reads(client):
     """Everything served for a patient points at that patient."""
     jane = text_id("pat-jane")
     for resource_type, field in [("Observation", "subject"), ("DiagnosticReport", "subject"), ("Condition", "subject"), ("AllergyIntolerance", "patient"),
-                                 ("MedicationRequest", "subject"), ("Immunization", "patient"), ("Encounter", "subject")]:
+                                 ("Procedure", "subject"), ("MedicationRequest", "subject"), ("Immunization", "patient"), ("Encounter", "subject")]:
         found = [e["resource"] for page in walk(client, f"/fhir/{resource_type}?patient={jane}") for e in page.get("entry", [])]
         assert found, resource_type
         assert {r[field]["reference"] for r in found} == {f"Patient/{jane}"}

@@ -151,6 +151,8 @@ def _insert_rows(cursor) -> None:  # noqa: ANN001, C901 - one place that lists t
         ("alg-pcn", 1, "allergy", "Penicillin", "RXCUI:7980", "2000-01-01 00:00:00", None, 0, 0, "confirmed"),
         ("alg-old", 2, "allergy", "Latex", "SNOMED-CT:1003755004", None, "2018-06-01 00:00:00", 0, 0, ""),
         ("alg-text", 5, "allergy", "Cats", "", None, None, 0, 0, ""),
+        ("surg-appy", 1, "surgery", "Appendectomy", "CPT4:44950;SNOMED-CT:80146002", "1995-07-01 00:00:00", None, 0, 0, ""),
+        ("surg-knee", 2, "surgery", "Knee arthroscopy", "", "0000-00-00 00:00:00", None, 0, 0, ""),
         ("med-list", 1, "medication", "Aspirin (patient reported)", "RXCUI:1191", None, None, 0, 0, ""),
         ("med-linked", 1, "medication", "Metformin 500 MG", "", None, None, 0, 0, ""),        # its prescription is served
         ("med-ended", 2, "medication", "Ibuprofen", "", None, "2023-05-01 00:00:00", 0, 0, ""),
