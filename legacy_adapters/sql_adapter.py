@@ -125,7 +125,7 @@ class SqlAdapter:
 
 def _to_resource(resource_type: str, branch: Branch, row: sa.Row, offset: int, meta: int) -> dict:
     local = row[offset : offset + len(branch.source.columns)]
-    resource: dict = {"resourceType": resource_type, "id": str(row[meta + 1])}
+    resource: dict = {"resourceType": resource_type, "id": branch.id.render(row[meta + 1])}
     if branch.last_updated is not None:
         last_updated = branch.last_updated(local)
         if last_updated:

@@ -28,6 +28,7 @@ from legacy_adapters.mapping.bindings import (
     StringBinding,
     TokenBinding,
 )
+from legacy_adapters.mapping.columns import UuidText, convert, exact_in, split_converter
 from legacy_adapters.mapping.dates import LegacyDateFormat
 from legacy_adapters.mapping.loader import MappingSpec, ResourceSpec
 from legacy_adapters.mapping.lookups import CodeTable
@@ -36,7 +37,7 @@ from legacy_adapters.mapping.templates import compile_template
 from legacy_adapters.mapping.values import COLLECTION_SEPARATOR, MappingError, RowFn, compile_value
 
 _VAR = re.compile(r"\$\{(\w+)\}")
-_VARIANT_KEYS = {"name", "require", "vars", "resource", "search"}
+_VARIANT_KEYS = {"name", "require", "where", "vars", "resource", "search"}
 
 
 @dataclass(eq=False)  # compared and hashed by identity
@@ -105,6 +106,7 @@ class _SourceContext:
         self.collections: dict[str, Collection] = {}
 
     def resolve(self, ref: str) -> ColumnElement:
+        ref, converter = split_converter(ref)  # "p.uuid:uuid": see columns.py
         alias, _, name = ref.rpartition(".")
         if alias in self.collections:  # a value of each belonging row, as one text column
             collection = self.collections[alias]
@@ -114,7 +116,10 @@ class _SourceContext:
             raise MappingError(f"unknown table alias {alias!r} in {ref!r}")
         if name not in table.c:
             raise MappingError(f"column {name!r} not found in table {getattr(table, 'name', alias)!r} ({ref!r})")
-        return table.c[name]
+        try:
+            return convert(table.c[name], converter)
+        except ValueError as exc:
+            raise MappingError(f"{exc} in {ref!r}") from None
 
     def collection_column(self, ref: str) -> tuple[Collection, ColumnElement] | None:
         alias, _, name = ref.rpartition(".")
@@ -291,8 +296,11 @@ def _bind_branch(index: int, spec: ResourceSpec, source: dict, variant: dict | N
 
     id_template = IdTemplate(source["id"], ctx.resolve)
     where = [_filter(item, ctx) for item in source.get("where") or []]
+    if id_template.converted:
+        where.append(id_template.has_value())
     if variant is not None:
         where += [present(ctx.resolve(ref)) for ref in variant.get("require") or []]
+        where += [_filter(item, ctx) for item in variant.get("where") or []]
 
     last_updated = None
     bindings: dict[str, Binding] = {"_id": IdBinding(id_template)}
@@ -331,16 +339,30 @@ def _binding(param_type: str, spec: dict, ctx: _SourceContext) -> Binding:
 
 
 def _filter(item: dict, ctx: _SourceContext) -> ColumnElement:
-    """Static row filters: ``{column: p.del_flg, equals: N}``, ``not_equals``, ``in``, ``not_in``, ``is_null``."""
+    """Static row filters: ``{column: p.del_flg, equals: N}``, ``not_equals``, ``in``, ``not_in``, ``is_null``,
+    ``greater_than``, ``at_least``, ``less_than``; ``{any: [filters...]}`` holds when one of its filters does."""
+    if "any" in item:
+        if not item["any"]:
+            raise MappingError(f"filter {item!r}: 'any' needs a list of filters")
+        return sa.or_(*(_filter(inner, ctx) for inner in item["any"]))
     column = ctx.resolve(item["column"])
     if "equals" in item:
-        return column == item["equals"]
+        return exact_in(column, [item["equals"]])
     if "not_equals" in item:
-        return sa.or_(column.is_(None), column != item["not_equals"])
+        return sa.or_(column.is_(None), sa.not_(exact_in(column, [item["not_equals"]])))
     if "in" in item:
-        return column.in_(item["in"])
+        return exact_in(column, item["in"])
     if "not_in" in item:
-        return sa.or_(column.is_(None), column.not_in(item["not_in"]))
+        return sa.or_(column.is_(None), sa.not_(exact_in(column, item["not_in"])))
     if "is_null" in item:
+        if isinstance(column.type, UuidText):  # "{x.uuid:uuid}": sixteen zero bytes are no uuid either
+            empty = sa.or_(column.is_(None), column == sa.bindparam(None, bytes(16), type_=column.type))
+            return empty if item["is_null"] else sa.not_(empty)
         return column.is_(None) if item["is_null"] else column.isnot(None)
-    raise MappingError(f"filter {item!r} needs equals, not_equals, in, not_in or is_null")
+    if "greater_than" in item:
+        return column > item["greater_than"]
+    if "at_least" in item:
+        return column >= item["at_least"]
+    if "less_than" in item:
+        return column < item["less_than"]
+    raise MappingError(f"filter {item!r} needs equals, not_equals, in, not_in, is_null, greater_than, at_least, less_than or any")

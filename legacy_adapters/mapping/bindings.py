@@ -19,6 +19,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from facade.errors import InvalidRequest
 from facade.search.params import DateValue, Prefix, SearchClause, TokenValue
+from legacy_adapters.mapping.codestrings import CodeString
+from legacy_adapters.mapping.columns import UuidText, canonical_uuid, exact_in
 from legacy_adapters.mapping.dates import LegacyDateFormat
 from legacy_adapters.mapping.lookups import CodeTable
 from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, as_text, is_false, negate, present, python_type
@@ -41,6 +43,24 @@ class IdTemplate:
             re.escape(lit) + ("(.+?)" if i < len(self.columns) else "") for i, lit in enumerate(self.literals)
         )
         self._regex = re.compile(pattern)
+        # A converted column (a binary uuid) cannot be concatenated in SQL: the id's SQL is then
+        # the column alone (the literals are constant) and render() adds the literals.
+        self.converted = any(isinstance(column.type, UuidText) for column in self.columns)
+        if self.converted and len(self.columns) != 1:
+            raise MappingError(f"id template {template!r}: a converted column ({{x.uuid:uuid}}) must be its only column")
+
+    def has_value(self) -> ColumnElement:
+        """Rows whose converted id column is empty (NULL or sixteen zero bytes) are not resources."""
+        if not self.converted:
+            return TRUE
+        column = self.columns[0]
+        return sa.and_(column.isnot(None), column != sa.bindparam(None, bytes(16), type_=column.type))
+
+    def render(self, value: Any) -> str:
+        """The id text for the value :meth:`sql` selected."""
+        if self.converted:
+            return f"{self.literals[0]}{value}{self.literals[1]}"
+        return str(value)
 
     def parse(self, value: str) -> list[Any] | None:
         match = self._regex.fullmatch(value)  # not .match: '$' would let a trailing newline through
@@ -53,6 +73,10 @@ class IdTemplate:
                 if not (text.isascii() and text.isdigit()) or len(text) > 18 or str(int(text)) != text:
                     return None
                 parsed.append(int(text))
+            elif isinstance(column.type, UuidText):
+                if canonical_uuid(text) is None:
+                    return None
+                parsed.append(text)
             else:
                 parsed.append(text)
         return parsed
@@ -61,7 +85,7 @@ class IdTemplate:
         parsed = self.parse(value)
         if parsed is None:
             return FALSE
-        return all_of(*(column == v for column, v in zip(self.columns, parsed)))
+        return all_of(*(exact_in(column, [v]) for column, v in zip(self.columns, parsed)))
 
     def match_any(self, values: list[str]) -> ColumnElement:
         """Any of ``values``, as one ``IN`` list: an OR chain of hundreds of ids (an include batch)
@@ -70,16 +94,16 @@ class IdTemplate:
         if len(parsed) <= 1:
             return any_of(*(self.match(value) for value in values))
         if len(self.columns) == 1:
-            return self.columns[0].in_([p[0] for p in parsed])
+            return exact_in(self.columns[0], [p[0] for p in parsed])
         return sa.tuple_(*self.columns).in_([tuple(p) for p in parsed])
 
     def match_bound(self, prefix: str) -> ColumnElement:
         """Like :meth:`match`, with the parsed parts as bind parameters ``{prefix}_0``, ``{prefix}_1``…,
         so one statement serves every id."""
-        return all_of(*(column == sa.bindparam(f"{prefix}_{i}", type_=column.type) for i, column in enumerate(self.columns)))
+        return all_of(*(exact_in(column, sa.bindparam(f"{prefix}_{i}", type_=column.type)) for i, column in enumerate(self.columns)))
 
     def sql(self) -> ColumnElement:
-        if len(self.columns) == 1 and self.literals == ["", ""]:
+        if len(self.columns) == 1 and (self.literals == ["", ""] or self.converted):
             return self.columns[0]
         expr: ColumnElement = sa.literal(self.literals[0], sa.String)
         for column, literal in zip(self.columns, self.literals[1:]):
@@ -112,17 +136,17 @@ class Coding:
             return TRUE if self.const == code else FALSE
         if self.lookup is not None:
             keys = self.lookup.keys_for(code)
-            return all_of(present(self.column), self.column.in_(keys)) if keys else FALSE
+            return all_of(present(self.column), exact_in(self.column, keys)) if keys else FALSE
         if self.reverse is None:
             legacy = [code]
         else:
             legacy = list(self.reverse.get(code, []))
             if self.otherwise == "keep" and code not in self._mapped_keys:
                 legacy.append(code)
-        condition = all_of(present(self.column), self.column.in_(legacy)) if legacy else FALSE
+        condition = all_of(present(self.column), exact_in(self.column, legacy)) if legacy else FALSE
         if self.reverse is not None and self.otherwise not in (None, "keep") and code == self.otherwise:
             # Values outside the map show up as the 'otherwise' code.
-            condition = any_of(condition, all_of(present(self.column), self.column.not_in(self._mapped_keys)))
+            condition = any_of(condition, all_of(present(self.column), sa.not_(exact_in(self.column, self._mapped_keys))))
         if self.default is not None and code == self.default:
             condition = any_of(condition, sa.not_(present(self.column)))
         return condition
@@ -184,6 +208,9 @@ class TokenBinding:
                                        "named in the mapping's terminology section")
                 codings.append(CrosswalkCoding(resolve(item["column"]), terminology, item["crosswalk"]))
                 continue
+            if "split_codings" in item:  # a column of 'TYPE:code;TYPE:code' strings
+                codings.append(CodeString(resolve(item["column"]), **(item["split_codings"] or {})))
+                continue
             reverse = None
             if "map" in item:
                 reverse = {}
@@ -213,9 +240,11 @@ class TokenBinding:
         return any_of(*(self._match_coding(c, value) for c in self.codings))
 
     @staticmethod
-    def _match_coding(coding: Coding | CrosswalkCoding, value: TokenValue) -> ColumnElement:
+    def _match_coding(coding: Coding | CrosswalkCoding | CodeString, value: TokenValue) -> ColumnElement:
         if isinstance(coding, CrosswalkCoding):
             return coding.match(value)
+        if isinstance(coding, CodeString):
+            return coding.match(value.system, value.code)
         if value.system is not None and (coding.system or "") != value.system:
             return FALSE
         if value.code is None:
@@ -260,7 +289,7 @@ class StringBinding:
         if self.normalized:
             needle = text.upper() if self.normalized == "upper" else text.lower()
             if modifier == "exact":
-                return column == needle
+                return exact_in(column, [needle])
             if modifier == "contains":
                 return column.contains(needle, autoescape=True)
             prefix = column.startswith(needle, autoescape=True)
@@ -270,7 +299,7 @@ class StringBinding:
                 return sa.and_(column >= needle, column < needle + "\U0010ffff", prefix)
             return prefix
         if modifier == "exact":
-            return column == text
+            return exact_in(column, [text])
         if modifier == "contains":
             return column.icontains(text, autoescape=True)
         return column.istartswith(text, autoescape=True)

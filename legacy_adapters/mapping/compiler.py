@@ -15,6 +15,8 @@ No I/O, except that a code-table lookup (``lookups.py``) may refresh its in-memo
 
 from __future__ import annotations
 
+import datetime
+import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -235,6 +237,9 @@ def _after(keys: list[tuple[ColumnElement, bool]], branch_index: int, id_expr: C
     return any_of(*alternatives)
 
 
+_DATE_TEXT = re.compile(r"[0-9][0-9:. T+-]*")
+
+
 def _fits(expr: ColumnElement, value: object) -> bool:
     """A cursor value the database can compare with ``expr`` (cursors come back from clients)."""
     expected = python_type(expr)
@@ -244,6 +249,10 @@ def _fits(expr: ColumnElement, value: object) -> bool:
         return expected in (int, float, None) and -(2**63) <= value < 2**63
     if isinstance(value, float):
         return expected in (float, None)
+    if isinstance(value, str) and expected in (datetime.date, datetime.datetime):
+        # A DATE/DATETIME sort key travels in the cursor as ISO text, or as the raw text of a
+        # MySQL zero date ('0000-00-00 00:00:00'), which the driver cannot make a datetime.
+        return len(value) <= 32 and _DATE_TEXT.fullmatch(value) is not None
     return isinstance(value, str) and expected in (str, None)
 
 

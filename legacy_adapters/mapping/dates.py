@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 _FIELDS = {"%Y": ("year", 4), "%m": ("month", 2), "%d": ("day", 2), "%H": ("hour", 2), "%M": ("minute", 2), "%S": ("second", 2)}
 _ORDER = ["year", "month", "day", "hour", "minute", "second"]
@@ -50,8 +50,14 @@ class LegacyDateFormat:
         self.to_fhir = lru_cache(maxsize=65536)(self._to_fhir)
 
     # -- output -------------------------------------------------------------
-    def parse(self, text: str | None) -> datetime | None:
-        """The legacy value as a datetime (aware when it carries a time), or None for junk."""
+    def parse(self, text: str | date | None) -> datetime | None:
+        """The legacy value as a datetime (aware when it carries a time), or None for junk.
+        Typed DATE/DATETIME columns arrive as date/datetime objects (their SQL bounds are
+        formatted the same way); zero dates such as '0000-00-00' arrive as text and are junk."""
+        if isinstance(text, date):
+            value = text if isinstance(text, datetime) else datetime(text.year, text.month, text.day)
+            value = _truncate(value, self.precision)
+            return value.replace(tzinfo=self.tz) if self.has_time else value
         if not text or len(text) < self.width:
             return None
         try:

@@ -28,7 +28,7 @@ from legacy_adapters.mapping.dates import LegacyDateFormat
 
 SOURCE_KEYS = ("column", "const", "template", "hook")
 TRANSFORM_KEYS = ("map", "otherwise", "date", "as", "type", "case", "split_codings", "crosswalk", "units", "convert", "default")
-TEMPLATE_FIELD = re.compile(r"\{([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)?)\}")
+TEMPLATE_FIELD = re.compile(r"\{([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)?(?::[a-z]+)?)\}")  # "{p.uuid:uuid}": see columns.py
 
 RowFn = Callable[[Any], Any]
 COLLECTION_SEPARATOR = ","  # joins a collection's values into one column (values must not contain it)

@@ -1,0 +1,163 @@
+"""Column converters and exact comparison: how legacy column values meet FHIR text.
+
+**Converters.** A column reference may name a converter after a colon, in templates
+(``"Patient/{p.uuid:uuid}"``) and in ``column:`` keys alike. ``uuid`` reads a
+``binary(16)`` column (OpenEMR's ids) as the canonical text form
+``8-4-4-4-12`` lowercase hex and turns searched text back into the 16 bytes, so
+SQL compares binary values and the column's unique index is used. It is a
+SQLAlchemy type, so results, bind parameters and keyset cursors all convert alike.
+
+**Exact comparison.** MySQL/MariaDB compare text under the column's collation;
+the usual ``*_ci`` PAD SPACE collations ignore case, trailing spaces and (often)
+accents, so ``identifier=mrn0001047`` would find ``MRN0001047``. FHIR ids and
+tokens are exact. :func:`exact_in` keeps the plain comparison (so the index is
+still used) and, on MySQL/MariaDB only, adds a byte-wise recheck of the same values.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
+
+_EMPTY_UUIDS = (b"", bytes(16))  # how OpenEMR-style schemas say "no uuid yet"
+
+
+def canonical_uuid(text: str) -> str | None:
+    """``text`` when it is a uuid in canonical form (lowercase 8-4-4-4-12), else None:
+    one row has exactly one id, so 'ABC…' or '{…}' spellings are not the same resource."""
+    try:
+        parsed = uuid.UUID(text)
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return text if str(parsed) == text else None
+
+
+class UuidText(sa.types.TypeDecorator):
+    """A ``binary(16)`` uuid column seen as its canonical text form."""
+
+    impl = sa.types.LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):  # noqa: ANN001, ANN201 - SQLAlchemy's signature
+        return dialect.type_descriptor(sa.types.BINARY(16))
+
+    @property
+    def python_type(self) -> type:
+        return str
+
+    def process_bind_param(self, value, dialect):  # noqa: ANN001, ANN201
+        if value is None or isinstance(value, bytes):
+            return value
+        text = canonical_uuid(value)
+        # Not a uuid: sixteen 0xFF bytes, which no generated uuid is, so nothing matches.
+        return uuid.UUID(text).bytes if text else b"\xff" * 16
+
+    def process_result_value(self, value, dialect):  # noqa: ANN001, ANN201
+        if value is None:
+            return None
+        value = bytes(value)
+        if value in _EMPTY_UUIDS or len(value) != 16:
+            return None
+        return str(uuid.UUID(bytes=value))
+
+
+CONVERTERS = {"uuid": UuidText}
+
+
+def split_converter(ref: str) -> tuple[str, str | None]:
+    """``'p.uuid:uuid'`` → ``('p.uuid', 'uuid')``."""
+    column, _, converter = ref.partition(":")
+    return column, converter or None
+
+
+def convert(column: ColumnElement, converter: str | None) -> ColumnElement:
+    if converter is None:
+        return column
+    try:
+        kind = CONVERTERS[converter]
+    except KeyError:
+        raise ValueError(f"unknown column converter {converter!r} (known: {sorted(CONVERTERS)})") from None
+    return sa.type_coerce(column, kind())
+
+
+# --------------------------------------------------------------------------- exact text comparison
+class Exact(ColumnElement):
+    """A text predicate that must hold byte for byte: ``plain`` everywhere, and on MySQL/MariaDB
+    also ``recheck`` (the same test on ``BINARY column``). The plain test keeps the index usable."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+    _traverse_internals = [("plain", InternalTraversal.dp_clauseelement), ("recheck", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, plain: ColumnElement, recheck: ColumnElement):
+        self.plain = plain
+        self.recheck = recheck
+
+
+@compiles(Exact)
+def _plain(element: Exact, compiler, **kw) -> str:  # noqa: ANN001
+    # Parenthesised: the element may be negated or combined as a unit ("(x IN (...)) = 0").
+    return "(" + compiler.process(element.plain, **kw) + ")"
+
+
+@compiles(Exact, "mysql")
+@compiles(Exact, "mariadb")
+def _rechecked(element: Exact, compiler, **kw) -> str:  # noqa: ANN001
+    return "(" + compiler.process(sa.and_(element.plain, element.recheck), **kw) + ")"
+
+
+def exact_in(column: ColumnElement, values: Sequence | ColumnElement) -> ColumnElement:
+    """Exact equality with one value (or bind parameter), or membership in several."""
+    if not isinstance(values, ColumnElement) and len(values) == 1:
+        values = sa.bindparam(None, values[0], type_=column.type)
+    if isinstance(values, ColumnElement):
+        plain, recheck = column == values, sa.func.binary(column) == values
+    else:
+        plain, recheck = column.in_(list(values)), sa.func.binary(column).in_(list(values))
+    return Exact(plain, recheck) if isinstance(column.type, sa.String) else plain
+
+
+ANY = object()  # a wildcard in exact_like's pattern pieces
+
+
+class ExactLike(ColumnElement):
+    """``column LIKE pattern``, exact: case-sensitive everywhere. MySQL/MariaDB recheck on
+    ``BINARY column``; SQLite (whose LIKE ignores ASCII case) uses GLOB instead."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+    _traverse_internals = [("like", InternalTraversal.dp_clauseelement), ("recheck", InternalTraversal.dp_clauseelement),
+                           ("glob", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement, pieces: Sequence):
+        like = "".join("%" if p is ANY else p.replace("/", "//").replace("%", "/%").replace("_", "/_") for p in pieces)
+        glob = "".join("*" if p is ANY else "".join(f"[{c}]" if c in "*?[" else c for c in p) for p in pieces)
+        self.like = column.like(like, escape="/")
+        self.recheck = sa.func.binary(column).like(like, escape="/")
+        self.glob = column.op("GLOB", return_type=sa.Boolean)(sa.literal(glob, sa.String))
+
+
+@compiles(ExactLike)
+def _like(element: ExactLike, compiler, **kw) -> str:  # noqa: ANN001
+    return "(" + compiler.process(element.like, **kw) + ")"
+
+
+@compiles(ExactLike, "mysql")
+@compiles(ExactLike, "mariadb")
+def _like_rechecked(element: ExactLike, compiler, **kw) -> str:  # noqa: ANN001
+    return "(" + compiler.process(sa.and_(element.like, element.recheck), **kw) + ")"
+
+
+@compiles(ExactLike, "sqlite")
+def _glob(element: ExactLike, compiler, **kw) -> str:  # noqa: ANN001
+    return "(" + compiler.process(element.glob, **kw) + ")"
+
+
+def exact_like(column: ColumnElement, *pieces: str | object) -> ColumnElement:
+    """The column matches literal text pieces and :data:`ANY` wildcards, exactly."""
+    return ExactLike(column, pieces)

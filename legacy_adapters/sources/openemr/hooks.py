@@ -1,0 +1,80 @@
+"""Python hooks for the OpenEMR mapping: the transforms a mapping file cannot say.
+
+Hooks get the listed column values (strings trimmed; None when absent) and return
+plain JSON data, or None to leave the element out.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+UCUM = "http://unitsofmeasure.org"
+CVX = "http://hl7.org/fhir/sid/cvx"
+DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+
+# Lab unit strings as OpenEMR stores them → UCUM (OpenEMR itself rewrites in/lb the same way).
+LAB_UNITS = {"in": "[in_i]", "lb": "[lb_av]", "mg/dl": "mg/dL", "mg/dL": "mg/dL", "g/dL": "g/dL", "mmol/L": "mmol/L",
+             "%": "%", "U/L": "U/L", "mEq/L": "meq/L", "10*3/uL": "10*3/uL", "K/uL": "10*3/uL"}
+
+_NUMERIC = re.compile(r"^\s*(?P<comparator><=|>=|<|>)?\s*(?P<value>-?\d+(?:\.\d+)?)\s*$")
+
+
+def lab_quantity(result: str | None, units: str | None) -> dict | None:
+    """A numeric ``procedure_result.result`` (optionally '<5') → valueQuantity; anything else → None."""
+    match = _NUMERIC.match(result) if result else None
+    if not match:
+        return None
+    text = match["value"]
+    quantity: dict = {"value": float(text) if "." in text else int(text)}
+    if match["comparator"]:
+        quantity["comparator"] = match["comparator"]
+    if units:
+        quantity["unit"] = units
+        if units in LAB_UNITS:
+            quantity["system"] = UCUM
+            quantity["code"] = LAB_UNITS[units]
+    return quantity
+
+
+def lab_text(result: str | None) -> str | None:
+    """A non-numeric result ('Positive', free text) → valueString."""
+    if result is None or _NUMERIC.match(result):
+        return None
+    return result
+
+
+def vaccine_code(cvx: str | None) -> dict:
+    """``immunizations.cvx_code`` → vaccineCode; a row without one says so (vaccineCode is required)."""
+    if cvx:
+        return {"coding": [{"system": CVX, "code": cvx}]}
+    return {"coding": [{"system": DATA_ABSENT, "code": "unknown", "display": "Unknown"}], "text": "Unknown vaccine"}
+
+
+def unknown_unless_date(value: object) -> str | None:
+    """occurrenceString 'unknown' when a required date is NULL or a zero date ('0000-00-00')."""
+    return None if isinstance(value, date) else "unknown"
+
+
+# The vital-sign variants of the mapping, in the order of vitals_members' columns.
+VITAL_VARIANTS = ("pulse", "respiration", "temperature", "weight", "height", "head-circumference", "bmi", "oxygen-saturation",
+                  "oxygen-flow-rate", "inhaled-oxygen", "pediatric-bmi", "pediatric-head-circumference", "pediatric-weight-for-length")
+
+
+def vitals_members(row_id: str | None, *values: object) -> list[dict] | None:
+    """hasMember of the vital-signs panel: the Observations this form_vitals row makes, by the
+    same rule as the mapping's variants (a value above zero; both blood pressures present)."""
+    if row_id is None:
+        return None
+    *measures, systolic, diastolic = values
+    members = [name for name, value in zip(VITAL_VARIANTS, measures) if _positive(value)]
+    if systolic is not None and diastolic is not None:
+        members.append("blood-pressure")
+    return [{"reference": f"Observation/{row_id}-{name}"} for name in members] or None
+
+
+def _positive(value: object) -> bool:
+    try:
+        return float(value) > 0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
