@@ -6,6 +6,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from facade import __version__
+from facade import smart
 from facade.config import Settings
 from facade.service import FhirService
 from facade.web.error_handlers import register_error_handlers
@@ -43,4 +44,5 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 façade over a legacy EHR database"}})
     api.register_blueprint(make_blueprint(service))
     register_error_handlers(app)
+    smart.init_app(app, settings)  # SMART authorization server (facade/smart)
     return app

@@ -42,6 +42,13 @@ class Settings:
     strict_handling: bool = False  # unknown parameters: 400 instead of ignored-and-reported
     # [state]
     state_url: str | None = None  # the façade's own database (tokens, audit); None: SQLite in the data directory
+    # [auth] the built-in SMART authorization server (facade/smart)
+    auth_mode: str = "builtin"  # builtin | external | off (no authorization at all: only when set explicitly)
+    signing_key_path: str | None = None  # PEM private key; None: generated for the embedded demo in the data directory
+    token_lifetime: int = 300  # access-token lifetime in seconds
+    refresh_token_lifetime: int = 90 * 24 * 3600  # offline_access refresh tokens (renewed on every use)
+    users_file: str | None = None  # TOML list of users with hashed passwords; None: the demo users (demo only)
+    clients_file: str | None = None  # TOML list of registered clients, besides `fhir-facade clients add`
     # [demo]
     demo_path: str = field(default_factory=lambda: str(_data_home() / "demo.sqlite"))
     demo_patients: int = 1000
@@ -49,6 +56,13 @@ class Settings:
     @property
     def state_database_url(self) -> str:
         return self.state_url or "sqlite:///" + str(_data_home() / "state.sqlite")
+
+    @property
+    def signing_key_file(self) -> str | None:
+        """Where the signing key lives: configured, or the demo's own key in the data directory."""
+        if self.signing_key_path:
+            return self.signing_key_path
+        return str(_data_home() / "signing-key.pem") if self.is_demo else None
 
     @property
     def is_demo(self) -> bool:
@@ -61,6 +75,12 @@ class Settings:
             raise ConfigError("workers and threads must be at least 1")
         if not 1 <= self.default_count <= self.max_count:
             raise ConfigError("need 1 <= default_count <= max_count")
+        if self.auth_mode not in ("builtin", "external", "off"):
+            raise ConfigError(f"auth_mode must be builtin, external or off, got {self.auth_mode!r}")
+        if not 1 <= self.token_lifetime <= 3600:
+            raise ConfigError("token_lifetime must be between 1 and 3600 seconds")
+        if self.refresh_token_lifetime < 1:
+            raise ConfigError("refresh_token_lifetime must be positive")
         if self.demo_patients < 1:
             raise ConfigError("demo_patients must be at least 1")
         return self
@@ -71,6 +91,7 @@ _SECTIONS = {
     "legacy": ("database_url", "mapping", "pool_size"),
     "search": ("default_count", "max_count", "strict_handling"),
     "state": ("state_url",),
+    "auth": ("auth_mode", "signing_key_path", "token_lifetime", "refresh_token_lifetime", "users_file", "clients_file"),
     "demo": ("demo_path", "demo_patients"),
 }
 _TYPES = {f.name: f.type for f in fields(Settings)}
@@ -105,8 +126,9 @@ def load_settings(config_file: str | None = None, overrides: dict[str, Any] | No
                     raise ConfigError(f"{config_file}: unknown key {key!r} in [{section}]")
                 values[key] = _coerce(key, value)
         base = Path(config_file).resolve().parent
-        if "mapping" in values and not Path(values["mapping"]).is_absolute():
-            values["mapping"] = str(base / values["mapping"])
+        for key in ("mapping", "signing_key_path", "users_file", "clients_file"):
+            if values.get(key) and not Path(values[key]).is_absolute():
+                values[key] = str(base / values[key])
     for name in _TYPES:
         env_value = environ.get(ENV_PREFIX + name.upper())
         if env_value is not None:
