@@ -76,5 +76,12 @@ def openapi_document(settings) -> dict:  # noqa: ANN001
     return create_app(settings).test_client().get("/fhir/openapi.json").get_json()
 
 
+from facade.smart import cli as smart_cli  # noqa: E402 - the authorization server's commands
+
+main.add_command(smart_cli.clients)
+main.add_command(smart_cli.users)
+main.add_command(smart_cli.launch)
+main.add_command(smart_cli.token)
+
 if __name__ == "__main__":
     main()
