@@ -136,3 +136,15 @@ def test_auth_mode_off_serves_no_authorization_server(demo_path, tmp_path):
     settings = make_settings(demo_path, tmp_path, auth_mode="off")
     response = make_app(settings).test_client().get("/fhir/.well-known/smart-configuration")
     assert response.status_code != 200
+
+
+@pytest.mark.parametrize("path", ["/fhir/auth/token", "/fhir/auth/introspect", "/fhir/auth/revoke", "/fhir/auth/authorize"])
+def test_oauth_endpoints_refuse_plain_http_except_on_loopback(demo_path, tmp_path, path):
+    from dataclasses import replace
+
+    settings = replace(make_settings(demo_path, tmp_path), base_url="http://fhir.example/fhir")
+    response = make_app(settings).test_client().post(path, data={"grant_type": "client_credentials", "token": "x"})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_request" and "https" in response.get_json()["error_description"]
+    secure = replace(settings, base_url="https://fhir.example/fhir")
+    assert make_app(secure).test_client().post(path, data={"token": "x"}).status_code != 500

@@ -16,6 +16,8 @@ Checking tokens on FHIR requests is the resource server's job (facade/access).
 
 from __future__ import annotations
 
+import orjson
+from authlib.common.security import is_secure_transport
 from flask import Blueprint, Flask, Response, current_app, request
 
 from facade.config import Settings
@@ -51,8 +53,19 @@ def _blueprint() -> Blueprint:
     blueprint.add_url_rule("/auth/token", view_func=token_endpoint, methods=["POST", "OPTIONS"])
     blueprint.add_url_rule("/auth/introspect", view_func=introspection.introspect, methods=["POST"])
     blueprint.add_url_rule("/auth/revoke", view_func=revocation.revoke, methods=["POST", "OPTIONS"])
+    blueprint.before_request(_require_tls)
     blueprint.after_request(_cors_for_public_clients)
     return blueprint
+
+
+def _require_tls() -> Response | None:
+    """OAuth over plain HTTP only on loopback (RFC 6749 §1.6, RFC 8252 §7.3); judged by the public URL."""
+    if request.endpoint and request.endpoint.startswith("smart.") and "/auth/" in request.path:
+        if not is_secure_transport(current_app.extensions["smart"].fhir_base()):
+            body = {"error": "invalid_request", "error_description": "OAuth requires https: set [server] base_url"}
+            return Response(orjson.dumps(body), status=400, mimetype="application/json",
+                            headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return None
 
 
 def token_endpoint() -> Response:
