@@ -39,7 +39,8 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    service = FhirService(adapter, default_count=settings.default_count, max_count=settings.max_count)
+    service = FhirService(adapter, default_count=settings.default_count, max_count=settings.max_count,
+                          security=smart.rest_security if settings.auth_mode == "builtin" else None)
     app.extensions["fhir_facade"] = service
     api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 façade over a legacy EHR database"}})
     api.register_blueprint(make_blueprint(service))

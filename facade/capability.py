@@ -28,7 +28,8 @@ _STANDARD = {
 }
 
 
-def capability_statement(adapter: LegacyAdapter, base_url: str, published: str) -> dict:
+def capability_statement(adapter: LegacyAdapter, base_url: str, published: str, security=None) -> dict:  # noqa: ANN001
+    """``security``: base URL → ``rest.security`` (how clients get tokens), when authorization is on."""
     resources = []
     for resource_type in adapter.resource_types():
         params = []
@@ -66,6 +67,7 @@ def capability_statement(adapter: LegacyAdapter, base_url: str, published: str) 
         "rest": [
             {
                 "mode": "server",
+                **({"security": security(base_url)} if security else {}),
                 "resource": resources,
                 "searchParam": [
                     {"name": "_count", "type": "number", "documentation": "Page size (capped by the server)"},

@@ -148,3 +148,25 @@ def test_oauth_endpoints_refuse_plain_http_except_on_loopback(demo_path, tmp_pat
     assert response.get_json()["error"] == "invalid_request" and "https" in response.get_json()["error_description"]
     secure = replace(settings, base_url="https://fhir.example/fhir")
     assert make_app(secure).test_client().post(path, data={"token": "x"}).status_code != 500
+
+
+def test_a12_capability_statement_security_matches_well_known(smart_client):
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+    statement = smart_client.get("/fhir/metadata").get_json()
+    CapabilityStatement.model_validate(statement)
+    security = statement["rest"][0]["security"]
+    assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    (oauth,) = [ext for ext in security["extension"]
+                if ext["url"] == "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"]
+    uris = {ext["url"]: ext["valueUri"] for ext in oauth["extension"]}
+    well_known = smart_client.get("/fhir/.well-known/smart-configuration").get_json()
+    assert uris["authorize"] == well_known["authorization_endpoint"]
+    assert uris["token"] == well_known["token_endpoint"]
+    assert uris["introspect"] == well_known["introspection_endpoint"]
+    assert uris["revoke"] == well_known["revocation_endpoint"]
+
+
+def test_no_security_block_when_authorization_is_off(demo_path, tmp_path):
+    statement = make_app(make_settings(demo_path, tmp_path, auth_mode="off")).test_client().get("/fhir/metadata").get_json()
+    assert "security" not in statement["rest"][0]

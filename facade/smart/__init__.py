@@ -23,10 +23,12 @@ from flask import Blueprint, Flask, Response, current_app, request
 from facade.config import Settings
 from facade.smart import authorize, discovery, introspection, revocation
 from facade.smart.events import emit
+from facade.smart.discovery import rest_security
 from facade.smart.server import Smart
 from facade.state import StateStore
 
 STATE_EXTENSION = "fhir_facade_state"
+__all__ = ["init_app", "rest_security"]
 
 
 def init_app(app: Flask, settings: Settings) -> None:

@@ -33,6 +33,26 @@ def endpoints(base: str) -> dict:
     }
 
 
+def rest_security(base: str) -> dict:
+    """CapabilityStatement ``rest.security``: the SMART service coding and the SMART 1.0 ``oauth-uris`` extension."""
+    urls = endpoints(base)
+    return {
+        "service": [{
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}],
+            "text": "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)",
+        }],
+        "extension": [{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [
+                {"url": "authorize", "valueUri": urls["authorization_endpoint"]},
+                {"url": "token", "valueUri": urls["token_endpoint"]},
+                {"url": "introspect", "valueUri": urls["introspection_endpoint"]},
+                {"url": "revoke", "valueUri": urls["revocation_endpoint"]},
+            ],
+        }],
+    }
+
+
 def smart_configuration() -> Response:
     smart = current_app.extensions["smart"]
     base = smart.fhir_base()
