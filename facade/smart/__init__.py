@@ -77,7 +77,8 @@ def token_endpoint() -> Response:
     if response.status_code >= 400:
         smart = current_app.extensions["smart"]
         error = (response.get_json(silent=True) or {}).get("error")
-        emit(smart.event("failure", request.form.get("client_id"), None, grant_type=request.form.get("grant_type"), error=error))
+        client_id = request.form.get("client_id") or (request.authorization.username if request.authorization else None)
+        emit(smart.event("failure", client_id, None, grant_type=request.form.get("grant_type"), error=error))
     return response
 
 

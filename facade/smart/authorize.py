@@ -152,9 +152,8 @@ def _next_step(flow_id: str, pending: dict):
 
 def _offered(requested: list[str], user) -> list[str]:  # noqa: ANN001
     """What this user may grant: the request and its category narrowings, minus user/ scopes for patients."""
-    choices = [text for text in requested if text in scopes.allowed_choices(requested)]
-    for text in requested:
-        choices.extend(scope for scope, _ in scopes.narrowings(text) if scope not in choices)
+    choices = [text for text in scopes.allowed_choices(requested) if text not in requested]
+    choices = requested + sorted(choices)
     if user.patient:  # a patient signs in for their own record only
         choices = [text for text in choices if not text.startswith("user/")]
     return choices

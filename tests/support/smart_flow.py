@@ -29,8 +29,9 @@ def make_settings(demo_path: str, tmp: Path, state_url: str | None = None, **ext
     key_file = tmp / "signing-key.pem"
     if not key_file.exists():
         key_file.write_bytes(RSAKey.generate_key(2048, private=True).as_pem(private=True))
-    return Settings(demo_path=demo_path, base_url=BASE, state_url=state_url or f"sqlite:///{tmp}/state.sqlite",
-                    signing_key_path=str(key_file), **extra)
+    values = {"demo_path": demo_path, "base_url": BASE, "state_url": state_url or f"sqlite:///{tmp}/state.sqlite",
+              "signing_key_path": str(key_file), **extra}
+    return Settings(**values)
 
 
 def make_app(settings: Settings):
@@ -147,3 +148,27 @@ class AssertionSigner:
 def decode(app, token: str) -> dict:
     with app.test_request_context():
         return app.extensions["smart"].key().verify(token)
+
+
+class LiveServer:
+    """The app on a real socket (for clients that speak HTTP themselves: a browser, fhirclient).
+
+    The base URL is only known once the port is bound, so it is set on the app afterwards;
+    requests through the Flask test client then see the same base.
+    """
+
+    def __init__(self, app):
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.root = f"http://127.0.0.1:{self.server.server_port}"
+        self.base = self.root + "/fhir"
+        app.config["FHIR_BASE_URL"] = self.base
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
