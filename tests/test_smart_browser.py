@@ -42,6 +42,17 @@ def browser():
     driver.quit()
 
 
+def _submit(browser, element_id: str) -> None:
+    """Click and wait until the next page has replaced this one."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    button = browser.find_element(By.ID, element_id)
+    button.click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(button))
+
+
 def test_browser_sign_in_and_granular_consent(live, browser):
     from selenium.webdriver.common.by import By
 
@@ -57,18 +68,18 @@ def test_browser_sign_in_and_granular_consent(live, browser):
     assert "Sign in" in browser.title
     browser.find_element(By.ID, "username").send_keys(PATIENT_USER[0])
     browser.find_element(By.ID, "password").send_keys("wrong password")
-    browser.find_element(By.ID, "sign-in").click()
+    _submit(browser, "sign-in")
     assert "Unknown user name or wrong password." in browser.page_source
     browser.find_element(By.ID, "username").send_keys(PATIENT_USER[0])
     browser.find_element(By.ID, "password").send_keys(PATIENT_USER[1])
-    browser.find_element(By.ID, "sign-in").click()
+    _submit(browser, "sign-in")
     assert "Allow" in browser.title
     assert "Read and search Observation records for the patient in context" in browser.page_source
     # untick whole-type Observation access, tick laboratory results only
     browser.find_element(By.CSS_SELECTOR, 'input[value="patient/Observation.rs"]').click()
     laboratory = "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
     browser.find_element(By.CSS_SELECTOR, f'input[value="{laboratory}"]').click()
-    browser.find_element(By.ID, "allow").click()
+    _submit(browser, "allow")
     landed = urlsplit(browser.current_url)
     assert f"{landed.scheme}://{landed.netloc}{landed.path}" == redirect
     answer = {key: values[0] for key, values in parse_qs(landed.query).items()}
