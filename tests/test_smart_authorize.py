@@ -249,3 +249,15 @@ def test_backend_clients_cannot_use_the_authorization_endpoint(app, client):
 def test_aud_is_compared_without_trailing_slash_only(client, public):
     code, verifier, _ = obtain_code(client, public.client_id, STANDALONE, extra={"aud": BASE + "/"})
     assert exchange(client, code, verifier, public.client_id).status_code == 200
+
+
+def test_a_sign_in_flow_allows_five_wrong_passwords_then_ends(client, public):
+    _, challenge = pkce()
+    page = client.get("/fhir/auth/authorize", query_string=auth_params(public.client_id, challenge, STANDALONE))
+    fields = form_fields(page.get_data(as_text=True))
+    for attempt in range(4):
+        assert client.post("/fhir/auth/login", data={**fields, "username": "maria", "password": f"guess{attempt}"}).status_code == 401
+    last = client.post("/fhir/auth/login", data={**fields, "username": "maria", "password": "guess5"})
+    assert "Too many failed sign-ins" in last.get_data(as_text=True)
+    right = client.post("/fhir/auth/login", data={**fields, "username": "maria", "password": "demo-patient"})
+    assert right.status_code == 400  # the flow is gone, even with the right password

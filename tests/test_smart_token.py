@@ -388,3 +388,24 @@ def test_client_assertion_type_without_assertion_is_not_authentication(client, a
     response = client.post("/fhir/auth/token", data={"grant_type": "authorization_code", "code": "x",
                                                      "client_assertion_type": ASSERTION_TYPE})
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_client"
+
+
+def test_an_id_token_never_passes_for_an_access_token(client, public, symmetric):
+    body = _tokens(client, public)
+    registered, secret = symmetric
+    answer = client.post("/fhir/auth/introspect", data={"token": body["id_token"]}, headers=basic(registered.client_id, secret))
+    assert answer.get_json() == {"active": False}
+    as_caller = client.post("/fhir/auth/introspect", data={"token": body["access_token"]},
+                            headers={"Authorization": "Bearer " + body["id_token"]})
+    assert as_caller.status_code == 401
+
+
+def test_tokens_signed_by_another_key_are_inactive(client, public, symmetric):
+    from joserfc.jwk import RSAKey
+
+    registered, secret = symmetric
+    claims = {"iss": BASE, "aud": BASE, "sub": "maria", "client_id": public.client_id, "scope": "user/*.rs",
+              "exp": int(time.time()) + 300, "iat": int(time.time()), "jti": "forged"}
+    forged = jwt.encode({"alg": "RS384"}, claims, RSAKey.generate_key(2048), algorithms=["RS384"])
+    answer = client.post("/fhir/auth/introspect", data={"token": forged}, headers=basic(registered.client_id, secret))
+    assert answer.get_json() == {"active": False}

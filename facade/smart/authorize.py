@@ -31,6 +31,7 @@ from facade.smart.server import Smart, StoredAuthorizationRequest
 from facade.smart.store import digest
 
 FLOW_LIFETIME = 600
+MAX_FAILED_LOGINS = 5  # per sign-in flow; then the app must start again (slows password guessing)
 CSRF_COOKIE = "fhir_facade_flow"
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -70,6 +71,9 @@ def login():
     user = smart().users.authenticate(request.form.get("username", ""), request.form.get("password", ""))
     if user is None:
         emit(smart().event("failure", pending["params"].get("client_id"), None, step="login", error="bad_credentials"))
+        if smart().store.count_failed_login(flow_id) >= MAX_FAILED_LOGINS:
+            smart().store.finish_pending(flow_id)
+            return _page("error.html", 401, message="Too many failed sign-ins. Start again from the app.")
         client = smart().clients.get(pending["params"].get("client_id"))
         return _page("login.html", 401, flow=flow_id, csrf=request.form["csrf"], client=client,
                      error="Unknown user name or wrong password.")

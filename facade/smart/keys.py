@@ -33,8 +33,11 @@ class SigningKey:
         return jwt.encode(header, claims, self.key, algorithms=[alg])
 
     def verify(self, token: str) -> dict:
-        """Claims of a token this server signed; raises joserfc errors otherwise (expiry not checked)."""
-        return jwt.decode(token, self.key, algorithms=[ACCESS_TOKEN_ALG, ID_TOKEN_ALG]).claims
+        """Claims of an access token this server signed; raises joserfc errors otherwise (expiry not checked).
+
+        Only the access-token algorithm is accepted, so an id_token can never pass for an access token.
+        """
+        return jwt.decode(token, self.key, algorithms=[ACCESS_TOKEN_ALG]).claims
 
     def jwks(self) -> dict:
         public = self.key.as_dict(private=False)

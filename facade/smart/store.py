@@ -36,6 +36,7 @@ pending = sa.Table(  # a sign-in in progress: authorize → login → (patient p
     sa.Column("params", sa.Text, nullable=False),
     sa.Column("username", sa.String(128)),
     sa.Column("patient", sa.String(128)),
+    sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
     sa.Column("expires_at", sa.Integer, nullable=False),
 )
 
@@ -140,7 +141,8 @@ class SmartStore:
             db.execute(sa.delete(pending).where(pending.c.expires_at < now()))
             db.execute(
                 sa.insert(pending).values(
-                    id_hash=digest(flow_id), csrf_hash=digest(csrf), params=dumps(params), expires_at=now() + lifetime
+                    id_hash=digest(flow_id), csrf_hash=digest(csrf), params=dumps(params), failed_logins=0,
+                    expires_at=now() + lifetime,
                 )
             )
 
@@ -152,6 +154,13 @@ class SmartStore:
         if row is None:
             return None
         return {"csrf_hash": row.csrf_hash, "params": loads(row.params), "username": row.username, "patient": row.patient}
+
+    def count_failed_login(self, flow_id: str) -> int:
+        """One more wrong password on this flow; returns the count so far."""
+        with self.engine.begin() as db:
+            db.execute(sa.update(pending).where(pending.c.id_hash == digest(flow_id))
+                       .values(failed_logins=pending.c.failed_logins + 1))
+            return db.scalar(sa.select(pending.c.failed_logins).where(pending.c.id_hash == digest(flow_id))) or 0
 
     def update_pending(self, flow_id: str, **values: str | None) -> None:
         with self.engine.begin() as db:
