@@ -9,7 +9,8 @@ Four kinds, as SMART names them:
 * ``backend``: a system without a user (SMART Backend Services): ``client_credentials``
   + ``private_key_jwt``, limited to the scopes registered for it.
 
-Client secrets are stored hashed; the secret is shown once, when the client is added.
+Client secrets are stored as SHA-256 hashes (they are 256-bit random values, so a fast hash
+is enough; passwords of people get scrypt instead); the secret is shown once, when added.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from authlib.oauth2.rfc6749 import ClientMixin
@@ -45,7 +46,6 @@ class Client(ClientMixin):
     jwks_url: str | None = None
     scope: str = ""  # backend: the pre-authorized scopes; apps: empty (the user decides)
     launch_url: str | None = None
-    extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_document(cls, document: dict) -> Client:
