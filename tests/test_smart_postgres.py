@@ -69,3 +69,22 @@ def test_assertion_replay_cache_on_postgres(app):
     form = {"grant_type": "client_credentials", "scope": "system/*.rs", **signer.form(backend.client_id)}
     assert client.post("/fhir/auth/token", data=form).status_code == 200
     assert client.post("/fhir/auth/token", data=form).status_code == 400
+
+
+def test_concurrent_use_of_one_code_succeeds_once(app):
+    import threading
+
+    store = app.extensions["smart"].store
+    store.save_code("race-code", "racer", {"scope": "patient/*.rs"}, 60)
+    results, start = [], threading.Barrier(4)
+
+    def attempt():
+        start.wait()
+        results.append(store.consume_code("race-code", "racer"))
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(result is not None for result in results) == 1

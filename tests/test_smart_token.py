@@ -409,3 +409,26 @@ def test_tokens_signed_by_another_key_are_inactive(client, public, symmetric):
     forged = jwt.encode({"alg": "RS384"}, claims, RSAKey.generate_key(2048), algorithms=["RS384"])
     answer = client.post("/fhir/auth/introspect", data={"token": forged}, headers=basic(registered.client_id, secret))
     assert answer.get_json() == {"active": False}
+
+
+def test_c6_token_endpoint_preflight_for_browser_apps(client):
+    response = client.options("/fhir/auth/token", headers={"Origin": "https://app.example",
+                                                           "Access-Control-Request-Method": "POST"})
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+
+
+def test_a_failing_audit_subscriber_stops_token_issuance(client, public):
+    code, verifier, _ = obtain_code(client, public.client_id, SCOPE)
+
+    def broken(event):
+        raise RuntimeError("audit store unavailable")
+
+    events.subscribe(broken)
+    try:
+        response = exchange(client, code, verifier, public.client_id)
+    finally:
+        events.unsubscribe(broken)
+    assert response.status_code == 500
+    assert "access_token" not in response.get_data(as_text=True)
