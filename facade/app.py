@@ -6,13 +6,14 @@ from flask import Flask
 from flask_smorest import Api
 
 from facade import __version__
+from facade import smart
 from facade.config import Settings
 from facade.audit.store import AuditStore
 from facade.service import FhirService
 from facade.smart import events
 from facade.state import StateStore
 from facade.web.audit_routes import make_audit_blueprint
-from facade.web.auth import audit_response, audit_token_event, build_authenticator
+from facade.web.auth import JWKS_EXTENSION, audit_response, audit_token_event, build_authenticator
 from facade.web.error_handlers import register_error_handlers
 from facade.web.routes import make_blueprint
 from facade.web.terminology_routes import register_terminology
@@ -44,7 +45,8 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    service = FhirService(adapter, default_count=settings.default_count, max_count=settings.max_count)
+    service = FhirService(adapter, default_count=settings.default_count, max_count=settings.max_count,
+                          security=smart.rest_security if settings.auth_mode == "builtin" else None)
     app.extensions["fhir_facade"] = service
     api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 façade over a legacy EHR database"}})
     api.register_blueprint(make_blueprint(service))
@@ -52,6 +54,9 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     api.register_blueprint(make_audit_blueprint())
     register_error_handlers(app)
     _access_control(app, settings, service)
+    smart.init_app(app, settings)  # SMART authorization server (facade/smart)
+    if "smart" in app.extensions:  # its public keys verify the access tokens it issues
+        app.extensions.setdefault(JWKS_EXTENSION, lambda: app.extensions["smart"].key().jwks())
     return app
 
 
@@ -64,5 +69,5 @@ def _access_control(app: Flask, settings: Settings, service: FhirService) -> Non
     app.extensions["fhir_facade_state"] = state
     app.extensions["fhir_facade_audit"] = audit
     app.extensions["fhir_facade_auth"] = build_authenticator(app, settings, service.adapter.search_params, state.engine)
-    app.extensions["fhir_facade_audit_unsubscribe"] = events.subscribe(audit_token_event(audit))
+    app.extensions["fhir_facade_audit_unsubscribe"] = events.subscribe(audit_token_event(audit), app)
     app.after_request(audit_response)

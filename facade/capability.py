@@ -45,7 +45,8 @@ def _includes(catalogues: dict) -> tuple[dict[str, list[str]], dict[str, list[st
     return forward, reverse
 
 
-def capability_statement(adapter: LegacyAdapter, base_url: str, published: str) -> dict:
+def capability_statement(adapter: LegacyAdapter, base_url: str, published: str, security=None) -> dict:  # noqa: ANN001
+    """``security``: base URL → ``rest.security`` (how clients get tokens), when authorization is on."""
     resources = []
     catalogues = {t: adapter.search_params(t) for t in adapter.resource_types()}
     includes, revincludes = _includes(catalogues)
@@ -93,6 +94,7 @@ def capability_statement(adapter: LegacyAdapter, base_url: str, published: str) 
         "rest": [
             {
                 "mode": "server",
+                **({"security": security(base_url)} if security else {}),
                 "resource": resources,
                 "searchParam": [
                     {"name": "_count", "type": "number", "documentation": "Page size (capped by the server)"},

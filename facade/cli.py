@@ -81,8 +81,9 @@ from facade.access.cli import scopes  # noqa: E402
 from facade.audit.cli import audit  # noqa: E402
 from facade.cli_mapping import mapping  # noqa: E402
 from facade.cli_terminology import terminology  # noqa: E402
+from facade.smart import cli as smart_cli  # noqa: E402
 
-for group in (mapping, terminology, scopes, audit):
+for group in (mapping, terminology, scopes, audit, smart_cli.clients, smart_cli.users, smart_cli.launch, smart_cli.token):
     main.add_command(group)
 
 if __name__ == "__main__":

@@ -43,7 +43,14 @@ class Settings:
     # [state]
     state_url: str | None = None  # the façade's own database (tokens, audit); None: SQLite in the data directory
     # [auth]
-    auth_mode: str = "builtin"  # builtin: our own SMART server; external: another IdP's tokens; off: no access control
+    auth_mode: str = "builtin"  # builtin: our own SMART server; external: another IdP's tokens; off: no access control (only when set explicitly)
+    # built-in authorization server (facade/smart)
+    signing_key_path: str | None = None  # PEM private key; None: generated for the embedded demo in the data directory
+    token_lifetime: int = 300  # access-token lifetime in seconds
+    refresh_token_lifetime: int = 90 * 24 * 3600  # offline_access refresh tokens (renewed on every use)
+    users_file: str | None = None  # TOML list of users with hashed passwords; None: the demo users (demo only)
+    clients_file: str | None = None  # TOML list of registered clients, besides `fhir-facade clients add`
+    # external identity provider (resource-server mode)
     external_issuer: str | None = None  # external mode: the IdP's issuer (the tokens' iss)
     external_jwks_url: str | None = None  # external mode: where its signing keys are published
     introspection_url: str | None = None  # external mode, opaque tokens: its RFC 7662 endpoint
@@ -56,6 +63,13 @@ class Settings:
     @property
     def state_database_url(self) -> str:
         return self.state_url or "sqlite:///" + str(_data_home() / "state.sqlite")
+
+    @property
+    def signing_key_file(self) -> str | None:
+        """Where the signing key lives: configured, or the demo's own key in the data directory."""
+        if self.signing_key_path:
+            return self.signing_key_path
+        return str(_data_home() / "signing-key.pem") if self.is_demo else None
 
     @property
     def is_demo(self) -> bool:
@@ -72,6 +86,10 @@ class Settings:
             raise ConfigError(f"auth_mode must be builtin, external or off, not {self.auth_mode!r}")
         if self.auth_mode == "external" and not (self.introspection_url or (self.external_issuer and self.external_jwks_url)):
             raise ConfigError("auth_mode external needs external_issuer and external_jwks_url, or introspection_url")
+        if not 1 <= self.token_lifetime <= 3600:
+            raise ConfigError("token_lifetime must be between 1 and 3600 seconds")
+        if self.refresh_token_lifetime < 1:
+            raise ConfigError("refresh_token_lifetime must be positive")
         if self.demo_patients < 1:
             raise ConfigError("demo_patients must be at least 1")
         return self
@@ -83,7 +101,7 @@ _SECTIONS = {
     "search": ("default_count", "max_count", "strict_handling"),
     "state": ("state_url",),
     "demo": ("demo_path", "demo_patients"),
-    "auth": ("auth_mode", "external_issuer", "external_jwks_url", "introspection_url", "introspection_client_id", "introspection_client_secret"),
+    "auth": ("auth_mode", "signing_key_path", "token_lifetime", "refresh_token_lifetime", "users_file", "clients_file", "external_issuer", "external_jwks_url", "introspection_url", "introspection_client_id", "introspection_client_secret"),
 }
 _TYPES = {f.name: f.type for f in fields(Settings)}
 
@@ -117,8 +135,9 @@ def load_settings(config_file: str | None = None, overrides: dict[str, Any] | No
                     raise ConfigError(f"{config_file}: unknown key {key!r} in [{section}]")
                 values[key] = _coerce(key, value)
         base = Path(config_file).resolve().parent
-        if "mapping" in values and not Path(values["mapping"]).is_absolute():
-            values["mapping"] = str(base / values["mapping"])
+        for key in ("mapping", "signing_key_path", "users_file", "clients_file"):
+            if values.get(key) and not Path(values[key]).is_absolute():
+                values[key] = str(base / values[key])
     for name in _TYPES:
         env_value = environ.get(ENV_PREFIX + name.upper())
         if env_value is not None:

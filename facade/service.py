@@ -28,8 +28,9 @@ from legacy_adapters.protocol import LegacyAdapter, Page
 
 
 class FhirService:
-    def __init__(self, adapter: LegacyAdapter, *, default_count: int = 20, max_count: int = 1000):
+    def __init__(self, adapter: LegacyAdapter, *, default_count: int = 20, max_count: int = 1000, security=None):  # noqa: ANN001
         self.adapter = adapter
+        self.security = security  # base URL → CapabilityStatement rest.security
         self.default_count = default_count
         self.max_count = max_count
         self.types = frozenset(adapter.resource_types())
@@ -109,4 +110,4 @@ class FhirService:
         return everything(self._runner_for_others(access), self.catalogues, request, base_url, self_cursor)
 
     def capabilities(self, base_url: str) -> dict:
-        return capability_statement(self.adapter, base_url, self.started)
+        return capability_statement(self.adapter, base_url, self.started, self.security)

@@ -62,7 +62,8 @@ def test_every_interaction_is_recorded_with_who_what_outcome(app, client, mint, 
 
 
 def test_token_events_join_the_chain(app):
-    events.emit({"event": "token-issued", "client_id": "growth-chart", "sub": "u1", "scope": "patient/*.rs", "jti": "j1", "status": 200})
+    with app.app_context():  # an app's audit trail hears the token events of that app
+        events.emit({"event": "token-issued", "client_id": "growth-chart", "sub": "u1", "scope": "patient/*.rs", "jti": "j1", "status": 200})
     [record] = _store(app).search(limit=1)
     assert (record["kind"], record["event"], record["client_id"], record["token_id"]) == ("token", "token-issued", "growth-chart", "j1")
 
@@ -96,7 +97,8 @@ def test_auditevents_need_user_or_system_scope_and_validate(app, client, mint, p
     assert "entry" not in client.get("/fhir/AuditEvent?date=lt2000-01-01", headers=bearer(reviewer)).get_json()
     recent = client.get("/fhir/AuditEvent?date=ge2020-01-01&_count=1", headers=bearer(reviewer)).get_json()
     assert recent["entry"]
-    events.emit({"event": "token-refused", "client_id": "x", "status": 400, "reason": "invalid_grant"})
+    with app.app_context():
+        events.emit({"event": "token-refused", "client_id": "x", "status": 400, "reason": "invalid_grant"})
     token_event = _store(app).search(limit=1)[0]
     rendered = client.get(f"/fhir/AuditEvent/{token_event['seq']}", headers=bearer(reviewer)).get_json()
     AuditEvent.model_validate(rendered)

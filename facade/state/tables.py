@@ -1,4 +1,8 @@
-"""Tables of the state database shared by the authorization server and the resource server."""
+"""State tables shared between the authorization server and the resource server.
+
+Tables private to one feature live in that feature's package; the ones here are
+contracts between packages.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import sqlalchemy as sa
 
 from facade.state import metadata
 
-# Access tokens revoked before they expire (RFC 7009). Rows may be purged once expired.
+# Access tokens revoked before they expire (RFC 7009). The authorization server
+# inserts the token's `jti`; the resource server refuses any token listed here.
+# Rows may be purged once `expires_at` (UTC) has passed: the token is dead anyway.
 revoked_token = sa.Table(
     "revoked_token",
     metadata,

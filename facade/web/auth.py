@@ -122,18 +122,21 @@ def audit_token_event(store: AuditStore) -> Callable[[dict], None]:
     """A subscriber for facade.smart.events: token events join the same chain."""
 
     def record(event: dict) -> None:
+        # The authorization server reports {"action": issue|refresh|revoke|failure, "outcome", "user", "error"}.
+        action = event.get("action")
+        failed = event.get("outcome", "success") != "success" or action == "failure"
         store.append({
             "kind": "token",
-            "event": event.get("event") or event.get("type"),
-            "status": event.get("status", 200),
+            "event": f"token-{action}" if action else event.get("event") or event.get("type"),
+            "status": event.get("status", 400 if failed else 200),
             "client_id": event.get("client_id"),
-            "subject": event.get("sub"),
+            "subject": event.get("sub") or event.get("user"),
             "fhir_user": event.get("fhirUser"),
             "patient": event.get("patient"),
             "token_id": event.get("jti"),
             "scope": event.get("scope"),
             "source": event.get("source"),
-            "reason": event.get("reason"),
+            "reason": event.get("reason") or event.get("error"),
         })
 
     return record
