@@ -1,11 +1,13 @@
 """A real browser (headless Chromium) signs in, picks categories on the consent page and lands on the app with a code.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` packages and the ``selenium`` test extra;
-skips, saying which is missing, otherwise.
+skips, saying which is missing, otherwise (under CI=true a missing browser is a failure:
+.ci/run installs it).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -16,8 +18,10 @@ from support.smart_flow import PATIENT_USER, LiveServer, auth_params, exchange, 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="Chromium not found: apt-get install -y chromium chromium-driver")
+_MISSING = "Chromium not found: apt-get install -y chromium chromium-driver"
+if not (CHROMIUM and CHROMEDRIVER) and os.environ.get("CI") == "true":
+    pytest.fail(f"{_MISSING} (CI=true: the browser test must run, not skip)", pytrace=False)
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=_MISSING)
 
 
 @pytest.fixture(scope="module")

@@ -132,3 +132,22 @@ secret_sha256 = "{hashlib.sha256(secret.encode()).hexdigest()}"
     client = app.test_client()
     code, verifier, _ = obtain_code(client, "ward-dashboard", "launch/patient patient/*.rs")
     assert exchange(client, code, verifier, None, headers=basic("ward-dashboard", secret)).status_code == 200
+
+
+def test_a_development_token_opens_the_demo_api_as_the_readme_shows(env, monkeypatch, raw_db):
+    """README § Try it: the printed token works against the demo server, and only within its scope."""
+    from facade.app import create_app
+    from facade.config import load_settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    guid = raw_db.execute("SELECT pt_guid FROM pt_master WHERE del_flg <> 'Y' ORDER BY pt_seq LIMIT 1").fetchone()[0]
+    token = run(env, "token", "--scope", "patient/Patient.rs", "--patient", guid).output.strip().splitlines()[-1]
+    client = create_app(load_settings()).test_client()
+    base = {"base_url": "http://127.0.0.1:8080"}
+    headers = {"Authorization": f"Bearer {token}", "Host": "127.0.0.1:8080"}
+    assert client.get(f"/fhir/Patient/{guid}", headers=headers, **base).status_code == 200
+    other = raw_db.execute("SELECT pt_guid FROM pt_master WHERE del_flg <> 'Y' AND pt_guid <> ? LIMIT 1", (guid,)).fetchone()[0]
+    assert client.get(f"/fhir/Patient/{other}", headers=headers, **base).status_code == 404
+    assert client.get("/fhir/Observation", headers=headers, **base).status_code == 403
+    assert client.get(f"/fhir/Patient/{guid}", **base).status_code == 401

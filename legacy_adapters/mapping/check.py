@@ -103,6 +103,7 @@ def _expanded(source: dict) -> list[tuple[str, dict]]:
         merged["resource"] = _merge(merged["resource"], _substitute(variant.get("resource"), variables))
         merged["search"] = _merge(merged.get("search") or {}, _substitute(variant.get("search"), variables))
         merged["required"] = [{"column": ref} for ref in variant.get("require") or []]
+        merged["where"] = list(merged.get("where") or []) + list(_substitute(variant.get("where"), variables) or [])
         expanded.append((f" variant {variant.get('name')!r}", merged))
     return expanded
 
@@ -111,6 +112,9 @@ def _check_source(where: str, source: dict, inspector: Any, report: CheckReport)
     aliases = {source.get("alias") or source["table"].rpartition(".")[2]: source["table"]}
     for join in source.get("joins") or []:
         aliases[join.get("alias") or join["table"].rpartition(".")[2]] = join["table"]
+    for name, collection in (source.get("collections") or {}).items():  # a collection's name is its alias
+        if isinstance(collection, dict) and isinstance(collection.get("table"), str):
+            aliases[name] = collection["table"]
     base = next(iter(aliases))
     columns: dict[str, dict[str, Any] | None] = {}
     for alias, table in aliases.items():
