@@ -14,6 +14,7 @@ from facade.smart import events
 from facade.state import StateStore
 from facade.web.audit_routes import make_audit_blueprint
 from facade.web.auth import JWKS_EXTENSION, audit_response, audit_token_event, build_authenticator
+from facade.web.cors import register_cors
 from facade.web.error_handlers import register_error_handlers
 from facade.web.routes import make_blueprint
 from facade.web.terminology_routes import register_terminology
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     register_terminology(app, api, adapter)
     api.register_blueprint(make_audit_blueprint())
     register_error_handlers(app)
+    register_cors(app)
     _access_control(app, settings, service)
     smart.init_app(app, settings)  # SMART authorization server (facade/smart)
     if "smart" in app.extensions:  # its public keys verify the access tokens it issues
