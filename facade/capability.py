@@ -81,6 +81,7 @@ def capability_statement(adapter: LegacyAdapter, base_url: str, published: str, 
             ]
         resources.append(entry)
     resources += _terminology_resources(adapter)
+    resources.append(_audit_resource())
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -114,6 +115,17 @@ _TERMINOLOGY = {
     "CodeSystem": (["url"], [("lookup", "CodeSystem-lookup")]),
     "ValueSet": ([], [("expand", "ValueSet-expand")]),
 }
+
+
+def _audit_resource() -> dict:
+    """The façade's own audit trail (facade/web/audit_routes.py), for user/ or system/ AuditEvent scopes."""
+    from facade.web.audit_routes import CATALOGUE  # the routes own the parameter list
+
+    return {
+        "type": "AuditEvent",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": [{"name": d.name, "type": d.type, "documentation": d.description} for d in CATALOGUE.values() if not d.name.startswith("_")],
+    }
 
 
 def _terminology_resources(adapter: LegacyAdapter) -> list[dict]:

@@ -122,7 +122,7 @@ def test_capability_statement_says_exactly_what_the_mapping_serves(client, app):
     adapter = app.extensions["fhir_facade"].adapter
     # Mapped types, plus the terminology resources served from the mapping's crosswalks
     # (tests/test_terminology_endpoints.py checks those).
-    served = [r for r in rest["resource"] if r["type"] not in ("ConceptMap", "CodeSystem", "ValueSet")]
+    served = [r for r in rest["resource"] if r["type"] not in ("ConceptMap", "CodeSystem", "ValueSet", "AuditEvent")]
     assert sorted(r["type"] for r in served) == sorted(adapter.resource_types())
     for resource in served:
         declared = {p["name"] for p in resource["searchParam"]}
@@ -132,3 +132,10 @@ def test_capability_statement_says_exactly_what_the_mapping_serves(client, app):
         for name in declared:
             response = client.get(f"/fhir/{resource['type']}?{name}:missing=false&_count=1", headers={"Prefer": "handling=strict"})
             assert response.status_code == 200, (resource["type"], name, response.data)
+
+
+def test_capability_statement_lists_the_audit_trail(client):
+    rest = client.get("/fhir/metadata").get_json()["rest"][0]
+    [audit] = [r for r in rest["resource"] if r["type"] == "AuditEvent"]
+    assert {p["name"] for p in audit["searchParam"]} == {"date", "patient", "agent"}
+    assert {i["code"] for i in audit["interaction"]} == {"read", "search-type"}
