@@ -20,6 +20,7 @@ from legacy_adapters.engines import legacy_errors
 from legacy_adapters.mapping.binder import Branch, BoundResource, bind_mapping
 from legacy_adapters.mapping.compiler import PageQuery, compile_count, compile_page, compile_read, cursor_params, cursor_shape
 from legacy_adapters.mapping.loader import MappingSpec
+from legacy_adapters.mapping.values import split_collection
 from legacy_adapters.protocol import Page
 
 
@@ -100,8 +101,13 @@ class SqlAdapter:
             branch = branches[row[meta]]
             page.resources.append(_to_resource(resource_type, branch, row, query.layout[branch.index], meta))
             for j, name in enumerate(request.references):
-                if row[refs + j] is not None:
-                    page.references[name].append(str(row[refs + j]))
+                value = row[refs + j]
+                if value is None:
+                    continue
+                if j in query.listed:  # a collection's ids, joined in one column
+                    page.references[name].extend(split_collection(value))
+                else:
+                    page.references[name].append(str(value))
         if len(rows) > request.count:
             last = rows[request.count - 1]
             page.next_cursor = tuple(_jsonable(v) for v in (*last[meta + 2 : refs], last[meta], last[meta + 1]))

@@ -6,10 +6,12 @@ filters, so soft-deleted rows do not count — then each distinct local code is 
 ``mapped`` (has a standard coding), ``unmatched`` (in the crosswalk, deliberately without
 one) or ``unknown`` (not in the crosswalk at all). Percent covered = rows whose code is
 mapped / rows that have a code. The database does the counting; no table is loaded.
+A code-string column (``split_codings``) counts the items in the crosswalk's local system.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,6 +19,7 @@ import sqlalchemy as sa
 
 from legacy_adapters.mapping.binder import bind_mapping
 from legacy_adapters.mapping.loader import MappingSpec
+from legacy_adapters.mapping.values import split_codings
 
 
 @dataclass
@@ -77,19 +80,40 @@ def coverage(mapping: MappingSpec, connection: sa.Connection) -> list[ElementCov
                     sa.select(column, counted).select_from(branch.source.from_clause)
                     .where(*branch.where).group_by(column).order_by(counted.desc(), column)
                 )
-                for code, rows in connection.execute(statement):
-                    code = None if code is None else str(code).strip() or None
-                    if code is None:
+                local_codes = _local_codes(expression, crosswalk.local_system, snapshot)
+                counts: dict[str, int] = {}
+                for text, rows in connection.execute(statement):
+                    codes = local_codes(text)
+                    if not codes:
                         item.rows_without_code += rows
                         continue
+                    item.rows += rows
+                    mapped = False
+                    for code in codes:
+                        counts[code] = counts.get(code, 0) + rows
+                        mapped = mapped or len(crosswalk.codings_for(code)) > 1
+                    item.rows_mapped += rows if mapped else 0
+                for code, rows in counts.items():
                     standard = [f"{c['system']}|{c['code']}" for c in crosswalk.codings_for(code)[:-1]]
                     status = "mapped" if standard else ("unmatched" if code in crosswalk.codings else "unknown")
                     item.codes.append(CodeCount(code, rows, status, standard))
-                    item.rows += rows
-                    item.rows_mapped += rows if standard else 0
                 item.codes.sort(key=lambda c: (-c.rows, c.code))
                 report.append(item)
     return report
+
+
+def _local_codes(expression: dict, local_system: str, snapshot: Any) -> Callable[[Any], list[str]]:
+    """A column value → the local codes in it: the value itself, or, for a code-string column
+    (``split_codings``, e.g. 'ICD10:I10;LOCAL:HTN2'), its items in the crosswalk's local system
+    (a row holding only standard codes has no local code for the crosswalk to translate)."""
+    if "split_codings" not in expression:
+        return lambda value: [] if value is None or not str(value).strip() else [str(value).strip()]
+    options = dict(expression["split_codings"] or {})
+    if isinstance(options.get("systems"), str):
+        options["systems"] = snapshot.aliases.get(options["systems"], {})
+    split = split_codings(**options)
+    return lambda value: [] if value is None else sorted(
+        {c["code"] for c in split(value) or [] if c.get("system") == local_system})
 
 
 def _column(from_clause: Any, ref: str) -> sa.ColumnElement:

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
-from support.demo_sql import observation_ids_of
+from support.demo_sql import compartment_ids_of, observation_ids_of, referenced_outside_compartment
 from support.fhir_client import get_json, link, walk
 from test_sql_statements import count_statements
 
+from facade.compartment import PATIENT_COMPARTMENT_PARAM
+from facade.everything import compartment_types
+
 LIVE_PATIENTS = "FROM pt_master p WHERE (p.del_flg IS NULL OR p.del_flg <> 'Y')"
+_HAS = "EXISTS (SELECT 1 FROM {0} x WHERE x.pt_seq = p.pt_seq)"
+_LABS = "(SELECT count(*) FROM lab_result r WHERE r.pt_seq = p.pt_seq)"
 
 
 @pytest.fixture(scope="module")
 def patient(raw_db) -> str:
-    """A patient with plenty of observations (so several pages)."""
+    """A patient with a full record (every compartment type, a coded prescription) and the most
+    laboratory results among those small enough to walk in pages of 7 (still many pages)."""
+    full = " AND ".join(_HAS.format(t) for t in ("proc_log", "immun", "allergy", "soc_hx", "lab_order", "enc_dx"))
     return raw_db.execute(
-        f"SELECT p.pt_guid {LIVE_PATIENTS} ORDER BY (SELECT count(*) FROM lab_result r WHERE r.pt_seq = p.pt_seq) DESC LIMIT 1"
+        f"SELECT p.pt_guid {LIVE_PATIENTS} AND {full} "
+        "AND EXISTS (SELECT 1 FROM rx_order x WHERE x.pt_seq = p.pt_seq AND x.med_cd IS NOT NULL) "
+        f"AND {_LABS} < 1000 ORDER BY {_LABS} DESC, p.pt_guid LIMIT 1"
     ).fetchone()[0]
 
 
@@ -23,17 +32,36 @@ def _entries(pages: list[dict], mode: str = "match") -> list[tuple[str, str]]:
     return [(e["resource"]["resourceType"], e["resource"]["id"]) for b in pages for e in b.get("entry", []) if e["search"]["mode"] == mode]
 
 
+def _by_type(entries: list[tuple[str, str]]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for resource_type, resource_id in entries:
+        found.setdefault(resource_type, set()).add(resource_id)
+    return found
+
+
+def _outside_types(service) -> set[str]:
+    """Served types outside the compartment that compartment types point at."""
+    return {
+        d.target for t in compartment_types(service.catalogues) for d in service.catalogues[t].values()
+        if d.type == "reference" and d.target in service.catalogues and d.target not in PATIENT_COMPARTMENT_PARAM
+    }
+
+
 @pytest.mark.parametrize("count", [7, 50, 1000])
-def test_everything_is_the_patient_and_their_observations_over_pages(client, raw_db, patient, count):
+def test_everything_is_the_patients_whole_compartment_over_pages(client, raw_db, patient, count):
     pages = walk(client, f"/fhir/Patient/{patient}/$everything?_count={count}", on_page=Bundle.model_validate)
     entries = _entries(pages)
     assert entries[0] == ("Patient", patient)
-    observations = [i for t, i in entries if t == "Observation"]
-    assert len(observations) == len(set(observations))
-    expected = observation_ids_of(raw_db, [patient])
-    assert len(expected) > 50 and set(observations) == expected
-    assert len(entries) == 1 + len(expected)
-    assert all(len(b.get("entry", [])) <= count for b in pages)
+    assert len(entries) == len(set(entries))  # nothing twice, across pages
+    expected = compartment_ids_of(raw_db, [patient])
+    assert len(expected) == 10 and len(expected["Observation"]) > 50  # every compartment type, several pages
+    assert _by_type(entries) == expected
+    # Types come in a fixed order, each whole before the next (the cursor walks them in turn).
+    order = [t for i, (t, _) in enumerate(entries) if i == 0 or entries[i - 1][0] != t]
+    assert order == ["Patient", *sorted(set(expected) - {"Patient"})]
+    # What the record points at outside the compartment comes along as include entries.
+    assert _by_type(_entries(pages, "include")) == referenced_outside_compartment(raw_db, patient)
+    assert all(len(_entries([b])) <= count for b in pages)
     if count == 7:
         assert len(pages) > 5 and "$everything" in link(pages[1], "self")
 
@@ -42,8 +70,12 @@ def test_type_filter(client, raw_db, patient):
     pages = walk(client, f"/fhir/Patient/{patient}/$everything?_type=Observation&_count=40")
     assert {t for t, _ in _entries(pages)} == {"Observation"}
     assert {i for _, i in _entries(pages)} == observation_ids_of(raw_db, [patient])
+    assert not _entries(pages, "include")  # observations point at nothing outside the compartment
     only = _entries(walk(client, f"/fhir/Patient/{patient}/$everything?_type=Patient"))
     assert only == [("Patient", patient)]
+    pages = walk(client, f"/fhir/Patient/{patient}/$everything?_type=MedicationRequest,Procedure&_count=3")
+    expected = compartment_ids_of(raw_db, [patient])
+    assert _by_type(_entries(pages)) == {t: expected[t] for t in ("MedicationRequest", "Procedure")}
 
 
 def test_since_keeps_what_changed_at_or_after(client, raw_db, patient):
@@ -52,15 +84,32 @@ def test_since_keeps_what_changed_at_or_after(client, raw_db, patient):
     expected = observation_ids_of(raw_db, [patient], since="20240101000000")
     assert expected and expected < observation_ids_of(raw_db, [patient])  # the filter removes some, keeps some
     assert found == expected
+    everything = _by_type(_entries(walk(client, f"/fhir/Patient/{patient}/$everything?_since=2024-01-01&_count=100")))
+    assert everything == compartment_ids_of(raw_db, [patient], since="20240101000000")
 
 
 def test_statements_per_page_do_not_grow_with_the_page(client, app, patient):
-    adapter = app.extensions["fhir_facade"].adapter
+    """A page costs at most one statement per type it walks, one lookup per type outside the
+    compartment its resources point at, and (after the first page) one check that the patient
+    exists: a bound set by the mapping, never by the page size."""
+    service = app.extensions["fhir_facade"]
+    adapter = service.adapter
     adapter.bound()
+    walked, outside = compartment_types(service.catalogues), _outside_types(service)
+    assert len(walked) == 10 and outside == {"Practitioner", "Location", "Organization", "Medication"}
+    bound = len(walked) + len(outside) + 1
     for count in (5, 200):
-        url = f"/fhir/Patient/{patient}/$everything?_count={count}"
+        url, pages, most = f"/fhir/Patient/{patient}/$everything?_count={count}", 0, 0
+        while url:
+            with count_statements(adapter.engine) as statements:
+                bundle = get_json(client, url)
+            most, pages, url = max(most, len(statements)), pages + 1, link(bundle, "next")
+        assert 2 <= most <= bound, (count, most)
+        assert pages > 1  # later pages (cursor plus patient check) were measured at both sizes
+    # Exactly: types that point at nothing outside cost one statement each.
+    for count in (5, 40):
         with count_statements(adapter.engine) as statements:
-            first = get_json(client, url)
+            first = get_json(client, f"/fhir/Patient/{patient}/$everything?_count={count}&_type=Patient,Observation")
         assert len(statements) == 2  # Patient, then Observation
         with count_statements(adapter.engine) as statements:
             get_json(client, link(first, "next"))
@@ -73,7 +122,9 @@ def test_post_with_parameters_is_the_same_as_get(client, patient):
     response = client.post(f"/fhir/Patient/{patient}/$everything", json=body, headers={"Content-Type": "application/fhir+json"})
     assert response.status_code == 200
     assert response.get_json()["entry"] == get["entry"]
-    assert client.post(f"/fhir/Patient/{patient}/$everything?_count=9").get_json()["entry"] == get["entry"]
+    assert client.post(f"/fhir/Patient/{patient}/$everything?_count=9&_type=Patient,Observation").get_json()["entry"] == get["entry"]
+    everything = get_json(client, f"/fhir/Patient/{patient}/$everything?_count=9")
+    assert client.post(f"/fhir/Patient/{patient}/$everything?_count=9").get_json()["entry"] == everything["entry"]
 
 
 def test_unknown_patient_is_404(client, patient):
@@ -125,4 +176,10 @@ def test_everything_uses_the_service_query_path(app, client, patient):
         get_json(client, f"/fhir/Patient/{patient}/$everything?_count=3")
     finally:
         del service.run
-    assert seen == [("Patient", ("_id",)), ("Observation", ("patient",))]
+    # The Patient, then each type in order by its compartment parameter until the page is full;
+    # then one lookup by id per type outside the compartment that the page points at.
+    walked = [(t, names) for t, names in seen if t in PATIENT_COMPARTMENT_PARAM]
+    types = compartment_types(service.catalogues)
+    assert len(walked) >= 2 and walked == [(t, (PATIENT_COMPARTMENT_PARAM[t],)) for t in types[: len(walked)]]
+    lookups = seen[len(walked):]
+    assert all(names == ("_id",) and t in _outside_types(service) for t, names in lookups)

@@ -85,6 +85,31 @@ def test_includes_cost_one_statement_each_per_page(client, app, path, includes, 
     assert len(statements) == 1 + includes, statements
 
 
+@pytest.mark.parametrize("count", [1, 40])
+def test_include_of_a_reference_held_by_a_collection(client, app, raw_db, count):
+    """A report's ``result`` Observations are lab_result rows of its order (a mapping collection):
+    the page reports every one of them, in the same single statement, and one lookup fetches them."""
+    adapter = app.extensions["fhir_facade"].adapter
+    adapter.bound()
+    url = f"/fhir/DiagnosticReport?_include=DiagnosticReport:result&_count={count}"
+    for _ in range(3):
+        with count_statements(adapter.engine) as statements:
+            bundle = get_json(client, url)
+        assert len(statements) == 2, statements
+        reports = _by_mode(bundle, "match")
+        marks = ",".join("?" for _ in reports)
+        expected = {
+            row[0] for row in raw_db.execute(
+                "SELECT r.res_guid FROM lab_result r JOIN lab_order o ON r.ord_no = o.ord_no JOIN pt_master p ON r.pt_seq = p.pt_seq "
+                f"WHERE o.ord_guid IN ({marks}) AND (r.del_flg IS NULL OR r.del_flg <> 'Y') AND (p.del_flg IS NULL OR p.del_flg <> 'Y')",
+                reports,
+            )
+        }
+        included = _by_mode(bundle, "include", "Observation")
+        assert expected and len(included) == len(set(included)) and set(included) == expected
+        url = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
+
+
 def test_every_advertised_include_is_accepted_under_strict_handling(client):
     statement = get_json(client, "/fhir/metadata")
     advertised = 0

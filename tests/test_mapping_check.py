@@ -54,13 +54,22 @@ def test_every_missing_table_and_column_is_reported(tmp_path, demo_path):
         lab_source(document)["resource"]["note"] = [{"text": {"column": "r.remark_txt"}}]
         lab_source(document)["joins"][1]["table"] = "lab_test_code"
         document["resources"]["Patient"]["sources"][0]["search"]["family"]["column"] = "p.surname"
+        # A collection's name is an alias of its own table; a variant's own filters are checked too.
+        report_source = document["resources"]["DiagnosticReport"]["sources"][0]
+        report_source["collections"]["results"]["where"][0]["column"] = "results.deleted"
+        vitals = document["resources"]["Observation"]["sources"][1]
+        vitals["variants"][0]["where"] = [{"column": "v.pulse_qual", "not_equals": "X"}]
 
     code, report = run_check(demo_mapping(tmp_path, break_it), demo_path)
     assert code == 1 and not report["ok"]
     errors = [i["message"] for i in report["issues"] if i["severity"] == "error"]
+    wheres = [i["where"] for i in report["issues"] if i["severity"] == "error"]
     assert any("'r.remark_txt'" in e for e in errors)
     assert any("'lab_test_code' does not exist" in e for e in errors)
     assert any("'p.surname'" in e for e in errors)
+    assert any("'results.deleted': column 'deleted' not found in 'lab_result'" in e for e in errors)
+    assert any("'v.pulse_qual'" in e and "variant" in w for e, w in zip(errors, wheres))
+    assert not any("unknown table alias" in e for e in errors)
     assert report["reconciliation"] == []  # nothing is built from a mapping that does not fit
 
 

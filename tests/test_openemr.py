@@ -392,6 +392,23 @@ def test_diagnostic_reports(client, sql):
     assert ids(client, "/fhir/DiagnosticReport?status=final&code=GLU&_sort=date") == [text_id("rep-2"), text_id("rep-1")]
 
 
+def test_lab_order_codes_translate_through_the_openemr_crosswalk(client, sql):
+    # terminology/crosswalks/openemr/lab_orders.csv: GLU -> LOINC 2345-7 (equivalent); the order code stays.
+    local = "urn:fhir-facade:openemr:procedure-code"
+    report = get_json(client, f"/fhir/DiagnosticReport/{text_id('rep-1')}")
+    assert report["code"]["coding"] == [
+        {"system": "http://loinc.org", "code": "2345-7", "display": "Glucose [Mass/volume] in Serum or Plasma"},
+        {"system": local, "code": "GLU", "display": "Glucose"}]
+    reports = ("FROM procedure_report rp JOIN procedure_order o ON o.procedure_order_id = rp.procedure_order_id "
+               "JOIN patient_data p ON p.pid = o.patient_id JOIN procedure_order_code oc ON oc.procedure_order_id = rp.procedure_order_id "
+               "AND oc.procedure_order_seq = rp.procedure_order_seq WHERE rp.uuid <> REPEAT(CHAR(0), 16) AND o.activity = 1")
+    glucose = uuids(sql(f"SELECT rp.uuid {reports} AND BINARY oc.procedure_code = 'GLU'"))
+    assert glucose and set(ids(client, f"/fhir/DiagnosticReport?code={q('http://loinc.org|2345-7')}")) == glucose
+    assert set(ids(client, f"/fhir/DiagnosticReport?code={q(local + '|GLU')}")) == glucose
+    assert ids(client, f"/fhir/DiagnosticReport?code={q('http://loinc.org|GLU')}") == []
+    assert ids(client, f"/fhir/DiagnosticReport?code={q('http://loinc.org|4548-4')}") == []  # mapped, but no such order here
+
+
 def test_immunizations(client, sql):
     imm = "FROM immunizations i JOIN patient_data p ON p.pid = i.patient_id WHERE i.uuid IS NOT NULL"
     rule = ("CASE WHEN i.added_erroneously = 1 THEN 'entered-in-error' WHEN i.completion_status IS NULL "

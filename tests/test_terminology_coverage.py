@@ -34,6 +34,21 @@ def test_coverage_matches_sql(demo_path, raw_db):
     assert lab["percent"] == round(100.0 * mapped / total, 1) and 90 < lab["percent"] < 100
 
 
+def test_coverage_of_code_strings_counts_their_local_items(demo_path, raw_db):
+    run = CliRunner().invoke(main, ["terminology", "coverage", "--db", demo_path, "--mapping", str(DEMO_MAPPING), "--json"])
+    problems = next(item for item in orjson.loads(run.output) if item["column"] == "q.dx_codes")
+    live = """FROM prob_list q JOIN pt_master p ON p.pt_seq = q.pt_seq
+              WHERE COALESCE(q.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y'"""
+    # The demo stores one local item per string ('LOCAL:HTN2'); ICD-10/SNOMED-only rows have no local code.
+    counts = list(raw_db.execute(f"""SELECT substr(q.dx_codes, 7), COUNT(*) {live} AND q.dx_codes LIKE 'LOCAL:%'
+                                    GROUP BY q.dx_codes ORDER BY COUNT(*) DESC, substr(q.dx_codes, 7)"""))
+    assert counts and [(c["code"], c["rows"]) for c in problems["codes"]] == counts
+    assert {c["status"] for c in problems["codes"]} == {"mapped"}  # every demo problem code has a standard target
+    (total,) = raw_db.execute(f"SELECT COUNT(*) {live}").fetchone()
+    local = sum(n for _, n in counts)
+    assert (problems["rows"], problems["rows_mapped"], problems["rows_without_code"]) == (local, local, total - local)
+
+
 def test_coverage_table_for_people(demo_path):
     run = CliRunner().invoke(main, ["terminology", "coverage", "--db", demo_path, "--mapping", str(DEMO_MAPPING), "--top", "3"])
     assert run.exit_code == 0, run.output

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from legacy_adapters.mapping.bindings import TokenBinding
 from legacy_adapters.mapping.values import MappingError, compile_value
 from terminology.registry import Terminology
 
@@ -69,3 +71,23 @@ def test_split_codings_takes_a_named_alias_table():
 def test_unknown_names_fail_at_load_time(spec):
     with pytest.raises(MappingError):
         value(spec, "x")
+
+
+def test_a_crosswalk_after_split_codings_translates_only_items_in_its_local_system():
+    spec = {"column": "d", "split_codings": {"systems": {"ICD10": "http://hl7.org/fhir/sid/icd-10-cm", "LOCAL": "urn:fhir-facade:demo:problem"}},
+            "crosswalk": "demo-problem"}
+    assert value(spec, "ICD10:I10;LOCAL:HTN2;LOCAL:NOPE") == [
+        {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I10", "display": "Essential (primary) hypertension"},  # given once
+        {"system": "http://snomed.info/sct", "code": "38341003", "display": "Hypertensive disorder"},
+        {"system": "urn:fhir-facade:demo:problem", "code": "HTN2", "display": "ESSENTIAL HYPERTENSION"},
+        {"system": "urn:fhir-facade:demo:problem", "code": "NOPE"},  # unknown local code: kept, nothing guessed
+    ]
+    assert value(spec, "ICD10:E11.9") == [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}]
+
+
+def test_token_bindings_read_alias_tables_by_name():
+    column = sa.column("dx", sa.String)
+    binding = TokenBinding.from_spec({"column": "d", "split_codings": {"systems": "standard"}}, lambda _ref: column, terminology=Ctx.terminology)
+    assert binding.codings[0].systems["ICD10"] == "http://hl7.org/fhir/sid/icd-10-cm"
+    with pytest.raises(MappingError, match="unknown alias table 'nope'"):
+        TokenBinding.from_spec({"column": "d", "split_codings": {"systems": "nope"}}, lambda _ref: column, terminology=Ctx.terminology)

@@ -112,7 +112,7 @@ def test_medication_request_points_at_a_medication_or_carries_text(client, raw_d
     assert request["medicationReference"]["reference"] == f"Medication/{med}" and "medicationCodeableConcept" not in request
     medication = _read(client, request["medicationReference"]["reference"])
     assert codes(medication["code"], "http://www.nlm.nih.gov/research/umls/rxnorm") == {rxnorm}
-    assert codes(medication["code"], "urn:fhir-facade:demo:drug") == {med}
+    assert codes(medication["code"], "urn:fhir-facade:demo:med") == {med}  # local system of the demo-med crosswalk
     assert _read(client, request["requester"]["reference"])["resourceType"] == "Practitioner"
     guid, text = _one(raw_db, f"SELECT x.rx_guid, x.drug_txt FROM rx_order x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {LIVE} AND x.med_cd IS NULL LIMIT 1")
     typed = _read(client, f"MedicationRequest/{guid}")

@@ -334,7 +334,9 @@ def _binding(param_type: str, spec: dict, ctx: _SourceContext) -> Binding:
     held = ctx.collection_column(spec["column"]) if "column" in spec else None
     if held is not None:
         collection, column = held
-        return CollectionReferenceBinding(IdTemplate("{x}", lambda _ref: column), collection.exists, spec.get("type"))
+        return CollectionReferenceBinding(
+            IdTemplate("{x}", lambda _ref: column), collection.exists, spec.get("type"), listed=collection.aggregate(column)
+        )
     return ReferenceBinding.from_spec(spec, ctx.resolve)
 
 

@@ -160,22 +160,39 @@ class CrosswalkCoding:
     """A local-code column translated through a crosswalk: it answers for the local system *and*
     every standard system the crosswalk maps to. ``http://loinc.org|2345-7`` becomes
     ``column IN (local codes mapped to it)``, computed from the current crosswalk snapshot; a
-    standard system never matches a local code by accident (``loinc|GLU`` finds nothing)."""
+    standard system never matches a local code by accident (``loinc|GLU`` finds nothing).
 
-    def __init__(self, column: ColumnElement, terminology: Any, name: str):
+    Over a code-string column (``split_codings``, e.g. ``'ICD10:I10;LOCAL:HTN2'``) the local codes
+    are the items in the crosswalk's local system, and the standard codes the legacy stored
+    itself are matched as they are: ``icd-10-cm|I10`` finds ``ICD10:I10`` and ``LOCAL:HTN2``."""
+
+    def __init__(self, column: ColumnElement, terminology: Any, name: str, code_string: CodeString | None = None):
         self.column = column
         self.terminology = terminology
         self.name = name
         self.system = terminology.current().crosswalks[name].local_system
         self.const = None
+        self.code_string = code_string
+        if code_string is not None and self.system not in code_string.systems.values():
+            raise MappingError(f"crosswalk {name!r}: the code strings' systems need a prefix for its local system {self.system!r}")
 
     def present(self) -> ColumnElement:
-        return present(self.column)
+        return self.code_string.present() if self.code_string is not None else present(self.column)
 
     def _in(self, keys: Any) -> ColumnElement:
-        return all_of(present(self.column), self.column.in_(list(keys))) if keys else FALSE
+        keys = sorted(keys)
+        if not keys:
+            return FALSE
+        if self.code_string is not None:
+            return any_of(*(self.code_string.match(self.system, key) for key in keys))
+        return all_of(present(self.column), exact_in(self.column, keys))
 
     def match(self, value: TokenValue) -> ColumnElement:
+        if self.code_string is None or value.system == self.system:
+            return self._translated(value)
+        return any_of(self.code_string.match(value.system, value.code), self._translated(value))
+
+    def _translated(self, value: TokenValue) -> ColumnElement:
         crosswalk = self.terminology.current().crosswalks.get(self.name)
         local_system = crosswalk.local_system if crosswalk else self.system
         if value.system == local_system:
@@ -186,7 +203,7 @@ class CrosswalkCoding:
             keys = {value.code}
             for system in crosswalk.target_systems:
                 keys.update(crosswalk.local_codes.get((system, value.code), ()))
-            return self._in(sorted(keys))
+            return self._in(keys)
         if value.code is None:
             return self._in(crosswalk.mapped_in.get(value.system, ()))
         return self._in(crosswalk.local_codes.get((value.system, value.code), ()))
@@ -202,11 +219,15 @@ class TokenBinding:
         items = spec.get("codings") or [spec]
         codings: list[Coding | CrosswalkCoding] = []
         for item in items:
+            if isinstance((item.get("split_codings") or {}).get("systems"), str):  # the name of a terminology alias table
+                item = {**item, "split_codings": {**item["split_codings"], "systems": _alias_table(terminology, item["split_codings"]["systems"])}}
             if "crosswalk" in item:
                 if "column" not in item or terminology is None or item["crosswalk"] not in terminology.current().crosswalks:
                     raise MappingError(f"token binding {item!r}: 'crosswalk' needs a 'column' (the local code) and a crosswalk "
                                        "named in the mapping's terminology section")
-                codings.append(CrosswalkCoding(resolve(item["column"]), terminology, item["crosswalk"]))
+                column = resolve(item["column"])
+                strings = CodeString(column, **(item["split_codings"] or {})) if "split_codings" in item else None
+                codings.append(CrosswalkCoding(column, terminology, item["crosswalk"], strings))
                 continue
             if "split_codings" in item:  # a column of 'TYPE:code;TYPE:code' strings
                 codings.append(CodeString(resolve(item["column"]), **(item["split_codings"] or {})))
@@ -254,6 +275,13 @@ class TokenBinding:
     def sort_key(self) -> ColumnElement:
         first = self.codings[0]
         return first.column if first.column is not None else sa.literal(first.const, sa.String)
+
+
+def _alias_table(terminology: Any, name: str) -> dict[str, str]:
+    table = terminology.current().aliases.get(name) if terminology is not None else None
+    if table is None:
+        raise MappingError(f"token binding: unknown alias table {name!r} (aliases come from the mapping's terminology section)")
+    return dict(table)
 
 
 def _opt_str(value: Any) -> str | None:
@@ -446,9 +474,11 @@ class CollectionReferenceBinding(ReferenceBinding):
     """A reference held by rows of another table that belong to this row (a source's
     ``collections``), e.g. a lab report's ``result`` Observations: matched with EXISTS."""
 
-    def __init__(self, target: IdTemplate, exists: Callable[[ColumnElement], ColumnElement], target_type: str | None = None):
+    def __init__(self, target: IdTemplate, exists: Callable[[ColumnElement], ColumnElement], target_type: str | None = None,
+                 listed: ColumnElement | None = None):
         super().__init__(target, target_type)
         self.exists = exists  # condition on the collection's rows -> EXISTS (...) for this row
+        self.listed = listed  # every target id of the row as one text column (what _include reads)
 
     def predicate(self, clause: SearchClause) -> ColumnElement:
         if clause.modifier == "missing":

@@ -35,6 +35,7 @@ class PageQuery:
     layout: dict[int, int]  # branch index -> offset of its source's columns in a result row
     meta: int  # position of the first meta column (branch, id, sort keys..., references...)
     references: int = 0  # position of the first reference column (one per ``request.references``)
+    listed: frozenset[int] = frozenset()  # reference columns holding several ids (a collection, split_collection)
 
 
 def branch_filters(resource: BoundResource, request: SearchRequest) -> list[tuple[Branch, ColumnElement]]:
@@ -87,6 +88,10 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
     layout = {branch.index: offsets[id(branch.source)] for branch, _ in candidates}
 
     slot_columns = _slot_columns(resource, tuple(sources))
+    listed = frozenset(
+        j for branch, _ in candidates for j, name in enumerate(request.references)
+        if getattr(branch.bindings.get(name), "listed", None) is not None
+    )
     selects = []
     for branch, where in candidates:
         keys = _sort_keys(branch, sort)
@@ -115,18 +120,25 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
         union = sa.union_all(*members).subquery("page")
         outer_keys = [(union.c[f"_k{i}"], key.descending) for i, key in enumerate(sort)]
         statement = sa.select(union).order_by(*_order(outer_keys, nulls_last_by_default), union.c["_b"], union.c["_id"]).limit(limit)
-    return PageQuery(statement, layout, position, position + 2 + len(sort))
+    return PageQuery(statement, layout, position, position + 2 + len(sort), listed)
 
 
 def _reference_columns(branch: Branch, names: tuple[str, ...]) -> list[ColumnElement]:
     """The target id of each named reference parameter, as text (NULL where the branch has none):
     the same expression the parameter filters on, so ``_include`` returns exactly what a search
-    by that parameter would match."""
+    by that parameter would match. A reference held by a collection (a report's results) is
+    every id of the row's collection in one column, aggregated by a correlated subquery."""
     columns = []
     for name in names:
         binding = branch.bindings.get(name)
+        listed = getattr(binding, "listed", None)  # CollectionReferenceBinding
         target = getattr(binding, "target", None)  # ReferenceBinding
-        columns.append(as_text(target.sql()) if target is not None else sa.cast(sa.null(), sa.String))
+        if listed is not None:
+            columns.append(listed)
+        elif target is not None:
+            columns.append(as_text(target.sql()))
+        else:
+            columns.append(sa.cast(sa.null(), sa.String))
     return columns
 
 

@@ -177,17 +177,36 @@ def _unknown(where: str, kind: str, name: str) -> Any:
 
 def crosswalk_codings(terminology: Any, name: str, where: str) -> Callable[[Any], list[dict]]:
     """Local code → its standard codings plus the local coding (an unmapped code keeps the local
-    coding alone). Reads the terminology's current snapshot, so a reload applies at once."""
+    coding alone). Reads the terminology's current snapshot, so a reload applies at once.
+
+    After ``split_codings`` the value is a list of codings: those in the crosswalk's local system
+    are translated the same way, the others (standard codes the legacy stored itself) are kept,
+    and a coding that appears twice is given once."""
     if name not in terminology.current().crosswalks:
         _unknown(where, "crosswalk", name)
 
     def codings(value: Any) -> list[dict]:
         crosswalk = terminology.current().crosswalks.get(name)
+        if isinstance(value, list):
+            return _translated_codings(value, crosswalk)
         if crosswalk is None:  # removed by a reload: keep the local code rather than drop it
             return [{"code": str(value)}]
         return crosswalk.codings_for(str(value))
 
     return codings
+
+
+def _translated_codings(codings: list[dict], crosswalk: Any) -> list[dict]:
+    out: dict[tuple[Any, Any], dict] = {}
+    for coding in codings:
+        local = crosswalk is not None and coding.get("system") == crosswalk.local_system
+        for found in crosswalk.codings_for(coding["code"]) if local else [coding]:
+            key = (found.get("system"), found.get("code"))
+            if key not in out:
+                out[key] = found
+            elif found.get("display") and not out[key].get("display"):
+                out[key] = {**out[key], "display": found["display"]}
+    return list(out.values())
 
 
 def ucum_units(terminology: Any, name: str, convert: bool, where: str) -> Callable[[Any], Any]:

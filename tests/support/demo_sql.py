@@ -31,7 +31,7 @@ def live_patient_ids(raw_db, guids) -> set[str]:
 
 
 def observation_ids_of(raw_db, patient_guids, since: str | None = None) -> set[str]:
-    """Every Observation id (laboratory rows and vital-sign variants) of these patients;
+    """Every Observation id (laboratory rows, vital-sign variants, smoking status) of these patients;
     ``since``: legacy ``upd_dttm`` text (YYYYMMDDhhmmss) lower bound, inclusive."""
     guids = list(patient_guids)
     if not guids:
@@ -55,17 +55,88 @@ def observation_ids_of(raw_db, patient_guids, since: str | None = None) -> set[s
         for variant, required in VITAL_VARIANTS.items():
             if all(row[c] is not None and row[c] != "" for c in required):
                 ids.add(f"{guid}-{variant}")
-    return ids
+    smoking = raw_db.execute(  # smoking status: one Observation per social-history interview
+        f"SELECT x.sh_guid FROM soc_hx x JOIN pt_master p ON x.pt_seq = p.pt_seq "
+        f"WHERE p.pt_guid IN ({_marks(guids)}) AND {_LIVE % ('x', 'x')} AND {_LIVE % ('p', 'p')}{bound}",
+        guids + extra,
+    )
+    return ids | {row[0] for row in smoking}
+
+
+# Compartment types kept one legacy row per resource: type → (table, guid column, Provenance id prefix,
+# whether the row must also belong to a live visit). Observation and the Patient are handled apart.
+ROW_TYPES = {
+    "Encounter": [("enc_visit", "visit_guid", "enc", False)],
+    "Condition": [("prob_list", "prob_guid", "prob", False), ("enc_dx", "dx_guid", "dx", True)],
+    "MedicationRequest": [("rx_order", "rx_guid", "rx", False)],
+    "AllergyIntolerance": [("allergy", "alg_guid", "alg", False)],
+    "Immunization": [("immun", "imm_guid", "imm", False)],
+    "Procedure": [("proc_log", "proc_guid", "proc", False)],
+    "DiagnosticReport": [("lab_order", "ord_guid", "lab", False)],
+}
+
+
+def _row_guids(raw_db, table: str, column: str, in_visit: bool, guids: list[str], since: str | None) -> set[str]:
+    visit = f" JOIN enc_visit e ON x.visit_no = e.visit_no AND {_LIVE % ('e', 'e')}" if in_visit else ""
+    bound = " AND x.upd_dttm >= ?" if since else ""
+    sql = (
+        f"SELECT x.{column} FROM {table} x JOIN pt_master p ON x.pt_seq = p.pt_seq{visit} "
+        f"WHERE p.pt_guid IN ({_marks(guids)}) AND {_LIVE % ('x', 'x')} AND {_LIVE % ('p', 'p')}{bound}"
+    )
+    return {row[0] for row in raw_db.execute(sql, guids + ([since] if since else []))}
+
+
+def compartment_ids_of(raw_db, patient_guids, since: str | None = None) -> dict[str, set[str]]:
+    """Every resource id in these patients' compartments, per type (empty types left out)."""
+    guids = list(patient_guids)
+    bound = " AND p.upd_dttm >= ?" if since else ""
+    patients = {
+        row[0] for row in raw_db.execute(
+            f"SELECT p.pt_guid FROM pt_master p WHERE p.pt_guid IN ({_marks(guids)}) AND {_LIVE % ('p', 'p')}{bound}",
+            guids + ([since] if since else []),
+        )
+    }
+    found = {"Patient": patients, "Observation": observation_ids_of(raw_db, guids, since), "Provenance": {f"pt-{i}" for i in patients}}
+    for resource_type, tables in ROW_TYPES.items():
+        for table, column, prefix, in_visit in tables:
+            ids = _row_guids(raw_db, table, column, in_visit, guids, since)
+            found.setdefault(resource_type, set()).update(ids)
+            found["Provenance"] |= {f"{prefix}-{i}" for i in ids}
+    return {t: ids for t, ids in found.items() if ids}
+
+
+def referenced_outside_compartment(raw_db, patient_guid: str) -> dict[str, set[str]]:
+    """The Practitioners, Locations, Organizations and Medications a patient's record points at
+    (through the reference parameters of its encounters, prescriptions and procedures)."""
+    live = f"p.pt_guid = ? AND {_LIVE % ('x', 'x')} AND {_LIVE % ('p', 'p')}"
+    of_patient = "JOIN pt_master p ON x.pt_seq = p.pt_seq"
+
+    def ids(sql: str, times: int = 1) -> set[str]:
+        return {row[0] for row in raw_db.execute(sql, [patient_guid] * times) if row[0] is not None}
+
+    return {t: found for t, found in {
+        "Practitioner": ids(
+            f"SELECT s.dr_cd FROM staff s WHERE s.dr_cd IN ("
+            f"SELECT x.attend_dr FROM enc_visit x {of_patient} WHERE {live} UNION "
+            f"SELECT x.ordering_dr FROM rx_order x {of_patient} WHERE {live} UNION "
+            f"SELECT x.perf_dr FROM proc_log x {of_patient} WHERE {live})", 3),
+        "Location": ids(f"SELECT l.dept_cd FROM dept_loc l WHERE l.dept_cd IN (SELECT x.dept_cd FROM enc_visit x {of_patient} WHERE {live})"),
+        "Organization": ids(
+            f"SELECT g.org_cd FROM org_mstr g WHERE g.org_cd IN (SELECT l.org_cd FROM enc_visit x {of_patient} "
+            f"JOIN dept_loc l ON x.dept_cd = l.dept_cd WHERE {live})"),
+        "Medication": ids(f"SELECT m.med_cd FROM med_cd m WHERE m.med_cd IN (SELECT x.med_cd FROM rx_order x {of_patient} WHERE {live})"),
+    }.items() if found}
 
 
 def patient_of_observations(raw_db, observation_ids) -> set[str]:
-    """The patient guid of each Observation id (laboratory or vital-sign variant)."""
+    """The patient guid of each Observation id (laboratory, smoking status or vital-sign variant)."""
     ids = list(observation_ids)
     found = set()
     labs = [i for i in ids if len(i) == 36]
     if labs:
-        sql = f"SELECT p.pt_guid FROM lab_result x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE x.res_guid IN ({_marks(labs)})"
-        found |= {row[0] for row in raw_db.execute(sql, labs)}
+        for table, column in (("lab_result", "res_guid"), ("soc_hx", "sh_guid")):
+            sql = f"SELECT p.pt_guid FROM {table} x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE x.{column} IN ({_marks(labs)})"
+            found |= {row[0] for row in raw_db.execute(sql, labs)}
     vitals = [i[:36] for i in ids if len(i) > 36]
     if vitals:
         sql = f"SELECT p.pt_guid FROM vitals x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE x.vs_guid IN ({_marks(vitals)})"
