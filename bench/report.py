@@ -85,6 +85,7 @@ def write_json(document: dict, path: Path) -> None:
         "unavailable": [{"workload": name, "title": title, "status": "not yet available"} for name, title in UNAVAILABLE],
         "scaling": scaling(document),
         "rss_mb": {str(run["size"]): run["rss_mb"] for run in document["sizes"]},
+        "audit": {str(run["size"]): run["audit"] for run in document["sizes"]},
         "databases": {str(run["size"]): run["database"] for run in document["sizes"]},
     }
     path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from bench import data, walk, wrk
-from bench.servers import Server, facade_server, floor_server, running
+from bench.servers import Server, audit_state, facade_server, floor_server, running
 
 PARITY_URLS = 3  # per workload
 
@@ -84,11 +84,11 @@ def measure(workload: data.Workload, facade: Server, floor: Server, opts: Option
         first = workload.paths[0]
 
         def one(server: Server, seconds: float) -> dict:
-            return walk.measure(server.port, first, seconds)
+            return walk.measure(server.port, first, seconds, server.headers)
     else:
         def one(server: Server, seconds: float) -> dict:
             return wrk.run(server.port, workload.paths, max(1, int(seconds)), opts.connections, scratch,
-                           spread=server.connections_per_worker)
+                           spread=server.connections_per_worker, headers=server.headers)
 
     if opts.warmup:
         one(facade, opts.warmup)
@@ -105,7 +105,8 @@ def run_size(size: int, db: Path, opts: Options, log_dir: Path) -> dict:
     """Everything measured at one database size."""
     workloads = data.workloads(db)
     results = []
-    facade, floor = facade_server(db, opts.workers, log_dir), floor_server(db, opts.workers, log_dir)
+    facade = facade_server(db, opts.workers, log_dir)
+    floor = floor_server(db, opts.workers, log_dir, headers=facade.headers)  # same bytes on the wire
     with running(facade, floor, ready_path=workloads[0].paths[0]), tempfile.TemporaryDirectory() as tmp:
         print(f"  façade pid {facade.proc.pid} on :{facade.port}, floor pid {floor.proc.pid} on :{floor.port} ({opts.workers} workers each)", flush=True)
         parity = {w.name: check_parity(w, facade, floor) for w in workloads}
@@ -132,4 +133,6 @@ def run_size(size: int, db: Path, opts: Options, log_dir: Path) -> dict:
                     raise ParityError(f"{workload.name}: the paging walks differ: façade {a}, floor {b}")
             results.append(result)
         rss = {"facade": facade.peak_rss_mb(), "floor": floor.peak_rss_mb()}
-    return {"size": size, "database": str(db), "results": results, "rss_mb": rss}
+    audit = audit_state(facade)  # after the façade stopped: every record of the run, chain checked
+    print(f"  audit trail: {audit['records']} records, chain {'intact' if audit['intact'] else 'BROKEN: ' + '; '.join(audit['problems'])}", flush=True)
+    return {"size": size, "database": str(db), "results": results, "rss_mb": rss, "audit": audit}

@@ -48,8 +48,9 @@ def _clean_env(**extra: str) -> dict[str, str]:
 class Server:
     """One gunicorn master (plus workers) in its own process group."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log: Path):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log: Path, headers: dict[str, str] | None = None):
         self.name, self.argv, self.env, self.port, self.log = name, argv, env, port, log
+        self.headers = headers or {}  # sent with every request (the bearer token)
         self.proc: subprocess.Popen | None = None
 
     def start(self, ready_path: str, timeout: float = 120) -> None:
@@ -72,7 +73,7 @@ class Server:
     def get(self, path: str, timeout: float = 30) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
         try:
-            conn.request("GET", path)
+            conn.request("GET", path, headers=self.headers)
             response = conn.getresponse()
             return response.status, response.read()
         finally:
@@ -149,18 +150,51 @@ def facade_command() -> list[str]:
 
 
 def facade_server(db: Path, workers: int, log_dir: Path) -> Server:
-    """``fhir-facade serve`` as the README deploys it, configured through the environment."""
+    """``fhir-facade serve`` as the README deploys it, configured through the environment.
+
+    Access control on (auth_mode builtin) and the audit trail on, its state database
+    fresh under ``log_dir``. The bearer token is minted with ``fhir-facade token`` from the
+    same data directory (signing key) and base URL the server uses, so the server accepts it.
+    """
     port = free_port()
     argv = [*facade_command(), "serve", "--host", HOST, "--port", str(port), "--workers", str(workers)]
-    # Access control off (the harness has no token issuer yet); the audit trail stays on, as deployed.
-    env = _clean_env(FHIR_FACADE_DEMO_PATH=str(db), FHIR_FACADE_AUTH_MODE="off", FHIR_FACADE_STATE_URL=f"sqlite:///{log_dir / 'state.sqlite'}")
-    return Server("façade", argv, env, port, log_dir / "facade.log")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    state = log_dir / "state.sqlite"
+    for stale in (state, state.with_name("state.sqlite-wal"), state.with_name("state.sqlite-shm")):
+        stale.unlink(missing_ok=True)  # one run's audit trail, verified at the end
+    env = _clean_env(FHIR_FACADE_DEMO_PATH=str(db), FHIR_FACADE_STATE_URL=f"sqlite:///{state}",
+                     FHIR_FACADE_BASE_URL=f"http://{HOST}:{port}/fhir", XDG_DATA_HOME=str(log_dir / "data"))
+    token = mint_token(env, scope="user/*.rs")
+    return Server("façade", argv, env, port, log_dir / "facade.log", headers={"Authorization": f"Bearer {token}"})
 
 
-def floor_server(db: Path, workers: int, log_dir: Path) -> Server:
+def mint_token(env: dict[str, str], scope: str) -> str:
+    """A demo access token (the longest lifetime allowed: a run at two sizes takes minutes)."""
+    done = subprocess.run([*facade_command(), "token", "--scope", scope], env={**env, "FHIR_FACADE_TOKEN_LIFETIME": "3600"},
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"fhir-facade token failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def audit_state(facade: Server) -> dict:
+    """The façade's audit trail after a run: how many records, and whether the chain is intact."""
+    from facade.audit.store import AuditStore
+    from facade.state import StateStore
+
+    store = StateStore(facade.env["FHIR_FACADE_STATE_URL"])
+    try:
+        result = AuditStore(store.engine).verify()
+    finally:
+        store.dispose()
+    return {"records": result.count, "intact": result.ok, "problems": result.problems[:5]}
+
+
+def floor_server(db: Path, workers: int, log_dir: Path, headers: dict[str, str] | None = None) -> Server:
+    """The floor gets the façade's headers too, and ignores them: it has no access control."""
     port = free_port()
     argv = [sys.executable, "-m", "bench.floor", "--db", str(db), "--host", HOST, "--port", str(port), "--workers", str(workers)]
-    return Server("floor", argv, _clean_env(), port, log_dir / "floor.log")
+    return Server("floor", argv, _clean_env(), port, log_dir / "floor.log", headers=headers)
 
 
 @contextlib.contextmanager

@@ -27,12 +27,12 @@ def _next_path(bundle: dict) -> str | None:
     return None
 
 
-def walk_once(conn: http.client.HTTPConnection, first: str, latencies: list[float]) -> dict:
+def walk_once(conn: http.client.HTTPConnection, first: str, latencies: list[float], headers: dict[str, str] | None = None) -> dict:
     """One full walk; appends each page's latency (seconds) to ``latencies``."""
     path, pages, entries, digest = first, 0, 0, hashlib.sha256()
     while path and pages < MAX_PAGES:
         started = time.perf_counter()
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
         body = response.read()
         latencies.append(time.perf_counter() - started)
@@ -47,7 +47,7 @@ def walk_once(conn: http.client.HTTPConnection, first: str, latencies: list[floa
     return {"pages": pages, "entries": entries, "ids_sha256": digest.hexdigest()[:16]}
 
 
-def measure(port: int, first: str, seconds: float) -> dict:
+def measure(port: int, first: str, seconds: float, headers: dict[str, str] | None = None) -> dict:
     """Full walks, repeated until ``seconds`` have passed (at least one walk always completes)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     latencies: list[float] = []
@@ -55,7 +55,7 @@ def measure(port: int, first: str, seconds: float) -> dict:
     started = time.perf_counter()
     try:
         while not walks or time.perf_counter() - started < seconds:
-            walks.append(walk_once(conn, first, latencies))
+            walks.append(walk_once(conn, first, latencies, headers))
     finally:
         conn.close()
     elapsed = time.perf_counter() - started

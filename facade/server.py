@@ -46,11 +46,19 @@ class FacadeServer(BaseApplication):
         self.cfg.set("timeout", 60)
         self.cfg.set("accesslog", None)  # URLs carry search values, which may be PHI
         self.cfg.set("proc_name", "fhir-facade")
+        self.cfg.set("worker_exit", _worker_exit)
 
     def load(self):  # noqa: ANN201 - gunicorn's interface
         from facade.app import create_app
 
         return create_app(self.settings)
+
+
+def _worker_exit(_server, _worker) -> None:  # noqa: ANN001 - gunicorn's hook signature
+    """A worker stopping: commit the audit records still queued before the process ends."""
+    from facade.audit.writer import close_all
+
+    close_all()
 
 
 def serve(settings: Settings) -> None:

@@ -155,10 +155,12 @@ def test_audit_verify_command(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "record 5" in result.output
 
 
-def _concurrent_appends(store: AuditStore, threads: int = 6, each: int = 25) -> None:
+def _concurrent_appends(store: AuditStore, threads: int = 6, each: int = 25, other: AuditStore | None = None) -> None:
+    """``other``: a second store (its own writer and pool, as in a second worker process) on the same database."""
     def work(n: int) -> None:
+        target = other if other is not None and n % 2 else store
         for i in range(each):
-            store.append({"kind": "rest", "interaction": "search", "resource_type": "Observation", "query": f"t{n}-{i}", "status": 200})
+            target.append({"kind": "rest", "interaction": "search", "resource_type": "Observation", "query": f"t{n}-{i}", "status": 200})
 
     workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
     for worker in workers:
@@ -173,8 +175,72 @@ def _concurrent_appends(store: AuditStore, threads: int = 6, each: int = 25) -> 
 def test_concurrent_appends_keep_one_chain_on_sqlite(tmp_path):
     from facade.state import StateStore
 
-    store = AuditStore(StateStore(f"sqlite:///{tmp_path / 'state.sqlite'}").engine)
-    _concurrent_appends(store)
+    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    store = AuditStore(StateStore(url).engine)
+    _concurrent_appends(store, other=AuditStore(StateStore(url).engine))  # two writers' batches interleave
+
+
+def test_concurrent_requests_are_group_committed_and_the_chain_verifies(demo_path, tmp_path, mint, patient_id):
+    """8 threads × 50 requests: far fewer transactions than records, one intact chain, and
+    every request's record committed before its response (its seq is on the head already)."""
+    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    app = secured_app(demo_path, url, mint)
+    store = _store(app)
+    batches: list[int] = []
+    write_batch = store.writer._write_batch
+
+    def counting(rows: list[dict]) -> list[int]:
+        batches.append(len(rows))
+        return write_batch(rows)
+
+    store.writer._write_batch = counting
+    token = mint.token("user/*.rs", client_id="load")
+    committed_before_response = []
+
+    def work() -> None:
+        client = app.test_client()
+        for _ in range(50):
+            assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
+            with store.engine.connect() as connection:  # the response is out: its record must be there
+                committed_before_response.append(connection.execute(sa.select(audit_head.c.seq)).scalar_one())
+
+    workers = [threading.Thread(target=work) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sum(batches) == 400 and len(batches) < 400, batches  # several records per transaction
+    result = store.verify()
+    assert result.ok and result.count == 400, result.problems
+    assert min(committed_before_response) >= 1 and max(committed_before_response) == 400
+    runner = CliRunner()
+    verified = runner.invoke(main, ["audit", "verify"], env={"FHIR_FACADE_STATE_URL": url})
+    assert verified.exit_code == 0 and "400 records" in verified.output
+    app.extensions["fhir_facade_audit_unsubscribe"]()
+
+
+def test_a_record_returns_only_after_its_batch_committed(tmp_path):
+    """Group commit keeps synchronous durability: append blocks until the transaction is done."""
+    import time
+
+    store = AuditStore(sa.create_engine(f"sqlite:///{tmp_path / 'state.sqlite'}"))
+    store.create()
+    release = threading.Event()
+    write_batch = store.write_batch
+
+    def slow(rows: list[dict]) -> list[int]:
+        release.wait(5)
+        return write_batch(rows)
+
+    store.writer._write_batch = slow
+    returned = []
+    appender = threading.Thread(target=lambda: returned.append(store.append({"kind": "rest", "status": 200})))
+    appender.start()
+    time.sleep(0.2)
+    assert returned == []  # still waiting for its commit
+    release.set()
+    appender.join(5)
+    assert returned == [1] and store.verify().count == 1
 
 
 @pytest.mark.postgres
@@ -189,7 +255,9 @@ def test_state_database_on_postgresql(postgres_url, demo_path, mint):
         # Concurrent appenders on PostgreSQL keep one unbroken chain.
         store = AuditStore(sa.create_engine(url, pool_size=8))
         store.create()
-        _concurrent_appends(store)
+        other = AuditStore(sa.create_engine(url, pool_size=8))
+        _concurrent_appends(store, other=other)  # two writers (as two workers) batch into one chain
+        other.engine.dispose()
         problems = _tamper(store, "UPDATE audit_record SET body = replace(body, '\"status\":200', '\"status\":500') WHERE seq = 7")
         assert any("content does not match" in p for p in problems)
         store.engine.dispose()
@@ -225,14 +293,71 @@ def test_unauditable_access_is_withheld_and_logs_no_phi(demo_path, tmp_path, min
     client = app.test_client()
     token = mint.token("patient/Patient.r", patient=patient_id)
     assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
-    store = app.extensions["fhir_facade_audit"]
+    store = _store(app)
 
-    def broken(record: dict) -> int:
+    def broken(rows: list[dict]) -> list[int]:
         raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
 
-    store.append = broken
+    store.writer._write_batch = broken  # the store fails: the whole batch fails, every waiter gets 503
     response = client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token))
     assert response.status_code == 503 and response.get_json()["resourceType"] == "OperationOutcome"
     assert patient_id.encode() not in response.data
     assert "audit record could not be written" in caplog.text and patient_id not in caplog.text
+    store.writer._write_batch = store.write_batch  # the store recovers: so does the service
+    assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
+    assert store.verify().ok and store.verify().count == 2
     app.extensions["fhir_facade_audit_unsubscribe"]()
+
+
+def test_a_full_audit_queue_or_a_stalled_store_is_503(demo_path, tmp_path, mint, patient_id):
+    app = secured_app(demo_path, f"sqlite:///{tmp_path / 'state.sqlite'}", mint)
+    client = app.test_client()
+    token = mint.token("patient/Patient.r", patient=patient_id)
+    assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
+    store = _store(app)
+    writer = store.writer
+    stalled, release = threading.Event(), threading.Event()
+
+    def stall(rows: list[dict]) -> list[int]:
+        stalled.set()
+        release.wait(10)
+        return store.write_batch(rows)
+
+    writer._write_batch, writer._wait_timeout = stall, 0.3
+    # A stalled store: the request gives up waiting for its commit and withholds the data.
+    response = client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token))
+    assert response.status_code == 503 and patient_id.encode() not in response.data
+    assert stalled.wait(5)
+    # The queue full (the writer is busy with the batch above): refused at once, not queued.
+    import queue
+
+    while True:
+        try:
+            writer._queue.put_nowait(object())
+        except queue.Full:
+            break
+    response = client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    while not writer._queue.empty():  # drop the fillers before the writer sees them
+        writer._queue.get_nowait()
+    writer._write_batch, writer._wait_timeout = store.write_batch, 10.0
+    release.set()
+    assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
+    assert store.verify().ok
+    app.extensions["fhir_facade_audit_unsubscribe"]()
+
+
+def test_close_commits_what_is_queued_then_refuses(tmp_path):
+    from facade.audit.writer import AuditUnavailable
+
+    store = AuditStore(sa.create_engine(f"sqlite:///{tmp_path / 'state.sqlite'}"))
+    store.create()
+    appenders = [threading.Thread(target=store.append, args=({"kind": "rest", "status": 200},)) for _ in range(5)]
+    for appender in appenders:
+        appender.start()
+    for appender in appenders:
+        appender.join()
+    store.writer.close()
+    assert store.verify().count == 5
+    with pytest.raises(AuditUnavailable):
+        store.append({"kind": "rest", "status": 200})

@@ -4,8 +4,12 @@ Each record's hash covers the previous record's hash, its sequence number and it
 body (canonical JSON), so editing, deleting or reordering records breaks the chain
 and ``verify`` finds it. A one-row head table holds the last sequence number and
 hash: appending locks that row with an ``UPDATE`` (PostgreSQL row lock, SQLite
-write lock) for one short transaction — insert and head update — and nothing
+write lock) for one short transaction — inserts and head update — and nothing
 else; readers are not blocked. The head also reveals a truncated tail.
+
+``append`` is group-committed (writer.py): each process writes the records of
+all concurrent requests in one transaction, and every caller returns only once
+its record is committed.
 
 The chain proves integrity against edits made through the database, not against
 someone who rewrites the whole chain: keep the head hash that ``audit verify``
@@ -23,6 +27,7 @@ from datetime import datetime, timezone
 import orjson
 import sqlalchemy as sa
 
+from facade.audit.writer import GroupCommitWriter
 from facade.state import metadata
 
 GENESIS = "0" * 64
@@ -50,8 +55,8 @@ audit_head = sa.Table(
 
 
 # Built once: constructing statements costs more than running them on SQLite.
-_BUMP_HEAD = audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1)
-_READ_HEAD = sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+_BUMP_HEAD = (audit_head.update().where(audit_head.c.id == 1)
+              .values(seq=audit_head.c.seq + sa.bindparam("count")).returning(audit_head.c.seq, audit_head.c.hash))
 _INSERT = audit_record.insert()
 _SET_HEAD_HASH = audit_head.update().where(audit_head.c.id == 1).values(hash=sa.bindparam("new_hash"))
 
@@ -65,10 +70,11 @@ def now_iso() -> str:
 
 
 class AuditStore:
-    def __init__(self, engine: sa.Engine):
+    def __init__(self, engine: sa.Engine, **writer_options):
         self.engine = engine
         self._created = False
         self._lock = threading.Lock()
+        self.writer = GroupCommitWriter(self.write_batch, **writer_options)
 
     def ensure(self) -> None:
         """Create the state tables on first use (once per process)."""
@@ -90,22 +96,31 @@ class AuditStore:
             pass  # another worker created it first
 
     def append(self, record: dict) -> int:
-        """Store one record; returns its sequence number."""
+        """Store one record; returns its sequence number once it is committed.
+
+        Raises facade.audit.writer.AuditUnavailable if it could not be committed."""
         self.ensure()
         record = {"recorded": now_iso(), **record}
-        body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
+        row = {
+            "recorded": record["recorded"], "kind": record.get("kind", "rest"),
+            "patient": record.get("patient"), "agent": record.get("client_id"),
+            "body": orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode(),
+        }
+        return self.writer.submit(row)
+
+    def write_batch(self, rows: list[dict]) -> list[int]:
+        """Chain and insert ``rows`` in order, in one transaction; their sequence numbers."""
         with self.engine.begin() as connection:
-            # The UPDATE takes the lock first, so concurrent appenders queue here, not deadlock.
-            connection.execute(_BUMP_HEAD)
-            seq, prev_hash = connection.execute(_READ_HEAD).one()
-            digest = chain_hash(prev_hash, seq, body)
-            connection.execute(_INSERT, {
-                "seq": seq, "recorded": record["recorded"], "kind": record.get("kind", "rest"),
-                "patient": record.get("patient"), "agent": record.get("client_id"),
-                "body": body, "prev_hash": prev_hash, "hash": digest,
-            })
-            connection.execute(_SET_HEAD_HASH, {"new_hash": digest})
-        return seq
+            # The UPDATE takes the lock first, so concurrent writers queue here, not deadlock.
+            last, prev_hash = connection.execute(_BUMP_HEAD, {"count": len(rows)}).one()
+            chained = []
+            for seq, row in enumerate(rows, start=last - len(rows) + 1):
+                digest = chain_hash(prev_hash, seq, row["body"])
+                chained.append({**row, "seq": seq, "prev_hash": prev_hash, "hash": digest})
+                prev_hash = digest
+            connection.execute(_INSERT, chained)
+            connection.execute(_SET_HEAD_HASH, {"new_hash": prev_hash})
+        return [row["seq"] for row in chained]
 
     def get(self, seq: int) -> dict | None:
         self.ensure()
