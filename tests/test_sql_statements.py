@@ -157,3 +157,34 @@ def test_code_table_edits_show_up_without_a_restart(tmp_path):
     after = client.get(url).get_json().get("entry", [])
     assert len(after) > before
     assert {e["resource"]["code"]["coding"][-1]["code"] for e in after} == {"HGBA1C", "GLU"}  # the local codes
+
+
+@contextlib.contextmanager
+def capture_with_parameters(engine: sa.Engine):
+    seen: list[tuple[str, tuple]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
+        seen.append((statement, tuple(parameters)))
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize("path", [
+    "/fhir/Observation?patient={guid}&category=laboratory&_count=50",
+    "/fhir/Patient?_id={guid}",
+    "/fhir/Patient?identifier={mrn}",
+])
+def test_indexed_searches_reach_the_index(client, adapter, raw_db, path):
+    """The planner must see bare ``column = ?`` predicates: a wrapped comparison (say ``(x = ?) = 1``)
+    hides the column and turns an index lookup into a scan of the whole table."""
+    guid, mrn = raw_db.execute("SELECT pt_guid, mrn FROM pt_master WHERE del_flg <> 'Y' LIMIT 1").fetchone()
+    with capture_with_parameters(adapter.engine) as seen:
+        assert client.get(path.format(guid=guid, mrn=mrn)).status_code == 200
+    [(statement, parameters)] = [s for s in seen if s[0].lstrip().upper().startswith(("SELECT", "WITH"))]
+    plan = " | ".join(row[-1] for row in raw_db.execute("EXPLAIN QUERY PLAN " + statement, parameters))
+    assert "SCAN p " not in plan + " " and "SCAN p|" not in plan, plan
+    assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan

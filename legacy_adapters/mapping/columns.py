@@ -86,29 +86,30 @@ def convert(column: ColumnElement, converter: str | None) -> ColumnElement:
 
 
 # --------------------------------------------------------------------------- exact text comparison
-class Exact(ColumnElement):
-    """A text predicate that must hold byte for byte: ``plain`` everywhere, and on MySQL/MariaDB
-    also ``recheck`` (the same test on ``BINARY column``). The plain test keeps the index usable."""
+class MySQLRecheck(ColumnElement):
+    """``recheck`` on MySQL/MariaDB (a test on ``BINARY column``); nothing anywhere else.
+
+    It is ANDed beside the plain comparison, which stays a bare ``column = value`` so every
+    engine can use its index (a boolean-typed wrapper would be rendered ``(…) = 1`` by
+    engines without a boolean type, and that hides the column from the planner)."""
 
     inherit_cache = True
     type = sa.Boolean()
-    _traverse_internals = [("plain", InternalTraversal.dp_clauseelement), ("recheck", InternalTraversal.dp_clauseelement)]
+    _traverse_internals = [("recheck", InternalTraversal.dp_clauseelement)]
 
-    def __init__(self, plain: ColumnElement, recheck: ColumnElement):
-        self.plain = plain
+    def __init__(self, recheck: ColumnElement):
         self.recheck = recheck
 
 
-@compiles(Exact)
-def _plain(element: Exact, compiler, **kw) -> str:  # noqa: ANN001
-    # Parenthesised: the element may be negated or combined as a unit ("(x IN (...)) = 0").
-    return "(" + compiler.process(element.plain, **kw) + ")"
+@compiles(MySQLRecheck)
+def _no_recheck(element: MySQLRecheck, compiler, **kw) -> str:  # noqa: ANN001
+    return "(1 = 1)"
 
 
-@compiles(Exact, "mysql")
-@compiles(Exact, "mariadb")
-def _rechecked(element: Exact, compiler, **kw) -> str:  # noqa: ANN001
-    return "(" + compiler.process(sa.and_(element.plain, element.recheck), **kw) + ")"
+@compiles(MySQLRecheck, "mysql")
+@compiles(MySQLRecheck, "mariadb")
+def _recheck(element: MySQLRecheck, compiler, **kw) -> str:  # noqa: ANN001
+    return "(" + compiler.process(element.recheck, **kw) + ")"
 
 
 def exact_in(column: ColumnElement, values: Sequence | ColumnElement) -> ColumnElement:
@@ -119,7 +120,7 @@ def exact_in(column: ColumnElement, values: Sequence | ColumnElement) -> ColumnE
         plain, recheck = column == values, sa.func.binary(column) == values
     else:
         plain, recheck = column.in_(list(values)), sa.func.binary(column).in_(list(values))
-    return Exact(plain, recheck) if isinstance(column.type, sa.String) else plain
+    return sa.and_(plain, MySQLRecheck(recheck)) if isinstance(column.type, sa.String) else plain
 
 
 ANY = object()  # a wildcard in exact_like's pattern pieces
