@@ -38,7 +38,7 @@ def _includes(catalogues: dict) -> tuple[dict[str, list[str]], dict[str, list[st
         for name, definition in catalogue.items():
             if definition.type != "reference":
                 continue
-            targets = sorted(catalogues) if definition.target in ANY_TARGET else [definition.target]
+            targets = [t for t in sorted(catalogues) if definition.refers_to(t)]
             for target in (t for t in targets if t in catalogues):
                 forward[source].append(f"{source}:{name}:{target}" if definition.target in ANY_TARGET else f"{source}:{name}")
                 reverse[target].append(f"{source}:{name}")

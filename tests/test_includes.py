@@ -200,3 +200,13 @@ def test_a_reference_to_any_type_can_be_included_and_revincluded():
         request = parse_search("Provenance", pairs, provenance, catalogues=catalogues)
         assert request.clauses[0].values[0].id == "p1"
     assert isinstance(request.clauses[0].values[0], ReferenceValue)
+
+
+def test_a_reference_to_listed_types_is_advertised_and_checked(client):
+    """Provenance.target names several types in the mapping: those (and only those) are accepted."""
+    statement = client.get("/fhir/metadata").get_json()["rest"][0]["resource"]
+    by_type = {r["type"]: r for r in statement}
+    assert "Provenance:target" in by_type["Patient"].get("searchRevInclude", [])
+    assert "Provenance:target" not in by_type["Location"].get("searchRevInclude", [])
+    assert client.get("/fhir/Provenance?target=Location/abc").status_code == 400
+    assert client.get("/fhir/Location?_revinclude=Provenance:target", headers={"Prefer": "handling=strict"}).status_code == 400

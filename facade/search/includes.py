@@ -38,13 +38,13 @@ def parse_include(resource_type: str, key: str, raw: str, catalogues: Catalogues
         target = resource_type
         if len(parts) == 3 and parts[2] != resource_type:
             return None
-        if definition.target not in ANY_TARGET and definition.target != resource_type:
+        if not definition.refers_to(resource_type):
             return None
     else:
         if source != resource_type:
             return None
         target = parts[2] if len(parts) == 3 else definition.target
-        if target not in catalogues or (definition.target not in ANY_TARGET and target != definition.target):
+        if target not in catalogues or not definition.refers_to(target):
             return None
     return Include(source, param, target, reverse)
 

@@ -32,9 +32,16 @@ class SearchParamDef:
 
     name: str
     type: str  # token | string | date | reference
-    target: str | None = None  # reference target type
+    target: str | None = None  # reference target type ("Resource" when it may point at several)
     description: str = ""
     sortable: bool = False
+    targets: tuple[str, ...] = ()  # the types a "Resource" reference may point at, when the mapping lists them
+
+    def refers_to(self, resource_type: str) -> bool:
+        """Whether this reference parameter can point at ``resource_type``."""
+        if self.targets:
+            return resource_type in self.targets
+        return self.target in ("Resource", "Any") or self.target == resource_type
 
     @property
     def modifiers(self) -> frozenset[str]:

@@ -174,7 +174,7 @@ def _parse_sort(raw: str, catalogue: Mapping[str, SearchParamDef]) -> tuple[Sort
 
 def _parse_clause(definition: SearchParamDef, modifier: str | None, raw: str) -> SearchClause:
     if modifier is not None and modifier not in definition.modifiers:
-        polymorphic = definition.target in ANY_TARGET and modifier[:1].isupper()
+        polymorphic = definition.target in ANY_TARGET and modifier[:1].isupper() and definition.refers_to(modifier)
         if not (definition.type == "reference" and (modifier == definition.target or polymorphic)):
             raise InvalidRequest(
                 f"Modifier ':{modifier}' is not supported on {definition.type} parameter '{definition.name}'",
@@ -239,9 +239,8 @@ def _parse_reference(definition: SearchParamDef, item: str) -> ReferenceValue:
         segments = segments[: segments.index("_history")]
     if len(segments) >= 2:
         ref_type, ref_id = segments[-2], segments[-1]
-        if definition.target and definition.target not in ANY_TARGET and ref_type != definition.target:
-            raise InvalidRequest(
-                f"'{definition.name}' refers to {definition.target}, not {ref_type}", expression=definition.name
-            )
+        if definition.target and not definition.refers_to(ref_type):
+            kinds = ", ".join(definition.targets) or definition.target
+            raise InvalidRequest(f"'{definition.name}' refers to {kinds}, not {ref_type}", expression=definition.name)
         return ReferenceValue(ref_type, ref_id)
-    return ReferenceValue(definition.target, item)
+    return ReferenceValue(None if definition.target in ANY_TARGET else definition.target, item)

@@ -136,12 +136,15 @@ def _parse_resource(type_name: str, spec: dict, origin: str) -> ResourceSpec:
         if not any(name in (s.get("search") or {}) for s in sources):
             raise MappingError(f"{where}: search parameter {name!r} is declared but no source binds it")
         target = declared.get("target")
-        if isinstance(target, list):  # several target types (e.g. Provenance 'target'): any type is accepted
-            target = target[0] if len(target) == 1 else None
+        targets: tuple[str, ...] = ()
+        if isinstance(target, list):  # several target types (e.g. Provenance 'target')
+            targets = tuple(target) if len(target) > 1 else ()
+            target = target[0] if len(target) == 1 else "Resource"
         params[name] = SearchParamDef(
             name,
             declared["type"],
             target=target,
+            targets=targets,
             description=declared.get("description", ""),
             sortable=bool(declared.get("sortable", False)),
         )
