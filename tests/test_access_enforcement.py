@@ -6,7 +6,8 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from support.smart_tokens import BASE, TokenMint, bearer, secured_app
+from support.secured_fixtures import app, client, mint  # noqa: F401 - fixtures
+from support.smart_tokens import bearer
 from test_sql_statements import count_statements
 
 from facade.access.grant import Access, Grant
@@ -15,21 +16,6 @@ from facade.search.request import SearchRequest
 
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
 VITALS = "http://terminology.hl7.org/CodeSystem/observation-category|vital-signs"
-
-
-@pytest.fixture(scope="module")
-def mint():
-    return TokenMint()
-
-
-@pytest.fixture(scope="module")
-def app(demo_path, state_url, mint):
-    return secured_app(demo_path, state_url, mint)
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture(scope="module")

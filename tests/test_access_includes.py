@@ -6,24 +6,10 @@ from __future__ import annotations
 
 import pytest
 from support.demo_sql import compartment_ids_of, observation_ids_of, referenced_outside_compartment
-from support.smart_tokens import TokenMint, bearer, secured_app
+from support.secured_fixtures import app, client, mint  # noqa: F401 - fixtures
+from support.smart_tokens import bearer
 
 from facade.includes import MAX_REVINCLUDES_PER_PAGE
-
-
-@pytest.fixture(scope="module")
-def mint():
-    return TokenMint()
-
-
-@pytest.fixture(scope="module")
-def app(demo_path, state_url, mint):
-    return secured_app(demo_path, state_url, mint)
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture(scope="module")

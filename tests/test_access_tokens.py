@@ -9,26 +9,12 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from support.smart_tokens import BASE, TokenMint, bearer, secured_app
+from support.secured_fixtures import app, client, mint  # noqa: F401 - fixtures
+from support.smart_tokens import BASE, TokenMint, bearer
 
 from facade.app import create_app
 from facade.config import Settings
 from facade.state.tables import revoked_token
-
-
-@pytest.fixture(scope="module")
-def mint():
-    return TokenMint()
-
-
-@pytest.fixture(scope="module")
-def app(demo_path, state_url, mint):
-    return secured_app(demo_path, state_url, mint)
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
 
 
 @pytest.fixture(scope="module")

@@ -4,29 +4,24 @@ trailing spaces and accents (the demo database, as SQLite and PostgreSQL already
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import sqlalchemy as sa
+from support.fhir_client import entry_ids, get_json, q
+from support.mariadb_demo import mariadb_demo
 
 from facade.app import create_app
 from facade.config import Settings
-from legacy_adapters.sources.demo.generate import generate
-from support.fhir_client import entry_ids, get_json, q
-
-DATABASE = f"fhir_facade_test_exact_{os.getpid()}"  # per run: concurrent runs must not drop each other's
 
 pytestmark = pytest.mark.mariadb
 
 
 @pytest.fixture(scope="module")
 def demo(mariadb_url):
-    admin = sa.create_engine(mariadb_url, poolclass=sa.NullPool)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {DATABASE}")
-        connection.exec_driver_sql(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
-    url = sa.engine.make_url(mariadb_url).set(database=DATABASE).render_as_string(hide_password=False)
-    generate(url, patients=40)
+    with mariadb_demo(mariadb_url, "fhir_facade_test_exact", patients=40) as url:
+        yield _serve_and_pick_a_patient(url)
+
+
+def _serve_and_pick_a_patient(url: str) -> tuple:
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     with engine.connect() as connection:
         guid, mrn, family = connection.execute(sa.text(
@@ -35,10 +30,7 @@ def demo(mariadb_url):
         assert connection.execute(sa.text("SELECT COUNT(*) FROM pt_master WHERE mrn = :m"), {"m": mrn.lower() + " "}).scalar() == 1
     engine.dispose()
     client = create_app(Settings(auth_mode="off", database_url=url, base_url="http://testserver/fhir")).test_client()
-    yield client, guid, mrn, family
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {DATABASE}")
-    admin.dispose()
+    return client, guid, mrn, family
 
 
 def test_ids_are_exact(demo):

@@ -4,18 +4,16 @@ system finds 'glu' without 'GLU'."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 import sqlalchemy as sa
+from support.fhir_client import q, search_ids
+from support.mariadb_demo import mariadb_demo
 
 from facade.app import create_app
 from facade.config import Settings
-from legacy_adapters.sources.demo.generate import generate
-from support.fhir_client import q, search_ids
 
-DATABASE = f"fhir_facade_test_xwalk_{os.getpid()}"
 LOINC = "http://loinc.org"
 LAB = "urn:fhir-facade:demo:lab-test"
 
@@ -24,12 +22,11 @@ pytestmark = pytest.mark.mariadb
 
 @pytest.fixture(scope="module")
 def demo(mariadb_url):
-    admin = sa.create_engine(mariadb_url, poolclass=sa.NullPool)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {DATABASE}")
-        connection.exec_driver_sql(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
-    url = sa.engine.make_url(mariadb_url).set(database=DATABASE).render_as_string(hide_password=False)
-    generate(url, patients=20)
+    with mariadb_demo(mariadb_url, "fhir_facade_test_xwalk", patients=20) as url:
+        yield _add_a_lowercase_code_and_serve(url)
+
+
+def _add_a_lowercase_code_and_serve(url: str) -> tuple:
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     odd = str(uuid.UUID(int=7))
     with engine.begin() as connection:  # the test's own copy of the legacy data, changed before the façade reads it
@@ -47,10 +44,7 @@ def demo(mariadb_url):
         assert connection.execute(sa.text("SELECT COUNT(*) FROM lab_result WHERE test_cd = 'GLU' AND res_guid = :g"), {"g": odd}).scalar() == 1
     engine.dispose()
     client = create_app(Settings(auth_mode="off", database_url=url, base_url="http://testserver/fhir")).test_client()
-    yield client, odd, glu
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {DATABASE}")
-    admin.dispose()
+    return client, odd, glu
 
 
 def test_crosswalk_searches_are_exact(demo):

@@ -28,7 +28,7 @@ import orjson
 import sqlalchemy as sa
 
 from facade.audit.writer import GroupCommitWriter
-from facade.state import metadata
+from facade.state import create_state_tables, metadata
 
 GENESIS = "0" * 64
 MAX_IDS = 1000  # ids recorded per search page (a page is at most max_count)
@@ -87,7 +87,7 @@ class AuditStore:
     def create(self) -> None:
         """Create the state tables and the audit head row (idempotent, safe when several workers
         start at once)."""
-        metadata.create_all(self.engine, checkfirst=True)
+        create_state_tables(self.engine)
         try:
             with self.engine.begin() as connection:
                 if connection.execute(sa.select(audit_head.c.id)).first() is None:

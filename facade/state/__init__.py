@@ -33,11 +33,22 @@ class StateStore:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
 
     def create_tables(self) -> None:
-        """Create missing tables (idempotent; safe when several workers start at once)."""
-        metadata.create_all(self.engine, checkfirst=True)
+        create_state_tables(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def create_state_tables(engine: sa.Engine) -> None:
+    """Create missing tables: idempotent, and safe when several workers start at once (one
+    may create a table between another's check and its CREATE; the loser checks again)."""
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine, checkfirst=True)
+            return
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+            if attempt == 2:
+                raise
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
