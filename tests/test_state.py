@@ -24,3 +24,27 @@ def test_a_worker_that_loses_the_creation_race_checks_again(tmp_path, monkeypatc
     store.create_tables()
     assert len(calls) == 2
     assert set(metadata.tables) <= set(sa.inspect(store.engine).get_table_names())
+
+
+def test_workers_starting_together_all_get_their_tables(tmp_path):
+    import threading
+
+    import facade.smart.store  # noqa: F401 - declares the authorization server's tables too
+
+    for n in range(10):
+        stores = [StateStore(f"sqlite:///{tmp_path / f'{n}.sqlite'}") for _ in range(4)]
+        errors: list[Exception] = []
+
+        def create(store: StateStore) -> None:
+            try:
+                store.create_tables()
+            except Exception as error:  # noqa: BLE001 - collected and asserted below
+                errors.append(error)
+
+        threads = [threading.Thread(target=create, args=(store,)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert set(metadata.tables) <= set(sa.inspect(stores[0].engine).get_table_names())

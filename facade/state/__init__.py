@@ -12,6 +12,7 @@ through ``StateStore.engine``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -40,15 +41,18 @@ class StateStore:
 
 
 def create_state_tables(engine: sa.Engine) -> None:
-    """Create missing tables: idempotent, and safe when several workers start at once (one
-    may create a table between another's check and its CREATE; the loser checks again)."""
-    for attempt in range(3):
+    """Create missing tables: idempotent, and safe when several workers start at once. A worker
+    may create a table between another's check and its CREATE; the loser checks again. Every
+    lost race means another worker made progress, so this ends once all tables exist."""
+    attempts = 4 * len(metadata.tables) + 4
+    for attempt in range(attempts):
         try:
             metadata.create_all(engine, checkfirst=True)
             return
         except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
-            if attempt == 2:
+            if attempt == attempts - 1:
                 raise
+            time.sleep(0.01)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
