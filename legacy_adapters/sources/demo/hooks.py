@@ -6,37 +6,24 @@ and returns plain JSON data, or None to leave the element out.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
+from legacy_adapters.mapping.results import result_quantity, result_text
 from legacy_adapters.mapping.values import split_collection
 
 UCUM = "http://unitsofmeasure.org"
 
-_NUMERIC = re.compile(r"^\s*(?P<comparator><=|>=|<|>)?\s*(?P<value>-?\d+(?:\.\d+)?)\s*$")
 
 
 def lab_quantity(result: str | None, units: str | None) -> dict | None:
-    """'5.4' or '<5' with a legacy unit → valueQuantity; non-numeric results → None."""
-    if result is None:
-        return None
-    match = _NUMERIC.match(result)
-    if not match:
-        return None
-    text = match["value"]
-    quantity: dict = {"value": float(text) if "." in text else int(text)}
-    if match["comparator"]:
-        quantity["comparator"] = match["comparator"]
-    if units:
-        quantity["unit"] = units  # the mapping's `units:` table adds the UCUM system and code
-    return quantity
+    """'5.4' or '<5' with a legacy unit → valueQuantity (the mapping's `units:` table adds the UCUM
+    system and code); non-numeric results → None."""
+    return result_quantity(result, units)
 
 
 def lab_text(result: str | None) -> str | None:
     """Qualitative results ('POS', 'NEG', free text) → valueString; numeric ones → None."""
-    if result is None or _NUMERIC.match(result):
-        return None
-    return result
+    return result_text(result)
 
 
 def bmi(weight_lb: object, height_in: object) -> dict | None:

@@ -6,8 +6,9 @@ plain JSON data, or None to leave the element out.
 
 from __future__ import annotations
 
-import re
 from datetime import date
+
+from legacy_adapters.mapping.results import result_quantity, result_text
 
 UCUM = "http://unitsofmeasure.org"
 CVX = "http://hl7.org/fhir/sid/cvx"
@@ -17,31 +18,21 @@ DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 LAB_UNITS = {"in": "[in_i]", "lb": "[lb_av]", "mg/dl": "mg/dL", "mg/dL": "mg/dL", "g/dL": "g/dL", "mmol/L": "mmol/L",
              "%": "%", "U/L": "U/L", "mEq/L": "meq/L", "10*3/uL": "10*3/uL", "K/uL": "10*3/uL"}
 
-_NUMERIC = re.compile(r"^\s*(?P<comparator><=|>=|<|>)?\s*(?P<value>-?\d+(?:\.\d+)?)\s*$")
 
 
 def lab_quantity(result: str | None, units: str | None) -> dict | None:
-    """A numeric ``procedure_result.result`` (optionally '<5') → valueQuantity; anything else → None."""
-    match = _NUMERIC.match(result) if result else None
-    if not match:
-        return None
-    text = match["value"]
-    quantity: dict = {"value": float(text) if "." in text else int(text)}
-    if match["comparator"]:
-        quantity["comparator"] = match["comparator"]
-    if units:
-        quantity["unit"] = units
-        if units in LAB_UNITS:
-            quantity["system"] = UCUM
-            quantity["code"] = LAB_UNITS[units]
+    """A numeric ``procedure_result.result`` (optionally '<5') → valueQuantity, with UCUM where the
+    unit is known; anything else → None."""
+    quantity = result_quantity(result, units)
+    if quantity is not None and units in LAB_UNITS:
+        quantity["system"] = UCUM
+        quantity["code"] = LAB_UNITS[units]
     return quantity
 
 
 def lab_text(result: str | None) -> str | None:
     """A non-numeric result ('Positive', free text) → valueString."""
-    if result is None or _NUMERIC.match(result):
-        return None
-    return result
+    return result_text(result)
 
 
 def vaccine_code(cvx: str | None) -> dict:
