@@ -7,28 +7,13 @@ import re
 import pytest
 
 from facade.smart.launch import create_launch
+from support.smart_fixtures import app, client, public  # noqa: F401 - fixtures
 from support.smart_flow import (
-    BASE, CLINICIAN, PATIENT_USER, REDIRECT, all_offered_scopes, auth_params, decode, exchange, form_fields, make_app,
-    make_settings, obtain_code, pkce, redirect_params, register, sign_in,
+    BASE, CLINICIAN, PATIENT_USER, REDIRECT, all_offered_scopes, auth_params, decode, exchange, form_fields, obtain_code, pkce, redirect_params, register, sign_in,
 )
 
 PATIENT_ID = PATIENT_USER[2]
 STANDALONE = "launch/patient openid fhirUser offline_access patient/*.rs"
-
-
-@pytest.fixture(scope="module")
-def app(demo_path, tmp_path_factory):
-    return make_app(make_settings(demo_path, tmp_path_factory.mktemp("smart-authorize")))
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture(scope="module")
-def public(app):
-    return register(app, "public")[0]
 
 
 def test_b1_get_returns_code_and_exact_state(client, public):

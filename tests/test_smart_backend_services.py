@@ -10,17 +10,8 @@ import orjson
 import pytest
 
 from facade.smart.backend_services import _max_age
-from support.smart_flow import TOKEN_URL, AssertionSigner, decode, make_app, make_settings, register
-
-
-@pytest.fixture(scope="module")
-def app(demo_path, tmp_path_factory):
-    return make_app(make_settings(demo_path, tmp_path_factory.mktemp("smart-backend")))
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
+from support.smart_fixtures import app, client  # noqa: F401 - fixtures
+from support.smart_flow import TOKEN_URL, AssertionSigner, decode, register
 
 
 @pytest.fixture(scope="module", params=["RS384", "ES384"])

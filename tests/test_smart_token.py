@@ -10,27 +10,13 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from facade.smart import events
+from support.smart_fixtures import app, client, public  # noqa: F401 - fixtures
 from support.smart_flow import (
-    ASSERTION_TYPE, BASE, PATIENT_USER, AssertionSigner, basic, decode, exchange, make_app, make_settings, obtain_code,
+    ASSERTION_TYPE, BASE, PATIENT_USER, AssertionSigner, basic, decode, exchange, obtain_code,
     register,
 )
 
 SCOPE = "launch/patient openid fhirUser offline_access patient/*.rs"
-
-
-@pytest.fixture(scope="module")
-def app(demo_path, tmp_path_factory):
-    return make_app(make_settings(demo_path, tmp_path_factory.mktemp("smart-token")))
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture(scope="module")
-def public(app):
-    return register(app, "public")[0]
 
 
 @pytest.fixture(scope="module")
