@@ -67,7 +67,7 @@ def _access_control(app: Flask, settings: Settings, service: FhirService) -> Non
     # Tables are created on first use, so building the app (e.g. for the OpenAPI document)
     # touches no database.
     state = StateStore(settings.state_database_url)
-    audit = AuditStore(state.engine)
+    audit = AuditStore(state.engine, delivery=settings.audit_delivery, spool_dir=settings.audit_spool_dir)
     app.extensions["fhir_facade_state"] = state
     app.extensions["fhir_facade_audit"] = audit
     app.extensions["fhir_facade_auth"] = build_authenticator(app, settings, service.adapter.search_params, state.engine)

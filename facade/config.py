@@ -16,7 +16,7 @@ ENV_PREFIX = "FHIR_FACADE_"
 DEMO_MAPPING = str(Path(__file__).resolve().parent.parent / "legacy_adapters" / "sources" / "demo" / "mapping.yaml")
 
 
-def _data_home() -> Path:
+def data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "fhir-facade"
 
 
@@ -42,6 +42,9 @@ class Settings:
     strict_handling: bool = False  # unknown parameters: 400 instead of ignored-and-reported
     # [state]
     state_url: str | None = None  # the façade's own database (tokens, audit); None: SQLite in the data directory
+    # [audit]
+    audit_delivery: str = "spool"  # spool: a worker-owned file before the response, shipped to the chain within 50 ms; commit: committed before the response
+    audit_spool_dir: str | None = None  # None: beside a SQLite state file, else in the data directory
     # [auth]
     auth_mode: str = "builtin"  # builtin: our own SMART server; external: another IdP's tokens; off: no access control (only when set explicitly)
     # built-in authorization server (facade/smart)
@@ -57,19 +60,19 @@ class Settings:
     introspection_client_id: str | None = None
     introspection_client_secret: str | None = None  # prefer FHIR_FACADE_INTROSPECTION_CLIENT_SECRET
     # [demo]
-    demo_path: str = field(default_factory=lambda: str(_data_home() / "demo.sqlite"))
+    demo_path: str = field(default_factory=lambda: str(data_home() / "demo.sqlite"))
     demo_patients: int = 1000
 
     @property
     def state_database_url(self) -> str:
-        return self.state_url or "sqlite:///" + str(_data_home() / "state.sqlite")
+        return self.state_url or "sqlite:///" + str(data_home() / "state.sqlite")
 
     @property
     def signing_key_file(self) -> str | None:
         """Where the signing key lives: configured, or the demo's own key in the data directory."""
         if self.signing_key_path:
             return self.signing_key_path
-        return str(_data_home() / "signing-key.pem") if self.is_demo else None
+        return str(data_home() / "signing-key.pem") if self.is_demo else None
 
     @property
     def is_demo(self) -> bool:
@@ -82,6 +85,8 @@ class Settings:
             raise ConfigError("workers and threads must be at least 1")
         if not 1 <= self.default_count <= self.max_count:
             raise ConfigError("need 1 <= default_count <= max_count")
+        if self.audit_delivery not in ("spool", "commit"):
+            raise ConfigError(f"audit_delivery must be spool or commit, not {self.audit_delivery!r}")
         if self.auth_mode not in ("builtin", "external", "off"):
             raise ConfigError(f"auth_mode must be builtin, external or off, not {self.auth_mode!r}")
         if self.auth_mode == "external" and not (self.introspection_url or (self.external_issuer and self.external_jwks_url)):
@@ -100,6 +105,7 @@ _SECTIONS = {
     "legacy": ("database_url", "mapping", "pool_size"),
     "search": ("default_count", "max_count", "strict_handling"),
     "state": ("state_url",),
+    "audit": ("audit_delivery", "audit_spool_dir"),
     "demo": ("demo_path", "demo_patients"),
     "auth": ("auth_mode", "signing_key_path", "token_lifetime", "refresh_token_lifetime", "users_file", "clients_file", "external_issuer", "external_jwks_url", "introspection_url", "introspection_client_id", "introspection_client_secret"),
 }
@@ -135,7 +141,7 @@ def load_settings(config_file: str | None = None, overrides: dict[str, Any] | No
                     raise ConfigError(f"{config_file}: unknown key {key!r} in [{section}]")
                 values[key] = _coerce(key, value)
         base = Path(config_file).resolve().parent
-        for key in ("mapping", "signing_key_path", "users_file", "clients_file"):
+        for key in ("mapping", "signing_key_path", "users_file", "clients_file", "audit_spool_dir"):
             if values.get(key) and not Path(values[key]).is_absolute():
                 values[key] = str(base / values[key])
     for name in _TYPES:

@@ -55,10 +55,11 @@ class FacadeServer(BaseApplication):
 
 
 def _worker_exit(_server, _worker) -> None:  # noqa: ANN001 - gunicorn's hook signature
-    """A worker stopping: commit the audit records still queued before the process ends."""
-    from facade.audit.writer import close_all
+    """A worker stopping: ship or commit the audit records still pending before the process ends."""
+    from facade.audit import spool, writer
 
-    close_all()
+    spool.close_all()
+    writer.close_all()
 
 
 def serve(settings: Settings) -> None:

@@ -184,7 +184,7 @@ def test_concurrent_requests_are_group_committed_and_the_chain_verifies(demo_pat
     """8 threads × 50 requests: far fewer transactions than records, one intact chain, and
     every request's record committed before its response (its seq is on the head already)."""
     url = f"sqlite:///{tmp_path / 'state.sqlite'}"
-    app = secured_app(demo_path, url, mint)
+    app = secured_app(demo_path, url, mint, audit_delivery="commit")
     store = _store(app)
     batches: list[int] = []
     write_batch = store.writer._write_batch
@@ -276,11 +276,14 @@ def test_state_database_on_postgresql(postgres_url, demo_path, mint):
 
         time.sleep(1.05)
         assert client.get(f"/fhir/Patient/{pid}", headers=bearer(token)).status_code == 401
+        audit = app.extensions["fhir_facade_audit"]
+        audit.flush()  # the app spools (the default delivery): ship before reading the table directly
         with engine.connect() as connection:
             last = orjson.loads(connection.execute(sa.select(audit_record.c.body).order_by(audit_record.c.seq.desc()).limit(1)).scalar_one())
             head = connection.execute(sa.select(audit_head.c.seq)).scalar_one()
         assert last["status"] == 401 and head == 6 * 25 + 3
         app.extensions["fhir_facade_audit_unsubscribe"]()
+        audit.close()  # its shipper stops before the schema is dropped
         engine.dispose()
     finally:
         with admin.begin() as connection:
@@ -289,7 +292,7 @@ def test_state_database_on_postgresql(postgres_url, demo_path, mint):
 
 
 def test_unauditable_access_is_withheld_and_logs_no_phi(demo_path, tmp_path, mint, patient_id, caplog):
-    app = secured_app(demo_path, f"sqlite:///{tmp_path / 'state.sqlite'}", mint)
+    app = secured_app(demo_path, f"sqlite:///{tmp_path / 'state.sqlite'}", mint, audit_delivery="commit")
     client = app.test_client()
     token = mint.token("patient/Patient.r", patient=patient_id)
     assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
@@ -310,7 +313,7 @@ def test_unauditable_access_is_withheld_and_logs_no_phi(demo_path, tmp_path, min
 
 
 def test_a_full_audit_queue_or_a_stalled_store_is_503(demo_path, tmp_path, mint, patient_id):
-    app = secured_app(demo_path, f"sqlite:///{tmp_path / 'state.sqlite'}", mint)
+    app = secured_app(demo_path, f"sqlite:///{tmp_path / 'state.sqlite'}", mint, audit_delivery="commit")
     client = app.test_client()
     token = mint.token("patient/Patient.r", patient=patient_id)
     assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200

@@ -30,6 +30,7 @@ def pg_state_url(postgres_url):
 def app(demo_path, tmp_path_factory, pg_state_url):
     application = make_app(make_settings(demo_path, tmp_path_factory.mktemp("smart-pg"), state_url=pg_state_url))
     yield application
+    application.extensions["fhir_facade_audit"].close()  # its shipper stops before the schema goes
     application.extensions["fhir_facade_state"].dispose()
 
 

@@ -24,7 +24,8 @@ def verify_command(config_file: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     state = StateStore(settings.state_database_url)
     try:
-        result = AuditStore(state.engine).verify()
+        # Spool files of stopped workers are shipped first, so the count covers every record.
+        result = AuditStore(state.engine, delivery=settings.audit_delivery, spool_dir=settings.audit_spool_dir).verify()
     finally:
         state.dispose()
     for problem in result.problems:

@@ -1,0 +1,238 @@
+"""Audit spool: a record reaches a local file before its response leaves, and a
+background thread moves it into the hash chain in the state database.
+
+Why not commit every record before answering (``delivery = "commit"``, writer.py):
+the chain is one sequence, so committing it is serialised across every worker,
+and on a 2-core machine that commit halved the throughput of a Patient read.
+Appending a line to a file the worker owns costs one ``write`` call.
+
+Durability: ``write`` returns once the kernel holds the line, so a record
+survives the crash of its worker, which is also what a SQLite commit in WAL mode
+with ``synchronous=NORMAL`` (the state database's setting) promises; a power cut
+may lose the last records of either. A line that cannot be written fails its
+request (503), as a failed commit does.
+
+Exactly once: the shipped offset of each spool file is stored in the same
+transaction as the records shipped from it.
+
+Ownership: a worker holds an ``flock`` on its spool file for as long as it writes
+to it. A file nobody holds belongs to a worker that ended (or a file that was
+rotated); any shipper of the same state database ships what is left of it,
+from the stored offset, and deletes it. A line cut short by a crash has no
+newline and is never shipped: its request got no response.
+
+Back-pressure: when the state database cannot take records for a long time, the
+unshipped backlog grows; past ``max_backlog`` bytes requests are refused (503)
+rather than served unaudited.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+from facade.audit.writer import AuditUnavailable
+
+log = logging.getLogger("facade.audit.spool")
+
+SHIP_INTERVAL = 0.05  # seconds between shipments: how long a record may wait for the chain
+MAX_BACKLOG = 64 * 2**20  # unshipped bytes per worker before requests are refused
+ROTATE_BYTES = 64 * 2**20  # a spool file this large is retired and a new one started
+SHIP_LINES = 2000  # records per transaction
+ORPHAN_SCAN = 2.0  # seconds between looks for spool files of ended workers
+SUFFIX = ".spool"
+
+_spools: weakref.WeakSet[AuditSpool] = weakref.WeakSet()
+
+# ship(spool name, offset after the lines, lines) writes the lines to the chain and stores the
+# offset, in one transaction; shipped_offset(name) reads the stored offset (0 if none).
+Ship = Callable[[str, int, list[bytes]], None]
+ShippedOffset = Callable[[str], int]
+
+
+class _Spool:
+    """One open spool file: written by this process's requests, shipped by its thread."""
+
+    def __init__(self, directory: Path):
+        self.name = f"{os.getpid()}-{int(time.time())}-{secrets.token_hex(4)}{SUFFIX}"
+        self.path = directory / self.name
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.written = 0  # bytes of complete lines
+        self.shipped = 0
+
+    def retire(self) -> None:
+        """Stop writing: the file becomes an orphan, shipped and deleted by the next scan."""
+        with contextlib.suppress(OSError):
+            os.close(self.fd)  # closing releases the flock
+
+
+class AuditSpool:
+    def __init__(self, directory: str | Path, ship: Ship, shipped_offset: ShippedOffset, *,
+                 interval: float = SHIP_INTERVAL, max_backlog: int = MAX_BACKLOG, rotate_bytes: int = ROTATE_BYTES):
+        self.directory = Path(directory)
+        self._ship, self._shipped_offset = ship, shipped_offset
+        self._interval, self._max_backlog, self._rotate_bytes = interval, max_backlog, rotate_bytes
+        self._write_lock = threading.Lock()  # one line at a time into the current file
+        self._ship_lock = threading.Lock()  # one shipment at a time (thread, flush, close)
+        self._spool: _Spool | None = None
+        self._pid = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_scan = 0.0
+        self._closed = False
+        _spools.add(self)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def append(self, line: bytes) -> None:
+        """Write one record (a line of JSON without newline); AuditUnavailable if it cannot be."""
+        if self._closed:
+            raise AuditUnavailable("the audit spool is shut down")
+        data = line + b"\n"
+        with self._write_lock:
+            spool = self._current()
+            if spool.written - spool.shipped > self._max_backlog:
+                raise AuditUnavailable("the audit backlog is full: the state database is not taking records")
+            try:
+                done = os.write(spool.fd, data)
+            except OSError as error:
+                self._replace(spool)
+                raise AuditUnavailable(f"the audit spool could not be written ({type(error).__name__})") from None
+            if done != len(data):  # a cut line: never shipped; start a clean file for the next
+                self._replace(spool)
+                raise AuditUnavailable("the audit spool could not be written (short write)")
+            spool.written += done
+            if spool.written >= self._rotate_bytes:
+                self._replace(spool)
+
+    # -- shipping ---------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Ship everything spooled so far, this process's and ended workers' (read-your-writes)."""
+        with self._ship_lock:
+            self._ship_own()
+            self._ship_orphans()
+
+    def close(self) -> None:
+        """Ship what is spooled, stop the thread, delete the file; later records are refused."""
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None and self._pid == os.getpid() and self._thread is not threading.current_thread():
+            self._thread.join(10)
+        with self._ship_lock, self._write_lock:  # no shipment, no write meanwhile
+            spool = self._spool if self._pid == os.getpid() else None
+            if spool is not None:
+                try:
+                    self._ship_own()
+                except Exception as error:  # noqa: BLE001 - the file stays: the next shipper takes it
+                    log.error("audit records could not be shipped at shutdown (%s); they wait in %s",
+                              type(error).__name__, self.directory)
+                spool.retire()
+                if spool.shipped == spool.written:
+                    with contextlib.suppress(OSError):
+                        spool.path.unlink()
+                self._spool = None
+
+    def _run(self) -> None:
+        failing = False
+        while not self._stop.wait(self._interval):
+            with self._ship_lock:
+                try:
+                    self._ship_own()
+                    if time.monotonic() >= self._next_scan:
+                        self._next_scan = time.monotonic() + ORPHAN_SCAN
+                        self._ship_orphans()
+                except Exception as error:  # noqa: BLE001 - the state database is down: try again later
+                    if not failing:  # once per outage, not every interval
+                        log.error("audit records cannot be shipped to the state database (%s); they wait in %s",
+                                  type(error).__name__, self.directory)
+                    failing = True
+                    continue
+            if failing:
+                log.warning("audit shipping resumed")
+                failing = False
+
+    def _ship_own(self) -> None:
+        spool = self._spool if self._pid == os.getpid() else None
+        if spool is None or spool.shipped == spool.written:
+            return
+        with open(spool.path, "rb") as handle:
+            spool.shipped = self._ship_file(spool.name, handle, spool.shipped)
+
+    def _ship_file(self, name: str, handle, offset: int) -> int:  # noqa: ANN001
+        """Ship the complete lines of ``handle`` after ``offset``; returns the offset reached."""
+        handle.seek(offset)
+        while True:
+            lines: list[bytes] = []
+            end = offset
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    break  # a line cut short (or still being written): not a record yet
+                lines.append(raw[:-1])
+                end += len(raw)
+                if len(lines) >= SHIP_LINES:
+                    break
+            if not lines:
+                return offset
+            self._ship(name, end, lines)
+            offset = end
+
+    def _ship_orphans(self) -> None:
+        """Ship and delete the spool files no live writer holds."""
+        own = self._spool.name if self._spool is not None and self._pid == os.getpid() else None
+        for path in sorted(self.directory.glob(f"*{SUFFIX}")):
+            if path.name == own:
+                continue
+            try:
+                handle = open(path, "rb")  # noqa: SIM115 - closed below
+            except OSError:
+                continue  # deleted meanwhile by another shipper
+            with handle:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # its worker is alive, or another shipper has it
+                try:
+                    if os.fstat(handle.fileno()).st_ino != path.stat().st_ino:
+                        continue  # shipped and deleted (and the name reused) meanwhile
+                except OSError:
+                    continue
+                self._ship_file(path.name, handle, self._shipped_offset(path.name))
+                path.unlink()
+
+    # -- the current file -------------------------------------------------------------------
+
+    def _current(self) -> _Spool:
+        if self._spool is None or self._pid != os.getpid():  # a forked worker opens its own
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._spool, self._pid = _Spool(self.directory), os.getpid()
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, name="audit-shipper", daemon=True)
+            self._thread.start()
+        return self._spool
+
+    def _replace(self, spool: _Spool) -> None:
+        """Retire ``spool`` (its unshipped lines go to the next orphan scan) and open a fresh one.
+        Called with the write lock held; never waits for a shipment."""
+        spool.retire()
+        self._next_scan = 0.0
+        self._spool = _Spool(self.directory)
+
+
+def close_all() -> None:
+    """Ship and close every spool of this process (at exit, and when a gunicorn worker exits)."""
+    for spool in list(_spools):
+        spool.close()
+
+
+atexit.register(close_all)
