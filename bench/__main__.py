@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load per server and workload (default 2)")
     parser.add_argument("--seed", type=int, default=DEMO_SEED, help="demo data seed")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--workloads", default="", help="comma-separated workload names to run (default: all)")
+    parser.add_argument("--audit-delivery", choices=("spool", "commit"), default="spool",
+                        help="the façade's audit delivery (default spool, as deployed by default)")
     parser.add_argument("--quick", action="store_true", help=f"CI smoke run: {QUICK_SIZE} patients, 1 round, 1 s per run (never judges speed)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -68,11 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     wrk.require_wrk()  # fail before generating anything
     signal.signal(signal.SIGTERM, _terminate)
     workers = os.cpu_count() or 1
-    opts = Options(args.duration, args.rounds, args.connections, args.warmup, workers)
+    opts = Options(args.duration, args.rounds, args.connections, args.warmup, workers,
+                   frozenset(w.strip() for w in args.workloads.split(",") if w.strip()), args.audit_delivery)
     document = {
         "meta": {
             "sizes": args.size_list, "duration": args.duration, "rounds": args.rounds, "connections": args.connections,
-            "warmup": args.warmup, "quick": args.quick, "seed": args.seed, "workers": workers,
+            "warmup": args.warmup, "quick": args.quick, "audit_delivery": args.audit_delivery, "seed": args.seed, "workers": workers,
             "threads": load_settings(environ={}).threads, "cpu_count": os.cpu_count(), "wrk": _wrk_version(),
             "python": platform.python_version(), "code": _code_version(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },

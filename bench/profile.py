@@ -109,11 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     facade = facade_server(db, workers=os.cpu_count() or 1, log_dir=data.DATA_DIR / "logs" / "profile")
     with running(facade, ready_path=workload.paths[0]), tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        wrk.run(facade.port, workload.paths, 2, args.connections, scratch)  # warm-up
+        wrk.run(facade.port, workload.paths, 2, args.connections, scratch, headers=facade.headers)  # warm-up
         load: dict = {}
 
         def drive() -> None:
-            load.update(wrk.run(facade.port, workload.paths, args.seconds + 3, args.connections, scratch, spread=facade.connections_per_worker))
+            load.update(wrk.run(facade.port, workload.paths, args.seconds + 3, args.connections, scratch, spread=facade.connections_per_worker,
+                                     headers=facade.headers))
 
         driver = threading.Thread(target=drive)
         driver.start()

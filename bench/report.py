@@ -20,11 +20,15 @@ def _ratio(ratio: dict | None) -> str:
     return f"{fmt(ratio['mean'])} ({fmt(ratio['min'])}–{fmt(ratio['max'])})"
 
 
+def _times(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}×"
+
+
 def results_table(document: dict) -> str:
     meta = document["meta"]
     lines = []
     header = (f"{'workload':<38} {'façade/s':>10} {'floor/s':>10}  {'ratio f/F (min–max)':<20}"
-              f" {'façade p50/p99 ms':>19} {'floor p50/p99 ms':>18} {'bytes façade/floor':>19}")
+              f" {'façade p50/p99 ms':>19} {'floor p50/p99 ms':>18} {'p99 f/F':>8} {'bytes façade/floor':>19}")
     for run in document["sizes"]:
         lines.append("")
         lines.append(f"== {run['size']} patients — {meta['workers']} workers × {meta['threads']} threads each, "
@@ -35,13 +39,15 @@ def results_table(document: dict) -> str:
             unit = " pages" if r["unit"] == "pages/s" else ""
             lines.append(
                 f"{r['title'] + unit:<38} {r['facade']['rps']:>10.1f} {r['floor']['rps']:>10.1f}  {_ratio(r['ratio']):<20}"
-                f" {_ms(r['facade']):>19} {_ms(r['floor']):>18} {r['bytes']['facade']:>9} / {r['bytes']['floor']:<8}{size_note}")
+                f" {_ms(r['facade']):>19} {_ms(r['floor']):>18} {_times(r.get('p99_ratio')):>8}"
+                f" {r['bytes']['facade']:>9} / {r['bytes']['floor']:<8}{size_note}")
         for _, title in UNAVAILABLE:
             lines.append(f"{title:<38} {'not yet available':>21}")
         rss = run["rss_mb"]
         lines.append(f"peak RSS per worker (VmHWM, MiB): façade {', '.join(map(str, rss['facade'])) or '?'}"
                      f"; floor {', '.join(map(str, rss['floor'])) or '?'}")
-    lines.append("ratio = façade requests/s ÷ floor requests/s, paired per round (1.00 = as fast as the floor)")
+    lines.append("ratio = façade requests/s ÷ floor requests/s, paired per round (1.00 = as fast as the floor);"
+                 " p99 f/F = façade p99 ÷ floor p99, both under the same saturating load")
     return "\n".join(lines)
 
 

@@ -149,7 +149,7 @@ def facade_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "facade.cli"]
 
 
-def facade_server(db: Path, workers: int, log_dir: Path) -> Server:
+def facade_server(db: Path, workers: int, log_dir: Path, audit_delivery: str = "spool") -> Server:
     """``fhir-facade serve`` as the README deploys it, configured through the environment.
 
     Access control on (auth_mode builtin) and the audit trail on, its state database
@@ -162,7 +162,8 @@ def facade_server(db: Path, workers: int, log_dir: Path) -> Server:
     state = log_dir / "state.sqlite"
     for stale in (state, state.with_name("state.sqlite-wal"), state.with_name("state.sqlite-shm")):
         stale.unlink(missing_ok=True)  # one run's audit trail, verified at the end
-    env = _clean_env(FHIR_FACADE_DEMO_PATH=str(db), FHIR_FACADE_STATE_URL=f"sqlite:///{state}",
+    shutil.rmtree(state.with_name("state.sqlite-audit-spool"), ignore_errors=True)
+    env = _clean_env(FHIR_FACADE_DEMO_PATH=str(db), FHIR_FACADE_STATE_URL=f"sqlite:///{state}", FHIR_FACADE_AUDIT_DELIVERY=audit_delivery,
                      FHIR_FACADE_BASE_URL=f"http://{HOST}:{port}/fhir", XDG_DATA_HOME=str(log_dir / "data"))
     token = mint_token(env, scope="user/*.rs")
     return Server("façade", argv, env, port, log_dir / "facade.log", headers={"Authorization": f"Bearer {token}"})
@@ -184,7 +185,7 @@ def audit_state(facade: Server) -> dict:
 
     store = StateStore(facade.env["FHIR_FACADE_STATE_URL"])
     try:
-        result = AuditStore(store.engine).verify()
+        result = AuditStore(store.engine, delivery="spool").verify()  # ships spools a worker left behind
     finally:
         store.dispose()
     return {"records": result.count, "intact": result.ok, "problems": result.problems[:5]}
