@@ -52,9 +52,15 @@ def _submit(browser, element_id: str) -> None:
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
+    from selenium.common.exceptions import WebDriverException
+
     button = browser.find_element(By.ID, element_id)
     button.click()
-    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(button))
+    # While the old document is being torn down Chromium may answer a probe of the button with
+    # an inspector error instead of "stale element"; that is the navigation in progress, so poll on.
+    wait = WebDriverWait(browser, 20, ignored_exceptions=(WebDriverException,))
+    wait.until(expected_conditions.staleness_of(button))
+    wait.until(lambda driver: driver.execute_script("return document.readyState") == "complete")
 
 
 def test_browser_sign_in_and_granular_consent(live, browser):
