@@ -41,6 +41,9 @@ def test_content_negotiation(client, headers, query, status, media):
 
 def test_pretty_printing(client):
     assert b"\n" in client.get("/fhir/metadata?_pretty=true").data
+    assert b"\n" in client.get("/fhir/Patient?_count=1&_pretty=true").data
+    assert b"\n" not in client.get("/fhir/Patient?_count=1&_pretty=false").data
+    assert b"\n" not in client.get("/fhir/Patient?_count=1").data
     assert b"\n" not in client.get("/fhir/metadata").data
 
 

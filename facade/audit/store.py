@@ -68,8 +68,29 @@ audit_head = sa.Table(
 # Built once: constructing statements costs more than running them on SQLite.
 _BUMP_HEAD = (audit_head.update().where(audit_head.c.id == 1)
               .values(seq=audit_head.c.seq + sa.bindparam("count")).returning(audit_head.c.seq, audit_head.c.hash))
-_INSERT = audit_record.insert()
 _SET_HEAD_HASH = audit_head.update().where(audit_head.c.id == 1).values(hash=sa.bindparam("new_hash"))
+_COLUMNS = ("seq", "recorded", "kind", "patient", "agent", "body", "prev_hash", "hash")
+
+
+class _DriverInsert:
+    """The record INSERT compiled once per database dialect and run as the driver's own
+    ``executemany`` over plain tuples or dicts. SQLAlchemy's per-row parameter processing
+    was most of the shipper's time; every column is text or an integer, which every driver
+    binds as is."""
+
+    def __init__(self, dialect: sa.Dialect):
+        compiled = audit_record.insert().compile(dialect=dialect, column_keys=list(_COLUMNS))
+        self.sql = compiled.string
+        self.order = tuple(compiled.positiontup) if compiled.positional else None
+
+    def parameters(self, rows: list[dict]) -> list:
+        if self.order is None:
+            return rows
+        order = self.order
+        return [tuple(row[name] for name in order) for row in rows]
+
+
+_DRIVER_INSERTS: dict[str, _DriverInsert] = {}
 
 
 def chain_hash(prev_hash: str, seq: int, body: str) -> str:
@@ -168,7 +189,10 @@ class AuditStore:
             digest = chain_hash(prev_hash, seq, row["body"])
             chained.append({**row, "seq": seq, "prev_hash": prev_hash, "hash": digest})
             prev_hash = digest
-        connection.execute(_INSERT, chained)
+        insert = _DRIVER_INSERTS.get(connection.dialect.name)
+        if insert is None:
+            insert = _DRIVER_INSERTS[connection.dialect.name] = _DriverInsert(connection.dialect)
+        connection.exec_driver_sql(insert.sql, insert.parameters(chained))
         connection.execute(_SET_HEAD_HASH, {"new_hash": prev_hash})
         return [row["seq"] for row in chained]
 
