@@ -30,8 +30,6 @@ class Workload:
     kind: str = "wrk"  # "wrk" (load generator) or "walk" (Python, follows next links)
 
 
-UNAVAILABLE = (("patient_everything", "Patient $everything"),)
-
 
 def _generator_hash() -> str:
     digest = hashlib.sha256()
@@ -79,4 +77,5 @@ def workloads(path: Path) -> list[Workload]:
             f"/fhir/Observation?patient={g}&category=laboratory&_count=50" for g in with_labs)),
         Workload("observation_search_code", f"Observation?code=loinc|{CODE}", (f"/fhir/Observation?code=http://loinc.org%7C{CODE}&_count=50",)),
         Workload("observation_paging_walk", "Observation paging walk (chronic pt)", (f"/fhir/Observation?patient={chronic}&_count=50",), kind="walk"),
+        Workload("patient_everything", "Patient $everything, 1st page of 100", (f"/fhir/Patient/{chronic}/$everything?_count=100",)),
     ]

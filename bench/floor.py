@@ -31,6 +31,9 @@ from facade.server import FacadeServer
 
 JSON = "application/fhir+json; charset=utf-8"
 NOT_DELETED = "p.del_flg != 'Y'"
+# The façade's patient-compartment types in its $everything order (for the page's links).
+EVERYTHING_TYPES = ("Patient", "AllergyIntolerance", "Condition", "DiagnosticReport", "Encounter", "Immunization",
+                    "MedicationRequest", "Observation", "Procedure", "Provenance")
 
 
 class BadRequest(Exception):
@@ -67,6 +70,8 @@ class Floor:
         if parts[:2] == ["fhir", "Patient"] and len(parts) == 3:
             found = self.read_patient(parts[2])
             return ("200 OK", found) if found else ("404 Not Found", _outcome("not-found", "Patient not known"))
+        if parts[:2] == ["fhir", "Patient"] and len(parts) == 4 and parts[3] == "$everything":
+            return self.everything(parts[2], params, base)
         if parts == ["fhir", "Patient"]:
             return "200 OK", self.search_patients(params, base)
         if parts == ["fhir", "Observation"]:
@@ -94,6 +99,48 @@ class Floor:
         resources = [fhir.patient(row) for row in rows[:count]]
         cursor = [resources[-1]["id"]] if len(rows) > count else None
         return _bundle(base, "Patient", params, count, resources, cursor)
+
+    # --- Patient/$everything ---------------------------------------------------------------
+    def everything(self, guid: str, params: dict, base: str) -> tuple[str, dict]:
+        """The first page: the Patient, then each compartment type in the façade's order
+        (AllergyIntolerance by id, Condition by recorded date descending across both of its
+        tables), filling up to _count. The floor stops at Condition: the workload's patient
+        has more than a page of those."""
+        if params.keys() - {"_count"}:
+            raise BadRequest("the floor answers the first page of $everything, with _count only")
+        count = int(params.get("_count", 20))
+        found = self.read_patient(guid)
+        if found is None:
+            return "404 Not Found", _outcome("not-found", "Patient not known")
+        resources, full = [found], count == 1
+        live = f"{NOT_DELETED} AND p.pt_guid = ?"
+        if not full:
+            rows = self.db().execute(
+                f"SELECT {fhir.ALLERGY_COLUMNS} FROM allergy a JOIN pt_master p ON p.pt_seq = a.pt_seq "
+                f"LEFT JOIN alg_cd c ON c.alg_cd = a.alg_cd WHERE a.del_flg != 'Y' AND {live} ORDER BY a.alg_guid LIMIT ?",
+                (guid, count - len(resources) + 1)).fetchall()
+            full = len(rows) > count - len(resources)
+            resources += [fhir.allergy(row) for row in rows[: count - len(resources)]]
+        if not full:
+            rows = self.db().execute(
+                f"SELECT * FROM (SELECT {fhir.PROBLEM_COLUMNS}, q.entered_dt AS k FROM prob_list q JOIN pt_master p ON p.pt_seq = q.pt_seq "
+                f"WHERE q.del_flg != 'Y' AND {live} UNION ALL "
+                f"SELECT {fhir.DIAGNOSIS_COLUMNS}, dx.ent_dttm AS k FROM enc_dx dx JOIN pt_master p ON p.pt_seq = dx.pt_seq "
+                f"JOIN enc_visit e ON e.visit_no = dx.visit_no WHERE dx.del_flg != 'Y' AND e.del_flg != 'Y' AND {live}) "
+                "ORDER BY k DESC, 11, 1 LIMIT ?",
+                (guid, guid, count - len(resources) + 1)).fetchall()
+            full = len(rows) > count - len(resources)
+            resources += [fhir.condition(row[:11]) for row in rows[: count - len(resources)]]
+        if not full:
+            raise BadRequest("the floor's $everything answers pages that end within Condition")
+        url = f"{base}/Patient/{guid}/$everything?{urlencode([('_type', ','.join(EVERYTHING_TYPES)), ('_count', count)])}"
+        last = resources[-1]
+        bundle = {"resourceType": "Bundle", "type": "searchset", "link": [
+            {"relation": "self", "url": url},
+            {"relation": "next", "url": f"{url}&_cursor={_encode([last['resourceType'], last['id']])}"},
+        ]}
+        bundle["entry"] = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in resources]
+        return "200 OK", bundle
 
     # --- Observation -----------------------------------------------------------------------
     def search_observations(self, params: dict, base: str) -> dict:

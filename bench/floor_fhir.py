@@ -9,10 +9,12 @@ implementation has to do, not mapping-engine work.
 
 from __future__ import annotations
 
+import csv
 from datetime import datetime, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from legacy_adapters.sources.demo.hooks import bmi, lab_quantity, lab_text
+from legacy_adapters.sources.demo.hooks import allergy_reaction, bmi, lab_quantity, lab_text
 
 LOCAL = ZoneInfo("America/New_York")  # the demo's legacy wall-clock time zone
 LOINC = "http://loinc.org"
@@ -243,4 +245,103 @@ def smoking(row: tuple) -> dict:
     if answer:
         coding.append({"system": "urn:fhir-facade:demo:tobacco-use", "code": answer})
     r["valueCodeableConcept"] = {"coding": coding}
+    return r
+
+
+# --- $everything: AllergyIntolerance and Condition (the types a first page reaches) ---------
+
+ALLERGY_COLUMNS = "a.alg_guid, a.upd_dttm, a.alg_stat, a.verif_yn, c.alg_cat, c.snomed_cd, a.alg_cd, c.alg_desc, p.pt_guid, a.entered_dt, a.rxn_txt, a.sev_cd"
+ALLERGY_PROFILE = ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-allergyintolerance"]
+ALLERGY_STATUS = {"A": "active", "I": "inactive", "R": "resolved"}
+ALLERGY_VERIFICATION = {"Y": "confirmed", "N": "unconfirmed"}
+ALLERGY_CATEGORY = {"D": "medication", "F": "food", "E": "environment"}
+
+
+def _profiled(resource_type: str, rid: str, updated: str | None, profile: list[str]) -> dict:
+    stamp = instant(updated)
+    return {"resourceType": resource_type, "id": rid, "meta": {"lastUpdated": stamp, "profile": profile} if stamp else {"profile": profile}}
+
+
+def allergy(row: tuple) -> dict:
+    guid, updated, status, verified, category, snomed, code, desc, patient_guid, entered, reaction_text, severity = map(s, row)
+    r = _profiled("AllergyIntolerance", guid, updated, ALLERGY_PROFILE)
+    if status in ALLERGY_STATUS:
+        r["clinicalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": ALLERGY_STATUS[status]}]}
+    if verified in ALLERGY_VERIFICATION:
+        r["verificationStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": ALLERGY_VERIFICATION[verified]}]}
+    if category in ALLERGY_CATEGORY:
+        r["category"] = [ALLERGY_CATEGORY[category]]
+    coding = [{"system": "http://snomed.info/sct", "code": snomed}] if snomed else []
+    local = _prune({"code": code, "display": desc})
+    if local:
+        coding.append({"system": "urn:fhir-facade:demo:allergen", **local})
+    concept = _prune({"coding": coding or None, "text": desc})
+    if concept:
+        r["code"] = concept
+    r["patient"] = {"reference": f"Patient/{patient_guid}"}
+    recorded = birth_date(entered)
+    if recorded:
+        r["recordedDate"] = recorded
+    reaction = allergy_reaction(reaction_text, severity)
+    if reaction:
+        r["reaction"] = [reaction]
+    return r
+
+
+# Conditions: the problem list (branch 0) and visit diagnoses (branch 1), one row shape for both.
+PROBLEM_COLUMNS = "q.prob_guid, q.upd_dttm, q.prob_stat, q.dx_codes, q.prob_desc, p.pt_guid, NULL, q.onset_dt, q.resolved_dt, q.entered_dt, 0"
+DIAGNOSIS_COLUMNS = "dx.dx_guid, dx.upd_dttm, NULL, dx.dx_codes, dx.dx_desc, p.pt_guid, e.visit_guid, NULL, NULL, dx.ent_dttm, 1"
+CONDITION_PROFILES = (["http://hl7.org/fhir/us/core/StructureDefinition/us-core-condition-problems-health-concerns"],
+                      ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-condition-encounter-diagnosis"])
+CONDITION_CATEGORIES = ([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item", "display": "Problem List Item"}]}],
+                        [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}])
+CONFIRMED = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed", "display": "Confirmed"}]}
+PROBLEM_STATUS = {"A": "active", "R": "resolved", "I": "inactive"}
+DX_SYSTEMS = {"ICD10": "http://hl7.org/fhir/sid/icd-10-cm", "SNOMED-CT": "http://snomed.info/sct", "LOCAL": "urn:fhir-facade:demo:problem"}
+
+
+def _problem_crosswalk() -> dict[str, tuple[str, list[dict]]]:
+    """Local problem code -> (its display, its standard codings), from the demo crosswalk file."""
+    table: dict[str, tuple[str, list[dict]]] = {}
+    path = Path(__file__).resolve().parent.parent / "terminology" / "crosswalks" / "demo" / "problem.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            display, codings = table.setdefault(row["local_code"], (row["local_display"], []))
+            codings.append({"system": DX_SYSTEMS[row["target_system"]], "code": row["target_code"], "display": row["target_display"]})
+    return table
+
+
+PROBLEM_CROSSWALK = _problem_crosswalk()
+
+
+def dx_codings(text: str | None) -> list[dict]:
+    """'ICD10:E11.9;SNOMED-CT:44054006' -> codings; a local code brings its standard codings first."""
+    codings: list[dict] = []
+    for item in (text or "").split(";"):
+        system, _, code = item.strip().partition(":")
+        if system == "LOCAL" and code in PROBLEM_CROSSWALK:
+            display, standard = PROBLEM_CROSSWALK[code]
+            codings += [*standard, {"system": DX_SYSTEMS["LOCAL"], "code": code, "display": display}]
+        elif system in DX_SYSTEMS and code:
+            codings.append({"system": DX_SYSTEMS[system], "code": code})
+    return codings
+
+
+def condition(row: tuple) -> dict:
+    guid, updated, status, codes, desc, patient_guid, visit, onset, resolved, recorded, branch = map(s, row)
+    r = _profiled("Condition", guid, updated, CONDITION_PROFILES[branch])
+    if status in PROBLEM_STATUS:
+        r["clinicalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": PROBLEM_STATUS[status]}]}
+    r["verificationStatus"] = CONFIRMED
+    r["category"] = CONDITION_CATEGORIES[branch]
+    concept = _prune({"coding": dx_codings(codes) or None, "text": desc})
+    if concept:
+        r["code"] = concept
+    r["subject"] = {"reference": f"Patient/{patient_guid}"}
+    if visit:
+        r["encounter"] = {"reference": f"Encounter/{visit}"}
+    for element, value in (("onsetDateTime", birth_date(onset)), ("abatementDateTime", birth_date(resolved)),
+                           ("recordedDate", birth_date(recorded) if branch == 0 else date_time(recorded))):
+        if value:
+            r[element] = value
     return r

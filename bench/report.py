@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.data import UNAVAILABLE
-
 
 def _ms(figures: dict) -> str:
     return f"{figures['p50_ms']:.2f} / {figures['p99_ms']:.2f}"
@@ -41,8 +39,6 @@ def results_table(document: dict) -> str:
                 f"{r['title'] + unit:<38} {r['facade']['rps']:>10.1f} {r['floor']['rps']:>10.1f}  {_ratio(r['ratio']):<20}"
                 f" {_ms(r['facade']):>19} {_ms(r['floor']):>18} {_times(r.get('p99_ratio')):>8}"
                 f" {r['bytes']['facade']:>9} / {r['bytes']['floor']:<8}{size_note}")
-        for _, title in UNAVAILABLE:
-            lines.append(f"{title:<38} {'not yet available':>21}")
         rss = run["rss_mb"]
         lines.append(f"peak RSS per worker (VmHWM, MiB): façade {', '.join(map(str, rss['facade'])) or '?'}"
                      f"; floor {', '.join(map(str, rss['floor'])) or '?'}")
@@ -88,7 +84,6 @@ def write_json(document: dict, path: Path) -> None:
     out = {
         "meta": document["meta"],
         "results": [r for run in document["sizes"] for r in run["results"]],
-        "unavailable": [{"workload": name, "title": title, "status": "not yet available"} for name, title in UNAVAILABLE],
         "scaling": scaling(document),
         "rss_mb": {str(run["size"]): run["rss_mb"] for run in document["sizes"]},
         "audit": {str(run["size"]): run["audit"] for run in document["sizes"]},

@@ -44,8 +44,11 @@ def _summary(status: int, body: bytes) -> dict:
 
 
 def _entries(body: bytes) -> object:
+    """What the answer says: the resources and their search modes (fullUrls name each server's own port)."""
     doc = orjson.loads(body)
-    return doc.get("entry", doc) if doc.get("resourceType") == "Bundle" else doc
+    if doc.get("resourceType") != "Bundle":
+        return doc
+    return [(entry.get("search"), entry.get("resource")) for entry in doc.get("entry", [])]
 
 
 def check_parity(workload: data.Workload, facade: Server, floor: Server) -> dict:
