@@ -41,7 +41,9 @@ class FacadeServer(BaseApplication):
         self.cfg.set("bind", f"{s.host}:{s.port}")
         self.cfg.set("workers", s.workers)
         self.cfg.set("threads", s.threads)
-        self.cfg.set("worker_class", "gthread" if s.threads > 1 else "sync")
+        # gthread even with one thread: its poller keeps connections alive between requests
+        # and a slow client cannot hold a worker, which gunicorn's sync worker allows.
+        self.cfg.set("worker_class", "gthread")
         self.cfg.set("keepalive", 5)
         self.cfg.set("timeout", 60)
         self.cfg.set("accesslog", None)  # URLs carry search values, which may be PHI

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -64,10 +65,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_creates_the_demo_and_runs_under_gunicorn(tmp_path):
+@pytest.mark.parametrize("threads", ["4", "1"])
+def test_serve_creates_the_demo_and_runs_under_gunicorn(tmp_path, threads):
     port = _free_port()
     env = dict(os.environ, FHIR_FACADE_DEMO_PATH=str(tmp_path / "demo.sqlite"), FHIR_FACADE_DEMO_PATIENTS="30", FHIR_FACADE_WORKERS="2",
-               FHIR_FACADE_AUTH_MODE="off", FHIR_FACADE_STATE_URL=f"sqlite:///{tmp_path / 'state.sqlite'}")
+               FHIR_FACADE_THREADS=threads, FHIR_FACADE_AUTH_MODE="off", FHIR_FACADE_STATE_URL=f"sqlite:///{tmp_path / 'state.sqlite'}")
     process = subprocess.Popen(
         [sys.executable, "-m", "facade.cli", "serve", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
@@ -87,6 +89,16 @@ def test_serve_creates_the_demo_and_runs_under_gunicorn(tmp_path):
         assert b'"resourceType":"Bundle"' in body
         assert "gunicorn" in server.lower()  # not the Flask development server
         assert (tmp_path / "demo.sqlite").exists()
+        # Keep-alive, whatever the thread count: a second request rides the same connection.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            for _ in range(2):
+                connection.request("GET", "/fhir/Patient?_count=1")
+                response = connection.getresponse()
+                response.read()
+                assert response.status == 200 and response.getheader("Connection", "").lower() != "close"
+        finally:
+            connection.close()
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=20)
