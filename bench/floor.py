@@ -127,7 +127,7 @@ class Floor:
                 f"WHERE q.del_flg != 'Y' AND {live} UNION ALL "
                 f"SELECT {fhir.DIAGNOSIS_COLUMNS}, dx.ent_dttm AS k FROM enc_dx dx JOIN pt_master p ON p.pt_seq = dx.pt_seq "
                 f"JOIN enc_visit e ON e.visit_no = dx.visit_no WHERE dx.del_flg != 'Y' AND e.del_flg != 'Y' AND {live}) "
-                "ORDER BY k DESC, 11, 1 LIMIT ?",
+                "ORDER BY k DESC, branch, id LIMIT ?",  # the façade's order: sort key, branch, id
                 (guid, guid, count - len(resources) + 1)).fetchall()
             full = len(rows) > count - len(resources)
             resources += [fhir.condition(row[:11]) for row in rows[: count - len(resources)]]

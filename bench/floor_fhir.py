@@ -91,6 +91,15 @@ def _prune(d: dict) -> dict | None:
     return out or None
 
 
+def _concept(system: str, code: str | None, local_system: str, local_code: str | None, display: str | None) -> dict | None:
+    """A standard coding (if known), the local coding with its display, and the display as text."""
+    coding = [{"system": system, "code": code}] if code else []
+    local = _prune({"code": local_code, "display": display})
+    if local:
+        coding.append({"system": local_system, **local})
+    return _prune({"coding": coding or None, "text": display})
+
+
 # --- Patient -------------------------------------------------------------------------------
 
 PATIENT_COLUMNS = (
@@ -138,13 +147,7 @@ def lab(row: tuple) -> dict:
     r = _base("Observation", guid, updated)
     r["status"] = LAB_STATUS.get(status, "unknown") if status else "unknown"
     r["category"] = LAB_CATEGORY
-    coding = []
-    if loinc:
-        coding.append({"system": LOINC, "code": loinc})
-    local = _prune({"code": test, "display": desc})
-    if local:
-        coding.append({"system": "urn:fhir-facade:demo:lab-test", **local})
-    code = _prune({"coding": coding or None, "text": desc})
+    code = _concept(LOINC, loinc, "urn:fhir-facade:demo:lab-test", test, desc)
     if code:
         r["code"] = code
     r["subject"] = {"reference": f"Patient/{patient_guid}"}
@@ -271,11 +274,7 @@ def allergy(row: tuple) -> dict:
         r["verificationStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": ALLERGY_VERIFICATION[verified]}]}
     if category in ALLERGY_CATEGORY:
         r["category"] = [ALLERGY_CATEGORY[category]]
-    coding = [{"system": "http://snomed.info/sct", "code": snomed}] if snomed else []
-    local = _prune({"code": code, "display": desc})
-    if local:
-        coding.append({"system": "urn:fhir-facade:demo:allergen", **local})
-    concept = _prune({"coding": coding or None, "text": desc})
+    concept = _concept("http://snomed.info/sct", snomed, "urn:fhir-facade:demo:allergen", code, desc)
     if concept:
         r["code"] = concept
     r["patient"] = {"reference": f"Patient/{patient_guid}"}
@@ -289,7 +288,7 @@ def allergy(row: tuple) -> dict:
 
 
 # Conditions: the problem list (branch 0) and visit diagnoses (branch 1), one row shape for both.
-PROBLEM_COLUMNS = "q.prob_guid, q.upd_dttm, q.prob_stat, q.dx_codes, q.prob_desc, p.pt_guid, NULL, q.onset_dt, q.resolved_dt, q.entered_dt, 0"
+PROBLEM_COLUMNS = "q.prob_guid AS id, q.upd_dttm, q.prob_stat, q.dx_codes, q.prob_desc, p.pt_guid, NULL, q.onset_dt, q.resolved_dt, q.entered_dt, 0 AS branch"
 DIAGNOSIS_COLUMNS = "dx.dx_guid, dx.upd_dttm, NULL, dx.dx_codes, dx.dx_desc, p.pt_guid, e.visit_guid, NULL, NULL, dx.ent_dttm, 1"
 CONDITION_PROFILES = (["http://hl7.org/fhir/us/core/StructureDefinition/us-core-condition-problems-health-concerns"],
                       ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-condition-encounter-diagnosis"])

@@ -41,8 +41,8 @@ class FacadeServer(BaseApplication):
         self.cfg.set("bind", f"{s.host}:{s.port}")
         self.cfg.set("workers", s.workers)
         self.cfg.set("threads", s.threads)
-        # gthread even with one thread: its poller keeps connections alive between requests
-        # and a slow client cannot hold a worker, which gunicorn's sync worker allows.
+        # gthread even with one thread: it keeps connections alive between requests, where
+        # gunicorn's sync worker closes each one.
         self.cfg.set("worker_class", "gthread")
         self.cfg.set("keepalive", 5)
         self.cfg.set("timeout", 60)

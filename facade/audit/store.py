@@ -74,9 +74,9 @@ _COLUMNS = ("seq", "recorded", "kind", "patient", "agent", "body", "prev_hash", 
 
 class _DriverInsert:
     """The record INSERT compiled once per database dialect and run as the driver's own
-    ``executemany`` over plain tuples or dicts. SQLAlchemy's per-row parameter processing
-    was most of the shipper's time; every column is text or an integer, which every driver
-    binds as is."""
+    ``executemany`` over plain tuples or dicts: SQLAlchemy's per-row parameter processing
+    cost the shipper more than the insert itself. Every column is text or an integer, which
+    every driver binds as is."""
 
     def __init__(self, dialect: sa.Dialect):
         compiled = audit_record.insert().compile(dialect=dialect, column_keys=list(_COLUMNS))
