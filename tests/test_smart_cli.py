@@ -39,6 +39,18 @@ def test_clients_add_list_remove(env, tmp_path):
     assert run(env, "clients", "remove", client_id).exit_code != 0
 
 
+def test_client_ids_work_as_command_line_arguments(env):
+    """Generated ids never start with '-' (the CLI would take one for an option): 200 in a row."""
+    from facade.smart.clients import new_client_id
+
+    ids = {new_client_id() for _ in range(200)}
+    assert len(ids) == 200 and all(re.fullmatch(r"[0-9a-f]{24}", client_id) for client_id in ids)
+    added = run(env, "clients", "add", "--name", "Chart", "--type", "public", "--redirect-uri", "https://app.example/cb")
+    client_id = re.search(r"client_id: (\S+)", added.output).group(1)
+    assert re.fullmatch(r"[0-9a-f]{24}", client_id)
+    assert run(env, "clients", "remove", client_id).exit_code == 0
+
+
 def test_backend_client_needs_keys_and_scopes(env, tmp_path):
     refused = CliRunner().invoke(main, ["clients", "add", "--name", "Nightly export", "--type", "backend"], env=env)
     assert refused.exit_code != 0 and "jwks" in refused.output

@@ -35,6 +35,12 @@ _AUTH_METHODS = {
 }
 
 
+def new_client_id() -> str:
+    """96 random bits as hex: safe as a URL part and as a command-line argument (a URL-safe
+    base64 id can start with '-', which the CLI would read as an option)."""
+    return secrets.token_hex(12)
+
+
 @dataclass(frozen=True)
 class Client(ClientMixin):
     client_id: str
@@ -132,7 +138,7 @@ class ClientRegistry:
             raise ValueError(f"not SMART scopes: {' '.join(bad)}")
         secret = secrets.token_urlsafe(32) if kind == "confidential-symmetric" else None
         client = Client(
-            client_id=secrets.token_urlsafe(12), kind=kind, name=name, redirect_uris=tuple(redirect_uris),
+            client_id=new_client_id(), kind=kind, name=name, redirect_uris=tuple(redirect_uris),
             secret_hash=digest(secret) if secret else None, jwks=jwks, jwks_url=jwks_url, scope=scope, launch_url=launch_url,
         )
         self.store.put_client(client.client_id, client.to_document())
