@@ -4,7 +4,8 @@ Written out by hand for the demo schema (no mapping file, no compiled
 templates), producing the same JSON as the façade's demo mapping: same keys,
 same pruning of empty elements, same date conversions. The hooks module is
 reused because its transforms (lab value parsing, BMI) are domain work any
-implementation has to do, not mapping-engine work.
+implementation has to do, not mapping-engine work; so are the demo crosswalk
+files (LOINC and problem-code displays, UCUM units), read once at start.
 """
 
 from __future__ import annotations
@@ -86,14 +87,35 @@ def _base(resource_type: str, rid: str, updated: str | None) -> dict:
     return resource
 
 
+CROSSWALKS = Path(__file__).resolve().parent.parent / "terminology" / "crosswalks" / "demo"
+STANDARD_SYSTEMS = {"LOINC": LOINC, "ICD10": "http://hl7.org/fhir/sid/icd-10-cm", "SNOMED-CT": "http://snomed.info/sct"}
+
+
+def crosswalk(file: str) -> dict[str, tuple[str, list[dict]]]:
+    """Local code -> (its display, its standard codings with displays), from a demo crosswalk
+    file: the table a hand-written server would need as much as the façade."""
+    table: dict[str, tuple[str, list[dict]]] = {}
+    with (CROSSWALKS / file).open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            _, codings = table.setdefault(row["local_code"], (row["local_display"], []))
+            if row["target_code"]:
+                codings.append({"system": STANDARD_SYSTEMS[row["target_system"]], "code": row["target_code"], "display": row["target_display"]})
+    return table
+
+
+LAB_CROSSWALK = crosswalk("lab.csv")
+with (CROSSWALKS / "units.csv").open(newline="", encoding="utf-8") as _handle:
+    LAB_UCUM = {row["legacy_unit"]: row["ucum_code"] for row in csv.DictReader(_handle)}  # legacy unit text -> UCUM
+
+
 def _prune(d: dict) -> dict | None:
     out = {k: v for k, v in d.items() if v is not None}
     return out or None
 
 
-def _concept(system: str, code: str | None, local_system: str, local_code: str | None, display: str | None) -> dict | None:
-    """A standard coding (if known), the local coding with its display, and the display as text."""
-    coding = [{"system": system, "code": code}] if code else []
+def _concept(standard: list[dict], local_system: str, local_code: str | None, display: str | None) -> dict | None:
+    """The standard codings, the local coding with its display, and the display as text."""
+    coding = list(standard)
     local = _prune({"code": local_code, "display": display})
     if local:
         coding.append({"system": local_system, **local})
@@ -143,11 +165,11 @@ LAB_COLUMNS = (
 
 
 def lab(row: tuple) -> dict:
-    guid, updated, status, loinc, test, desc, patient_guid, collected, value, units, flag, comments, low, high, ref_units = map(s, row)
+    guid, updated, status, _loinc, test, desc, patient_guid, collected, value, units, flag, comments, low, high, ref_units = map(s, row)
     r = _base("Observation", guid, updated)
     r["status"] = LAB_STATUS.get(status, "unknown") if status else "unknown"
     r["category"] = LAB_CATEGORY
-    code = _concept(LOINC, loinc, "urn:fhir-facade:demo:lab-test", test, desc)
+    code = _concept(LAB_CROSSWALK.get(test, ("", []))[1], "urn:fhir-facade:demo:lab-test", test, desc)
     if code:
         r["code"] = code
     r["subject"] = {"reference": f"Patient/{patient_guid}"}
@@ -156,7 +178,8 @@ def lab(row: tuple) -> dict:
         r["effectiveDateTime"] = when
     quantity = lab_quantity(value, units)
     if quantity:
-        r["valueQuantity"] = quantity
+        ucum = LAB_UCUM.get(quantity.get("unit"))
+        r["valueQuantity"] = {**quantity, "system": UCUM, "code": ucum} if ucum else quantity
     text = lab_text(value)
     if text:
         r["valueString"] = text
@@ -274,7 +297,7 @@ def allergy(row: tuple) -> dict:
         r["verificationStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": ALLERGY_VERIFICATION[verified]}]}
     if category in ALLERGY_CATEGORY:
         r["category"] = [ALLERGY_CATEGORY[category]]
-    concept = _concept("http://snomed.info/sct", snomed, "urn:fhir-facade:demo:allergen", code, desc)
+    concept = _concept([{"system": "http://snomed.info/sct", "code": snomed}] if snomed else [], "urn:fhir-facade:demo:allergen", code, desc)
     if concept:
         r["code"] = concept
     r["patient"] = {"reference": f"Patient/{patient_guid}"}
@@ -296,21 +319,10 @@ CONDITION_CATEGORIES = ([{"coding": [{"system": "http://terminology.hl7.org/Code
                         [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}])
 CONFIRMED = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed", "display": "Confirmed"}]}
 PROBLEM_STATUS = {"A": "active", "R": "resolved", "I": "inactive"}
-DX_SYSTEMS = {"ICD10": "http://hl7.org/fhir/sid/icd-10-cm", "SNOMED-CT": "http://snomed.info/sct", "LOCAL": "urn:fhir-facade:demo:problem"}
+DX_SYSTEMS = {**STANDARD_SYSTEMS, "LOCAL": "urn:fhir-facade:demo:problem"}
 
 
-def _problem_crosswalk() -> dict[str, tuple[str, list[dict]]]:
-    """Local problem code -> (its display, its standard codings), from the demo crosswalk file."""
-    table: dict[str, tuple[str, list[dict]]] = {}
-    path = Path(__file__).resolve().parent.parent / "terminology" / "crosswalks" / "demo" / "problem.csv"
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            display, codings = table.setdefault(row["local_code"], (row["local_display"], []))
-            codings.append({"system": DX_SYSTEMS[row["target_system"]], "code": row["target_code"], "display": row["target_display"]})
-    return table
-
-
-PROBLEM_CROSSWALK = _problem_crosswalk()
+PROBLEM_CROSSWALK = crosswalk("problem.csv")
 
 
 def dx_codings(text: str | None) -> list[dict]:
