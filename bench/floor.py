@@ -196,7 +196,7 @@ class Floor:
         rows = self.db().execute(sql, (*args, limit))
         try:
             for row in rows:
-                yield _Key(row[7], 0, row[0]), fhir.lab(row)
+                yield _Key(row[6], 0, row[0]), fhir.lab(row)
         finally:
             rows.close()
 

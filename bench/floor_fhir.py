@@ -108,6 +108,11 @@ with (CROSSWALKS / "units.csv").open(newline="", encoding="utf-8") as _handle:
     LAB_UCUM = {row["legacy_unit"]: row["ucum_code"] for row in csv.DictReader(_handle)}  # legacy unit text -> UCUM
 
 
+def _profiled(resource_type: str, rid: str, updated: str | None, profile: list[str]) -> dict:
+    stamp = instant(updated)
+    return {"resourceType": resource_type, "id": rid, "meta": {"lastUpdated": stamp, "profile": profile} if stamp else {"profile": profile}}
+
+
 def _prune(d: dict) -> dict | None:
     out = {k: v for k, v in d.items() if v is not None}
     return out or None
@@ -159,13 +164,13 @@ def patient(row: tuple) -> dict:
 # --- Observation: laboratory ---------------------------------------------------------------
 
 LAB_COLUMNS = (
-    "r.res_guid, r.upd_dttm, r.res_status, t.loinc_cd, r.test_cd, t.test_desc, p.pt_guid, r.collect_dttm, "
+    "r.res_guid, r.upd_dttm, r.res_status, r.test_cd, t.test_desc, p.pt_guid, r.collect_dttm, "
     "r.result_val, r.result_units, r.abn_flag, r.comments, t.ref_low, t.ref_high, t.dflt_units"
 )
 
 
 def lab(row: tuple) -> dict:
-    guid, updated, status, _loinc, test, desc, patient_guid, collected, value, units, flag, comments, low, high, ref_units = map(s, row)
+    guid, updated, status, test, desc, patient_guid, collected, value, units, flag, comments, low, high, ref_units = map(s, row)
     r = _base("Observation", guid, updated)
     r["status"] = LAB_STATUS.get(status, "unknown") if status else "unknown"
     r["category"] = LAB_CATEGORY
@@ -254,9 +259,7 @@ SMOKING_SNOMED = {"N": ("266919005", "Never smoked tobacco"), "F": ("8517006", "
 
 def smoking(row: tuple) -> dict:
     guid, updated, patient_guid, recorded, answer = row[0], row[1], row[2], row[3], s(row[4])
-    r: dict = {"resourceType": "Observation", "id": guid}
-    stamp = instant(updated)
-    r["meta"] = {"lastUpdated": stamp, "profile": SMOKING_PROFILE} if stamp else {"profile": SMOKING_PROFILE}
+    r = _profiled("Observation", guid, updated, SMOKING_PROFILE)
     r["status"] = "final"
     r["category"] = SMOKING_CATEGORY
     r["code"] = {"coding": [{"system": LOINC, "code": SMOKING_LOINC, "display": "Tobacco smoking status"}], "text": "Tobacco smoking status"}
@@ -281,11 +284,6 @@ ALLERGY_PROFILE = ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-alle
 ALLERGY_STATUS = {"A": "active", "I": "inactive", "R": "resolved"}
 ALLERGY_VERIFICATION = {"Y": "confirmed", "N": "unconfirmed"}
 ALLERGY_CATEGORY = {"D": "medication", "F": "food", "E": "environment"}
-
-
-def _profiled(resource_type: str, rid: str, updated: str | None, profile: list[str]) -> dict:
-    stamp = instant(updated)
-    return {"resourceType": resource_type, "id": rid, "meta": {"lastUpdated": stamp, "profile": profile} if stamp else {"profile": profile}}
 
 
 def allergy(row: tuple) -> dict:
