@@ -192,13 +192,7 @@ class SmartStore:
             ).one_or_none()
             if row is None:
                 return None
-            claimed = db.execute(
-                sa.update(authorization_code)
-                .where(authorization_code.c.code_hash == code_hash, authorization_code.c.used.is_(False))
-                .values(used=True)
-            ).rowcount
-            if not claimed:
-                self._revoke_family(db, row.family)
+            if not self._claim_once(db, authorization_code.c.code_hash, code_hash, row.family):
                 return None
             if row.expires_at < now():
                 return None
@@ -227,13 +221,7 @@ class SmartStore:
             row = db.execute(sa.select(refresh_token).where(refresh_token.c.token_hash == token_hash)).one_or_none()
             if row is None or row.revoked or row.expires_at < now():
                 return None
-            claimed = db.execute(
-                sa.update(refresh_token)
-                .where(refresh_token.c.token_hash == token_hash, refresh_token.c.used.is_(False))
-                .values(used=True)
-            ).rowcount
-            if not claimed:
-                self._revoke_family(db, row.family)
+            if not self._claim_once(db, refresh_token.c.token_hash, token_hash, row.family):
                 return None
         return row
 
@@ -257,6 +245,15 @@ class SmartStore:
             for family in families:
                 self._revoke_family(db, family)
         return len(families)
+
+    def _claim_once(self, db: sa.Connection, key: sa.Column, value: str, family: str) -> bool:
+        """Mark a single-use row (code or refresh token) used. A second use is a replay: the
+        whole family of tokens issued from that grant is revoked and the claim fails."""
+        table = key.table
+        claimed = db.execute(sa.update(table).where(key == value, table.c.used.is_(False)).values(used=True)).rowcount
+        if not claimed:
+            self._revoke_family(db, family)
+        return bool(claimed)
 
     def _revoke_family(self, db: sa.Connection, family: str) -> None:
         live = db.execute(
