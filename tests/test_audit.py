@@ -14,6 +14,7 @@ from support.pg_demo import with_search_path
 from support.smart_tokens import TokenMint, bearer, secured_app
 
 from facade.audit.store import AuditStore, audit_head, audit_record
+from facade.audit.writer import AuditUnavailable
 from facade.cli import main
 from facade.smart import events
 
@@ -258,6 +259,10 @@ def test_state_database_on_postgresql(postgres_url, demo_path, mint):
         other = AuditStore(sa.create_engine(url, pool_size=8))
         _concurrent_appends(store, other=other)  # two writers (as two workers) batch into one chain
         other.engine.dispose()
+        # Records go in with COPY: text that COPY escapes must come back byte for byte.
+        awkward = 'name=O\\Brien\tx\ny&family=Müller "\\N" \\\\ \r end'
+        store.append({"kind": "rest", "status": 200, "query": awkward})
+        assert store.verify().ok and store.search(limit=1)[0]["query"] == awkward
         problems = _tamper(store, "UPDATE audit_record SET body = replace(body, '\"status\":200', '\"status\":500') WHERE seq = 7")
         assert any("content does not match" in p for p in problems)
         store.engine.dispose()
@@ -281,7 +286,7 @@ def test_state_database_on_postgresql(postgres_url, demo_path, mint):
         with engine.connect() as connection:
             last = orjson.loads(connection.execute(sa.select(audit_record.c.body).order_by(audit_record.c.seq.desc()).limit(1)).scalar_one())
             head = connection.execute(sa.select(audit_head.c.seq)).scalar_one()
-        assert last["status"] == 401 and head == 6 * 25 + 3
+        assert last["status"] == 401 and head == 6 * 25 + 1 + 3
         app.extensions["fhir_facade_audit_unsubscribe"]()
         audit.close()  # its shipper stops before the schema is dropped
         engine.dispose()
@@ -364,3 +369,101 @@ def test_close_commits_what_is_queued_then_refuses(tmp_path):
     assert store.verify().count == 5
     with pytest.raises(AuditUnavailable):
         store.append({"kind": "rest", "status": 200})
+
+
+def _rechain(store: AuditStore) -> None:
+    """What someone rewriting the trail (or a shipper bug) leaves: every hash recomputed, so the
+    chain itself is consistent and only the writers' numbering can tell."""
+    from facade.audit.store import GENESIS, audit_head, audit_record, chain_hash
+
+    with store.engine.begin() as connection:
+        rows = connection.execute(sa.select(audit_record.c.seq, audit_record.c.body).order_by(audit_record.c.seq)).all()
+        connection.execute(audit_record.delete())
+        prev = GENESIS
+        for seq, (_, body) in enumerate(rows, start=1):
+            record = orjson.loads(body)
+            digest = chain_hash(prev, seq, body)
+            connection.execute(audit_record.insert().values(
+                seq=seq, recorded=record["recorded"], kind=record.get("kind", "rest"), patient=record.get("patient"),
+                agent=record.get("client_id"), body=body, prev_hash=prev, hash=digest, writer=record.get("writer"), wseq=record.get("wseq")))
+            prev = digest
+        connection.execute(audit_head.update().values(seq=len(rows), hash=prev))
+
+
+@pytest.mark.parametrize("delivery", ["commit", "spool"])
+def test_verify_reports_a_lost_and_a_repeated_record_per_writer_even_when_the_chain_is_consistent(tmp_path, delivery):
+    store = AuditStore(sa.create_engine(f"sqlite:///{tmp_path / 'state.sqlite'}"), delivery=delivery, spool_dir=str(tmp_path / "spool"))
+    store.create()
+    for i in range(6):
+        store.append({"kind": "rest", "interaction": "read", "ids": [f"Patient/{i}"], "status": 200, "client_id": "c"})
+    result = store.verify()
+    assert result.ok and result.count == 6 and result.writers == 1, result.problems
+    with store.engine.begin() as connection:
+        copy = connection.exec_driver_sql("SELECT body FROM audit_record WHERE seq = 2").scalar_one()
+        connection.exec_driver_sql("DELETE FROM audit_record WHERE seq = 4")  # a record lost
+        connection.exec_driver_sql("DROP INDEX audit_record_writer_wseq")  # (the store itself refuses copies)
+        connection.exec_driver_sql("INSERT INTO audit_record (seq, recorded, kind, body, prev_hash, hash, writer, wseq) "
+                                   "VALUES (99, ?, 'rest', ?, '', '', ?, ?)",
+                                   (orjson.loads(copy)["recorded"], copy, orjson.loads(copy)["writer"], orjson.loads(copy)["wseq"]))
+    _rechain(store)
+    result = store.verify()
+    assert not result.ok and len(result.problems) == 2, result.problems
+    assert "record(s) 4 never reached the chain" in result.problems[0]
+    assert "record 2 chained again" in result.problems[1]
+    store.close()
+
+
+def test_the_store_keeps_one_copy_of_each_numbered_record(tmp_path):
+    store = AuditStore(sa.create_engine(f"sqlite:///{tmp_path / 'state.sqlite'}"), delivery="spool", spool_dir=str(tmp_path / "spool"))
+    store.create()
+    lines = [orjson.dumps({"kind": "rest", "recorded": "2026-12-01T00:00:00.000Z", "status": 200, "writer": "w1", "wseq": n})
+             for n in (1, 2, 3)]
+    store.ship("w1.spool", 10, lines[:2])
+    store.ship("w1.spool", 20, lines)  # a shipment that repeats records already chained
+    result = store.verify()
+    assert result.ok and result.count == 3, result.problems
+    with pytest.raises(sa.exc.IntegrityError):  # and the table itself refuses a copy
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO audit_record (seq, recorded, kind, body, prev_hash, hash, writer, wseq) "
+                                       "VALUES (50, 'x', 'rest', '{}', '', '', 'w1', 2)")
+    store.close()
+
+
+def test_a_failed_commit_batch_leaves_no_gap_in_the_numbering(tmp_path):
+    store = AuditStore(sa.create_engine(f"sqlite:///{tmp_path / 'state.sqlite'}"))
+    store.create()
+    store.append({"kind": "rest", "status": 200})
+    real = store._chain
+
+    def fail(_connection, _rows):
+        raise sa.exc.OperationalError("INSERT", {}, Exception("the state database is unreachable"))
+
+    store._chain = fail
+    with pytest.raises(AuditUnavailable):
+        store.append({"kind": "rest", "status": 200})
+    store._chain = real
+    store.append({"kind": "rest", "status": 200})
+    result = store.verify()
+    assert result.ok and result.count == 2, result.problems
+    assert [r["wseq"] for r in sorted(store.search(), key=lambda r: r["seq"])] == [1, 2]
+    store.close()
+
+
+def test_a_state_database_from_before_numbering_is_upgraded_in_place(tmp_path):
+    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:  # the audit tables as earlier releases made them
+        connection.exec_driver_sql("CREATE TABLE audit_record (seq INTEGER PRIMARY KEY, recorded VARCHAR(32) NOT NULL, kind VARCHAR(16) NOT NULL, "
+                                   "patient VARCHAR(255), agent VARCHAR(255), body TEXT NOT NULL, prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL)")
+        connection.exec_driver_sql("CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, hash VARCHAR(64) NOT NULL)")
+        from facade.audit.store import GENESIS, chain_hash
+
+        body = '{"kind":"rest","recorded":"2026-01-01T00:00:00.000Z","status":200}'
+        digest = chain_hash(GENESIS, 1, body)
+        connection.exec_driver_sql("INSERT INTO audit_record VALUES (1, '2026-01-01T00:00:00.000Z', 'rest', NULL, NULL, ?, ?, ?)", (body, GENESIS, digest))
+        connection.exec_driver_sql("INSERT INTO audit_head VALUES (1, 1, ?)", (digest,))
+    store = AuditStore(engine)
+    store.append({"kind": "rest", "status": 200})
+    result = store.verify()
+    assert result.ok and result.count == 2 and result.writers == 1, result.problems
+    store.close()

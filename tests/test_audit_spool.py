@@ -221,3 +221,59 @@ def test_the_audit_delivery_is_configured(tmp_path):
     assert load_settings(environ={}).audit_delivery == "spool"
     with pytest.raises(ConfigError, match="audit_delivery"):
         load_settings(environ={"FHIR_FACADE_AUDIT_DELIVERY": "later"})
+
+
+def test_a_long_record_seen_half_written_is_shipped_whole_once(tmp_path):
+    """A request thread's long line (a page of a thousand ids) can be visible half-written when
+    the shipper reads; the shipper must stop there, ship the complete lines, and read the rest
+    of that line again, whole, next time: nothing split, nothing chained twice."""
+    from facade.audit.spool import AuditSpool
+
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    path = spool_dir / "writer.spool"
+    second = b'{"line":2,"ids":"' + b"x" * 20000 + b'"}'
+    path.write_bytes(b'{"line":1}\n' + second[:9000])  # line 2 is still being written
+    shipments: list[tuple[int, list[bytes]]] = []
+
+    def ship(_name: str, offset: int, lines: list[bytes]) -> None:
+        shipments.append((offset, lines))
+        if len(shipments) == 1:  # meanwhile the writing thread finishes line 2 and writes line 3
+            with open(path, "ab") as handle:
+                handle.write(second[9000:] + b'\n{"line":3}\n')
+
+    spool = AuditSpool(spool_dir, ship, lambda _name: 0)
+    with open(path, "rb") as handle:
+        offset = spool._ship_file("writer.spool", handle, 0)
+    with open(path, "rb") as handle:
+        offset = spool._ship_file("writer.spool", handle, offset)
+    shipped = [line for _, lines in shipments for line in lines]
+    assert shipped == [b'{"line":1}', second, b'{"line":3}']
+    assert offset == path.stat().st_size  # the stored offset ends exactly at the last complete line
+    assert [offset for offset, _ in shipments] == [11, 11 + len(second) + 1 + 11]
+
+
+def test_long_records_written_while_the_shipper_runs_are_each_chained_once(tmp_path):
+    """Many threads write 40 KB records while the shipper ships every millisecond."""
+    url, spool_dir = f"sqlite:///{tmp_path / 'state.sqlite'}", tmp_path / "spool"
+    store = _spool_store(url, spool_dir, _interval=0.001)
+    ids = [f"Observation/{n:036d}" for n in range(1000)]
+
+    def work(n: int) -> None:
+        for i in range(25):
+            store.append({"kind": "rest", "status": 200, "query": f"tag=t{n}x{i}", "ids": ids})
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store.close()
+    checker = AuditStore(store.engine, delivery="spool", spool_dir=str(spool_dir))
+    result = checker.verify()
+    assert result.ok and result.count == 100, result.problems
+    with store.engine.connect() as connection:
+        kinds = connection.exec_driver_sql("SELECT kind, count(*) FROM audit_record GROUP BY kind").all()
+    assert kinds == [("rest", 100)]  # no fragment of a split line
+    tags = sorted(r["query"] for r in checker.search(limit=200))
+    assert tags == sorted(f"tag=t{n}x{i}" for n in range(4) for i in range(25))

@@ -13,7 +13,10 @@ may lose the last records of either. A line that cannot be written fails its
 request (503), as a failed commit does.
 
 Exactly once: the shipped offset of each spool file is stored in the same
-transaction as the records shipped from it.
+transaction as the records shipped from it, and it always ends a complete line.
+Each file is one *writer*: its records carry the file's writer id and their number
+in it, inside the hashed content, so ``verify`` would show a lost record as a gap
+and a repeated one as a repeat, and the store refuses a second copy.
 
 Ownership: a worker holds an ``flock`` on its spool file for as long as it writes
 to it. A file nobody holds belongs to a worker that ended (or a file that was
@@ -33,14 +36,16 @@ import contextlib
 import fcntl
 import logging
 import os
-import secrets
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
-from facade.audit.writer import AuditUnavailable
+import orjson
+
+from facade.audit.writer import AuditUnavailable, new_writer_id
 
 log = logging.getLogger("facade.audit.spool")
 
@@ -60,15 +65,18 @@ ShippedOffset = Callable[[str], int]
 
 
 class _Spool:
-    """One open spool file: written by this process's requests, shipped by its thread."""
+    """One open spool file: written by this process's requests, shipped by its thread.
+    The file is one writer of the chain: its records are numbered 1, 2, 3… in the order written."""
 
     def __init__(self, directory: Path):
-        self.name = f"{os.getpid()}-{int(time.time())}-{secrets.token_hex(4)}{SUFFIX}"
+        self.writer = new_writer_id()
+        self.name = f"{self.writer}{SUFFIX}"
         self.path = directory / self.name
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self.written = 0  # bytes of complete lines
         self.shipped = 0
+        self.records = 0  # complete lines written: the last sequence number given
 
     def retire(self) -> None:
         """Stop writing: the file becomes an orphan, shipped and deleted by the next scan."""
@@ -94,15 +102,16 @@ class AuditSpool:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def append(self, line: bytes) -> None:
-        """Write one record (a line of JSON without newline); AuditUnavailable if it cannot be."""
+    def append(self, record: dict) -> None:
+        """Write one record, numbered in this file's sequence; AuditUnavailable if it cannot be."""
         if self._closed:
             raise AuditUnavailable("the audit spool is shut down")
-        data = line + b"\n"
         with self._write_lock:
             spool = self._current()
             if spool.written - spool.shipped > self._max_backlog:
                 raise AuditUnavailable("the audit backlog is full: the state database is not taking records")
+            # orjson writes no newline inside a document: one line per record.
+            data = orjson.dumps({**record, "writer": spool.writer, "wseq": spool.records + 1}, option=orjson.OPT_SORT_KEYS) + b"\n"
             try:
                 done = os.write(spool.fd, data)
             except OSError as error:
@@ -112,6 +121,7 @@ class AuditSpool:
                 self._replace(spool)
                 raise AuditUnavailable("the audit spool could not be written (short write)")
             spool.written += done
+            spool.records += 1
             if spool.written >= self._rotate_bytes:
                 self._replace(spool)
 
@@ -169,23 +179,33 @@ class AuditSpool:
         with open(spool.path, "rb") as handle:
             spool.shipped = self._ship_file(spool.name, handle, spool.shipped)
 
-    def _ship_file(self, name: str, handle, offset: int) -> int:  # noqa: ANN001
-        """Ship the complete lines of ``handle`` after ``offset``; returns the offset reached."""
-        handle.seek(offset)
+    def _ship_file(self, name: str, handle: BinaryIO, offset: int) -> int:
+        """Ship the complete lines of ``handle`` after ``offset``; returns the offset reached,
+        which is always the end of the last complete line shipped.
+
+        A request thread may be writing a line right now, and a long one (a search page
+        naming a thousand resources) becomes visible in pieces: the reader can see its
+        first part without its newline. Each pass therefore seeks to the offset it reached
+        and stops at the first line without a newline, so that part is read again, whole,
+        by a later shipment and never shipped split or twice."""
         while True:
+            handle.seek(offset)
             lines: list[bytes] = []
             end = offset
+            incomplete = False
             for raw in handle:
                 if not raw.endswith(b"\n"):
-                    break  # a line cut short (or still being written): not a record yet
+                    incomplete = True  # cut short (or still being written): not a record yet
+                    break
                 lines.append(raw[:-1])
                 end += len(raw)
                 if len(lines) >= SHIP_LINES:
                     break
-            if not lines:
+            if lines:
+                self._ship(name, end, lines)
+                offset = end
+            if incomplete or len(lines) < SHIP_LINES:
                 return offset
-            self._ship(name, end, lines)
-            offset = end
 
     def _ship_orphans(self) -> None:
         """Ship and delete the spool files no live writer holds."""

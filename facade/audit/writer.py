@@ -19,6 +19,9 @@ import atexit
 import logging
 import os
 import queue
+import re
+import secrets
+import socket
 import threading
 import weakref
 from collections.abc import Callable
@@ -36,6 +39,14 @@ _writers: weakref.WeakSet[GroupCommitWriter] = weakref.WeakSet()
 
 class AuditUnavailable(Exception):
     """The record was not (or not yet) committed; the response must not be sent."""
+
+
+def new_writer_id() -> str:
+    """A name for one writer of records (a spool file, a process's commit writer), unique
+    across hosts and restarts: each record carries it with its own number in that writer's
+    sequence, so a lost or repeated record shows as a gap or a repeat (store.verify)."""
+    host = re.sub(r"[^A-Za-z0-9.-]", "", socket.gethostname())[:40] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(6)}"
 
 
 class _Slot:
