@@ -27,7 +27,7 @@ import orjson
 
 from bench import floor_fhir as fhir
 from facade.config import load_settings
-from facade.server import FacadeServer
+from facade.gunicorn import FacadeServer
 
 JSON = "application/fhir+json; charset=utf-8"
 NOT_DELETED = "p.del_flg != 'Y'"

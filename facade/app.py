@@ -9,7 +9,7 @@ from facade import __version__
 from facade import smart
 from facade.config import Settings
 from facade.audit.store import AuditStore
-from facade.service import FhirService
+from facade.core.service import FhirService
 from facade.smart import events
 from facade.state import StateStore
 from facade.web.audit_routes import make_audit_blueprint

@@ -196,7 +196,7 @@ def test_service_choke_point_narrows_searches_made_on_a_clients_behalf(app, raw_
     page = service.run(SearchRequest("Observation", count=5000), access)
     assert {r["id"] for r in page.resources} == lab_ids(raw_db, p)
     # A request that arrives already carrying other restrictions gets the grant's, not its own.
-    from facade.compartment import patient_compartment_clause
+    from facade.search.compartment import patient_compartment_clause
 
     forged = SearchRequest("Observation", count=5000, restrictions=(((patient_compartment_clause("Observation", q),),),))
     assert {r["id"] for r in service.run(forged, access).resources} == lab_ids(raw_db, p)

@@ -13,7 +13,7 @@ from support.demo_sql import (
 from support.secured_fixtures import app, client, mint  # noqa: F401 - fixtures
 from support.smart_tokens import bearer
 
-from facade.includes import MAX_REVINCLUDES_PER_PAGE
+from facade.core.includes import MAX_REVINCLUDES_PER_PAGE
 
 
 @pytest.fixture(scope="module")

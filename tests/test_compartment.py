@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from facade.compartment import patient_compartment_clause
+from facade.search.compartment import patient_compartment_clause
 from facade.search.parser import parse_search
 
 

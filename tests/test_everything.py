@@ -8,8 +8,8 @@ from support.demo_sql import compartment_ids_of, observation_ids_of, referenced_
 from support.fhir_client import get_json, link, walk
 from test_sql_statements import count_statements
 
-from facade.compartment import PATIENT_COMPARTMENT_PARAM
-from facade.everything import compartment_types
+from facade.search.compartment import PATIENT_COMPARTMENT_PARAM
+from facade.search.everything import compartment_types
 
 LIVE_PATIENTS = "FROM pt_master p WHERE (p.del_flg IS NULL OR p.del_flg <> 'Y')"
 _HAS = "EXISTS (SELECT 1 FROM {0} x WHERE x.pt_seq = p.pt_seq)"

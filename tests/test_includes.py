@@ -8,7 +8,7 @@ from support.demo_sql import live_patient_ids, observation_ids_of, patient_of_ob
 from support.fhir_client import get_json, walk
 from test_sql_statements import count_statements
 
-from facade.includes import MAX_REVINCLUDES_PER_PAGE
+from facade.core.includes import MAX_REVINCLUDES_PER_PAGE
 
 STRICT = {"Prefer": "handling=strict"}
 

@@ -12,7 +12,8 @@ from legacy_adapters.mapping.binder import bind_mapping
 from legacy_adapters.mapping.dates import LegacyDateFormat
 from legacy_adapters.mapping.loader import parse_mapping
 from legacy_adapters.mapping.templates import compile_template
-from legacy_adapters.mapping.values import MappingError, compile_value
+from legacy_adapters.mapping.errors import MappingError
+from legacy_adapters.mapping.values import compile_value
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -152,7 +153,7 @@ def test_mapping_errors_name_the_problem():
 
 
 def test_code_tables_are_read_once_and_refreshed(tmp_path):
-    from legacy_adapters.mapping.lookups import CodeTable
+    from legacy_adapters.code_tables import CodeTable
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'codes.sqlite'}")
     with engine.begin() as conn:

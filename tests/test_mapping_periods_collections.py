@@ -16,7 +16,8 @@ from facade.search.parser import parse_search
 from legacy_adapters.mapping.binder import bind_mapping
 from legacy_adapters.mapping.compiler import branch_filters
 from legacy_adapters.mapping.loader import parse_mapping
-from legacy_adapters.mapping.values import MappingError, split_collection
+from legacy_adapters.mapping.errors import MappingError
+from legacy_adapters.mapping.values import split_collection
 
 FMT = "%Y-%m-%d %H:%M:%S"
 # (guid, start, end): junk and empty values are open sides

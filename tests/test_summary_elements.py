@@ -8,7 +8,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from support.fhir_client import get_json, search_ids, sql_ids
 
-from facade.subsetting import SUBSETTED, element_sets
+from facade.core.subsetting import SUBSETTED, element_sets
 
 LIVE_PATIENTS = "FROM pt_master WHERE del_flg IS NULL OR del_flg <> 'Y'"
 

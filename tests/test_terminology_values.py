@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from legacy_adapters.mapping.bindings import TokenBinding
-from legacy_adapters.mapping.values import MappingError, compile_value
+from legacy_adapters.mapping.errors import MappingError
+from legacy_adapters.mapping.values import compile_value
 from terminology.registry import Terminology
 
 DEMO_SET = Path(__file__).resolve().parents[1] / "terminology" / "crosswalks" / "demo" / "crosswalks.yaml"

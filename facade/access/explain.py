@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from facade.access.grant import Access, Grant
 from facade.access.scopes import parse_scopes
-from facade.compartment import PATIENT_COMPARTMENT_PARAM
+from facade.search.compartment import PATIENT_COMPARTMENT_PARAM
 from facade.errors import FacadeError
 from facade.search.request import SearchRequest, restrictions_text
 from legacy_adapters.mapping.compiler import branch_filters

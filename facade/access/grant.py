@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from facade.access.scopes import ScopeSet, parse_scopes
-from facade.compartment import in_patient_compartment, patient_compartment_clause
+from facade.search.compartment import in_patient_compartment, patient_compartment_clause
 from facade.errors import CannotEnforce, FacadeError, Forbidden
 from facade.search.params import SearchClause, SearchParamDef
 from facade.search.parser import parse_search

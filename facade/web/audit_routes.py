@@ -14,7 +14,7 @@ from flask_smorest import Blueprint
 from facade.access.grant import LETTERS, Access
 from facade.audit.auditevent import to_auditevent
 from facade.audit.store import AuditStore
-from facade.bundle import searchset
+from facade.core.bundle import searchset
 from facade.errors import Forbidden, InvalidRequest, NotFound
 from facade.search.params import DateValue, Prefix, ReferenceValue, SearchParamDef, TokenValue
 from facade.search.parser import parse_search

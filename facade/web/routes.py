@@ -14,7 +14,7 @@ from flask_smorest import Blueprint
 
 from facade.errors import InvalidRequest, UnsupportedMediaType
 from facade.search.params import SearchParamDef
-from facade.service import FhirService
+from facade.core.service import FhirService
 from facade.web.auth import note_result, request_access
 from facade.web.rendering import fhir_response, negotiate
 

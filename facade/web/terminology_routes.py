@@ -1,7 +1,7 @@
 """FHIR terminology endpoints under /fhir: ConceptMap, CodeSystem, ValueSet and their operations.
 
 Thin like the resource routes: read the request (query string, or a ``Parameters`` body on
-POST), call :class:`terminology.resources.TerminologyService`, render the dict.
+POST), call :class:`facade.core.terminology.TerminologyService`, render the dict.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 from facade.errors import InvalidRequest, UnsupportedMediaType
 from facade.web.rendering import fhir_response, negotiate
 from facade.web.routes import base_url
-from terminology.resources import TerminologyService
+from facade.core.terminology import TerminologyService
 
 _JSON = ("application/fhir+json", "application/json", "application/json+fhir")
 _BOOLEANS = {"true": True, "false": False}
@@ -114,7 +114,7 @@ def register_terminology(app, api, adapter) -> None:  # noqa: ANN001
     terminology = getattr(mapping, "terminology", None)
     if terminology is None:
         return
-    from terminology.code_tables import LegacyCodeTables
+    from legacy_adapters.code_tables import LegacyCodeTables
 
     tables = LegacyCodeTables(getattr(adapter, "engine", None), terminology.code_tables)
     app.extensions["fhir_facade_terminology"] = TerminologyService(terminology, tables)

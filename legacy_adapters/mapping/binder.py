@@ -9,8 +9,6 @@ of branches, so several sources → one type works the same way.
 
 from __future__ import annotations
 
-import copy
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,16 +26,16 @@ from legacy_adapters.mapping.bindings import (
     StringBinding,
     TokenBinding,
 )
-from legacy_adapters.mapping.columns import UuidText, convert, exact_in, split_converter
+from legacy_adapters.mapping.columns import convert, split_converter
 from legacy_adapters.mapping.dates import LegacyDateFormat
-from legacy_adapters.mapping.loader import MappingSpec, ResourceSpec
-from legacy_adapters.mapping.lookups import CodeTable
+from legacy_adapters.mapping.filters import row_filter
+from legacy_adapters.mapping.loader import MappingSpec, ResourceSpec, expand_variant
+from legacy_adapters.code_tables import CodeTable
 from legacy_adapters.mapping.sqlexpr import as_text, present
 from legacy_adapters.mapping.templates import compile_template
-from legacy_adapters.mapping.values import COLLECTION_SEPARATOR, MappingError, RowFn, compile_value
+from legacy_adapters.mapping.errors import MappingError
+from legacy_adapters.mapping.values import COLLECTION_SEPARATOR, RowFn, compile_value
 
-_VAR = re.compile(r"\$\{(\w+)\}")
-_VARIANT_KEYS = {"name", "require", "where", "vars", "resource", "search"}
 
 
 @dataclass(eq=False)  # compared and hashed by identity
@@ -75,7 +73,6 @@ class Branch:
     id: IdTemplate
     build: RowFn
     last_updated: RowFn | None
-    compartment: IdTemplate | None
     bindings: dict[str, Binding] = field(default_factory=dict)
 
 
@@ -250,57 +247,24 @@ def _collections(source: dict, tables: dict[str, FromClause], base: str, metadat
         on = [ctx.resolve(left) == ctx.resolve(right) for left, right in (spec.get("match") or {}).items()]
         if not on:
             raise MappingError(f"collection {name!r} needs 'match': {{{name}.column: alias.column}} pairs")
-        where = [_filter(item, ctx) for item in spec.get("where") or []]
+        where = [row_filter(item, ctx.resolve) for item in spec.get("where") or []]
         collections[name] = Collection(table, sa.and_(*on, *where))
     return collections
 
 
-def _substitute(node: Any, variables: dict[str, Any]) -> Any:
-    """Replace ``${name}`` with the variant's variables, everywhere in a spec."""
-    if isinstance(node, str):
-        whole = _VAR.fullmatch(node)
-        if whole:  # keep the variable's own type (numbers, lists, None)
-            return variables[whole.group(1)] if whole.group(1) in variables else node
-        return _VAR.sub(lambda m: str(variables.get(m.group(1), m.group(0))), node)
-    if isinstance(node, dict):
-        return {k: _substitute(v, variables) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_substitute(v, variables) for v in node]
-    return node
-
-
-def _merge(base: dict, override: dict | None) -> dict:
-    merged = dict(base)
-    for key, value in (override or {}).items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _bind_branch(index: int, spec: ResourceSpec, source: dict, variant: dict | None, bound: BoundSource, ctx: _SourceContext) -> Branch:
     variant_name = None
+    where_label = "resource"
     if variant is not None:
-        unknown = set(variant) - _VARIANT_KEYS
-        if unknown:
-            raise MappingError(f"unknown variant keys {sorted(unknown)}")
         variant_name = variant["name"]
-        variables = {"variant": variant_name, **(variant.get("vars") or {})}
-        source = _substitute(copy.deepcopy(source), variables)
-        source["resource"] = _merge(source["resource"], _substitute(variant.get("resource"), variables))
-        source["search"] = _merge(source.get("search") or {}, _substitute(variant.get("search"), variables))
+        source = expand_variant(source, variant)
         where_label = f"variant {variant_name!r}"
-    else:
-        where_label = "resource"
 
     id_template = IdTemplate(source["id"], ctx.resolve)
-    where = [_filter(item, ctx) for item in source.get("where") or []]
+    where = [row_filter(item, ctx.resolve) for item in source.get("where") or []]
     if id_template.converted:
         where.append(id_template.has_value())
-    if variant is not None:
-        where += [present(ctx.resolve(ref)) for ref in variant.get("require") or []]
-        where += [_filter(item, ctx) for item in variant.get("where") or []]
+    where += [present(ctx.resolve(ref)) for ref in source.get("require") or []]
 
     last_updated = None
     bindings: dict[str, Binding] = {"_id": IdBinding(id_template)}
@@ -319,7 +283,6 @@ def _bind_branch(index: int, spec: ResourceSpec, source: dict, variant: dict | N
         id=id_template,
         build=compile_template(source["resource"], ctx, where_label),
         last_updated=last_updated,
-        compartment=IdTemplate(source["compartment"], ctx.resolve) if source.get("compartment") else None,
         bindings=bindings,
     )
 
@@ -338,33 +301,3 @@ def _binding(param_type: str, spec: dict, ctx: _SourceContext) -> Binding:
             IdTemplate("{x}", lambda _ref: column), collection.exists, spec.get("type"), listed=collection.aggregate(column)
         )
     return ReferenceBinding.from_spec(spec, ctx.resolve)
-
-
-def _filter(item: dict, ctx: _SourceContext) -> ColumnElement:
-    """Static row filters: ``{column: p.del_flg, equals: N}``, ``not_equals``, ``in``, ``not_in``, ``is_null``,
-    ``greater_than``, ``at_least``, ``less_than``; ``{any: [filters...]}`` holds when one of its filters does."""
-    if "any" in item:
-        if not item["any"]:
-            raise MappingError(f"filter {item!r}: 'any' needs a list of filters")
-        return sa.or_(*(_filter(inner, ctx) for inner in item["any"]))
-    column = ctx.resolve(item["column"])
-    if "equals" in item:
-        return exact_in(column, [item["equals"]])
-    if "not_equals" in item:
-        return sa.or_(column.is_(None), sa.not_(exact_in(column, [item["not_equals"]])))
-    if "in" in item:
-        return exact_in(column, item["in"])
-    if "not_in" in item:
-        return sa.or_(column.is_(None), sa.not_(exact_in(column, item["not_in"])))
-    if "is_null" in item:
-        if isinstance(column.type, UuidText):  # "{x.uuid:uuid}": sixteen zero bytes are no uuid either
-            empty = sa.or_(column.is_(None), column == sa.bindparam(None, bytes(16), type_=column.type))
-            return empty if item["is_null"] else sa.not_(empty)
-        return column.is_(None) if item["is_null"] else column.isnot(None)
-    if "greater_than" in item:
-        return column > item["greater_than"]
-    if "at_least" in item:
-        return column >= item["at_least"]
-    if "less_than" in item:
-        return column < item["less_than"]
-    raise MappingError(f"filter {item!r} needs equals, not_equals, in, not_in, is_null, greater_than, at_least, less_than or any")

@@ -22,9 +22,10 @@ from facade.search.params import DateValue, Prefix, SearchClause, TokenValue
 from legacy_adapters.mapping.codestrings import CodeString
 from legacy_adapters.mapping.columns import UuidText, canonical_uuid, exact_in
 from legacy_adapters.mapping.dates import LegacyDateFormat
-from legacy_adapters.mapping.lookups import CodeTable
+from legacy_adapters.code_tables import CodeTable
 from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, as_text, is_false, negate, present, python_type
-from legacy_adapters.mapping.values import TEMPLATE_FIELD, MappingError
+from legacy_adapters.mapping.errors import MappingError
+from legacy_adapters.mapping.values import TEMPLATE_FIELD
 
 Resolve = Callable[[str], ColumnElement]
 

@@ -16,16 +16,16 @@ warnings do not.
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from legacy_adapters.mapping.binder import Branch, _merge, _substitute, bind_mapping
-from legacy_adapters.mapping.loader import MappingSpec
-from legacy_adapters.mapping.values import TEMPLATE_FIELD, MappingError
+from legacy_adapters.mapping.binder import Branch, bind_mapping
+from legacy_adapters.mapping.loader import MappingSpec, expand_variant
+from legacy_adapters.mapping.errors import MappingError
+from legacy_adapters.mapping.values import TEMPLATE_FIELD
 
 EXAMPLES = 5
 _TEXT = (sa.String, sa.Text, sa.Unicode, sa.UnicodeText, sa.Enum)
@@ -93,17 +93,13 @@ def check_mapping(mapping: MappingSpec, connection: sa.Connection, *, limit: int
 
 # --------------------------------------------------------------------------- schema
 def _expanded(source: dict) -> list[tuple[str, dict]]:
-    """A source as each of its variants sees it (``${var}`` substituted, overrides merged)."""
+    """A source as each of its variants sees it (see loader.expand_variant)."""
     if not source.get("variants"):
         return [("", source)]
     expanded = []
     for variant in source["variants"]:
-        variables = {"variant": variant.get("name"), **(variant.get("vars") or {})}
-        merged = _substitute(copy.deepcopy({k: v for k, v in source.items() if k != "variants"}), variables)
-        merged["resource"] = _merge(merged["resource"], _substitute(variant.get("resource"), variables))
-        merged["search"] = _merge(merged.get("search") or {}, _substitute(variant.get("search"), variables))
-        merged["required"] = [{"column": ref} for ref in variant.get("require") or []]
-        merged["where"] = list(merged.get("where") or []) + list(_substitute(variant.get("where"), variables) or [])
+        merged = expand_variant(source, variant)
+        merged["required"] = [{"column": ref} for ref in merged.pop("require")]
         expanded.append((f" variant {variant.get('name')!r}", merged))
     return expanded
 
@@ -157,12 +153,12 @@ def _references(node: Any, role: str = "resource", date: str | None = None) -> l
     if isinstance(node, dict):
         node_date = node.get("date") if isinstance(node.get("date"), str) else None
         for key, value in node.items():
-            child_role = role if role != "resource" or key not in ("id", "compartment", "joins", "where", "search", "last_updated") else key
+            child_role = role if role != "resource" or key not in ("id", "joins", "where", "search", "last_updated") else key
             if key == "column" and isinstance(value, str) and "${" not in value:
                 found.append((value, child_role, node_date))
             elif key == "columns" and isinstance(value, list):
                 found += [(v, child_role, None) for v in value if isinstance(v, str) and "${" not in v]
-            elif key in ("template", "id", "compartment") and isinstance(value, str):
+            elif key in ("template", "id") and isinstance(value, str):
                 found += [(ref, key, None) for ref in TEMPLATE_FIELD.findall(value)]
             elif key == "match" and isinstance(value, dict):
                 found += [(ref, "join", None) for pair in value.items() for ref in pair]

@@ -10,7 +10,7 @@ every branch can use its indexes.
 Order is always the requested sort keys, then the branch, then the id, so it is
 total: keyset cursors (the last row's keys) never skip or repeat a row.
 
-No I/O, except that a code-table lookup (``lookups.py``) may refresh its in-memory copy.
+No I/O, except that a code-table lookup (legacy_adapters/code_tables.py) may refresh its in-memory copy.
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ Binding to real tables happens later, in :mod:`binder`.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.resources
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from facade.search.params import SearchParamDef, SortKey
-from legacy_adapters.mapping.values import MappingError
+from legacy_adapters.mapping.errors import MappingError
 
 PARAM_TYPES = ("token", "string", "date", "reference")
-_SOURCE_KEYS = {"name", "table", "alias", "joins", "collections", "where", "id", "last_updated", "compartment", "resource", "search", "variants"}
+_VAR = re.compile(r"\$\{(\w+)\}")
+_VARIANT_KEYS = {"name", "require", "where", "vars", "resource", "search"}
+_SOURCE_KEYS = {"name", "table", "alias", "joins", "collections", "where", "id", "last_updated", "resource", "search", "variants"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ def _terminology(section: Any, origin: str) -> Any:
 
     if not isinstance(section, dict) or not isinstance(section.get("crosswalks"), list):
         raise MappingError(f"{origin}: 'terminology' needs 'crosswalks': a list of crosswalk manifests")
-    from terminology.code_tables import CodeTableSpec
+    from legacy_adapters.code_tables import CodeTableSpec
 
     manifests = [_resolve_file(str(item), origin) for item in section["crosswalks"]]
     try:
@@ -119,6 +123,10 @@ def _parse_resource(type_name: str, spec: dict, origin: str) -> ResourceSpec:
         unknown = set(source) - _SOURCE_KEYS
         if unknown:
             raise MappingError(f"{where}: unknown source keys {sorted(unknown)}")
+        for variant in source.get("variants") or []:
+            unknown = set(variant) - _VARIANT_KEYS if isinstance(variant, dict) else {"(not a mapping)"}
+            if unknown or not isinstance(variant.get("name"), str):
+                raise MappingError(f"{where}: source {source.get('name', '?')!r}: a variant needs a 'name' and only {sorted(_VARIANT_KEYS)}")
         for key in ("table", "id", "resource"):
             if key not in source:
                 raise MappingError(f"{where}: source {source.get('name', '?')!r} needs '{key}'")
@@ -159,3 +167,41 @@ def _parse_resource(type_name: str, spec: dict, origin: str) -> ResourceSpec:
         if key.name not in params:
             raise MappingError(f"{where}: default_sort uses unknown parameter {key.name!r}")
     return ResourceSpec(type_name, params, default_sort, tuple(sources))
+
+
+def expand_variant(source: dict, variant: dict) -> dict:
+    """The source as one of its variants sees it (one legacy row → several resources):
+    ``${name}`` replaced by the variant's ``vars`` everywhere, its ``resource`` and ``search``
+    merged over the source's (a key set to null removes it), its ``where`` filters added, and
+    its ``require`` columns listed. The binder and ``mapping check`` both read variants this way."""
+    variables = {"variant": variant["name"], **(variant.get("vars") or {})}
+    merged = _substitute(copy.deepcopy({k: v for k, v in source.items() if k != "variants"}), variables)
+    merged["resource"] = _merge(merged["resource"], _substitute(variant.get("resource"), variables))
+    merged["search"] = _merge(merged.get("search") or {}, _substitute(variant.get("search"), variables))
+    merged["where"] = [*(merged.get("where") or []), *(_substitute(variant.get("where"), variables) or [])]
+    merged["require"] = list(variant.get("require") or [])
+    return merged
+
+
+def _substitute(node: Any, variables: dict[str, Any]) -> Any:
+    """Replace ``${name}`` with the variant's variables, everywhere in a spec."""
+    if isinstance(node, str):
+        whole = _VAR.fullmatch(node)
+        if whole:  # keep the variable's own type (numbers, lists, None)
+            return variables[whole.group(1)] if whole.group(1) in variables else node
+        return _VAR.sub(lambda m: str(variables.get(m.group(1), m.group(0))), node)
+    if isinstance(node, dict):
+        return {k: _substitute(v, variables) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, variables) for v in node]
+    return node
+
+
+def _merge(base: dict, override: dict | None) -> dict:
+    merged = dict(base)
+    for key, value in (override or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged

@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from legacy_adapters.mapping.dates import LegacyDateFormat
+from legacy_adapters.mapping.errors import MappingError
 
 SOURCE_KEYS = ("column", "const", "template", "hook")
 TRANSFORM_KEYS = ("map", "otherwise", "date", "as", "type", "case", "split_codings", "crosswalk", "units", "convert", "default")
@@ -32,10 +33,6 @@ TEMPLATE_FIELD = re.compile(r"\{([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)?(?::[a-z]+)?)\
 
 RowFn = Callable[[Any], Any]
 COLLECTION_SEPARATOR = ","  # joins a collection's values into one column (values must not contain it)
-
-
-class MappingError(ValueError):
-    """The mapping file says something the engine cannot do; raised at load time, never per request."""
 
 
 class CompileContext(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from legacy_adapters.mapping.results import result_quantity, result_text
+from legacy_adapters.sources.hooklib import result_quantity, result_text
 from legacy_adapters.mapping.values import split_collection
 
 UCUM = "http://unitsofmeasure.org"

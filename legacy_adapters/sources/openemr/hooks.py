@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from legacy_adapters.mapping.results import result_quantity, result_text
+from legacy_adapters.sources.hooklib import result_quantity, result_text
 
 UCUM = "http://unitsofmeasure.org"
 CVX = "http://hl7.org/fhir/sid/cvx"

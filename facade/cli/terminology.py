@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import orjson
 
-from legacy_adapters.mapping.values import MappingError
+from legacy_adapters.mapping.errors import MappingError
 
 
 @click.group()
@@ -22,7 +22,7 @@ def coverage_command(db_url: str, mapping_path: str, as_json: bool, top: int) ->
     """Per coded element: distinct local codes, rows each covers, mapped or not, percent of rows covered."""
     from legacy_adapters.engines import create_legacy_engine, sqlite_url
     from legacy_adapters.mapping.loader import load_mapping
-    from terminology.coverage import coverage
+    from legacy_adapters.mapping.coverage import coverage
 
     try:
         mapping = load_mapping(mapping_path)

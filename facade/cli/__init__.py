@@ -10,7 +10,7 @@ import click
 import orjson
 
 from facade.config import ConfigError, load_settings
-from legacy_adapters.mapping.values import MappingError
+from legacy_adapters.mapping.errors import MappingError
 
 
 @click.group()
@@ -26,7 +26,7 @@ def main() -> None:
 @click.option("--workers", type=int, help="Worker processes (default: the number of CPU cores).")
 def serve(config_file: str | None, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve FHIR under /fhir. With no configuration: the embedded demo."""
-    from facade.server import serve as run
+    from facade.gunicorn import serve as run
 
     try:
         settings = load_settings(config_file, {"host": host, "port": port, "workers": workers})
@@ -77,11 +77,11 @@ def openapi_document(settings) -> dict:  # noqa: ANN001
 
 
 # Command groups live in their own modules, next to what they operate on.
-from facade.access.cli import scopes  # noqa: E402
-from facade.audit.cli import audit  # noqa: E402
-from facade.cli_mapping import mapping  # noqa: E402
-from facade.cli_terminology import terminology  # noqa: E402
-from facade.smart import cli as smart_cli  # noqa: E402
+from facade.cli.scopes import scopes  # noqa: E402
+from facade.cli.audit import audit  # noqa: E402
+from facade.cli.mapping import mapping  # noqa: E402
+from facade.cli.terminology import terminology  # noqa: E402
+from facade.cli import smart as smart_cli  # noqa: E402
 
 for group in (mapping, terminology, scopes, audit, smart_cli.clients, smart_cli.users, smart_cli.launch, smart_cli.token):
     main.add_command(group)

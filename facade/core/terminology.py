@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from facade.errors import InvalidRequest, NotFound
-from terminology.code_tables import LegacyCodeTables
+from legacy_adapters.code_tables import LegacyCodeTables
 from terminology.model import Crosswalk
 from terminology.registry import Terminology
 

@@ -15,7 +15,7 @@ from gunicorn.app.base import BaseApplication
 
 from facade.config import Settings
 
-log = logging.getLogger("facade.server")
+log = logging.getLogger("facade.gunicorn")
 
 
 def ensure_demo_database(settings: Settings) -> None:

@@ -7,7 +7,7 @@ import sys
 import click
 import orjson
 
-from legacy_adapters.mapping.values import MappingError
+from legacy_adapters.mapping.errors import MappingError
 
 
 @click.group()

@@ -1,6 +1,13 @@
-"""Local code systems the legacy keeps in its own code tables, read through the read-only engine.
+"""Legacy code tables, read through the read-only engine: one home for both uses.
 
-Declared in the mapping's ``terminology:`` section::
+**Lookups for search and output** (:class:`CodeTable`, a token binding's ``lookup:``).
+``Observation?code=http://loinc.org|2345-7`` where labs store 'GLU' and the code table
+``lab_test_cd`` says GLU ↔ 2345-7: rather than joining the code table and filtering on its
+LOINC column (which leaves the database sorting every glucose row), the façade looks up
+{'GLU'} here and sends ``test_cd IN ('GLU')``, which walks the (test_cd, date) index in order.
+
+**Local code systems** (:class:`LegacyCodeTables`, served as CodeSystem, ValueSet and
+ConceptMap), declared in the mapping's ``terminology:`` section::
 
     code_tables:
       demo-lab-tests:                      # CodeSystem and ValueSet id
@@ -11,13 +18,14 @@ Declared in the mapping's ``terminology:`` section::
         display: test_desc
         target: {system: http://loinc.org, code: loinc_cd}   # optional: the table is also a crosswalk
 
-A table is one ``SELECT`` of its code columns (code tables are small), cached with a TTL
-(cachetools) so an edit in the legacy system shows up within ``refresh_seconds`` without a restart.
+Both read a table with one ``SELECT`` of its code columns and keep it for ``refresh_seconds``,
+so an edit in the legacy system shows up without a restart.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -106,3 +114,40 @@ def _text(value: object) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+class CodeTable:
+    def __init__(self, engine: sa.Engine, table: sa.FromClause, key: sa.ColumnElement, code: sa.ColumnElement, refresh_seconds: float = 300.0):
+        self.engine = engine
+        self.statement = sa.select(code, key).select_from(table).where(code.isnot(None), key.isnot(None))
+        self.refresh_seconds = refresh_seconds
+        self._keys_by_code: dict[str, list] = {}
+        self._all_keys: list = []
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def _current(self) -> None:
+        if time.monotonic() - self._loaded_at < self.refresh_seconds:
+            return
+        with self._lock:
+            if time.monotonic() - self._loaded_at < self.refresh_seconds:
+                return
+            keys_by_code: dict[str, list] = {}
+            with legacy_errors(), self.engine.connect() as connection:
+                for code, key in connection.execute(self.statement):
+                    code = str(code).strip()
+                    if code:
+                        keys_by_code.setdefault(code, []).append(key)
+            self._keys_by_code = keys_by_code
+            self._all_keys = sorted({key for keys in keys_by_code.values() for key in keys})
+            self._loaded_at = time.monotonic()
+
+    def keys_for(self, code: str) -> list:
+        """Local keys whose code-table row carries ``code``."""
+        self._current()
+        return self._keys_by_code.get(code, [])
+
+    def all_keys(self) -> list:
+        """Local keys that have any code at all."""
+        self._current()
+        return self._all_keys

@@ -21,7 +21,7 @@ def explain_command(scope_text: str, patient: str | None, as_json: bool, config_
     from facade.access.explain import explain, render_text
     from facade.app import build_adapter
     from facade.config import ConfigError, load_settings
-    from facade.server import ensure_demo_database
+    from facade.gunicorn import ensure_demo_database
 
     try:
         settings = load_settings(config_file)

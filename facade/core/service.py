@@ -15,15 +15,16 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from facade.access.grant import Access
-from facade.bundle import searchset
-from facade.capability import capability_statement
+from facade.core.bundle import searchset
+from facade.core.capability import capability_statement
 from facade.errors import Forbidden, NotFound
-from facade.everything import everything, parse_everything
-from facade.includes import fetch_includes
+from facade.core.everything import everything
+from facade.search.everything import parse_everything
+from facade.core.includes import fetch_includes
 from facade.search.params import SearchClause, TokenValue
 from facade.search.parser import parse_search
 from facade.search.request import SearchRequest
-from facade.subsetting import element_sets
+from facade.core.subsetting import element_sets
 from legacy_adapters.protocol import LegacyAdapter, Page
 
 

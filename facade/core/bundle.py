@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from facade.errors import operation_outcome
 from facade.search.cursor import encode_cursor
 from facade.search.request import SearchRequest
-from facade.subsetting import Subsetter
+from facade.core.subsetting import Subsetter
 from legacy_adapters.protocol import Page
 
 
