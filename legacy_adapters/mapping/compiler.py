@@ -26,7 +26,7 @@ from facade.errors import InvalidRequest
 from facade.search.params import SortKey
 from facade.search.request import SearchRequest
 from legacy_adapters.mapping.binder import Branch, BoundResource
-from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, as_text, is_false, python_type
+from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, is_false, python_type
 
 
 @dataclass
@@ -90,7 +90,7 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
     slot_columns = _slot_columns(resource, tuple(sources))
     listed = frozenset(
         j for branch, _ in candidates for j, name in enumerate(request.references)
-        if getattr(branch.bindings.get(name), "listed", None) is not None
+        if (binding := branch.bindings.get(name)) is not None and binding.several_per_row
     )
     selects = []
     for branch, where in candidates:
@@ -131,14 +131,8 @@ def _reference_columns(branch: Branch, names: tuple[str, ...]) -> list[ColumnEle
     columns = []
     for name in names:
         binding = branch.bindings.get(name)
-        listed = getattr(binding, "listed", None)  # CollectionReferenceBinding
-        target = getattr(binding, "target", None)  # ReferenceBinding
-        if listed is not None:
-            columns.append(listed)
-        elif target is not None:
-            columns.append(as_text(target.sql()))
-        else:
-            columns.append(sa.cast(sa.null(), sa.String))
+        column = binding.include_column() if binding is not None else None
+        columns.append(column if column is not None else sa.cast(sa.null(), sa.String))
     return columns
 
 
