@@ -1,4 +1,9 @@
-"""Application factory: settings in, a WSGI app serving FHIR under /fhir out."""
+"""Application factory: settings in, a WSGI app serving FHIR under /fhir out.
+
+Building the app reads the mapping and creates the state database's tables; it does not
+touch the legacy database (bound on first use), so the server starts, and says what it
+serves, while the legacy system is still down.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,27 @@ from flask import Flask
 from flask_smorest import Api
 
 from facade import __version__
-from facade import smart
-from facade.config import Settings
+from facade.audit.search import AuditEventAdapter
 from facade.audit.store import AuditStore
+from facade.config import Settings
 from facade.core.service import FhirService
-from facade.smart import events
+from facade.core.terminology import TerminologyService
+from facade.smart.discovery import rest_security
+from facade.smart.server import Smart
 from facade.state import StateStore
-from facade.web.audit_routes import make_audit_blueprint
-from facade.web.auth import JWKS_EXTENSION, audit_response, audit_token_event, build_authenticator
+from facade.web import smart as smart_endpoints
+from facade.web.audit_hook import audit_response, audit_token_events
+from facade.web.auth import build_authenticator
 from facade.web.cors import register_cors
 from facade.web.error_handlers import register_error_handlers
 from facade.web.routes import make_blueprint
-from facade.web.terminology_routes import register_terminology
+from facade.web.smart.oauth import OAuthServer
+from facade.web.state import EXTENSION, FacadeState
+from facade.web.terminology_routes import make_terminology_blueprint
 from legacy_adapters.engines import create_legacy_engine, sqlite_url
 from legacy_adapters.mapping.loader import load_mapping
-from legacy_adapters.protocol import LegacyAdapter
+from legacy_adapters.protocol import LegacyAdapter, TerminologySource
 from legacy_adapters.sql_adapter import SqlAdapter
-
-OPENAPI_PATH = "/fhir/openapi.json"
 
 
 def build_adapter(settings: Settings) -> SqlAdapter:
@@ -37,8 +45,6 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     adapter = adapter or build_adapter(settings)
     app = Flask("fhir_facade")
     app.config.update(
-        FHIR_BASE_URL=settings.base_url.rstrip("/") if settings.base_url else None,
-        FHIR_STRICT_HANDLING=settings.strict_handling,
         API_TITLE="fhir-facade",
         API_VERSION=__version__,
         OPENAPI_VERSION="3.0.3",
@@ -46,30 +52,48 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    service = FhirService(adapter, default_count=settings.default_count, max_count=settings.max_count,
-                          security=smart.rest_security if settings.auth_mode == "builtin" else None)
-    app.extensions["fhir_facade"] = service
+    state_store = StateStore(settings.state_database_url)
+    state_store.create_tables()  # once, at start-up: every feature's tables (tokens, audit, …)
+    audit = AuditStore(state_store.engine, delivery=settings.audit_delivery, spool_dir=settings.audit_spool_dir)
+    audit.create()
+    builtin = settings.auth_mode == "builtin"
+    source = adapter if isinstance(adapter, TerminologySource) else None
+    terminology = source.terminology() if source is not None else None
+    service = FhirService(adapter, records=AuditEventAdapter(audit), default_count=settings.default_count, max_count=settings.max_count,
+                          security=rest_security if builtin else None, terminology=terminology is not None)
+    smart = Smart(settings, state_store) if builtin else None
+    state = FacadeState(
+        settings=settings,
+        service=service,
+        state_store=state_store,
+        audit=audit,
+        auth=build_authenticator(settings, service.catalogues.__getitem__, _jwks_of(smart), state_store.engine),
+        terminology=TerminologyService(terminology, source.code_tables()) if source is not None and terminology is not None else None,
+        smart=smart,
+        oauth=OAuthServer(smart) if smart is not None else None,
+    )
+    app.extensions[EXTENSION] = state
+    state.on_close(state_store.dispose)
+    state.on_close(audit.close)
+    if smart is not None:  # token events join the audit chain
+        state.on_close(smart.events.subscribe(audit_token_events(audit)))
+
     api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 façade over a legacy EHR database"}})
     api.register_blueprint(make_blueprint(service))
-    register_terminology(app, api, adapter)
-    api.register_blueprint(make_audit_blueprint())
+    if state.terminology is not None:
+        api.register_blueprint(make_terminology_blueprint())
+    if smart is not None:
+        app.register_blueprint(smart_endpoints.blueprint())
     register_error_handlers(app)
     register_cors(app)
-    _access_control(app, settings, service)
-    smart.init_app(app, settings)  # SMART authorization server (facade/smart)
-    if "smart" in app.extensions:  # its public keys verify the access tokens it issues
-        app.extensions.setdefault(JWKS_EXTENSION, lambda: app.extensions["smart"].key().jwks())
+    app.after_request(audit_response)
     return app
 
 
-def _access_control(app: Flask, settings: Settings, service: FhirService) -> None:
-    """Tokens checked on every FHIR route (unless auth_mode is off), every interaction audited."""
-    # Tables are created on first use, so building the app (e.g. for the OpenAPI document)
-    # touches no database.
-    state = StateStore(settings.state_database_url)
-    audit = AuditStore(state.engine, delivery=settings.audit_delivery, spool_dir=settings.audit_spool_dir)
-    app.extensions["fhir_facade_state"] = state
-    app.extensions["fhir_facade_audit"] = audit
-    app.extensions["fhir_facade_auth"] = build_authenticator(app, settings, service.adapter.search_params, state.engine)
-    app.extensions["fhir_facade_audit_unsubscribe"] = events.subscribe(audit_token_event(audit), app)
-    app.after_request(audit_response)
+def _jwks_of(smart: Smart | None):  # noqa: ANN202 - facade.access.tokens.KeyProvider
+    """The built-in server's public keys verify the access tokens it issues."""
+
+    def keys(_refresh: bool = False) -> dict:
+        return smart.key().jwks() if smart is not None else {"keys": []}
+
+    return keys

@@ -11,8 +11,11 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "FHIR_FACADE_"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # an any-address bind is reached locally there
 DEMO_MAPPING = str(Path(__file__).resolve().parent.parent / "legacy_adapters" / "sources" / "demo" / "mapping.yaml")
 
 
@@ -31,7 +34,7 @@ class Settings:
     port: int = 8080
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     threads: int = 4
-    base_url: str | None = None  # public URL of /fhir; derived from each request when unset
+    base_url: str | None = None  # public URL of /fhir (the tokens' issuer and audience); unset: http://<host>:<port>/fhir
     # [legacy]
     database_url: str | None = None  # None: the embedded demo (SQLite, created on first run)
     mapping: str = DEMO_MAPPING
@@ -64,6 +67,24 @@ class Settings:
     demo_patients: int = 1000
 
     @property
+    def public_base_url(self) -> str:
+        """The server's one identity: the configured ``base_url``, or the address it binds.
+        Tokens name it as issuer and audience; links in responses start with it."""
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        return f"http://{_url_host(_LOOPBACK_FOR.get(self.host, self.host))}:{self.port}/fhir"
+
+    @property
+    def accepted_base_urls(self) -> tuple[str, ...]:
+        """Base URLs a token or an app's ``aud`` may name: the identity, plus the loopback
+        aliases when the identity is derived from a loopback (or any-address) bind, so a
+        demo reached as localhost, 127.0.0.1 or [::1] is one server."""
+        own = self.public_base_url
+        if self.base_url or _LOOPBACK_FOR.get(self.host, self.host) not in _LOOPBACK:
+            return (own,)
+        return (own, *(f"http://{_url_host(name)}:{self.port}/fhir" for name in _LOOPBACK if _url_host(name) not in own))
+
+    @property
     def state_database_url(self) -> str:
         return self.state_url or "sqlite:///" + str(data_home() / "state.sqlite")
 
@@ -81,6 +102,10 @@ class Settings:
     def validate(self) -> Settings:
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is out of range")
+        if self.base_url is not None:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ConfigError(f"base_url must be the public http(s) URL of /fhir, e.g. https://fhir.example.org/fhir, not {self.base_url!r}")
         if self.workers < 1 or self.threads < 1:
             raise ConfigError("workers and threads must be at least 1")
         if not 1 <= self.default_count <= self.max_count:
@@ -152,3 +177,7 @@ def load_settings(config_file: str | None = None, overrides: dict[str, Any] | No
         if value is not None:
             values[name] = _coerce(name, value)
     return replace(Settings(), **values).validate()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

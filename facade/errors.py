@@ -6,7 +6,7 @@ which layer failed or why::
     FacadeError (500, exception)
     ├── InvalidRequest (400, invalid)         malformed value, bad _count, bad cursor
     │   ├── UnsupportedParameter (400, not-supported)   unknown param under strict handling
-    │   └── SearchTooBroad (400, too-costly)             more values or clauses than allowed
+    │   ├── SearchTooBroad (400, too-costly)             more values or clauses than allowed
     │   └── CannotEnforce (400, not-supported)           a scope we could only honour by widening it
     ├── Unauthorized (401, login)            no, expired, revoked or otherwise invalid access token
     ├── Forbidden (403, forbidden)           the token's scopes do not cover the interaction
@@ -14,8 +14,9 @@ which layer failed or why::
     ├── NotAcceptable (406, not-supported)   Accept/_format we cannot produce
     ├── UnsupportedMediaType (415, not-supported)
     ├── TooCostly (500, too-costly)          the legacy database timed out on the statement
-    ├── MethodNotAllowed (405, not-supported)
     └── UpstreamUnavailable (503, transient) legacy database unreachable
+
+Each error also carries the response headers it needs (``WWW-Authenticate``, ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class FacadeError(Exception):
         super().__init__(diagnostics)
         self.diagnostics = diagnostics
         self.expression = expression
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers this error needs besides its OperationOutcome."""
+        return {}
 
     def to_outcome(self) -> dict:
         return operation_outcome(self.severity, self.code, self.diagnostics, self.expression)
@@ -62,6 +68,10 @@ class Unauthorized(FacadeError):
         super().__init__(diagnostics)
         self.challenge = 'Bearer realm="fhir"' + (f', error="{error}", error_description="{_quoted(diagnostics)}"' if error else "")
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": self.challenge}
+
 
 class Forbidden(FacadeError):
     status = 403
@@ -71,6 +81,10 @@ class Forbidden(FacadeError):
         super().__init__(diagnostics)
         self.challenge = 'Bearer realm="fhir", error="insufficient_scope"' + (f', scope="{_quoted(scope)}"' if scope else "")
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": self.challenge}
+
 
 def _quoted(text: str) -> str:
     return "".join(ch for ch in text if ch >= " " and ch not in '"\\\x7f')
@@ -79,11 +93,6 @@ def _quoted(text: str) -> str:
 class NotFound(FacadeError):
     status = 404
     code = "not-found"
-
-
-class MethodNotAllowed(FacadeError):
-    status = 405
-    code = "not-supported"
 
 
 class NotAcceptable(FacadeError):
@@ -103,6 +112,11 @@ class TooCostly(FacadeError):
 class UpstreamUnavailable(FacadeError):
     status = 503
     code = "transient"
+    retry_after = 5  # seconds
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 def operation_outcome(severity: str, code: str, diagnostics: str, expression: str | None = None) -> dict:

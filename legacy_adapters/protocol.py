@@ -1,16 +1,23 @@
 """What a legacy backend must answer: its capabilities, read, and search.
 
 The façade's service talks only to this contract, so a backend that is not SQL
-(a vendor API, a file export) can be plugged in beside the generic SQL adapter.
+(a vendor API, a file export) can be plugged in beside the generic SQL adapter; the
+façade's own records (the audit trail) answer it too. A backend whose mapping names
+crosswalks and code tables also offers them (:class:`TerminologySource`), for the
+terminology endpoints.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from facade.search.params import SearchParamDef
 from facade.search.request import SearchRequest
+
+if TYPE_CHECKING:
+    from legacy_adapters.code_tables import LegacyCodeTables
+    from terminology.registry import Terminology
 
 
 @dataclass
@@ -35,3 +42,12 @@ class LegacyAdapter(Protocol):
 
     def search(self, request: SearchRequest) -> Page:
         """One page of matches in a total order, starting after ``request.cursor``."""
+
+
+@runtime_checkable
+class TerminologySource(Protocol):
+    def terminology(self) -> Terminology | None:
+        """The crosswalks the mapping names (None: it names none)."""
+
+    def code_tables(self) -> LegacyCodeTables | None:
+        """The legacy code tables the mapping declares as local code systems."""

@@ -18,10 +18,12 @@ from facade.search.params import SearchParamDef
 from facade.search.request import SearchRequest
 from legacy_adapters.engines import legacy_errors
 from legacy_adapters.mapping.binder import Branch, BoundResource, bind_mapping
-from legacy_adapters.mapping.compiler import PageQuery, compile_count, compile_page, compile_read, cursor_params, cursor_shape
+from legacy_adapters.code_tables import LegacyCodeTables
+from legacy_adapters.mapping.compiler import PageQuery, branch_filters, compile_count, compile_page, compile_read, cursor_params, cursor_shape
 from legacy_adapters.mapping.loader import MappingSpec
 from legacy_adapters.mapping.values import split_collection
 from legacy_adapters.protocol import Page
+from terminology.registry import Terminology
 
 
 PLAN_SECONDS = 60
@@ -46,6 +48,25 @@ class SqlAdapter:
 
     def search_params(self, resource_type: str) -> dict[str, SearchParamDef]:
         return self.mapping.resources[resource_type].params
+
+    def terminology(self) -> Terminology | None:
+        return self.mapping.terminology
+
+    def code_tables(self) -> LegacyCodeTables | None:
+        terminology = self.mapping.terminology
+        return LegacyCodeTables(self.engine, terminology.code_tables) if terminology is not None else None
+
+    def explain_sql(self, request: SearchRequest) -> dict[str, str]:
+        """The WHERE clause each source (and variant) would run for ``request``, for reviewers
+        (``fhir-facade scopes explain``): literal values where the dialect can render them."""
+        explained = {}
+        for branch, where in branch_filters(self.bound()[request.resource_type], request):
+            label = branch.source.name + (f" ({branch.variant})" if branch.variant else "")
+            try:
+                explained[label] = str(where.compile(self.engine, compile_kwargs={"literal_binds": True}))
+            except Exception:  # noqa: BLE001 - some types cannot render literally; show the parameters instead
+                explained[label] = str(where.compile(self.engine))
+        return explained
 
     # -- binding ------------------------------------------------------------
     def bound(self) -> dict[str, BoundResource]:

@@ -88,13 +88,13 @@ def test_external_jwks_tokens_are_enforced_like_ours(idp, demo_path, state_url, 
 def test_key_rotation_refetches_the_jwks_once(idp):
     from facade.access.tokens import JwtValidator, RemoteJwks
 
-    validator = JwtValidator(RemoteJwks(f"{idp.url}/jwks", min_refresh=0), issuer=ISSUER, audience=BASE)
-    assert validator.validate(idp.mint.token("user/*.rs", iss=ISSUER), BASE)["scope"] == "user/*.rs"
+    validator = JwtValidator(RemoteJwks(f"{idp.url}/jwks", min_refresh=0), issuers=(ISSUER,), audiences=(BASE,))
+    assert validator.validate(idp.mint.token("user/*.rs", iss=ISSUER))["scope"] == "user/*.rs"
     fetches = idp.jwks_fetches
     old = idp.mint
     idp.mint = TokenMint(kid="idp-2")
     try:
-        assert validator.validate(idp.mint.token("user/*.rs", iss=ISSUER), BASE)["iss"] == ISSUER
+        assert validator.validate(idp.mint.token("user/*.rs", iss=ISSUER))["iss"] == ISSUER
         assert idp.jwks_fetches == fetches + 1
     finally:
         idp.mint = old

@@ -35,10 +35,46 @@ def test_v1_and_v2_letters(scope, letters):
 
 
 @pytest.mark.parametrize("scope", ["patient/Observation.dus", "patient/Observation.sr", "patient/Observation.rx",
-                                   "clinic/Observation.rs", "patient/Observation.read?category=x", "patient/Observation.rs?"])
+                                   "clinic/Observation.rs", "patient/Observation.rs?", "patient/Observation.read?"])
 def test_malformed_resource_scopes_grant_nothing(scope):
     scopes = parse_scopes(scope)
     assert scopes.resource == () and scopes.malformed == (scope,)
+
+
+LAB = "category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
+
+
+@pytest.mark.parametrize(("v1", "v2"), [(f"patient/Observation.read?{LAB}", f"patient/Observation.rs?{LAB}"),
+                                        (f"patient/Observation.*?{LAB}", f"patient/Observation.cruds?{LAB}"),
+                                        (f"user/Observation.write?{LAB}", f"user/Observation.cud?{LAB}")])
+def test_a_v1_scope_with_a_filter_grants_what_its_v2_form_grants(v1, v2):
+    [old], [new] = parse_scopes(v1).resource, parse_scopes(v2).resource
+    assert (old.context, old.resource_type, old.interactions, old.query) == (new.context, new.resource_type, new.interactions, new.query)
+    for interaction in ("read", "search"):
+        try:
+            expected = text(access(v2).restrictions("Observation", interaction))
+        except Forbidden:
+            with pytest.raises(Forbidden):
+                access(v1).restrictions("Observation", interaction)
+            continue
+        assert text(access(v1).restrictions("Observation", interaction)) == expected
+
+
+@pytest.mark.parametrize("scope", [
+    "patient/Observation.rs", "patient/Observation.read", f"patient/Observation.read?{LAB}", f"patient/Observation.*?{LAB}",
+    f"patient/Observation.write?{LAB}", "user/*.cruds", "system/Patient.r", "patient/O.rs", "patient/Observation.dus",
+    "patient/Observation.rs?", "clinic/Patient.rs", "patient/Observation.rx", "user/*.*", "openid", "launch/patient",
+])
+def test_the_consent_page_and_the_resource_server_read_a_scope_alike(scope):
+    """One grammar: a scope the authorization server accepts as a resource scope grants at the
+    resource server, and one it refuses grants nothing there."""
+    from facade.smart import consent
+
+    accepted = consent.is_valid(scope) and scope not in consent.CONTEXT_SCOPES
+    parsed = parse_scopes(scope)
+    assert bool(parsed.resource) == accepted, (scope, parsed)
+    if not accepted and scope not in consent.CONTEXT_SCOPES:
+        assert not consent.is_valid(scope)
 
 
 def test_context_scopes_are_kept_apart():

@@ -89,7 +89,7 @@ def test_revocation_bites_within_a_second(app, client, mint, patient_id):
     token = mint.token("patient/*.rs", patient=patient_id)
     path = f"/fhir/Patient/{patient_id}"
     assert client.get(path, headers=bearer(token)).status_code == 200
-    engine = app.extensions["fhir_facade_state"].engine
+    engine = app.extensions["fhir_facade"].state_store.engine
     with engine.begin() as connection:
         connection.execute(revoked_token.insert().values(jti=mint.claims_of(token)["jti"], expires_at=int(time.time()) + 300))
     time.sleep(1.05)  # the documented delay: revocation answers are cached at most 1 s

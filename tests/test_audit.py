@@ -16,7 +16,6 @@ from support.smart_tokens import TokenMint, bearer, secured_app
 from facade.audit.store import AuditStore, audit_head, audit_record
 from facade.audit.writer import AuditUnavailable
 from facade.cli import main
-from facade.smart import events
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +40,7 @@ def patient_id(raw_db):
 
 
 def _store(app) -> AuditStore:
-    return app.extensions["fhir_facade_audit"]
+    return app.extensions["fhir_facade"].audit
 
 
 def test_every_interaction_is_recorded_with_who_what_outcome(app, client, mint, patient_id):
@@ -63,10 +62,10 @@ def test_every_interaction_is_recorded_with_who_what_outcome(app, client, mint, 
 
 
 def test_token_events_join_the_chain(app):
-    with app.app_context():  # an app's audit trail hears the token events of that app
-        events.emit({"event": "token-issued", "client_id": "growth-chart", "sub": "u1", "scope": "patient/*.rs", "jti": "j1", "status": 200})
+    # An app's audit trail hears the token events of that app's authorization server.
+    app.extensions["fhir_facade"].smart.emit("issue", "growth-chart", "u1", scope="patient/*.rs", jti="j1")
     [record] = _store(app).search(limit=1)
-    assert (record["kind"], record["event"], record["client_id"], record["token_id"]) == ("token", "token-issued", "growth-chart", "j1")
+    assert (record["kind"], record["event"], record["client_id"], record["token_id"]) == ("token", "token-issue", "growth-chart", "j1")
 
 
 def test_auditevents_need_user_or_system_scope_and_validate(app, client, mint, patient_id):
@@ -98,17 +97,16 @@ def test_auditevents_need_user_or_system_scope_and_validate(app, client, mint, p
     assert "entry" not in client.get("/fhir/AuditEvent?date=lt2000-01-01", headers=bearer(reviewer)).get_json()
     recent = client.get("/fhir/AuditEvent?date=ge2020-01-01&_count=1", headers=bearer(reviewer)).get_json()
     assert recent["entry"]
-    with app.app_context():
-        events.emit({"event": "token-refused", "client_id": "x", "status": 400, "reason": "invalid_grant"})
+    app.extensions["fhir_facade"].smart.emit("failure", "x", step="token", error="invalid_grant")
     token_event = _store(app).search(limit=1)[0]
     rendered = client.get(f"/fhir/AuditEvent/{token_event['seq']}", headers=bearer(reviewer)).get_json()
     AuditEvent.model_validate(rendered)
-    assert (rendered["type"]["code"], rendered["outcome"], rendered["subtype"][0]["code"]) == ("110114", "4", "token-refused")
+    assert (rendered["type"]["code"], rendered["outcome"], rendered["subtype"][0]["code"]) == ("110114", "4", "token-failure")
     assert client.get("/fhir/AuditEvent?date=xx", headers=bearer(reviewer)).status_code == 400
     # A forged cursor (right fingerprint, wrong position) is a 400, not a 500.
     from facade.search.cursor import encode_cursor
     from facade.search.parser import parse_search
-    from facade.web.audit_routes import CATALOGUE
+    from facade.audit.search import CATALOGUE
 
     fingerprint = parse_search("AuditEvent", [], CATALOGUE).fingerprint()
     forged = client.get(f"/fhir/AuditEvent?_cursor={encode_cursor(fingerprint, ('x',))}", headers=bearer(reviewer))
@@ -217,7 +215,7 @@ def test_concurrent_requests_are_group_committed_and_the_chain_verifies(demo_pat
     runner = CliRunner()
     verified = runner.invoke(main, ["audit", "verify"], env={"FHIR_FACADE_STATE_URL": url})
     assert verified.exit_code == 0 and "400 records" in verified.output
-    app.extensions["fhir_facade_audit_unsubscribe"]()
+    app.extensions["fhir_facade"].close()
 
 
 def test_a_record_returns_only_after_its_batch_committed(tmp_path):
@@ -274,20 +272,20 @@ def test_state_database_on_postgresql(postgres_url, demo_path, mint):
         assert client.get(f"/fhir/Patient/{pid}", headers=bearer(token)).status_code == 200
         from facade.state.tables import revoked_token
 
-        engine = app.extensions["fhir_facade_state"].engine
+        engine = app.extensions["fhir_facade"].state_store.engine
         with engine.begin() as connection:
             connection.execute(revoked_token.insert().values(jti=mint.claims_of(token)["jti"], expires_at=2**31 - 1))
         import time
 
         time.sleep(1.05)
         assert client.get(f"/fhir/Patient/{pid}", headers=bearer(token)).status_code == 401
-        audit = app.extensions["fhir_facade_audit"]
+        audit = app.extensions["fhir_facade"].audit
         audit.flush()  # the app spools (the default delivery): ship before reading the table directly
         with engine.connect() as connection:
             last = orjson.loads(connection.execute(sa.select(audit_record.c.body).order_by(audit_record.c.seq.desc()).limit(1)).scalar_one())
             head = connection.execute(sa.select(audit_head.c.seq)).scalar_one()
         assert last["status"] == 401 and head == 6 * 25 + 1 + 3
-        app.extensions["fhir_facade_audit_unsubscribe"]()
+        app.extensions["fhir_facade"].close()
         audit.close()  # its shipper stops before the schema is dropped
         engine.dispose()
     finally:
@@ -314,7 +312,7 @@ def test_unauditable_access_is_withheld_and_logs_no_phi(demo_path, tmp_path, min
     store.writer._write_batch = store.write_batch  # the store recovers: so does the service
     assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
     assert store.verify().ok and store.verify().count == 2
-    app.extensions["fhir_facade_audit_unsubscribe"]()
+    app.extensions["fhir_facade"].close()
 
 
 def test_a_full_audit_queue_or_a_stalled_store_is_503(demo_path, tmp_path, mint, patient_id):
@@ -352,7 +350,7 @@ def test_a_full_audit_queue_or_a_stalled_store_is_503(demo_path, tmp_path, mint,
     release.set()
     assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
     assert store.verify().ok
-    app.extensions["fhir_facade_audit_unsubscribe"]()
+    app.extensions["fhir_facade"].close()
 
 
 def test_close_commits_what_is_queued_then_refuses(tmp_path):

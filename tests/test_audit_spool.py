@@ -54,7 +54,7 @@ def _spool_lines(spool_dir: Path) -> list[bytes]:
 def test_a_record_is_spooled_before_its_response_and_chained_by_the_shipper(demo_path, tmp_path, mint, patient_id):
     state = tmp_path / "state.sqlite"
     app = secured_app(demo_path, f"sqlite:///{state}", mint)  # the deployed default: delivery spool
-    audit = app.extensions["fhir_facade_audit"]
+    audit = app.extensions["fhir_facade"].audit
     assert audit.spool is not None and audit.spool.directory == Path(f"{state}-audit-spool")
     audit.spool._interval = 3600  # no shipment during the request: what is on disk is the spool's doing
     client = app.test_client()
@@ -67,7 +67,7 @@ def test_a_record_is_spooled_before_its_response_and_chained_by_the_shipper(demo
     assert mode == (0o700, 0o600)  # records name patients: owner only
     audit.flush()
     assert _head(audit.engine) == 1 and audit.verify().ok
-    app.extensions["fhir_facade_audit_unsubscribe"]()
+    app.extensions["fhir_facade"].close()
     audit.close()
     assert list(audit.spool.directory.glob("*.spool")) == []  # shipped and removed at worker exit
 
@@ -143,7 +143,7 @@ def test_a_line_edited_in_the_spool_is_chained_as_evidence_and_shipping_goes_on(
 
 def test_records_wait_in_the_spool_while_the_state_database_is_down_then_requests_are_refused(demo_path, tmp_path, mint, patient_id):
     app = secured_app(demo_path, f"sqlite:///{tmp_path / 'state.sqlite'}", mint)
-    audit = app.extensions["fhir_facade_audit"]
+    audit = app.extensions["fhir_facade"].audit
     client = app.test_client()
     token = mint.token("patient/Patient.r", patient=patient_id)
     assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
@@ -163,13 +163,13 @@ def test_records_wait_in_the_spool_while_the_state_database_is_down_then_request
     assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
     result = audit.verify()
     assert result.ok and result.count == 1 + served + 1
-    app.extensions["fhir_facade_audit_unsubscribe"]()
+    app.extensions["fhir_facade"].close()
     audit.close()
 
 
 def test_a_spool_write_that_fails_withholds_the_response_and_the_next_request_gets_a_fresh_file(demo_path, tmp_path, mint, patient_id, monkeypatch, caplog):
     app = secured_app(demo_path, f"sqlite:///{tmp_path / 'state.sqlite'}", mint)
-    audit = app.extensions["fhir_facade_audit"]
+    audit = app.extensions["fhir_facade"].audit
     client = app.test_client()
     token = mint.token("patient/Patient.r", patient=patient_id)
     assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
@@ -189,7 +189,7 @@ def test_a_spool_write_that_fails_withholds_the_response_and_the_next_request_ge
     result = audit.verify()  # the old file is shipped (without its cut line) and removed
     assert result.ok and result.count == 2, result.problems
     assert not first_file.exists()
-    app.extensions["fhir_facade_audit_unsubscribe"]()
+    app.extensions["fhir_facade"].close()
     audit.close()
 
 

@@ -92,7 +92,7 @@ def test_statements_per_page_do_not_grow_with_the_page(client, app, patient):
     """A page costs at most one statement per type it walks, one lookup per type outside the
     compartment its resources point at, and (after the first page) one check that the patient
     exists: a bound set by the mapping, never by the page size."""
-    service = app.extensions["fhir_facade"]
+    service = app.extensions["fhir_facade"].service
     adapter = service.adapter
     adapter.bound()
     walked, outside = compartment_types(service.catalogues), _outside_types(service)
@@ -163,7 +163,7 @@ def test_everything_is_advertised(client):
 
 
 def test_everything_uses_the_service_query_path(app, client, patient):
-    service = app.extensions["fhir_facade"]
+    service = app.extensions["fhir_facade"].service
     seen = []
     original = service.run
 

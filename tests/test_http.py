@@ -140,5 +140,5 @@ def test_capability_statement_says_exactly_what_the_mapping_serves(client, app):
 def test_capability_statement_lists_the_audit_trail(client):
     rest = client.get("/fhir/metadata").get_json()["rest"][0]
     [audit] = [r for r in rest["resource"] if r["type"] == "AuditEvent"]
-    assert {p["name"] for p in audit["searchParam"]} == {"date", "patient", "agent"}
+    assert {p["name"] for p in audit["searchParam"]} == {"_id", "date", "patient", "agent"}
     assert {i["code"] for i in audit["interaction"]} == {"read", "search-type"}

@@ -167,21 +167,21 @@ def test_at_most_ten_includes_per_request():
 
 
 def test_include_lookups_use_the_service_query_path(app, client):
-    """Every lookup (page and includes) goes through FhirService.run, where access control narrows queries."""
-    service = app.extensions["fhir_facade"]
+    """Every lookup (page and includes) reaches the adapter through FhirService._query, after Access.narrow."""
+    service = app.extensions["fhir_facade"].service
     seen = []
-    original = service.run
+    original = service._query
 
-    def spy(request, access, *rest):
+    def spy(request):
         seen.append(request.resource_type)
-        return original(request, access, *rest)
+        return original(request)
 
-    service.run = spy
+    service._query = spy
     try:
         get_json(client, "/fhir/Patient?_count=2&_revinclude=Observation:patient")
         get_json(client, "/fhir/Observation?_count=2&_include=Observation:patient")
     finally:
-        del service.run
+        del service._query
     assert seen == ["Patient", "Observation", "Observation", "Patient"]
 
 

@@ -122,7 +122,7 @@ def test_capability_lists_the_mapping_includes(client):
     resources = {r["type"]: r for r in get_json(client, "/fhir/metadata")["rest"][0]["resource"]}
     assert resources["Encounter"]["searchInclude"] == ["Encounter:patient", "Encounter:practitioner"]
     assert resources["Practitioner"]["searchRevInclude"] == ["Encounter:practitioner"]
-    assert resources["Patient"]["searchRevInclude"] == ["Encounter:patient"]
+    assert resources["Patient"]["searchRevInclude"] == ["Encounter:patient", "AuditEvent:patient"]
 
 
 def test_everything_includes_referenced_practitioners_per_page(client, raw_db, patient):

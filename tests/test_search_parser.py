@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from facade.errors import InvalidRequest, UnsupportedParameter
 from facade.search import DateValue, Prefix, ReferenceValue, SearchParamDef, StringValue, TokenValue, parse_search
-from facade.search.cursor import decode_cursor, encode_cursor
+from facade.search.cursor import decode_cursor, encode_cursor, resume
 from facade.search.dates import parse_date_range
 from facade.search.escaping import split_escaped, unescape
 
@@ -120,9 +122,13 @@ def test_cursor_round_trip_and_binding_to_query():
     request = parse(("name", "smi"))
     token = encode_cursor(request.fingerprint(), ("2024", 0, "abc"))
     assert decode_cursor(token) == (request.fingerprint(), ("2024", 0, "abc"))
-    assert parse(("name", "smi"), ("_cursor", token)).cursor == ("2024", 0, "abc")
+    assert parse(("name", "smi"), ("_cursor", token)).cursor is None  # kept as received until resumed
+    assert resume(parse(("name", "smi"), ("_cursor", token))).cursor == ("2024", 0, "abc")
     with pytest.raises(InvalidRequest):
-        parse(("name", "jon"), ("_cursor", token))  # a cursor of another search
+        resume(parse(("name", "jon"), ("_cursor", token)))  # a cursor of another search
+    narrowed = dataclasses.replace(parse(("name", "smi"), ("_cursor", token)), restrictions=((parse(("name", "x")).clauses,),))
+    with pytest.raises(InvalidRequest):
+        resume(narrowed)  # nor of the same search under another grant
     for garbage in ("!!!", "e30", encode_cursor("x", ({"a": 1},))):  # not base64 / '{}' / non-scalar keys
         with pytest.raises(InvalidRequest):
             decode_cursor(garbage)

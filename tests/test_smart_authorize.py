@@ -205,7 +205,7 @@ def test_picker_refuses_an_unknown_patient(client, public):
 
 
 def test_b3_ehr_launch_brings_patient_and_encounter(app, client, public):
-    launch = create_launch(app.extensions["smart"].store, PATIENT_ID, "enc-42")
+    launch = create_launch(app.extensions["fhir_facade"].smart.store, PATIENT_ID, "enc-42")
     code, verifier, _ = obtain_code(client, public.client_id, "launch openid fhirUser offline_access user/*.rs patient/*.rs",
                                     user=CLINICIAN, extra={"launch": launch})
     token = exchange(client, code, verifier, public.client_id).get_json()

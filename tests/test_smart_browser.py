@@ -26,9 +26,9 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=_MISSING
 
 @pytest.fixture(scope="module")
 def live(demo_path, tmp_path_factory):
-    app = make_app(make_settings(demo_path, tmp_path_factory.mktemp("smart-browser"), base_url=None))
-    server = LiveServer(app)
-    yield app, server
+    tmp = tmp_path_factory.mktemp("smart-browser")
+    server = LiveServer(lambda base: make_app(make_settings(demo_path, tmp, base_url=base)))
+    yield server.app, server
     server.close()
 
 

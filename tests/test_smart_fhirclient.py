@@ -15,10 +15,9 @@ REDIRECT = "http://localhost:9000/callback"
 
 @pytest.fixture(scope="module")
 def live(demo_path, tmp_path_factory):
-    settings = make_settings(demo_path, tmp_path_factory.mktemp("smart-fhirclient"), base_url=None)
-    app = make_app(settings)
-    server = LiveServer(app)
-    yield app, server
+    tmp = tmp_path_factory.mktemp("smart-fhirclient")
+    server = LiveServer(lambda base: make_app(make_settings(demo_path, tmp, base_url=base)))
+    yield server.app, server
     server.close()
 
 

@@ -30,8 +30,8 @@ def pg_state_url(postgres_url):
 def app(demo_path, tmp_path_factory, pg_state_url):
     application = make_app(make_settings(demo_path, tmp_path_factory.mktemp("smart-pg"), state_url=pg_state_url))
     yield application
-    application.extensions["fhir_facade_audit"].close()  # its shipper stops before the schema goes
-    application.extensions["fhir_facade_state"].dispose()
+    application.extensions["fhir_facade"].audit.close()  # its shipper stops before the schema goes
+    application.extensions["fhir_facade"].state_store.dispose()
 
 
 def test_state_tables_live_in_postgres(app, pg_state_url):
@@ -59,7 +59,7 @@ def test_code_flow_refresh_rotation_and_revocation_on_postgres(app):
     token = second.get_json()["access_token"]
     assert client.post("/fhir/auth/revoke", data={"token": token, "client_id": public.client_id}).status_code == 200
     with app.test_request_context():
-        assert app.extensions["smart"].store.is_revoked(decode(app, token)["jti"])
+        assert app.extensions["fhir_facade"].smart.store.is_revoked(decode(app, token)["jti"])
     assert exchange(client, code, verifier, public.client_id).status_code == 400  # one-time code
 
 
@@ -75,7 +75,7 @@ def test_assertion_replay_cache_on_postgres(app):
 def test_concurrent_use_of_one_code_succeeds_once(app):
     import threading
 
-    store = app.extensions["smart"].store
+    store = app.extensions["fhir_facade"].smart.store
     store.save_code("race-code", "racer", {"scope": "patient/*.rs"}, 60)
     results, start = [], threading.Barrier(4)
 

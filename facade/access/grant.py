@@ -22,14 +22,16 @@ patient, is refused with 400 (CannotEnforce) rather than widened or guessed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
 from facade.access.scopes import ScopeSet, parse_scopes
-from facade.search.compartment import in_patient_compartment, patient_compartment_clause
 from facade.errors import CannotEnforce, FacadeError, Forbidden
+from facade.search import control
+from facade.search.compartment import in_patient_compartment, patient_compartment_clause
 from facade.search.params import SearchClause, SearchParamDef
 from facade.search.parser import parse_search
+from facade.search.request import SearchRequest
 
 Group = tuple[tuple[SearchClause, ...], ...]
 Restrictions = tuple[Group, ...]
@@ -37,8 +39,9 @@ Catalogue = Callable[[str], Mapping[str, SearchParamDef]]
 
 # Interaction → SMART v2 letter (SMART 2.x "scopes for requesting FHIR resources").
 LETTERS = {"read": "r", "vread": "r", "history-instance": "r", "search": "s", "history-type": "s", "create": "c", "update": "u", "patch": "u", "delete": "d"}
-# Result and web parameters change paging or rendering, not which rows match: not filters.
-_NOT_FILTERS = frozenset({"_count", "_sort", "_cursor", "_total", "_summary", "_format", "_pretty", "_elements", "_include", "_revinclude"})
+# Records about the server itself, across every patient (the audit trail): only a user/ or
+# system/ scope without a filter reaches them; a patient/ scope never does.
+SERVER_RECORDS = frozenset({"AuditEvent"})
 
 
 @dataclass(frozen=True)
@@ -106,17 +109,21 @@ class Access:
             raise answer.with_traceback(None)  # memoised: do not let tracebacks pile up on it
         return answer
 
-    def allows(self, resource_type: str, interaction: str) -> bool:
-        try:
-            self.restrictions(resource_type, interaction)
-        except FacadeError:
-            return False
-        return True
+    def narrow(self, request: SearchRequest, interaction: str = "search") -> SearchRequest:
+        """``request`` as this token may run it: its restrictions replace whatever the request
+        carried. Raises Forbidden or CannotEnforce."""
+        restrictions = self.restrictions(request.resource_type, interaction)
+        return request if request.restrictions == restrictions else replace(request, restrictions=restrictions)
 
     def _compute(self, resource_type: str, interaction: str) -> Restrictions:
         assert self.grant is not None
         letter = LETTERS[interaction]
         scopes = [s for s in self.grant.scopes.resource if s.covers(resource_type, letter)]
+        if resource_type in SERVER_RECORDS:
+            if any(s.context in ("user", "system") and s.query is None for s in scopes):
+                return ()
+            raise Forbidden(f"{interaction} on {resource_type} needs a user/{resource_type}.{letter} or system/{resource_type}.{letter} scope",
+                            scope=f"system/{resource_type}.{letter}")
         alternatives: list[tuple[SearchClause, ...]] = []
         refusal: CannotEnforce | None = None
         for scope in scopes:
@@ -152,7 +159,7 @@ def scope_filter(resource_type: str, query: str, catalogue: Mapping[str, SearchP
         raise CannotEnforce(f"'{query}' is not a search filter")
     for key, value in pairs:
         name = key.partition(":")[0]
-        if name in _NOT_FILTERS or value == "":
+        if name in control.NAMES or value == "":
             raise CannotEnforce(f"'{key}={value}' is not a filter this server can enforce")
     try:
         request = parse_search(resource_type, pairs, catalogue, strict=True)

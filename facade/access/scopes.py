@@ -1,14 +1,18 @@
-"""SMART scope strings → typed resource scopes.
+"""SMART scope strings → typed resource scopes: the one grammar of the authorization server
+(what a client may ask for, what the consent page shows) and the resource server (what a
+token grants).
 
 Spec: SMART App Launch 2.x "Scopes for requesting FHIR Resources"
 (https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html).
 
     v2:  (patient|user|system)/(<Type>|*).[c][r][u][d][s][?param=value(&param=value)*]
-    v1:  (patient|user|system)/(<Type>|*).(read|write|*)   read ⇒ rs, write ⇒ cud, * ⇒ cruds
+    v1:  (patient|user|system)/(<Type>|*).(read|write|*)[?…]   read ⇒ rs, write ⇒ cud, * ⇒ cruds
 
-A resource scope that does not follow the grammar (``.dus``, ``.rx``, an unknown
-context) grants nothing: it is reported as malformed, never read loosely.
-Other scopes (``openid``, ``launch/patient``, ``offline_access``…) are context
+A v1 scope with a filter (``patient/Observation.read?category=…``) is read as its v2
+equivalent: the consent page offers such narrowings, so a scope it grants means the same
+here. A resource scope that does not follow the grammar (``.dus``, ``.rx``, an empty
+filter, an unknown context) grants nothing: it is reported as malformed, never read
+loosely. Other scopes (``openid``, ``launch/patient``, ``offline_access``…) are context
 scopes; they grant no resource access by themselves.
 """
 
@@ -17,9 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-CONTEXTS = ("patient", "user", "system")
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
-_RESOURCE_SCOPE = re.compile(r"^(patient|user|system)/([A-Z][A-Za-z]*|\*)\.([a-z*]+)(?:\?(.*))?$")
+_RESOURCE_SCOPE = re.compile(r"^(patient|user|system)/([A-Z][A-Za-z]*|\*)\.([a-z*]+)(?:\?(\S*))?$")
 _V2_LETTERS = re.compile(r"^c?r?u?d?s?$")
 _RESOURCE_LIKE = re.compile(r"^[a-zA-Z]+/[^/]*\.")  # looks like a resource scope, whatever its details
 
@@ -29,11 +32,22 @@ class ResourceScope:
     context: str  # patient | user | system
     resource_type: str  # a FHIR type or "*"
     interactions: str  # v2 letters in "cruds" order
-    query: str | None  # the granular filter, as a query string, or None
-    text: str  # as granted
+    query: str | None  # the granular filter, as a query string without "?", or None
+    text: str  # as granted (v1 stays v1)
 
     def covers(self, resource_type: str, letter: str) -> bool:
+        """Whether this scope allows interaction ``letter`` (c r u d s) on ``resource_type``."""
         return letter in self.interactions and self.resource_type in ("*", resource_type)
+
+    def includes(self, other: ResourceScope) -> bool:
+        """Whether everything ``other`` grants, this grants too (a pre-authorized scope that
+        covers a requested one, for Backend Services)."""
+        return (
+            self.context == other.context
+            and self.resource_type in ("*", other.resource_type)
+            and set(other.interactions) <= set(self.interactions)
+            and self.query in (None, other.query)
+        )
 
 
 @dataclass(frozen=True)
@@ -62,13 +76,15 @@ def parse_resource_scope(item: str) -> ResourceScope | None:
         return None
     context, resource_type, access, query = match.groups()
     if access in _V1:
-        if query is not None:
-            return None  # v1 has no granular form
         letters = _V1[access]
-    elif _V2_LETTERS.match(access):
+    elif access and _V2_LETTERS.match(access):
         letters = access
     else:
         return None
     if query == "":
-        return None
+        return None  # "?" with nothing after it
     return ResourceScope(context, resource_type, letters, query, item)
+
+
+def is_resource_scope(item: str) -> bool:
+    return parse_resource_scope(item) is not None

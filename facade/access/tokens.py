@@ -1,6 +1,6 @@
 """Bearer tokens → validated claims (RFC 6750, RFC 7519, RFC 7662).
 
-Two validators, one interface (``validate(token, base_url) -> claims``):
+Two validators, one interface (``validate(token) -> claims``):
 
 - :class:`JwtValidator`: signed JWTs checked against a JWKS (the built-in
   server's keys, or an external identity provider's JWKS URL). Only asymmetric
@@ -42,16 +42,16 @@ class JwtValidator:
         self,
         keys: KeyProvider,
         *,
-        issuer: str | None = None,  # None: the FHIR base URL (built-in server)
-        audience: str | None = None,  # None: the FHIR base URL
+        issuers: tuple[str, ...],  # the built-in server: this server's base URL (and the demo's loopback aliases)
+        audiences: tuple[str, ...],  # this server's base URL (and aliases)
         is_revoked: Callable[[str], bool] | None = None,
         cache_seconds: float = 5.0,
         revocation_seconds: float = 1.0,
         leeway: int = 10,  # clock skew allowed on exp/iat with an external issuer
     ):
-        self._keys = keys
-        self.issuer = issuer
-        self.audience = audience
+        self.keys = keys  # refresh → JWKS document; replaceable (e.g. another trusted signer)
+        self.issuers = tuple(issuers)
+        self.audiences = tuple(audiences)
         self._is_revoked = is_revoked
         self._leeway = leeway
         self._verified: TTLCache = TTLCache(maxsize=20_000, ttl=cache_seconds)
@@ -59,13 +59,12 @@ class JwtValidator:
         self._lock = threading.Lock()
         self._key_set: tuple[dict, KeySet] | None = None
 
-    def validate(self, token: str, base_url: str) -> dict:
-        key = (token, base_url)
-        claims = self._verified.get(key)
+    def validate(self, token: str) -> dict:
+        claims = self._verified.get(token)
         if claims is None:
-            claims = self._verify(token, base_url)
+            claims = self._verify(token)
             with self._lock:
-                self._verified[key] = claims
+                self._verified[token] = claims
         if claims["exp"] <= time.time() - self._leeway:
             raise Unauthorized("The access token has expired")
         jti = claims.get("jti")
@@ -79,30 +78,28 @@ class JwtValidator:
                 raise Unauthorized("The access token has been revoked")
         return claims
 
-    def _verify(self, token: str, base_url: str) -> dict:
+    def _verify(self, token: str) -> dict:
         try:
             decoded = self._decode(token, refresh=False)
         except LookupError:
             decoded = self._decode(token, refresh=True)  # the issuer may have rotated its keys
         claims = decoded.claims
-        issuer = self.issuer or base_url
-        audience = self.audience or base_url
         registry = jwt.JWTClaimsRegistry(
             leeway=self._leeway,
-            iss={"essential": True, "value": issuer},
-            aud={"essential": True, "value": audience},
+            iss={"essential": True, "values": list(self.issuers)},
+            aud={"essential": True, "values": list(self.audiences)},
             exp={"essential": True},
         )
         try:
             registry.validate(claims)
         except JoseError as error:
-            raise Unauthorized(f"The access token is not valid here: {_reason(error)}") from None
+            raise Unauthorized(f"The access token is not valid here: {_reason(error)}{self._expected(error)}") from None
         if not isinstance(claims.get("exp"), int):
             raise Unauthorized("The access token has no valid expiry")
         return claims
 
     def _decode(self, token: str, *, refresh: bool) -> jwt.Token:
-        document = self._keys(refresh)
+        document = self.keys(refresh)
         cached = self._key_set
         if cached is not None and cached[0] == document:
             keys = cached[1]  # importing keys costs more than verifying with them
@@ -118,6 +115,14 @@ class JwtValidator:
             if not refresh and _unknown_key(error):
                 raise LookupError from None
             raise Unauthorized(f"The access token is not valid: {_reason(error)}") from None
+
+
+    def _expected(self, error: JoseError) -> str:
+        """Which issuer or audience this server expects, when that is what failed: the usual
+        mistake is a token minted for another address or port of the server."""
+        claim = getattr(error, "claim", None)
+        expected = {"iss": self.issuers, "aud": self.audiences}.get(claim or "")
+        return f" (this server expects {claim} {' or '.join(expected)})" if expected else ""
 
 
 def _unknown_key(error: Exception) -> bool:
@@ -166,7 +171,7 @@ class IntrospectionValidator:
         self._answers: TTLCache = TTLCache(maxsize=20_000, ttl=cache_seconds)
         self._lock = threading.Lock()
 
-    def validate(self, token: str, base_url: str) -> dict:
+    def validate(self, token: str) -> dict:
         claims = self._answers.get(token)
         if claims is None:
             claims = self._introspect(token)

@@ -255,24 +255,31 @@ class AuditStore:
         return None if row is None else _loaded(row)
 
     def search(self, *, since: str | None = None, before: str | None = None, patient: str | None = None,
-               agent: str | None = None, after_seq: int | None = None, limit: int = 20) -> list[dict]:
+               agent: str | None = None, seq: int | None = None, after_seq: int | None = None, limit: int = 20) -> list[dict]:
         """Newest first; ``after_seq`` continues a page (keyset on the sequence number)."""
-        self.ensure()
-        self.flush()
-        query = sa.select(audit_record.c.seq, audit_record.c.body)
-        if since is not None:
-            query = query.where(audit_record.c.recorded >= since)
-        if before is not None:
-            query = query.where(audit_record.c.recorded < before)
-        if patient is not None:
-            query = query.where(audit_record.c.patient == patient)
-        if agent is not None:
-            query = query.where(audit_record.c.agent == agent)
+        query = self._filtered(sa.select(audit_record.c.seq, audit_record.c.body), since, before, patient, agent, seq)
         if after_seq is not None:
             query = query.where(audit_record.c.seq < after_seq)
         query = query.order_by(audit_record.c.seq.desc()).limit(limit)
         with self.engine.connect() as connection:
             return [_loaded(row) for row in connection.execute(query)]
+
+    def count(self, *, since: str | None = None, before: str | None = None, patient: str | None = None,
+              agent: str | None = None, seq: int | None = None) -> int:
+        query = self._filtered(sa.select(sa.func.count()).select_from(audit_record), since, before, patient, agent, seq)
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar_one()
+
+    def _filtered(self, query: sa.Select, since: str | None, before: str | None, patient: str | None, agent: str | None,
+                  seq: int | None) -> sa.Select:
+        self.ensure()
+        self.flush()  # a worker reads its own records
+        for column, value, test in ((audit_record.c.recorded, since, "ge"), (audit_record.c.recorded, before, "lt"),
+                                    (audit_record.c.patient, patient, "eq"), (audit_record.c.agent, agent, "eq"),
+                                    (audit_record.c.seq, seq, "eq")):
+            if value is not None:
+                query = query.where(column >= value if test == "ge" else column < value if test == "lt" else column == value)
+        return query
 
     def verify(self) -> VerifyResult:
         """Walk the chain: every hash, the head, and each writer's numbering (a record lost

@@ -1,4 +1,5 @@
-"""The ``fhir-facade`` command."""
+"""The ``fhir-facade`` command: ``serve``, ``demo``, ``openapi`` here; the other groups live in
+this package, one module each (mapping, terminology, scopes, audit, smart)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 import orjson
 
+from facade.cli._common import config_option, settings_from
 from facade.config import ConfigError, load_settings
 from legacy_adapters.mapping.errors import MappingError
 
@@ -20,19 +22,16 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML configuration file.")
+@config_option
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
 @click.option("--workers", type=int, help="Worker processes (default: the number of CPU cores).")
-def serve(config_file: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+@click.option("--base-url", help="The public URL of /fhir, when clients reach the server through another address (a proxy).")
+def serve(config_file: str | None, host: str | None, port: int | None, workers: int | None, base_url: str | None) -> None:
     """Serve FHIR under /fhir. With no configuration: the embedded demo."""
     from facade.gunicorn import serve as run
 
-    try:
-        settings = load_settings(config_file, {"host": host, "port": port, "workers": workers})
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    run(settings)
+    run(settings_from(config_file, host=host, port=port, workers=workers, base_url=base_url))
 
 
 @main.group()
@@ -76,12 +75,12 @@ def openapi_document(settings) -> dict:  # noqa: ANN001
     return create_app(settings).test_client().get("/fhir/openapi.json").get_json()
 
 
-# Command groups live in their own modules, next to what they operate on.
-from facade.cli.scopes import scopes  # noqa: E402
+# The other command groups, one module each.
+from facade.cli import smart as smart_cli  # noqa: E402
 from facade.cli.audit import audit  # noqa: E402
 from facade.cli.mapping import mapping  # noqa: E402
+from facade.cli.scopes import scopes  # noqa: E402
 from facade.cli.terminology import terminology  # noqa: E402
-from facade.cli import smart as smart_cli  # noqa: E402
 
 for group in (mapping, terminology, scopes, audit, smart_cli.clients, smart_cli.users, smart_cli.launch, smart_cli.token):
     main.add_command(group)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from facade.cli._common import config_option, settings_from
+
 
 @click.group()
 def audit() -> None:
@@ -11,17 +13,13 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML configuration file.")
+@config_option
 def verify_command(config_file: str | None) -> None:
     """Walk the hash chain; exit 1 and name the records if anything was edited, removed or reordered."""
     from facade.audit.store import AuditStore
-    from facade.config import ConfigError, load_settings
     from facade.state import StateStore
 
-    try:
-        settings = load_settings(config_file)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = settings_from(config_file)
     state = StateStore(settings.state_database_url)
     try:
         # Spool files of stopped workers are shipped first, so the count covers every record.

@@ -7,6 +7,8 @@ import sys
 import click
 import orjson
 
+from facade.cli._common import legacy_url
+
 from legacy_adapters.mapping.errors import MappingError
 
 
@@ -22,13 +24,13 @@ def mapping() -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Build at most this many rows per source (default: all).")
 def check_command(mapping_path: str, db_url: str, as_json: bool, limit: int | None) -> None:
     """Tables and columns exist, types fit, search columns indexed; then legacy rows vs resources built. Exit 1 on errors."""
-    from legacy_adapters.engines import create_legacy_engine, legacy_errors, sqlite_url
+    from legacy_adapters.engines import create_legacy_engine, legacy_errors
     from legacy_adapters.mapping.check import check_mapping
     from legacy_adapters.mapping.loader import load_mapping
 
     try:
         spec = load_mapping(mapping_path)
-        engine = create_legacy_engine(db_url if "://" in db_url else sqlite_url(db_url), pool_size=1)
+        engine = create_legacy_engine(legacy_url(db_url), pool_size=1)
         with legacy_errors(), engine.connect() as connection:
             report = check_mapping(spec, connection, limit=limit)
         engine.dispose()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import click
+
+from facade.cli._common import config_option, settings_from
 import orjson
 
 
@@ -15,18 +17,14 @@ def scopes() -> None:
 @click.argument("scope_text")
 @click.option("--patient", help="The token's patient context (patient/ scopes are confined to it).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML configuration file.")
+@config_option
 def explain_command(scope_text: str, patient: str | None, as_json: bool, config_file: str | None) -> None:
     """Per resource type: interactions allowed, the filters and SQL applied, the compartment."""
-    from facade.access.explain import explain, render_text
+    from facade.cli.explain import explain, render_text
     from facade.app import build_adapter
-    from facade.config import ConfigError, load_settings
     from facade.gunicorn import ensure_demo_database
 
-    try:
-        settings = load_settings(config_file)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = settings_from(config_file)
     if settings.is_demo:
         ensure_demo_database(settings)
     report = explain(scope_text, build_adapter(settings), patient)

@@ -8,25 +8,16 @@ from pathlib import Path
 import click
 import orjson
 
-from facade.config import ConfigError, Settings, load_settings
-from facade.smart import scopes
+from facade.cli._common import config_option, identity_options, settings_from
+from facade.config import Settings
+from facade.smart import consent
 from facade.smart.clients import KINDS, ClientRegistry
-from facade.smart.events import emit
+from facade.smart.events import TokenEvent
 from facade.smart.keys import KeyConfigError, load_signing_key
 from facade.smart.launch import create_launch, launch_url
 from facade.smart.store import SmartStore, now
 from facade.smart.users import hash_password
 from facade.state import StateStore
-
-_config = click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML configuration file.")
-
-
-def _settings(config_file: str | None) -> Settings:
-    try:
-        return load_settings(config_file)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
 
 def _registry(settings: Settings) -> ClientRegistry:
     try:
@@ -35,17 +26,13 @@ def _registry(settings: Settings) -> ClientRegistry:
         raise click.ClickException(str(exc)) from None
 
 
-def public_base(settings: Settings) -> str:
-    return (settings.base_url or f"http://{settings.host}:{settings.port}/fhir").rstrip("/")
-
-
 @click.group()
 def clients() -> None:
     """Client applications allowed to ask for tokens."""
 
 
 @clients.command("add")
-@_config
+@config_option
 @click.option("--name", required=True, help="Shown to users on the consent page.")
 @click.option("--type", "kind", type=click.Choice(KINDS), required=True)
 @click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI (repeatable); apps only.")
@@ -57,7 +44,7 @@ def clients_add(config_file, name, kind, redirect_uris, jwks_file, jwks_url, sco
     """Register a client; prints its client_id (and, once, a confidential client's secret)."""
     jwks = orjson.loads(Path(jwks_file).read_bytes()) if jwks_file else None
     try:
-        client, secret = _registry(_settings(config_file)).add(
+        client, secret = _registry(settings_from(config_file)).add(
             kind, name, list(redirect_uris), jwks=jwks, jwks_url=jwks_url, scope=scope, launch_url=launch_url
         )
     except ValueError as exc:
@@ -68,31 +55,31 @@ def clients_add(config_file, name, kind, redirect_uris, jwks_file, jwks_url, sco
 
 
 @clients.command("list")
-@_config
+@config_option
 def clients_list(config_file):  # noqa: ANN001, ANN201
     """Registered clients (never their secrets)."""
-    for client in _registry(_settings(config_file)).list():
+    for client in _registry(settings_from(config_file)).list():
         where = " ".join(client.redirect_uris) or client.scope
         click.echo(f"{client.client_id}\t{client.kind}\t{client.name}\t{where}")
 
 
 @clients.command("remove")
-@_config
+@config_option
 @click.argument("client_id")
 def clients_remove(config_file, client_id):  # noqa: ANN001, ANN201
     """Unregister a client (clients from clients_file are removed by editing that file)."""
-    if not _registry(_settings(config_file)).remove(client_id):
+    if not _registry(settings_from(config_file)).remove(client_id):
         raise click.ClickException(f"no client {client_id} in the state database")
     click.echo(f"removed {client_id}")
 
 
 @clients.command("revoke")
-@_config
+@config_option
 @click.argument("client_id")
 @click.option("--user", help="Only this user's grants (e.g. at the patient's request).")
 def clients_revoke(config_file, client_id, user):  # noqa: ANN001, ANN201
     """Revoke a client's refresh tokens and their latest access tokens."""
-    count = _registry(_settings(config_file)).store.revoke_client_tokens(client_id, user)
+    count = _registry(settings_from(config_file)).store.revoke_client_tokens(client_id, user)
     click.echo(f"revoked {count} grant(s) of {client_id}")
 
 
@@ -109,13 +96,14 @@ def users_hash_password(password):  # noqa: ANN001, ANN201
 
 
 @click.command()
-@_config
+@config_option
 @click.option("--patient", help="Patient id in context.")
 @click.option("--encounter", help="Encounter id in context.")
 @click.option("--client", "client_id", help="Print this client's launch URL.")
-def launch(config_file, patient, encounter, client_id):  # noqa: ANN001, ANN201
+@identity_options
+def launch(config_file, patient, encounter, client_id, base_url, port):  # noqa: ANN001, ANN201
     """Stand in for the EHR: create an EHR launch context and print its `launch` value (last line)."""
-    settings = _settings(config_file)
+    settings = settings_from(config_file, base_url=base_url, port=port)
     registry = _registry(settings)
     try:
         value = create_launch(registry.store, patient, encounter)
@@ -125,37 +113,51 @@ def launch(config_file, patient, encounter, client_id):  # noqa: ANN001, ANN201
         client = registry.get(client_id)
         if client is None or not client.launch_url:
             raise click.ClickException(f"client {client_id} is unknown or has no --launch-url")
-        click.echo("open: " + launch_url(client.launch_url, public_base(settings), value))
+        click.echo("open: " + launch_url(client.launch_url, settings.public_base_url, value))
     click.echo(value)
 
 
 @click.command()
-@_config
+@config_option
 @click.option("--scope", "scope", required=True, help='Scopes, e.g. "patient/*.rs" or "user/Observation.rs".')
 @click.option("--patient", help="Patient in context (for patient/ scopes).")
-def token(config_file, scope, patient):  # noqa: ANN001, ANN201
+@identity_options
+def token(config_file, scope, patient, base_url, port):  # noqa: ANN001, ANN201
     """Mint a short-lived access token for local development (embedded demo only); printed on the last line."""
-    settings = _settings(config_file)
+    settings = settings_from(config_file, base_url=base_url, port=port)
     if not settings.is_demo or settings.signing_key_path or settings.auth_mode != "builtin":
         raise click.ClickException("`fhir-facade token` only works with the embedded demo and its own signing key; "
                                    "real deployments issue tokens through /fhir/auth/token")
-    requested = scopes.split(scope)
-    bad = [text for text in requested if not scopes.is_valid(text)]
+    requested = consent.split_scopes(scope)
+    bad = [text for text in requested if not consent.is_valid(text)]
     if bad:
         raise click.ClickException(f"not SMART scopes: {' '.join(bad)}")
-    if scopes.has_patient_scopes(requested) and not patient:
+    if consent.has_patient_scopes(requested) and not patient:
         raise click.ClickException("patient/ scopes need --patient ID")
     try:
         key = load_signing_key(settings.signing_key_file, generate=True)
     except KeyConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    base = public_base(settings)
+    base = settings.public_base_url
     issued = now()
     claims = {"iss": base, "aud": base, "sub": "fhir-facade-cli", "client_id": "fhir-facade-cli", "scope": " ".join(requested),
               "iat": issued, "exp": issued + settings.token_lifetime, "jti": secrets.token_hex(16)}
     if patient:
         claims["patient"] = patient
-    emit({"type": "smart-token", "action": "issue", "outcome": "success", "client_id": "fhir-facade-cli", "user": None,
-          "source": "cli", "grant_type": "cli", "scope": claims["scope"], "jti": claims["jti"]})
+    _audit(settings, TokenEvent("issue", "fhir-facade-cli", None, grant_type="cli", scope=claims["scope"], jti=claims["jti"], source="cli"))
     click.echo(f"access token for {base}, valid {settings.token_lifetime} s, scope: {claims['scope']}", err=True)
     click.echo(key.sign(claims))
+
+
+def _audit(settings: Settings, event: TokenEvent) -> None:
+    """A token minted here joins the server's audit trail, as one issued by its token endpoint."""
+    from facade.audit.records import token_record
+    from facade.audit.store import AuditStore
+
+    state = StateStore(settings.state_database_url)
+    store = AuditStore(state.engine, delivery="commit")
+    try:
+        store.append(token_record(event))
+    finally:
+        store.close()
+        state.dispose()

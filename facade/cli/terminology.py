@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 import orjson
 
+from facade.cli._common import legacy_url
+
 from legacy_adapters.mapping.errors import MappingError
 
 
@@ -20,13 +22,13 @@ def terminology() -> None:
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Codes listed per element in the table.")
 def coverage_command(db_url: str, mapping_path: str, as_json: bool, top: int) -> None:
     """Per coded element: distinct local codes, rows each covers, mapped or not, percent of rows covered."""
-    from legacy_adapters.engines import create_legacy_engine, sqlite_url
+    from legacy_adapters.engines import create_legacy_engine
     from legacy_adapters.mapping.loader import load_mapping
     from legacy_adapters.mapping.coverage import coverage
 
     try:
         mapping = load_mapping(mapping_path)
-        engine = create_legacy_engine(db_url if "://" in db_url else sqlite_url(db_url), pool_size=1)
+        engine = create_legacy_engine(legacy_url(db_url), pool_size=1)
         with engine.connect() as connection:
             report = coverage(mapping, connection)
         engine.dispose()

@@ -22,7 +22,6 @@ def searchset(
     request: SearchRequest,
     page: Page,
     base_url: str,
-    self_cursor: str | None = None,
     *,
     included: Iterable[dict] = (),
     warnings: Iterable[tuple[str, str]] = (),
@@ -34,7 +33,8 @@ def searchset(
         ignored = f"Ignored unknown or unsupported search parameters: {', '.join(request.ignored)}"
         warnings = [("not-supported", ignored), *warnings]
     subsetter = Subsetter(request.summary, request.elements, request.resource_type)
-    return assemble(base_url, request.resource_type, params, self_cursor, next_cursor, page.resources, included, warnings, subsetter, total=page.total)
+    return assemble(base_url, request.resource_type, params, request.cursor_token, next_cursor, page.resources, included, warnings,
+                    subsetter, total=page.total)
 
 
 def assemble(

@@ -1,14 +1,20 @@
 """The CapabilityStatement, generated from what the mapping really supports.
 
 Nothing is advertised that the server does not do: resource types, interactions
-and search parameters all come from the adapter's own declarations.
+and search parameters all come from the adapters' own declarations (the service's
+catalogues), and the control parameters from the parsers' own table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from facade import __version__
+from facade.search import control
 from facade.search.includes import ANY_TARGET
-from legacy_adapters.protocol import LegacyAdapter
+from facade.search.params import SearchParamDef
+
+Catalogues = Mapping[str, Mapping[str, SearchParamDef]]
 
 # Canonical definitions for search parameters the mappings commonly bind.
 _STANDARD = {
@@ -29,7 +35,7 @@ _STANDARD = {
 }
 
 
-def _includes(catalogues: dict) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+def _includes(catalogues: Catalogues) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Per type, the ``_include`` and ``_revinclude`` values the server follows: every declared
     reference parameter whose target is served (``Type:param:Target``, as the parser accepts)."""
     forward: dict[str, list[str]] = {t: [] for t in catalogues}
@@ -45,14 +51,15 @@ def _includes(catalogues: dict) -> tuple[dict[str, list[str]], dict[str, list[st
     return forward, reverse
 
 
-def capability_statement(adapter: LegacyAdapter, base_url: str, published: str, security=None) -> dict:  # noqa: ANN001
-    """``security``: base URL → ``rest.security`` (how clients get tokens), when authorization is on."""
+def capability_statement(catalogues: Catalogues, base_url: str, published: str, security: Callable[[str], dict] | None = None, *,
+                         terminology: bool = False) -> dict:
+    """``security``: base URL → ``rest.security`` (how clients get tokens), when authorization is on;
+    ``terminology``: whether the terminology endpoints are served."""
     resources = []
-    catalogues = {t: adapter.search_params(t) for t in adapter.resource_types()}
     includes, revincludes = _includes(catalogues)
-    for resource_type in adapter.resource_types():
+    for resource_type, catalogue in catalogues.items():
         params = []
-        for name, definition in adapter.search_params(resource_type).items():
+        for name, definition in catalogue.items():
             param: dict = {"name": name, "type": definition.type}
             canonical = _STANDARD.get(name) or _STANDARD.get((resource_type, name))
             if canonical:
@@ -80,8 +87,8 @@ def capability_statement(adapter: LegacyAdapter, base_url: str, published: str, 
                 {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}
             ]
         resources.append(entry)
-    resources += _terminology_resources(adapter)
-    resources.append(_audit_resource())
+    if terminology:
+        resources += _terminology_resources()
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -98,11 +105,8 @@ def capability_statement(adapter: LegacyAdapter, base_url: str, published: str, 
                 **({"security": security(base_url)} if security else {}),
                 "resource": resources,
                 "searchParam": [
-                    {"name": "_count", "type": "number", "documentation": "Page size (capped by the server)"},
-                    {"name": "_sort", "type": "string", "documentation": "Sort by the parameters marked sortable"},
-                    {"name": "_total", "type": "token", "documentation": "none (default; estimate is none too) or accurate"},
-                    {"name": "_summary", "type": "token", "documentation": "true, text, data, count or false"},
-                    {"name": "_elements", "type": "string", "documentation": "Top-level elements to return"},
+                    {"name": c.name, "type": "number" if c.type == "integer" else c.type, "documentation": c.description}
+                    for c in control.SEARCH.values() if c.name not in ("_include", "_revinclude", "_cursor")
                 ],
             }
         ],
@@ -117,20 +121,7 @@ _TERMINOLOGY = {
 }
 
 
-def _audit_resource() -> dict:
-    """The façade's own audit trail (facade/web/audit_routes.py), for user/ or system/ AuditEvent scopes."""
-    from facade.web.audit_routes import CATALOGUE  # the routes own the parameter list
-
-    return {
-        "type": "AuditEvent",
-        "interaction": [{"code": "read"}, {"code": "search-type"}],
-        "searchParam": [{"name": d.name, "type": d.type, "documentation": d.description} for d in CATALOGUE.values() if not d.name.startswith("_")],
-    }
-
-
-def _terminology_resources(adapter: LegacyAdapter) -> list[dict]:
-    if getattr(getattr(adapter, "mapping", None), "terminology", None) is None:
-        return []
+def _terminology_resources() -> list[dict]:
     return [
         {
             "type": type_name,

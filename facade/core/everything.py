@@ -27,7 +27,7 @@ from facade.search.params import DateValue, Prefix, SearchClause, SearchParamDef
 from facade.search.request import SearchRequest
 
 
-def everything(run: Run, catalogues: Catalogues, request: EverythingRequest, base_url: str, self_cursor: str | None) -> dict:
+def everything(run: Run, catalogues: Catalogues, request: EverythingRequest, base_url: str) -> dict:
     """One page of ``$everything``; ``run`` is the service's single query path."""
     index, keyset = request.position
     types = request.types
@@ -69,7 +69,7 @@ def everything(run: Run, catalogues: Catalogues, request: EverythingRequest, bas
         warnings.append(("not-supported", f"Ignored unknown or unsupported parameters: {', '.join(request.ignored)}"))
     next_cursor = encode_cursor(request.fingerprint(), next_position) if next_position is not None else None
     path = f"Patient/{request.patient_id}/$everything"
-    return assemble(base_url, path, request.link_params(), self_cursor, next_cursor, matches, included, warnings)
+    return assemble(base_url, path, request.link_params(), request.cursor_token, next_cursor, matches, included, warnings)
 
 
 def _clauses(resource_type: str, catalogue: Mapping[str, SearchParamDef], request: EverythingRequest) -> tuple[SearchClause, ...]:

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import orjson
 
 from facade.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from facade.search.request import SearchRequest
 
 
 def encode_cursor(fingerprint: str, position: tuple) -> str:
@@ -32,3 +37,15 @@ def decode_cursor(token: str) -> tuple[str, tuple]:
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise InvalidRequest("_cursor is not a paging cursor issued by this server", expression="_cursor") from None
     return fingerprint, tuple(position)
+
+
+def resume(request: SearchRequest) -> SearchRequest:
+    """The request positioned at its ``_cursor``, which must have been issued for exactly this
+    query as it runs (its clauses and its grant's restrictions): a cursor is never replayed on
+    another search, nor under another token's narrowing."""
+    if request.cursor_token is None:
+        return request
+    fingerprint, position = decode_cursor(request.cursor_token)
+    if fingerprint != request.fingerprint():
+        raise InvalidRequest("_cursor belongs to a different search; follow the Bundle's links", expression="_cursor")
+    return replace(request, cursor=position)

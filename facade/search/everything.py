@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from facade.errors import InvalidRequest, UnsupportedParameter
+from facade.search import control
 from facade.search.compartment import PATIENT_COMPARTMENT_PARAM
 from facade.search.cursor import decode_cursor
 from facade.search.dates import parse_date_range
@@ -25,6 +26,7 @@ class EverythingRequest:
     since: str | None = None
     position: tuple[int, tuple | None] = (0, None)  # type index, that type's keyset cursor
     ignored: tuple[str, ...] = ()
+    cursor_token: str | None = None  # _cursor as received: the self link repeats it
 
     def link_params(self) -> list[tuple[str, str]]:
         params = []
@@ -60,12 +62,12 @@ def parse_everything(
     served = compartment_types(catalogues)
     types, count, since, cursor, ignored = served, default_count, None, None, []
     for key, raw in pairs:
-        if raw == "" or key in ("_format", "_pretty"):
+        if raw == "" or key in control.WEB:
             continue
+        if "\x00" in raw:
+            raise InvalidRequest(f"'{key}' contains a NUL character", expression=key)
         if key == "_count":
-            if not raw.isdigit() or int(raw) < 1:
-                raise InvalidRequest(f"_count must be a positive integer, got '{raw}'", expression="_count")
-            count = min(int(raw), max_count)
+            count = control.parse_count(raw, max_count, minimum=1)
         elif key == "_since":
             parse_date_range(raw)  # validates
             since = raw
@@ -90,4 +92,4 @@ def parse_everything(
     fingerprint, position = decode_cursor(cursor)
     if fingerprint != request.fingerprint() or not position or type(position[0]) is not int or not 0 <= position[0] < len(types):
         raise InvalidRequest("_cursor belongs to a different request; follow the Bundle's links", expression="_cursor")
-    return EverythingRequest(patient_id, request.types, count, since, (position[0], tuple(position[1:]) or None), request.ignored)
+    return EverythingRequest(patient_id, request.types, count, since, (position[0], tuple(position[1:]) or None), request.ignored, cursor)

@@ -7,10 +7,9 @@ resource type; it knows nothing about tables or columns.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 
 from facade.errors import InvalidRequest, SearchTooBroad, UnsupportedParameter
-from facade.search.cursor import decode_cursor
+from facade.search import control
 from facade.search.dates import parse_date_range
 from facade.search.escaping import split_escaped, unescape
 from facade.search.includes import ANY_TARGET, Catalogues, parse_include
@@ -28,8 +27,6 @@ from facade.search.params import (
 )
 from facade.search.request import SearchRequest
 
-# Result parameters handled here; web-level ones (_format, _pretty) are accepted and left to the web layer.
-_WEB_PARAMS = frozenset({"_format", "_pretty"})
 # Each value becomes SQL to build and run (SQLite also caps expression depth near 1,000),
 # so one request cannot ask for unbounded work.
 MAX_VALUES_PER_PARAMETER = 100
@@ -47,12 +44,11 @@ def parse_search(
     default_count: int = 20,
     max_count: int = 1000,
     catalogues: Catalogues | None = None,
-    restrictions: tuple = (),
 ) -> SearchRequest:
     """``catalogues``: every served type's parameters, to check ``_include``/``_revinclude``
-    (without it, includes are unsupported).
-    ``restrictions``: what authorization adds (see SearchRequest); given here so a cursor
-    is checked against the query as it will actually run."""
+    (without it, includes are unsupported). A ``_cursor`` is kept as received: it can only be
+    checked against the query as it will run, once authorization has narrowed it
+    (facade/search/cursor.py ``resume``)."""
     catalogues = catalogues if catalogues is not None else {resource_type: catalogue}
     clauses: list[SearchClause] = []
     includes: list = []
@@ -69,23 +65,23 @@ def parse_search(
     if any(k == "_summary" and v for k, v in pairs) and any(k == "_elements" and v for k, v in pairs):
         raise InvalidRequest("_summary and _elements cannot be used together", expression="_elements")
     for key, raw in pairs:
-        if raw == "" or key in _WEB_PARAMS:
+        if raw == "" or key in control.WEB:
             continue  # empty parameters are ignored (R4 search §3.1.1.4)
         if "\x00" in raw:  # would cut a LIKE pattern short in SQLite and is an error in PostgreSQL
             raise InvalidRequest(f"'{key}' contains a NUL character", expression=key)
         name, _, modifier = key.partition(":")
         if name == "_count":
-            count = _parse_count(raw, max_count)
+            count = control.parse_count(raw, max_count)
         elif name == "_sort":
             sort = _parse_sort(raw, catalogue)
         elif name == "_cursor":
             cursor_token = raw
         elif name == "_total":
-            if raw not in ("none", "estimate", "accurate"):
+            if raw not in control.SEARCH["_total"].values:
                 raise InvalidRequest("_total must be none, estimate or accurate", expression="_total")
             total = "accurate" if raw == "accurate" else "none"  # an estimate would cost a count too
         elif name == "_summary":
-            if raw not in _SUMMARY:
+            if raw not in control.SEARCH["_summary"].values:
                 raise InvalidRequest("_summary must be true, text, data, count or false", expression="_summary")
             summary_count = raw == "count"
             summary = raw if raw in ("true", "text", "data") else None
@@ -129,17 +125,9 @@ def parse_search(
         includes=tuple(includes),
         summary=summary,
         elements=elements,
-        restrictions=restrictions,
+        cursor_token=cursor_token,
     )
-    if cursor_token is not None:
-        fingerprint, position = decode_cursor(cursor_token)
-        if fingerprint != request.fingerprint():
-            raise InvalidRequest("_cursor belongs to a different search; follow the Bundle's links", expression="_cursor")
-        request = replace(request, cursor=position)
     return request
-
-
-_SUMMARY = frozenset({"true", "text", "data", "count", "false"})
 
 
 def _parse_elements(raw: str) -> tuple[str, ...]:
@@ -148,16 +136,6 @@ def _parse_elements(raw: str) -> tuple[str, ...]:
         if not name.isascii() or not name.replace("_", "").isalnum() or "." in name:
             raise InvalidRequest(f"_elements takes top-level element names, got '{name}'", expression="_elements")
     return names
-
-
-def _parse_count(raw: str, max_count: int) -> int:
-    try:
-        count = int(raw)
-    except ValueError:
-        raise InvalidRequest(f"_count must be a non-negative integer, got '{raw}'", expression="_count") from None
-    if count < 0:
-        raise InvalidRequest(f"_count must be a non-negative integer, got '{raw}'", expression="_count")
-    return min(count, max_count)
 
 
 def _parse_sort(raw: str, catalogue: Mapping[str, SearchParamDef]) -> tuple[SortKey, ...]:

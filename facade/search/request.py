@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
+
 from urllib.parse import urlencode
-from dataclasses import dataclass
 
 from facade.search.params import Include, SearchClause, SortKey
 
@@ -15,7 +16,8 @@ class SearchRequest:
     clauses: tuple[SearchClause, ...] = ()
     sort: tuple[SortKey, ...] = ()
     count: int = 20
-    cursor: tuple | None = None  # keyset position after which this page starts
+    cursor: tuple | None = None  # keyset position after which this page starts (from cursor_token, checked)
+    cursor_token: str | None = field(default=None, compare=False)  # _cursor as received: the self link repeats it
     total: str = "none"  # none | accurate
     summary_count: bool = False
     ignored: tuple[str, ...] = ()  # unknown parameters that were ignored (reported to the client)

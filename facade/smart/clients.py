@@ -23,7 +23,7 @@ from pathlib import Path
 
 from authlib.oauth2.rfc6749 import ClientMixin
 
-from facade.smart import scopes
+from facade.smart import consent
 from facade.smart.store import SmartStore, digest
 
 KINDS = ("public", "confidential-symmetric", "confidential-asymmetric", "backend")
@@ -84,9 +84,9 @@ class Client(ClientMixin):
         return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
 
     def get_allowed_scope(self, scope: str) -> str:
-        requested = scopes.split(scope)
+        requested = consent.split_scopes(scope)
         if self.kind == "backend":
-            return " ".join(scopes.covered(requested, scopes.split(self.scope)))
+            return " ".join(consent.covered(requested, consent.split_scopes(self.scope)))
         return " ".join(requested)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
@@ -133,7 +133,7 @@ class ClientRegistry:
             raise ValueError("private_key_jwt clients need --jwks-file or --jwks-url")
         if kind == "backend" and not scope:
             raise ValueError("backend clients need --scope (the system/ scopes they may be granted)")
-        bad = [text for text in scopes.split(scope) if not scopes.is_valid(text)]
+        bad = [text for text in consent.split_scopes(scope) if not consent.is_valid(text)]
         if bad:
             raise ValueError(f"not SMART scopes: {' '.join(bad)}")
         secret = secrets.token_urlsafe(32) if kind == "confidential-symmetric" else None

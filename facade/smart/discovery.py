@@ -1,14 +1,9 @@
-"""What a client reads before it starts: SMART configuration, OpenID configuration, JWKS, style.
-
-All public, all JSON whatever the Accept header, all with ``Access-Control-Allow-Origin: *``
-so browser apps can read them (SMART App Launch "Considerations for CORS").
+"""What a client reads before it starts: the SMART configuration and OpenID configuration
+documents, and the CapabilityStatement's ``rest.security``. The endpoints that serve them
+are facade/web/smart/discovery.py.
 """
 
 from __future__ import annotations
-
-from flask import Response, current_app
-
-import orjson
 
 CAPABILITIES = [
     "launch-ehr", "launch-standalone", "authorize-post",
@@ -21,6 +16,12 @@ CAPABILITIES = [
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 CONTEXT_SCOPES = ["openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter",
                   "offline_access", "online_access"]
+STYLE = {
+    "color_background": "#ffffff", "color_error": "#a00000", "color_highlight": "#1a5fb4",
+    "color_modal_backdrop": "", "color_success": "#26a269", "color_text": "#1a1a1a",
+    "dim_border_radius": "4px", "dim_font_size": "16px", "dim_spacing_size": "16px",
+    "font_family_body": "system-ui, sans-serif", "font_family_heading": "system-ui, sans-serif",
+}
 
 
 def endpoints(base: str) -> dict:
@@ -53,13 +54,10 @@ def rest_security(base: str) -> dict:
     }
 
 
-def smart_configuration() -> Response:
-    smart = current_app.extensions["smart"]
-    base = smart.fhir_base()
-    types = sorted(current_app.extensions["fhir_facade"].types)
+def smart_configuration(base: str, types: list[str]) -> dict:
     resource_scopes = [f"{context}/*.{access}" for context in ("patient", "user", "system") for access in ("rs", "read")]
     resource_scopes += [f"patient/{name}.rs" for name in types] + [f"user/{name}.rs" for name in types]
-    document = {
+    return {
         "issuer": base,
         **endpoints(base),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -70,12 +68,10 @@ def smart_configuration() -> Response:
         "capabilities": CAPABILITIES,
         "code_challenge_methods_supported": ["S256"],
     }
-    return _json(document)
 
 
-def openid_configuration() -> Response:
-    base = current_app.extensions["smart"].fhir_base()
-    document = {
+def openid_configuration(base: str) -> dict:
+    return {
         "issuer": base,
         **endpoints(base),
         "response_types_supported": ["code"],
@@ -86,25 +82,3 @@ def openid_configuration() -> Response:
         "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
     }
-    return _json(document)
-
-
-def jwks() -> Response:
-    return _json(current_app.extensions["smart"].key().jwks(), cache_seconds=300)
-
-
-def smart_style() -> Response:
-    """The look the launching EHR would like apps to match (``smart_style_url``)."""
-    return _json({
-        "color_background": "#ffffff", "color_error": "#a00000", "color_highlight": "#1a5fb4",
-        "color_modal_backdrop": "", "color_success": "#26a269", "color_text": "#1a1a1a",
-        "dim_border_radius": "4px", "dim_font_size": "16px", "dim_spacing_size": "16px",
-        "font_family_body": "system-ui, sans-serif", "font_family_heading": "system-ui, sans-serif",
-    }, cache_seconds=3600)
-
-
-def _json(document: dict, cache_seconds: int = 0) -> Response:
-    response = Response(orjson.dumps(document), mimetype="application/json")
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Cache-Control"] = f"public, max-age={cache_seconds}" if cache_seconds else "no-cache"
-    return response

@@ -1,37 +1,19 @@
-"""Token introspection (RFC 7662, SMART "Token Introspection").
-
-Callers authenticate as a confidential client (Basic, form secret or
-private_key_jwt) or present a valid access token of this server as a Bearer
-token; either may introspect any token (SMART). An unknown, expired or revoked
-token is ``{"active": false}`` and nothing more.
+"""What introspection says about a token (RFC 7662, SMART "Token Introspection"): the
+answer for a live access or refresh token of this server, ``{"active": false}`` otherwise.
+The endpoint is facade/web/smart/introspection.py.
 """
 
 from __future__ import annotations
 
-from authlib.oauth2 import OAuth2Error
-from flask import Response, current_app, request
+from typing import TYPE_CHECKING
 
-import orjson
-
-from facade.smart.server import PublicRequest
 from facade.smart.store import loads, now
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-CALLER_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+if TYPE_CHECKING:
+    from facade.smart.server import Smart
 
 
-def introspect() -> Response:
-    smart = current_app.extensions["smart"]
-    refusal = _authenticate_caller(smart)
-    if refusal is not None:
-        return refusal
-    token = request.form.get("token")
-    if not token:
-        return _reply({"error": "invalid_request", "error_description": "token is required"}, 400)
-    return _reply(describe(smart, token, request.form.get("token_type_hint")))
-
-
-def describe(smart, token: str, hint: str | None = None) -> dict:  # noqa: ANN001
+def describe(smart: Smart, token: str, hint: str | None = None) -> dict:
     claims = active_access_token(smart, token)
     if claims is not None:
         answer = {"active": True, "token_type": "Bearer"}
@@ -53,7 +35,7 @@ def describe(smart, token: str, hint: str | None = None) -> dict:  # noqa: ANN00
     return {"active": False}
 
 
-def active_access_token(smart, token: str) -> dict | None:  # noqa: ANN001
+def active_access_token(smart: Smart, token: str) -> dict | None:
     """The claims of a live access token of this server: signature, issuer, expiry, not revoked."""
     try:
         claims = smart.key().verify(token)
@@ -64,23 +46,3 @@ def active_access_token(smart, token: str) -> dict | None:  # noqa: ANN001
     if claims["exp"] < now() or smart.store.is_revoked(str(claims.get("jti"))):
         return None
     return claims
-
-
-def _authenticate_caller(smart) -> Response | None:  # noqa: ANN001
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        if active_access_token(smart, header[7:].strip()) is None:
-            return _reply({"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        return None
-    try:
-        smart.server.authenticate_client(PublicRequest(), CALLER_AUTH_METHODS, endpoint="introspection")
-    except OAuth2Error as error:
-        return _reply({"error": error.error}, 401, {"WWW-Authenticate": 'Basic realm="fhir-facade"'})
-    return None
-
-
-def _reply(body: dict, status: int = 200, headers: dict | None = None) -> Response:
-    response = Response(orjson.dumps(body), status=status, mimetype="application/json")
-    response.headers.update(NO_STORE)
-    response.headers.update(headers or {})
-    return response

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 
-from facade.smart import scopes
-from facade.smart.events import emit
+from facade.smart import consent
 from facade.smart.keys import ID_TOKEN_ALG
 from facade.smart.store import loads, new_secret, now
+
+if TYPE_CHECKING:
+    from facade.smart.server import Smart
 
 CODE_LIFETIME = 60  # seconds; SMART: short-lived and one-time
 ONLINE_ACCESS_LIFETIME = 12 * 3600  # online_access: for the working day the user signed in on
@@ -30,7 +33,7 @@ APP_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jw
 class TokenIssuer:
     """Mints access tokens, id_tokens and refresh tokens for a grant (a dict: user, scope, context)."""
 
-    def __init__(self, smart):  # noqa: ANN001 - facade.smart.server.Smart
+    def __init__(self, smart: Smart):
         self.smart = smart
 
     def issue(self, client, grant: dict, *, grant_type: str, family: str | None = None, scope: str | None = None) -> dict:  # noqa: ANN001
@@ -65,8 +68,8 @@ class TokenIssuer:
             refresh = self._refresh_token(client, grant, family, claims)
             if refresh:
                 response["refresh_token"] = refresh
-        emit(self.smart.event("refresh" if grant_type == "refresh_token" else "issue", client.client_id, grant.get("username"),
-                              grant_type=grant_type, scope=granted, jti=claims["jti"]))
+        self.smart.emit("refresh" if grant_type == "refresh_token" else "issue", client.client_id, grant.get("username"),
+                        grant_type=grant_type, scope=granted, jti=claims["jti"])
         return response
 
     def _context(self, grant: dict, granted: str) -> dict:
@@ -80,7 +83,7 @@ class TokenIssuer:
         return context
 
     def _id_token(self, client, grant: dict, granted: str, issued: int) -> str | None:  # noqa: ANN001
-        names = scopes.split(granted)
+        names = consent.split_scopes(granted)
         if "openid" not in names or not grant.get("username"):
             return None
         claims = {
@@ -99,7 +102,7 @@ class TokenIssuer:
         return self.smart.key().sign(claims, alg=ID_TOKEN_ALG)
 
     def _refresh_token(self, client, grant: dict, family: str | None, access: dict) -> str | None:  # noqa: ANN001
-        names = scopes.split(grant["scope"])
+        names = consent.split_scopes(grant["scope"])
         if "offline_access" in names:
             lifetime = self.smart.settings.refresh_token_lifetime
         elif "online_access" in names:
@@ -207,7 +210,7 @@ class RefreshGrant(RefreshTokenGrant):
             raise InvalidGrantError("refresh token is no longer valid")
         stored = self.request.refresh_token
         requested = self.request.payload.scope
-        scope = " ".join(scopes.split(requested)) if requested else stored.grant["scope"]
+        scope = " ".join(consent.split_scopes(requested)) if requested else stored.grant["scope"]
         token = self.server.smart.issuer.issue(self.request.client, stored.grant, grant_type=self.GRANT_TYPE,
                                                family=row.family, scope=scope)
         return 200, token, self.TOKEN_RESPONSE_HEADER

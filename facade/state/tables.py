@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from facade.state import metadata
+from facade.state.store import metadata
 
 # Access tokens revoked before they expire (RFC 7009). The authorization server
 # inserts the token's `jti`; the resource server refuses any token listed here.

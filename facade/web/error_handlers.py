@@ -7,7 +7,7 @@ import logging
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from facade.errors import FacadeError, Forbidden, NotAcceptable, Unauthorized, UpstreamUnavailable, operation_outcome
+from facade.errors import FacadeError, NotAcceptable, operation_outcome
 from facade.web.rendering import FHIR_JSON, fhir_response, negotiate
 
 log = logging.getLogger("facade.web")
@@ -25,10 +25,7 @@ def _media_type() -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(FacadeError)
     def facade_error(error: FacadeError):  # noqa: ANN202
-        headers = {"Retry-After": "5"} if isinstance(error, UpstreamUnavailable) else None
-        if isinstance(error, (Unauthorized, Forbidden)):
-            headers = {"WWW-Authenticate": error.challenge}
-        return fhir_response(error.to_outcome(), error.status, _media_type(), headers=headers)
+        return fhir_response(error.to_outcome(), error.status, _media_type(), headers=error.headers)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):  # noqa: ANN202

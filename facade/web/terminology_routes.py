@@ -1,21 +1,29 @@
 """FHIR terminology endpoints under /fhir: ConceptMap, CodeSystem, ValueSet and their operations.
 
-Thin like the resource routes: read the request (query string, or a ``Parameters`` body on
-POST), call :class:`facade.core.terminology.TerminologyService`, render the dict.
+Thin like the resource routes, and held to the same rule: a valid access token (they hold
+no patient data, so no resource scope is asked for), and an audit record. Read the request
+(query string, or a ``Parameters`` body on POST), call
+:class:`facade.core.terminology.TerminologyService`, render the dict.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
-from flask import current_app, request
+from flask import request
 from flask_smorest import Blueprint
 
-from facade.errors import InvalidRequest, UnsupportedMediaType
-from facade.web.rendering import fhir_response, negotiate
-from facade.web.routes import base_url
+from facade.core.bundle import assemble
+from facade.core.service import Result
 from facade.core.terminology import TerminologyService
+from facade.errors import InvalidRequest, UnsupportedMediaType
+from facade.web import audit_hook
+from facade.web.auth import request_access
+from facade.web.rendering import fhir_response, negotiate
+from facade.web.routes import public_base
+from facade.web.state import facade_state
 
 _JSON = ("application/fhir+json", "application/json", "application/json+fhir")
 _BOOLEANS = {"true": True, "false": False}
@@ -24,7 +32,9 @@ _ERRORS = {code: {"description": "OperationOutcome"} for code in ("400", "404", 
 
 
 def _terminology() -> TerminologyService:
-    return current_app.extensions["fhir_facade_terminology"]
+    terminology = facade_state().terminology
+    assert terminology is not None  # the routes exist only when it does
+    return terminology
 
 
 def _respond(body: dict):  # noqa: ANN202
@@ -32,12 +42,21 @@ def _respond(body: dict):  # noqa: ANN202
 
 
 def _bundle(resources: list[dict]) -> dict:
-    base = base_url(request)
-    return {
-        "resourceType": "Bundle", "type": "searchset", "total": len(resources),
-        "link": [{"relation": "self", "url": base + request.full_path.removeprefix("/fhir").rstrip("?")}],
-        "entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in resources],
-    }
+    path = request.path.removeprefix("/fhir/")
+    params = [(k, v) for k, v in request.args.items(multi=True) if k not in ("_format", "_pretty")]
+    return assemble(public_base(), path, params, None, None, resources, [], [], total=len(resources))
+
+
+def _guarded(interaction: str, resource_type: str, answer: Callable[..., dict], **route_args: str) -> Any:
+    """Token first, audit always (as every FHIR route): then the answer."""
+    audit_hook.begin(interaction, resource_type, resource_id=route_args.get("resource_id"),
+                     query=request.query_string.decode(errors="replace") if interaction != "read" else None)
+    media = negotiate(request)
+    request_access()
+    body = answer(**route_args)
+    ids = tuple(f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in body.get("entry", ())) if body.get("resourceType") == "Bundle" else ()
+    audit_hook.done(Result(body, ids))
+    return fhir_response(body, media_type=media, pretty=request.args.get("_pretty") == "true")
 
 
 def operation_args() -> dict[str, Any]:
@@ -79,43 +98,36 @@ def operation_args() -> dict[str, Any]:
 def make_terminology_blueprint() -> Blueprint:
     blp = Blueprint("fhir_terminology", __name__, url_prefix="/fhir", description="FHIR terminology: crosswalks and local code systems")
 
-    def route(path: str, endpoint: str, view, summary: str, methods=("GET",), tag: str = "Terminology") -> None:  # noqa: ANN001
-        documented = blp.doc(summary=summary, tags=[tag], responses={**_OK, **_ERRORS})(view)
+    def route(path: str, endpoint: str, interaction: str, resource_type: str, answer: Callable[..., dict], summary: str,
+              methods: tuple[str, ...] = ("GET",)) -> None:
+        def view(**route_args: str) -> Any:
+            return _guarded(interaction, resource_type, answer, **route_args)
+
+        view.__name__ = endpoint
+        documented = blp.doc(summary=summary, tags=[resource_type], responses={**_OK, **_ERRORS})(view)
         blp.add_url_rule(path, endpoint, documented, methods=list(methods))
 
-    route("/ConceptMap", "search_conceptmap", lambda: _respond(_bundle(_terminology().search_concept_maps(request.args.to_dict()))),
-          "Search ConceptMaps (url, source, target, source-system, target-system)", tag="ConceptMap")
-    route("/ConceptMap/$translate", "translate", lambda: _respond(_terminology().translate(operation_args())),
-          "$translate a code with any crosswalk (reverse=true: standard → local)", ("GET", "POST"), "ConceptMap")
-    route("/ConceptMap/<map_id>", "read_conceptmap", lambda map_id: _respond(_terminology().concept_map(map_id)),
-          "Read a ConceptMap (one per crosswalk)", tag="ConceptMap")
-    route("/ConceptMap/<map_id>/$translate", "translate_instance", lambda map_id: _respond(_terminology().translate(operation_args(), map_id)),
-          "$translate with one ConceptMap", ("GET", "POST"), "ConceptMap")
-    route("/CodeSystem", "search_codesystem", lambda: _respond(_bundle(_terminology().search_code_systems(request.args.to_dict()))),
-          "Search the local CodeSystems (url)", tag="CodeSystem")
-    route("/CodeSystem/$lookup", "lookup", lambda: _respond(_terminology().lookup(operation_args())),
-          "$lookup a local code", ("GET", "POST"), "CodeSystem")
-    route("/CodeSystem/<system_id>", "read_codesystem", lambda system_id: _respond(_terminology().code_system(system_id)),
-          "Read a local CodeSystem", tag="CodeSystem")
-    route("/ValueSet", "search_valueset", lambda: _respond(_bundle(_terminology().value_sets())),
-          "List the local ValueSets (one per legacy code table)", tag="ValueSet")
-    route("/ValueSet/$expand", "expand", lambda: _respond(_terminology().expand(operation_args())),
-          "$expand a local ValueSet by url (filter, offset, count)", ("GET", "POST"), "ValueSet")
-    route("/ValueSet/<set_id>", "read_valueset", lambda set_id: _respond(_terminology().value_set(set_id)),
-          "Read a local ValueSet", tag="ValueSet")
-    route("/ValueSet/<set_id>/$expand", "expand_instance", lambda set_id: _respond(_terminology().expand(operation_args(), set_id)),
-          "$expand a local ValueSet (filter, offset, count)", ("GET", "POST"), "ValueSet")
+    t = _terminology
+    route("/ConceptMap", "search_conceptmap", "search", "ConceptMap", lambda: _bundle(t().search_concept_maps(request.args.to_dict())),
+          "Search ConceptMaps (url, source, target, source-system, target-system)")
+    route("/ConceptMap/$translate", "translate", "operation", "ConceptMap", lambda: t().translate(operation_args()),
+          "$translate a code with any crosswalk (reverse=true: standard → local)", ("GET", "POST"))
+    route("/ConceptMap/<resource_id>", "read_conceptmap", "read", "ConceptMap", lambda resource_id: t().concept_map(resource_id),
+          "Read a ConceptMap (one per crosswalk)")
+    route("/ConceptMap/<resource_id>/$translate", "translate_instance", "operation", "ConceptMap",
+          lambda resource_id: t().translate(operation_args(), resource_id), "$translate with one ConceptMap", ("GET", "POST"))
+    route("/CodeSystem", "search_codesystem", "search", "CodeSystem", lambda: _bundle(t().search_code_systems(request.args.to_dict())),
+          "Search the local CodeSystems (url)")
+    route("/CodeSystem/$lookup", "lookup", "operation", "CodeSystem", lambda: t().lookup(operation_args()),
+          "$lookup a local code", ("GET", "POST"))
+    route("/CodeSystem/<resource_id>", "read_codesystem", "read", "CodeSystem", lambda resource_id: t().code_system(resource_id),
+          "Read a local CodeSystem")
+    route("/ValueSet", "search_valueset", "search", "ValueSet", lambda: _bundle(t().value_sets()),
+          "List the local ValueSets (one per legacy code table)")
+    route("/ValueSet/$expand", "expand", "operation", "ValueSet", lambda: t().expand(operation_args()),
+          "$expand a local ValueSet by url (filter, offset, count)", ("GET", "POST"))
+    route("/ValueSet/<resource_id>", "read_valueset", "read", "ValueSet", lambda resource_id: t().value_set(resource_id),
+          "Read a local ValueSet")
+    route("/ValueSet/<resource_id>/$expand", "expand_instance", "operation", "ValueSet",
+          lambda resource_id: t().expand(operation_args(), resource_id), "$expand a local ValueSet (filter, offset, count)", ("GET", "POST"))
     return blp
-
-
-def register_terminology(app, api, adapter) -> None:  # noqa: ANN001
-    """Serve the terminology endpoints when the adapter's mapping names crosswalks."""
-    mapping = getattr(adapter, "mapping", None)
-    terminology = getattr(mapping, "terminology", None)
-    if terminology is None:
-        return
-    from legacy_adapters.code_tables import LegacyCodeTables
-
-    tables = LegacyCodeTables(getattr(adapter, "engine", None), terminology.code_tables)
-    app.extensions["fhir_facade_terminology"] = TerminologyService(terminology, tables)
-    api.register_blueprint(make_terminology_blueprint())

@@ -45,7 +45,7 @@ def pkce() -> tuple[str, str]:
 
 
 def register(app, kind: str, **kwargs):
-    smart = app.extensions["smart"]
+    smart = app.extensions["fhir_facade"].smart
     redirect_uris = kwargs.pop("redirect_uris", [REDIRECT] if kind != "backend" else [])
     return smart.clients.add(kind, f"Test {kind}", redirect_uris, **kwargs)
 
@@ -147,25 +147,25 @@ class AssertionSigner:
 
 def decode(app, token: str) -> dict:
     with app.test_request_context():
-        return app.extensions["smart"].key().verify(token)
+        return app.extensions["fhir_facade"].smart.key().verify(token)
 
 
 class LiveServer:
-    """The app on a real socket (for clients that speak HTTP themselves: a browser, fhirclient).
+    """An app on a real socket (for clients that speak HTTP themselves: a browser, fhirclient).
 
-    The base URL is only known once the port is bound, so it is set on the app afterwards;
-    requests through the Flask test client then see the same base.
+    The server's identity (its base URL) is only known once the port is bound, so the app is
+    built then, by ``build(base_url)``; requests through its Flask test client see the same base.
     """
 
-    def __init__(self, app):
+    def __init__(self, build):  # noqa: ANN001 - base URL → Flask app
         import threading
 
         from werkzeug.serving import make_server
 
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server("127.0.0.1", 0, None, threaded=True)
         self.root = f"http://127.0.0.1:{self.server.server_port}"
         self.base = self.root + "/fhir"
-        app.config["FHIR_BASE_URL"] = self.base
+        self.app = self.server.app = build(self.base)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

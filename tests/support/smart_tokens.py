@@ -45,5 +45,5 @@ def secured_app(demo_path: str, state_url: str, mint: TokenMint, **settings):  #
     from facade.config import Settings
 
     app = create_app(Settings(demo_path=demo_path, base_url=BASE, state_url=state_url, **settings))
-    app.extensions["smart_jwks"] = mint.jwks
+    app.extensions["fhir_facade"].auth.validator.keys = mint.jwks
     return app

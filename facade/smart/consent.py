@@ -1,15 +1,13 @@
-"""What the authorization server needs to know about SMART scopes (App Launch 2.x, v1 accepted).
-
-Grammar checks for requests, plain-words descriptions for the consent page,
-the category narrowings a user may pick instead of a whole resource type, and
-"does this pre-authorized scope cover that requested one" for backend clients.
-Enforcement on FHIR requests belongs to the resource server (facade/access).
+"""What the authorization server does with SMART scopes: which it accepts, how the consent page
+says them in plain words, the category narrowings a user may pick instead of a whole
+resource type, and "does this pre-authorized scope cover that requested one" for backend
+clients. The grammar is the resource server's own (facade/access/scopes.py), so a scope
+granted here means exactly the same where it is enforced.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from facade.access.scopes import parse_resource_scope
 
 CONTEXT_SCOPES = {
     "openid": "Confirm who you are to the app",
@@ -21,8 +19,6 @@ CONTEXT_SCOPES = {
     "offline_access": "Keep access while you are away, until you revoke it (about 90 days, renewed on use)",
     "online_access": "Keep access for the rest of the working day",
 }
-_RESOURCE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]+)\.(read|write|\*|c?r?u?d?s?)(\?[^\s]+)?$")
-_V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 _VERBS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
 _WHO = {"patient": "for the patient in context", "user": "that you may see", "system": "for every patient"}
 
@@ -46,36 +42,11 @@ CATEGORIES = {
 }
 
 
-@dataclass(frozen=True)
-class ResourceScope:
-    context: str  # patient | user | system
-    resource_type: str  # a type or "*"
-    permissions: str  # v2 letters in cruds order
-    query: str  # "" or "?param=value..."
-    text: str  # as requested (v1 stays v1)
-
-    def covers(self, other: ResourceScope) -> bool:
-        return (
-            self.context == other.context
-            and self.resource_type in ("*", other.resource_type)
-            and set(other.permissions) <= set(self.permissions)
-            and self.query in ("", other.query)
-        )
-
-
-def parse_resource_scope(text: str) -> ResourceScope | None:
-    match = _RESOURCE.match(text)
-    if not match or not match.group(3):
-        return None
-    context, resource_type, permissions, query = match.groups()
-    return ResourceScope(context, resource_type, _V1.get(permissions, permissions), query or "", text)
-
-
 def is_valid(text: str) -> bool:
     return text in CONTEXT_SCOPES or parse_resource_scope(text) is not None
 
 
-def split(scope: str | None) -> list[str]:
+def split_scopes(scope: str | None) -> list[str]:
     seen: list[str] = []
     for item in (scope or "").split():
         if item not in seen:
@@ -89,11 +60,11 @@ def describe(text: str) -> str:
     parsed = parse_resource_scope(text)
     if parsed is None:
         return text
-    verbs = " and ".join(_VERBS[letter] for letter in parsed.permissions)
+    verbs = " and ".join(_VERBS[letter] for letter in parsed.interactions)
     what = "all kinds of records" if parsed.resource_type == "*" else f"{parsed.resource_type} records"
     sentence = f"{verbs.capitalize()} {what} {_WHO[parsed.context]}"
     if parsed.query:
-        sentence += f", only where {parsed.query[1:].replace('&', ' and ')}"
+        sentence += f", only where {parsed.query.replace('&', ' and ')}"
     return sentence
 
 
@@ -102,7 +73,7 @@ def narrowings(text: str) -> list[tuple[str, str]]:
     parsed = parse_resource_scope(text)
     if parsed is None or parsed.query or parsed.context == "system":
         return []
-    permissions = parsed.permissions if set(parsed.permissions) <= set("rs") else "rs"
+    permissions = parsed.interactions if set(parsed.interactions) <= set("rs") else "rs"
     return [
         (f"{parsed.context}/{parsed.resource_type}.{permissions}?category={system}|{code}", label)
         for system, code, label in CATEGORIES.get(parsed.resource_type, [])
@@ -123,7 +94,7 @@ def covered(requested: list[str], preauthorized: list[str]) -> list[str]:
     result = []
     for text in requested:
         parsed = parse_resource_scope(text)
-        if text in preauthorized or (parsed and any(scope.covers(parsed) for scope in allowed)):
+        if text in preauthorized or (parsed and any(scope.includes(parsed) for scope in allowed)):
             result.append(text)
     return result
 

@@ -21,15 +21,17 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from authlib.oauth2 import OAuth2Error
-from flask import current_app, make_response, render_template, request
+from typing import Any
 
-from facade.access.grant import Access
+from authlib.oauth2 import OAuth2Error
+from flask import Response, make_response, render_template, request
+
 from facade.errors import InvalidRequest, NotFound
-from facade.smart import scopes
-from facade.smart.events import emit
-from facade.smart.server import Smart, StoredAuthorizationRequest
+from facade.smart.consent import allowed_choices, describe, has_patient_scopes, narrowings, split_scopes
+from facade.smart.server import Smart
 from facade.smart.store import digest
+from facade.web.smart.oauth import OAuthServer, StoredAuthorizationRequest
+from facade.web.state import facade_state
 
 FLOW_LIFETIME = 600
 MAX_FAILED_LOGINS = 5  # per sign-in flow; then the app must start again (slows password guessing)
@@ -43,20 +45,24 @@ _PAGE_HEADERS = {
 
 
 def smart() -> Smart:
-    return current_app.extensions["smart"]
+    return facade_state().smart
 
 
-def authorize():
-    server = smart().server
+def oauth() -> OAuthServer:
+    return facade_state().oauth
+
+
+def authorize() -> Response:
+    server = oauth()
     try:
         grant = server.get_consent_grant()
     except OAuth2Error as error:
-        emit(smart().event("failure", request.values.get("client_id"), None, step="authorize", error=error.error))
+        smart().emit("failure", request.values.get("client_id"), None, step="authorize", error=error.error)
         if error.redirect_uri:
             return server.handle_error_response(None, error)
         return _page("error.html", 400, message=error.get_error_description() or error.error)
     params = {key: request.values.get(key) for key in request.values}
-    params["scope"] = " ".join(scopes.split(params.get("scope")))
+    params["scope"] = " ".join(split_scopes(params.get("scope")))
     flow, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     smart().store.start_pending(flow, csrf, params, FLOW_LIFETIME)
     response = _page("login.html", 200, flow=flow, csrf=csrf, client=grant.client, error=None)
@@ -65,13 +71,13 @@ def authorize():
     return response
 
 
-def login():
+def login() -> Response:
     flow_id, pending, refusal = _flow()
     if refusal:
         return refusal
     user = smart().users.authenticate(request.form.get("username", ""), request.form.get("password", ""))
     if user is None:
-        emit(smart().event("failure", pending["params"].get("client_id"), None, step="login", error="bad_credentials"))
+        smart().emit("failure", pending["params"].get("client_id"), None, step="login", error="bad_credentials")
         if smart().store.count_failed_login(flow_id) >= MAX_FAILED_LOGINS:
             smart().store.finish_pending(flow_id)
             return _page("error.html", 401, message="Too many failed sign-ins. Start again from the app.")
@@ -83,14 +89,14 @@ def login():
     return _next_step(flow_id, pending)
 
 
-def choose_patient():
+def choose_patient() -> Response:
     flow_id, pending, refusal = _flow(need_user=True)
     if refusal:
         return refusal
     chosen = request.form.get("patient", "").strip()
     if request.form.get("action") == "choose" and chosen:
         try:
-            current_app.extensions["fhir_facade"].read("Patient", chosen, Access.unrestricted())
+            facade_state().service.read_for_system("Patient", chosen)
         except (NotFound, InvalidRequest):
             return _picker(flow_id, error="No such patient.")
         smart().store.update_pending(flow_id, patient=chosen)
@@ -99,7 +105,7 @@ def choose_patient():
     return _picker(flow_id, query=request.form.get("q", ""))
 
 
-def consent():
+def consent() -> Response:
     flow_id, pending, refusal = _flow(need_user=True)
     if refusal:
         return refusal
@@ -107,19 +113,19 @@ def consent():
     user = smart().users.get(pending["username"])
     patient = _patient_in_context(pending, user)
     stored = StoredAuthorizationRequest(smart().fhir_base() + "/auth/authorize", params)
-    server = smart().server
+    server = oauth()
     try:
         grant = server.get_consent_grant(stored)
     except OAuth2Error as error:
         return server.handle_error_response(stored, error)
     smart().store.finish_pending(flow_id)
     if request.form.get("decision") != "allow":
-        emit(smart().event("failure", params.get("client_id"), user.username, step="consent", error="access_denied"))
+        smart().emit("failure", params.get("client_id"), user.username, step="consent", error="access_denied")
         return server.create_authorization_response(stored, grant_user=None, grant=grant)
-    offered = _offered(scopes.split(params.get("scope")), user)
+    offered = _offered(split_scopes(params.get("scope")), user)
     chosen = set(request.form.getlist("scope"))
     granted = [text for text in offered if text in chosen]
-    if scopes.has_patient_scopes(granted) and not patient:
+    if has_patient_scopes(granted) and not patient:
         return _page("error.html", 400, message="No patient was chosen for the patient-level access requested.")
     launch = smart().store.get_launch(params["launch"]) if params.get("launch") else None
     grant_user = {
@@ -127,17 +133,17 @@ def consent():
         "name": user.name,
         "fhir_user": user.fhir_user,
         "scope": " ".join(granted),
-        "patient": patient if (scopes.has_patient_scopes(granted) or {"launch", "launch/patient"} & set(granted)) else None,
+        "patient": patient if (has_patient_scopes(granted) or {"launch", "launch/patient"} & set(granted)) else None,
         "encounter": (launch or {}).get("encounter") if {"launch", "launch/encounter"} & set(granted) else None,
         "ehr_launch": launch is not None,
     }
     return server.create_authorization_response(stored, grant_user=grant_user, grant=grant)
 
 
-def _next_step(flow_id: str, pending: dict):
+def _next_step(flow_id: str, pending: dict) -> Response:
     user = smart().users.get(pending["username"])
-    requested = scopes.split(pending["params"].get("scope"))
-    needs_patient = "launch/patient" in requested or scopes.has_patient_scopes(requested)
+    requested = split_scopes(pending["params"].get("scope"))
+    needs_patient = "launch/patient" in requested or has_patient_scopes(requested)
     launch = pending["params"].get("launch")
     context = smart().store.get_launch(launch) if launch else None
     if user.patient and context and context.get("patient") not in (None, user.patient):
@@ -148,23 +154,23 @@ def _next_step(flow_id: str, pending: dict):
     items = []
     for text in _offered(requested, user):
         if text in requested:
-            items.append({"scope": text, "text": scopes.describe(text), "checked": True,
-                          "narrowings": [{"scope": s, "text": label} for s, label in scopes.narrowings(text)]})
+            items.append({"scope": text, "text": describe(text), "checked": True,
+                          "narrowings": [{"scope": s, "text": label} for s, label in narrowings(text)]})
     refused = [text for text in requested if text not in _offered(requested, user)]
     return _page("consent.html", 200, flow=flow_id, csrf=request.form["csrf"], client=client, user=user,
                  items=items, refused=refused, patient=_patient_in_context(pending, user))
 
 
-def _offered(requested: list[str], user) -> list[str]:  # noqa: ANN001
+def _offered(requested: list[str], user: Any) -> list[str]:
     """What this user may grant: the request and its category narrowings, minus user/ scopes for patients."""
-    choices = [text for text in scopes.allowed_choices(requested) if text not in requested]
+    choices = [text for text in allowed_choices(requested) if text not in requested]
     choices = requested + sorted(choices)
     if user.patient:  # a patient signs in for their own record only
         choices = [text for text in choices if not text.startswith("user/")]
     return choices
 
 
-def _patient_in_context(pending: dict, user) -> str | None:  # noqa: ANN001
+def _patient_in_context(pending: dict, user: Any) -> str | None:
     if user is not None and user.patient:
         return user.patient
     launch = pending["params"].get("launch")
@@ -174,21 +180,18 @@ def _patient_in_context(pending: dict, user) -> str | None:  # noqa: ANN001
     return pending.get("patient")
 
 
-def _picker(flow_id: str, query: str = "", error: str | None = None):
+def _picker(flow_id: str, query: str = "", error: str | None = None) -> Response:
     params = [("_count", "20")] + ([("name", query)] if query else [])
-    base = smart().fhir_base()
     # The picker runs for a signed-in clinician before any token exists: it lists patients unrestricted.
-    bundle = current_app.extensions["fhir_facade"].search("Patient", params, base, Access.unrestricted())
     patients = []
-    for entry in bundle.get("entry", []):
-        resource = entry["resource"]
+    for resource in facade_state().service.search_for_system("Patient", params):
         name = (resource.get("name") or [{}])[0]
         label = " ".join(name.get("given", []) + [name.get("family", "")]).strip() or resource["id"]
         patients.append({"id": resource["id"], "label": label, "birth_date": resource.get("birthDate", "")})
     return _page("patient.html", 200, flow=flow_id, csrf=request.form["csrf"], patients=patients, query=query, error=error)
 
 
-def _flow(need_user: bool = False):
+def _flow(need_user: bool = False) -> tuple[str, Any, Response | None]:
     """(flow id, pending flow, None) for a genuine form post of a live flow; else (.., .., error page)."""
     flow_id = request.form.get("flow", "")
     csrf = request.form.get("csrf", "")
@@ -203,7 +206,7 @@ def _flow(need_user: bool = False):
     return flow_id, pending, None
 
 
-def _page(template: str, status: int, **context):
+def _page(template: str, status: int, **context: Any) -> Response:
     response = make_response(render_template(f"smart/{template}", **context), status)
     response.headers.update(_PAGE_HEADERS)
     return response

@@ -7,14 +7,11 @@ legacy source. ``fhir-facade scopes explain`` prints this for security reviewers
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from facade.access.grant import Access, Grant
 from facade.access.scopes import parse_scopes
-from facade.search.compartment import PATIENT_COMPARTMENT_PARAM
 from facade.errors import FacadeError
+from facade.search.compartment import PATIENT_COMPARTMENT_PARAM
 from facade.search.request import SearchRequest, restrictions_text
-from legacy_adapters.mapping.compiler import branch_filters
 from legacy_adapters.sql_adapter import SqlAdapter
 
 INTERACTIONS = ("read", "search")  # what this server serves; writes answer 405
@@ -23,7 +20,6 @@ INTERACTIONS = ("read", "search")  # what this server serves; writes answer 405
 def explain(scope_text: str, adapter: SqlAdapter, patient: str | None = None) -> dict:
     scopes = parse_scopes(scope_text)
     access = Access(Grant(scopes=scopes, patient=patient), adapter.search_params)
-    bound = adapter.bound()
     types: dict[str, dict] = {}
     for resource_type in sorted(adapter.resource_types()):
         entry: dict = {"compartment": PATIENT_COMPARTMENT_PARAM.get(resource_type)}
@@ -37,7 +33,7 @@ def explain(scope_text: str, adapter: SqlAdapter, patient: str | None = None) ->
             entry[interaction] = {
                 "allowed": True,
                 "filter": restrictions_text(restrictions, readable=True) or "(all rows)",
-                "sql": {_label(branch): _sql(where, adapter.engine) for branch, where in branch_filters(bound[resource_type], request)},
+                "sql": adapter.explain_sql(request),
             }
         types[resource_type] = entry
     return {
@@ -47,17 +43,6 @@ def explain(scope_text: str, adapter: SqlAdapter, patient: str | None = None) ->
         "patient": patient,
         "types": types,
     }
-
-
-def _label(branch) -> str:  # noqa: ANN001
-    return branch.source.name + (f" ({branch.variant})" if branch.variant else "")
-
-
-def _sql(where: sa.ColumnElement, engine: sa.Engine) -> str:
-    try:
-        return str(where.compile(engine, compile_kwargs={"literal_binds": True}))
-    except Exception:  # noqa: BLE001 - some types cannot render literally; show the parameters instead
-        return str(where.compile(engine))
 
 
 def render_text(report: dict) -> str:

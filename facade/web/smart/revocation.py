@@ -9,25 +9,28 @@ get the same 200 as live ones, so the endpoint reveals nothing.
 
 from __future__ import annotations
 
-from authlib.oauth2 import OAuth2Error
-from flask import Response, current_app, request
+from typing import Any
 
-from facade.smart.events import emit
-from facade.smart.introspection import _reply
-from facade.smart.server import PublicRequest
+from authlib.oauth2 import OAuth2Error
+from flask import Response, request
+
 from facade.smart.token import APP_AUTH_METHODS
+from facade.web.smart.introspection import reply
+from facade.web.smart.oauth import PublicRequest
+from facade.web.state import facade_state
 
 
 def revoke() -> Response:
-    smart = current_app.extensions["smart"]
+    state = facade_state()
+    smart = state.smart
     try:
-        client = smart.server.authenticate_client(PublicRequest(), APP_AUTH_METHODS, endpoint="revocation")
+        client = state.oauth.authenticate_client(PublicRequest(smart.fhir_base()), APP_AUTH_METHODS, endpoint="revocation")
     except OAuth2Error as error:
         headers = {"WWW-Authenticate": 'Basic realm="fhir-facade"'} if error.status_code == 401 else {}
-        return _reply({"error": error.error, "error_description": error.get_error_description()}, error.status_code, headers)
+        return reply({"error": error.error, "error_description": error.get_error_description()}, error.status_code, headers)
     token = request.form.get("token")
     if not token:
-        return _reply({"error": "invalid_request", "error_description": "token is required"}, 400)
+        return reply({"error": "invalid_request", "error_description": "token is required"}, 400)
     hint = request.form.get("token_type_hint")
     order = (_refresh_token, _access_token) if hint == "refresh_token" else (_access_token, _refresh_token)
     for revoke_kind in order:
@@ -35,11 +38,11 @@ def revoke() -> Response:
         if outcome == "revoked":
             break
         if outcome == "other-client":
-            return _reply({"error": "invalid_request", "error_description": "the token was not issued to this client"}, 400)
+            return reply({"error": "invalid_request", "error_description": "the token was not issued to this client"}, 400)
     return Response(status=200, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-def _access_token(smart, client, token: str) -> str | None:  # noqa: ANN001
+def _access_token(smart: Any, client: Any, token: str) -> str | None:
     try:
         claims = smart.key().verify(token)
     except Exception:  # noqa: BLE001 - not one of our access tokens
@@ -49,16 +52,16 @@ def _access_token(smart, client, token: str) -> str | None:  # noqa: ANN001
     if claims["client_id"] != client.client_id:
         return "other-client"
     smart.store.revoke_access_token(claims["jti"], claims["exp"])
-    emit(smart.event("revoke", client.client_id, claims.get("sub"), token_type="access_token", jti=claims["jti"]))
+    smart.emit("revoke", client.client_id, claims.get("sub"), token_type="access_token", jti=claims["jti"])
     return "revoked"
 
 
-def _refresh_token(smart, client, token: str) -> str | None:  # noqa: ANN001
+def _refresh_token(smart: Any, client: Any, token: str) -> str | None:
     row = smart.store.find_refresh_token(token)
     if row is None:
         return None
     if row.client_id != client.client_id:
         return "other-client"
     smart.store.revoke_refresh_token(token)
-    emit(smart.event("revoke", client.client_id, None, token_type="refresh_token"))
+    smart.emit("revoke", client.client_id, None, token_type="refresh_token")
     return "revoked"

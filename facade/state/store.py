@@ -1,0 +1,111 @@
+"""The façade's own state database: what every worker and host must share.
+
+Authorization codes, refresh tokens, revocations, replay caches and the audit
+trail live here, never in process memory, so several workers behind a load
+balancer behave as one. SQLite by default (a file in the data directory),
+PostgreSQL when ``[state] url`` says so. This database is the façade's, not the
+legacy EHR's: it is written to, and it never holds legacy tables.
+
+Feature modules declare their tables on ``metadata`` and reach the database
+through ``StateStore.engine``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+
+
+metadata = sa.MetaData()
+
+
+class StateStore:
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("sqlite"):
+            database = sa.engine.make_url(url).database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # One writer at a time is SQLite's rule; WAL lets readers go on meanwhile.
+            self.engine = sa.create_engine(url, connect_args={"timeout": 15})
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+
+    def create_tables(self) -> None:
+        """Every table the imported feature modules declare (tokens, revocations, the audit trail),
+        once at start-up; idempotent."""
+        create_state_tables(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def create_state_tables(engine: sa.Engine) -> None:
+    """Create missing tables: idempotent, and safe when several workers start at once. A worker
+    may create a table between another's check and its CREATE; the loser checks again. Every
+    lost race means another worker made progress, so this ends once all tables exist."""
+    attempts = 4 * len(metadata.tables) + 4
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine, checkfirst=True)
+            return
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.01)
+
+
+class WriterLock:
+    """Queue a host's SQLite writers on a file lock instead of in SQLite's busy handler.
+
+    SQLite answers a writer that finds the database locked by sleeping 1, 2, 5, 10 … ms and
+    trying again, so with two worker processes appending audit records a request can wait tens
+    of milliseconds for a lock released long before. ``flock`` wakes the next writer the moment
+    the lock is released. Only a SQLite file needs it (and it is only shared on one host);
+    PostgreSQL's row locks already wake waiters.
+    """
+
+    def __init__(self, engine: sa.Engine):
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._path = f"{database}-writer.lock" if database and database != ":memory:" else None
+        self._thread_lock = threading.Lock()  # flock is per open file: threads queue here first
+        self._fd: int | None = None
+        self._pid = 0
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        if self._path is None:
+            yield
+            return
+        with self._thread_lock:
+            fd = self._open()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _open(self) -> int:
+        if self._fd is None or self._pid != os.getpid():  # a forked worker needs its own open file
+            self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            weakref.finalize(self, os.close, self._fd)
+        return self._fd
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    # In WAL mode NORMAL syncs at checkpoints, not every commit: a crash of the process loses
+    # nothing, a power cut may lose the last commits. Per-request audit appends need that speed.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

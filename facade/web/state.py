@@ -1,0 +1,54 @@
+"""Everything one app holds, in one ``app.extensions["fhir_facade"]`` slot (Flask's extension
+pattern): settings, the service, the state database, the audit trail, token checking, and the
+authorization server when it is built in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from flask import current_app
+
+from facade.audit.store import AuditStore
+from facade.config import Settings
+from facade.core.service import FhirService
+from facade.core.terminology import TerminologyService
+from facade.smart.server import Smart
+from facade.state import StateStore
+from legacy_adapters.protocol import LegacyAdapter
+
+if TYPE_CHECKING:
+    from facade.web.auth import Authenticator
+    from facade.web.smart.oauth import OAuthServer
+
+EXTENSION = "fhir_facade"
+
+
+@dataclass
+class FacadeState:
+    settings: Settings
+    service: FhirService
+    state_store: StateStore
+    audit: AuditStore
+    auth: Authenticator
+    terminology: TerminologyService | None = None
+    smart: Smart | None = None  # the built-in authorization server (auth_mode "builtin")
+    oauth: OAuthServer | None = None  # its authlib binding
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def adapter(self) -> LegacyAdapter:
+        return self.service.adapter
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        self._closers.append(closer)
+
+    def close(self) -> None:
+        """Stop auditing token events, ship or commit pending audit records, release connections."""
+        while self._closers:
+            self._closers.pop()()
+
+
+def facade_state() -> FacadeState:
+    return current_app.extensions[EXTENSION]
