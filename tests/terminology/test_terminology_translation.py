@@ -14,7 +14,7 @@ import pytest
 
 from support.fhir_client import q, search_ids, search_resources
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO_SET = REPO / "terminology" / "crosswalks" / "demo"
 LOINC = "http://loinc.org"
 LAB = "urn:fhir-facade:demo:lab-test"

@@ -14,7 +14,7 @@ from support.fhir_client import q, search_ids, search_resources
 from terminology.files import TerminologyError, load_snapshot
 from terminology.registry import Terminology
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO_SET = REPO / "terminology" / "crosswalks" / "demo"
 DEMO_MAPPING = REPO / "legacy_adapters" / "sources" / "demo" / "mapping.yaml"
 LOINC = "http://loinc.org"

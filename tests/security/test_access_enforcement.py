@@ -6,9 +6,8 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from support.secured_fixtures import app, client, mint  # noqa: F401 - fixtures
 from support.smart_tokens import bearer
-from test_sql_statements import count_statements
+from support.sql_statements import count_statements
 
 from facade.access.grant import Access, Grant
 from facade.access.scopes import parse_scopes

@@ -17,8 +17,6 @@ from facade.config import Settings
 from legacy_adapters.sources.demo.generate import generate
 from support.fhir_client import search_resources
 
-PATIENTS = 80
-DATABASE = f"fhir_facade_test_demo_{os.getpid()}"  # per run: concurrent runs must not drop each other's
 
 SEARCHES = [
     "/fhir/Patient?_count=9",
@@ -43,26 +41,6 @@ SEARCHES = [
     "/fhir/Location",
     "/fhir/Medication",
 ]
-
-
-@pytest.fixture(scope="module")
-def clients(mariadb_url, tmp_path_factory):
-    admin = sa.create_engine(mariadb_url)
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {DATABASE}")
-        connection.exec_driver_sql(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4")
-    url = sa.engine.make_url(mariadb_url).set(database=DATABASE).render_as_string(hide_password=False)
-    generate(url, patients=PATIENTS)
-    sqlite_path = tmp_path_factory.mktemp("mariadb-parity") / "demo.sqlite"
-    generate(str(sqlite_path), patients=PATIENTS)
-    settings = {"base_url": "http://testserver/fhir"}
-    yield (
-        create_app(Settings(auth_mode="off", database_url=url, **settings)).test_client(),
-        create_app(Settings(auth_mode="off", demo_path=str(sqlite_path), **settings)).test_client(),
-    )
-    with admin.begin() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {DATABASE}")
-    admin.dispose()
 
 
 @pytest.mark.mariadb

@@ -10,7 +10,6 @@ import orjson
 import pytest
 
 from facade.smart.backend_services import _max_age
-from support.smart_fixtures import app, client  # noqa: F401 - fixtures
 from support.smart_flow import TOKEN_URL, AssertionSigner, decode, register
 
 

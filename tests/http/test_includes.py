@@ -6,7 +6,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from support.demo_sql import live_patient_ids, observation_ids_of, patient_of_observations
 from support.fhir_client import get_json, walk
-from test_sql_statements import count_statements
+from support.sql_statements import count_statements
 
 from facade.core.includes import MAX_REVINCLUDES_PER_PAGE
 

@@ -9,7 +9,6 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from support.smart_fixtures import app, client, public  # noqa: F401 - fixtures
 from support.smart_flow import (
     ASSERTION_TYPE, BASE, PATIENT_USER, AssertionSigner, basic, decode, exchange, obtain_code,
     register,

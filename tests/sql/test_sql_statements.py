@@ -5,23 +5,10 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from support.sql_statements import count_statements
 import sqlalchemy as sa
 
 from facade.search import parse_search
-
-
-@contextlib.contextmanager
-def count_statements(engine: sa.Engine):
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import orjson
 import pytest
 from support.fhir_client import walk
-from test_mariadb import clients  # noqa: F401 - fixture
-from test_postgres import lite, pg, pg_demo_url, sqlite_demo  # noqa: F401 - fixtures
 
 SEARCHES = [
     "/fhir/Observation?category=laboratory&_include=Observation:patient&_count=50",

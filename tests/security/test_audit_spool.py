@@ -105,7 +105,7 @@ _KILLED_WORKER = textwrap.dedent("""
 
 def test_a_killed_workers_spool_is_shipped_exactly_once_by_the_next_shipper(tmp_path):
     url, spool_dir = f"sqlite:///{tmp_path / 'state.sqlite'}", tmp_path / "spool"
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", _KILLED_WORKER, url, str(spool_dir)], cwd=repo, check=False,
                           env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True, text=True, timeout=60)
     assert done.returncode == 9, done.stderr

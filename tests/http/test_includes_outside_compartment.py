@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from support.fhir_client import get_json, walk
-from test_sql_statements import count_statements
+from support.sql_statements import count_statements
 
 from facade.app import create_app
 from facade.config import Settings

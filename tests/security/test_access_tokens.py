@@ -9,7 +9,6 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from support.secured_fixtures import app, client, mint  # noqa: F401 - fixtures
 from support.smart_tokens import BASE, TokenMint, bearer
 
 from facade.app import create_app

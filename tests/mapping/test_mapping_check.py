@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from facade.cli import main
 
-DEMO_MAPPING = Path(__file__).resolve().parents[1] / "legacy_adapters" / "sources" / "demo" / "mapping.yaml"
+DEMO_MAPPING = Path(__file__).resolve().parents[2] / "legacy_adapters" / "sources" / "demo" / "mapping.yaml"
 
 
 def run_check(mapping: Path, db: str) -> tuple[int, dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-COMMITTED = Path(__file__).resolve().parent.parent / "openapi" / "fhir-facade.openapi.json"
+COMMITTED = Path(__file__).resolve().parents[2] / "openapi" / "fhir-facade.openapi.json"
 REGENERATE = "fhir-facade openapi --out openapi/fhir-facade.openapi.json"
 
 

@@ -24,7 +24,7 @@ from legacy_adapters.sql_adapter import SqlAdapter
 from support.fhir_client import entry_ids, get_json, q, walk
 from support.openemr_fixture import drop, load, openemr_ddl_path, text_id
 
-MAPPING = str(os.path.join(os.path.dirname(__file__), "..", "legacy_adapters", "sources", "openemr", "mapping.yaml"))
+MAPPING = str(os.path.join(os.path.dirname(__file__), "..", "..", "legacy_adapters", "sources", "openemr", "mapping.yaml"))
 DATABASE = f"fhir_facade_test_openemr_{os.getpid()}"  # per run: concurrent runs must not drop each other's
 TYPES = ["Patient", "Observation", "DiagnosticReport", "Condition", "AllergyIntolerance", "Procedure", "MedicationRequest", "Immunization", "Encounter",
          "Practitioner", "Organization", "Location"]

@@ -1,8 +1,4 @@
-"""Fixtures for tests of the secured server: a token mint and an app that trusts it.
-
-Import them into a test module (``from support.secured_fixtures import app, client, mint``);
-they replace conftest's open (``auth_mode="off"``) app and client there.
-"""
+"""The secured server as deployed (auth_mode builtin), trusting a test token mint's key."""
 
 from __future__ import annotations
 

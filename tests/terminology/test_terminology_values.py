@@ -12,7 +12,7 @@ from legacy_adapters.mapping.errors import MappingError
 from legacy_adapters.mapping.values import compile_value
 from terminology.registry import Terminology
 
-DEMO_SET = Path(__file__).resolve().parents[1] / "terminology" / "crosswalks" / "demo" / "crosswalks.yaml"
+DEMO_SET = Path(__file__).resolve().parents[2] / "terminology" / "crosswalks" / "demo" / "crosswalks.yaml"
 UCUM = "http://unitsofmeasure.org"
 
 

@@ -29,34 +29,6 @@ MAX_PAGES = 500
 
 
 @pytest.fixture(scope="module")
-def pg_demo_url(postgres_url) -> str:
-    return ensure_demo_schema(postgres_url)
-
-
-@pytest.fixture(scope="module")
-def sqlite_demo(tmp_path_factory) -> str:
-    path = str(tmp_path_factory.mktemp("pg-compare") / "demo.sqlite")
-    generate(path, patients=PG_DEMO_PATIENTS, seed=DEMO_SEED)
-    return path
-
-
-def _client(settings: Settings):
-    app = create_app(settings)
-    yield app.test_client()
-    app.extensions["fhir_facade"].adapter.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def pg(pg_demo_url):
-    yield from _client(Settings(auth_mode="off", database_url=pg_demo_url, base_url=BASE))
-
-
-@pytest.fixture(scope="module")
-def lite(sqlite_demo):
-    yield from _client(Settings(auth_mode="off", demo_path=sqlite_demo, base_url=BASE))
-
-
-@pytest.fixture(scope="module")
 def guids(sqlite_demo) -> dict[str, list[str]]:
     """Patient ids of interest, taken straight from the legacy table."""
     with contextlib.closing(sqlite3.connect(f"file:{sqlite_demo}?mode=ro", uri=True)) as conn:

@@ -10,7 +10,6 @@ from support.demo_sql import (
     observation_ids_of,
     referenced_outside_compartment,
 )
-from support.secured_fixtures import app, client, mint  # noqa: F401 - fixtures
 from support.smart_tokens import bearer
 
 from facade.core.includes import MAX_REVINCLUDES_PER_PAGE

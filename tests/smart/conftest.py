@@ -1,7 +1,4 @@
-"""Fixtures for tests of the authorization server: a demo app with its own state database, and a
-registered public client. Import them into a test module
-(``from support.smart_fixtures import app, client, public``); they replace conftest's open app there.
-"""
+"""The authorization server: a demo app with its own state database, and a registered public client."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = {"patient_read", "patient_search_name", "observation_search_lab", "observation_search_code", "observation_paging_walk",
              "patient_everything"}
 

@@ -6,7 +6,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from support.demo_sql import compartment_ids_of, observation_ids_of, referenced_outside_compartment
 from support.fhir_client import get_json, link, walk
-from test_sql_statements import count_statements
+from support.sql_statements import count_statements
 
 from facade.search.compartment import PATIENT_COMPARTMENT_PARAM
 from facade.search.everything import compartment_types

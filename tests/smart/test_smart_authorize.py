@@ -7,7 +7,6 @@ import re
 import pytest
 
 from facade.smart.launch import create_launch
-from support.smart_fixtures import app, client, public  # noqa: F401 - fixtures
 from support.smart_flow import (
     BASE, CLINICIAN, PATIENT_USER, REDIRECT, all_offered_scopes, auth_params, decode, exchange, form_fields, obtain_code, pkce, redirect_params, register, sign_in,
 )

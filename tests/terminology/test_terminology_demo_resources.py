@@ -15,7 +15,7 @@ import pytest
 
 from support.fhir_client import get_json, q, search_ids, search_resources
 
-DEMO_SET = Path(__file__).resolve().parents[1] / "terminology" / "crosswalks" / "demo"
+DEMO_SET = Path(__file__).resolve().parents[2] / "terminology" / "crosswalks" / "demo"
 APPLIED = {"equivalent", "equal", "wider", "subsumes"}
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from facade.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO_MAPPING = REPO / "legacy_adapters" / "sources" / "demo" / "mapping.yaml"
 MAPPED = {r["local_code"] for r in csv.DictReader(
     (REPO / "terminology" / "crosswalks" / "demo" / "lab.csv").read_text(encoding="utf-8").splitlines()) if r["equivalence"] == "equivalent"}

@@ -16,7 +16,7 @@ from fhir.resources.R4B.valueset import ValueSet
 
 from support.fhir_client import get_json, q
 
-DEMO_SET = Path(__file__).resolve().parents[1] / "terminology" / "crosswalks" / "demo"
+DEMO_SET = Path(__file__).resolve().parents[2] / "terminology" / "crosswalks" / "demo"
 ALIASES = {"LOINC": "http://loinc.org", "RXNORM": "http://www.nlm.nih.gov/research/umls/rxnorm",
            "ICD10": "http://hl7.org/fhir/sid/icd-10-cm", "SNOMED-CT": "http://snomed.info/sct"}
 SETS = {"demo-lab": ("lab.csv", "urn:fhir-facade:demo:lab-test"), "demo-med": ("med.csv", "urn:fhir-facade:demo:med"),
