@@ -36,9 +36,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=DEMO_SEED, help="demo data seed")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--workloads", default="", help="comma-separated workload names to run (default: all)")
-    parser.add_argument("--audit-delivery", choices=("spool", "commit"), default="spool",
-                        help="the façade's audit delivery (default spool, as deployed by default)")
-    parser.add_argument("--quick", action="store_true", help=f"CI smoke run: {QUICK_SIZE} patients, 1 round, 1 s per run (never judges speed)")
+    parser.add_argument(
+        "--audit-delivery",
+        choices=("spool", "commit"),
+        default="spool",
+        help="the façade's audit delivery (default spool, as deployed by default)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"CI smoke run: {QUICK_SIZE} patients, 1 round, 1 s per run (never judges speed)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.duration, args.rounds, args.warmup = str(QUICK_SIZE), 1, 1, 0
@@ -55,14 +61,16 @@ def _wrk_version() -> str:
 
 def _code_version() -> dict:
     """The commit measured, and files changed since (other than bench/): results depend on them."""
+
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return done.stdout.rstrip() if done.returncode == 0 else ""
+
     changed = [line[3:] for line in git("status", "--porcelain").splitlines() if not line[3:].startswith(("bench/", "tests/test_bench.py"))]
     return {"commit": git("rev-parse", "--short", "HEAD") or "?", "uncommitted": changed}
 
 
-def _terminate(signum, _frame):  # noqa: ANN001
+def _terminate(signum, _frame):
     raise SystemExit(128 + signum)  # unwinds through the servers' finally blocks
 
 
@@ -71,14 +79,32 @@ def main(argv: list[str] | None = None) -> int:
     wrk.require_wrk()  # fail before generating anything
     signal.signal(signal.SIGTERM, _terminate)
     workers = os.cpu_count() or 1
-    opts = Options(args.duration, args.rounds, args.connections, args.warmup, workers,
-                   frozenset(w.strip() for w in args.workloads.split(",") if w.strip()), args.audit_delivery)
+    opts = Options(
+        args.duration,
+        args.rounds,
+        args.connections,
+        args.warmup,
+        workers,
+        frozenset(w.strip() for w in args.workloads.split(",") if w.strip()),
+        args.audit_delivery,
+    )
     document = {
         "meta": {
-            "sizes": args.size_list, "duration": args.duration, "rounds": args.rounds, "connections": args.connections,
-            "warmup": args.warmup, "quick": args.quick, "audit_delivery": args.audit_delivery, "seed": args.seed, "workers": workers,
-            "threads": load_settings(environ={}).threads, "cpu_count": os.cpu_count(), "wrk": _wrk_version(),
-            "python": platform.python_version(), "code": _code_version(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "sizes": args.size_list,
+            "duration": args.duration,
+            "rounds": args.rounds,
+            "connections": args.connections,
+            "warmup": args.warmup,
+            "quick": args.quick,
+            "audit_delivery": args.audit_delivery,
+            "seed": args.seed,
+            "workers": workers,
+            "threads": load_settings(environ={}).threads,
+            "cpu_count": os.cpu_count(),
+            "wrk": _wrk_version(),
+            "python": platform.python_version(),
+            "code": _code_version(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
         "sizes": [],
     }

@@ -40,6 +40,7 @@ POSTGRES_ADMIN = os.environ.get("FHIR_FACADE_TEST_POSTGRES", "postgresql+psycopg
 
 # -- state databases ---------------------------------------------------------------------------
 
+
 class StateDatabase:
     """A fresh state database for one run: a SQLite file, or a PostgreSQL database dropped after."""
 
@@ -69,6 +70,7 @@ class StateDatabase:
 
 # -- check: tagged requests, kills, one record each ----------------------------------------------
 
+
 def _patient_with_many_observations(db: Path) -> str:
     import sqlite3
 
@@ -78,8 +80,9 @@ def _patient_with_many_observations(db: Path) -> str:
         return connection.execute("SELECT pt_guid FROM pt_master WHERE pt_seq = ?", (CHRONIC_SEQ,)).fetchone()[0]
 
 
-def run_check(*, db: Path, work_dir: Path, delivery: str, state: str, duration: float, kills: int, count: int,
-              threads: int = 4, workers: int = 2) -> dict:
+def run_check(
+    *, db: Path, work_dir: Path, delivery: str, state: str, duration: float, kills: int, count: int, threads: int = 4, workers: int = 2
+) -> dict:
     """One tagged run; returns the report (``ok`` says whether every answered tag has one record)."""
     state_db = StateDatabase(state, work_dir)
     try:
@@ -88,12 +91,19 @@ def run_check(*, db: Path, work_dir: Path, delivery: str, state: str, duration: 
         state_db.drop()
 
 
-def _check(db: Path, work_dir: Path, delivery: str, state_db: StateDatabase, duration: float, kills: int, count: int,
-           threads: int, workers: int) -> dict:
+def _check(
+    db: Path, work_dir: Path, delivery: str, state_db: StateDatabase, duration: float, kills: int, count: int, threads: int, workers: int
+) -> dict:
     port = free_port()
-    env = _clean_env(FHIR_FACADE_DEMO_PATH=str(db), FHIR_FACADE_STATE_URL=state_db.url, FHIR_FACADE_AUDIT_DELIVERY=delivery,
-                     FHIR_FACADE_BASE_URL=f"http://{HOST}:{port}/fhir", FHIR_FACADE_THREADS=str(threads),
-                     FHIR_FACADE_AUDIT_SPOOL_DIR=str(work_dir / "spool"), XDG_DATA_HOME=str(work_dir / "data"))
+    env = _clean_env(
+        FHIR_FACADE_DEMO_PATH=str(db),
+        FHIR_FACADE_STATE_URL=state_db.url,
+        FHIR_FACADE_AUDIT_DELIVERY=delivery,
+        FHIR_FACADE_BASE_URL=f"http://{HOST}:{port}/fhir",
+        FHIR_FACADE_THREADS=str(threads),
+        FHIR_FACADE_AUDIT_SPOOL_DIR=str(work_dir / "spool"),
+        XDG_DATA_HOME=str(work_dir / "data"),
+    )
     token = mint_token(env, scope="user/*.rs")
     argv = [*facade_command(), "serve", "--host", HOST, "--port", str(port), "--workers", str(workers)]
     server = Server("façade", argv, env, port, work_dir / "facade.log", headers={"Authorization": f"Bearer {token}"})
@@ -172,9 +182,16 @@ def _match(state_url: str, delivery: str, spool_dir: str, answered: list[str], f
     missing = [tag for tag in answered if tags[tag] == 0]
     repeated = sorted(tag for tag, n in tags.items() if n > 1)
     return {
-        "delivery": delivery, "state": state_url.split(":", 1)[0].split("+")[0], "answered": len(answered),
-        "not_answered": dict(failed), "kills": len(killed), "records": result.count, "writers": result.writers,
-        "ids_per_record": max(ids_per_record, default=0), "answered_not_audited": missing[:20], "audited_twice": repeated[:20],
+        "delivery": delivery,
+        "state": state_url.split(":", 1)[0].split("+")[0],
+        "answered": len(answered),
+        "not_answered": dict(failed),
+        "kills": len(killed),
+        "records": result.count,
+        "writers": result.writers,
+        "ids_per_record": max(ids_per_record, default=0),
+        "answered_not_audited": missing[:20],
+        "audited_twice": repeated[:20],
         "audited_not_answered": sum(1 for tag in tags if tag not in set(answered)),
         "verify": "intact" if result.ok else result.problems[:10],
         "ok": result.ok and not missing and not repeated,
@@ -182,6 +199,7 @@ def _match(state_url: str, delivery: str, spool_dir: str, answered: list[str], f
 
 
 # -- ship: the shipper's records per second -------------------------------------------------------
+
 
 def run_ship(*, state: str, records: int, ids: int, work_dir: Path) -> dict:
     from facade.audit.spool import SHIP_LINES
@@ -193,8 +211,16 @@ def run_ship(*, state: str, records: int, ids: int, work_dir: Path) -> dict:
         store = AuditStore(StateStore(state_db.url).engine, delivery="spool", spool_dir=str(work_dir / "spool"))
         store.create()
         store.spool._interval = 3600  # shipped below, by hand, timed
-        record = {"kind": "rest", "interaction": "search", "resource_type": "Observation", "status": 200, "client_id": "bench",
-                  "patient": "p", "query": "patient=p&code=http://loinc.org|2345-7", "ids": [f"Observation/{n:036d}" for n in range(ids)]}
+        record = {
+            "kind": "rest",
+            "interaction": "search",
+            "resource_type": "Observation",
+            "status": 200,
+            "client_id": "bench",
+            "patient": "p",
+            "query": "patient=p&code=http://loinc.org|2345-7",
+            "ids": [f"Observation/{n:036d}" for n in range(ids)],
+        }
         for _ in range(records):
             store.append(record)
         spool = store.spool._spool
@@ -205,9 +231,16 @@ def run_ship(*, state: str, records: int, ids: int, work_dir: Path) -> dict:
         spool.shipped = shipped
         result = store.verify()
         store.close()
-        return {"state": state, "records": records, "ids_per_record": ids, "batch": SHIP_LINES, "seconds": round(elapsed, 3),
-                "records_per_second": round(records / elapsed), "mb_per_second": round(shipped / elapsed / 2**20, 1),
-                "verify": "intact" if result.ok and result.count == records else result.problems[:5]}
+        return {
+            "state": state,
+            "records": records,
+            "ids_per_record": ids,
+            "batch": SHIP_LINES,
+            "seconds": round(elapsed, 3),
+            "records_per_second": round(records / elapsed),
+            "mb_per_second": round(shipped / elapsed / 2**20, 1),
+            "verify": "intact" if result.ok and result.count == records else result.problems[:5],
+        }
     finally:
         state_db.drop()
 
@@ -237,8 +270,16 @@ def main(argv: list[str] | None = None) -> int:
             from bench import data
 
             db = data.ensure_database(args.patients)
-            report = run_check(db=db, work_dir=work_dir, delivery=args.delivery, state=args.state, duration=args.duration,
-                               kills=args.kills, count=args.count, threads=args.threads)
+            report = run_check(
+                db=db,
+                work_dir=work_dir,
+                delivery=args.delivery,
+                state=args.state,
+                duration=args.duration,
+                kills=args.kills,
+                count=args.count,
+                threads=args.threads,
+            )
             ok = report["ok"]
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     return 0 if ok else 1

@@ -30,7 +30,6 @@ class Workload:
     kind: str = "wrk"  # "wrk" (load generator) or "walk" (Python, follows next links)
 
 
-
 def _generator_hash() -> str:
     digest = hashlib.sha256()
     for module in (generator, schema):
@@ -63,8 +62,11 @@ def workloads(path: Path) -> list[Workload]:
         live = "FROM pt_master p WHERE p.del_flg != 'Y'"
         patients = _spread(db, f"SELECT p.pt_guid {live} ORDER BY p.pt_seq", SAMPLE)
         with_labs = _spread(
-            db, f"SELECT p.pt_guid {live} AND EXISTS (SELECT 1 FROM lab_result r WHERE r.pt_seq = p.pt_seq "
-            "AND r.del_flg != 'Y') ORDER BY p.pt_seq", SAMPLE)
+            db,
+            f"SELECT p.pt_guid {live} AND EXISTS (SELECT 1 FROM lab_result r WHERE r.pt_seq = p.pt_seq "
+            "AND r.del_flg != 'Y') ORDER BY p.pt_seq",
+            SAMPLE,
+        )
         last_names = _spread(db, f"SELECT p.last_nm {live} ORDER BY p.pt_seq", SAMPLE)
         prefixes = list(dict.fromkeys(n[:3].title() for n in last_names if n and n[:3].isalpha()))
         (chronic,) = db.execute("SELECT pt_guid FROM pt_master WHERE pt_seq = ?", (generator.CHRONIC_SEQ,)).fetchone()
@@ -73,9 +75,19 @@ def workloads(path: Path) -> list[Workload]:
     return [
         Workload("patient_read", "Patient read", tuple(f"/fhir/Patient/{g}" for g in patients)),
         Workload("patient_search_name", "Patient?name=<3 letters>", tuple(f"/fhir/Patient?name={p}&_count=20" for p in prefixes)),
-        Workload("observation_search_lab", "Observation?patient&category=lab", tuple(
-            f"/fhir/Observation?patient={g}&category=laboratory&_count=50" for g in with_labs)),
-        Workload("observation_search_code", f"Observation?code=loinc|{CODE}", (f"/fhir/Observation?code=http://loinc.org%7C{CODE}&_count=50",)),
-        Workload("observation_paging_walk", "Observation paging walk (chronic pt)", (f"/fhir/Observation?patient={chronic}&_count=50",), kind="walk"),
+        Workload(
+            "observation_search_lab",
+            "Observation?patient&category=lab",
+            tuple(f"/fhir/Observation?patient={g}&category=laboratory&_count=50" for g in with_labs),
+        ),
+        Workload(
+            "observation_search_code", f"Observation?code=loinc|{CODE}", (f"/fhir/Observation?code=http://loinc.org%7C{CODE}&_count=50",)
+        ),
+        Workload(
+            "observation_paging_walk",
+            "Observation paging walk (chronic pt)",
+            (f"/fhir/Observation?patient={chronic}&_count=50",),
+            kind="walk",
+        ),
         Workload("patient_everything", "Patient $everything, 1st page of 100", (f"/fhir/Patient/{chronic}/$everything?_count=100",)),
     ]

@@ -32,8 +32,18 @@ from facade.gunicorn import FacadeServer
 JSON = "application/fhir+json; charset=utf-8"
 NOT_DELETED = "p.del_flg != 'Y'"
 # The façade's patient-compartment types in its $everything order (for the page's links).
-EVERYTHING_TYPES = ("Patient", "AllergyIntolerance", "Condition", "DiagnosticReport", "Encounter", "Immunization",
-                    "MedicationRequest", "Observation", "Procedure", "Provenance")
+EVERYTHING_TYPES = (
+    "Patient",
+    "AllergyIntolerance",
+    "Condition",
+    "DiagnosticReport",
+    "Encounter",
+    "Immunization",
+    "MedicationRequest",
+    "Observation",
+    "Procedure",
+    "Provenance",
+)
 
 
 class BadRequest(Exception):
@@ -80,9 +90,15 @@ class Floor:
 
     # --- Patient ---------------------------------------------------------------------------
     def read_patient(self, guid: str) -> dict | None:
-        row = self.db().execute(
-            f"SELECT {fhir.PATIENT_COLUMNS} FROM pt_master p LEFT JOIN pt_master s ON s.pt_seq = p.merged_to_seq "
-            f"WHERE p.pt_guid = ? AND {NOT_DELETED}", (guid,)).fetchone()
+        row = (
+            self.db()
+            .execute(
+                f"SELECT {fhir.PATIENT_COLUMNS} FROM pt_master p LEFT JOIN pt_master s ON s.pt_seq = p.merged_to_seq "
+                f"WHERE p.pt_guid = ? AND {NOT_DELETED}",
+                (guid,),
+            )
+            .fetchone()
+        )
         return fhir.patient(row) if row else None
 
     def search_patients(self, params: dict, base: str) -> dict:
@@ -91,11 +107,16 @@ class Floor:
         if not needle:
             raise BadRequest("the floor searches Patient by name only")
         after = _decode(params["_cursor"])[0] if "_cursor" in params else ""
-        rows = self.db().execute(
-            f"SELECT {fhir.PATIENT_COLUMNS} FROM pt_master p LEFT JOIN pt_master s ON s.pt_seq = p.merged_to_seq "
-            f"WHERE {NOT_DELETED} AND ((p.last_nm >= ?1 AND p.last_nm < ?2) OR (p.first_nm >= ?1 AND p.first_nm < ?2)) "
-            "AND p.pt_guid > ?3 ORDER BY p.pt_guid LIMIT ?4",
-            (needle, needle + "\U0010ffff", after, count + 1)).fetchall()
+        rows = (
+            self.db()
+            .execute(
+                f"SELECT {fhir.PATIENT_COLUMNS} FROM pt_master p LEFT JOIN pt_master s ON s.pt_seq = p.merged_to_seq "
+                f"WHERE {NOT_DELETED} AND ((p.last_nm >= ?1 AND p.last_nm < ?2) OR (p.first_nm >= ?1 AND p.first_nm < ?2)) "
+                "AND p.pt_guid > ?3 ORDER BY p.pt_guid LIMIT ?4",
+                (needle, needle + "\U0010ffff", after, count + 1),
+            )
+            .fetchall()
+        )
         resources = [fhir.patient(row) for row in rows[:count]]
         cursor = [resources[-1]["id"]] if len(rows) > count else None
         return _bundle(base, "Patient", params, count, resources, cursor)
@@ -115,31 +136,47 @@ class Floor:
         resources, full = [found], count == 1
         live = f"{NOT_DELETED} AND p.pt_guid = ?"
         if not full:
-            rows = self.db().execute(
-                f"SELECT {fhir.ALLERGY_COLUMNS} FROM allergy a JOIN pt_master p ON p.pt_seq = a.pt_seq "
-                f"LEFT JOIN alg_cd c ON c.alg_cd = a.alg_cd WHERE a.del_flg != 'Y' AND {live} ORDER BY a.alg_guid LIMIT ?",
-                (guid, count - len(resources) + 1)).fetchall()
+            rows = (
+                self.db()
+                .execute(
+                    f"SELECT {fhir.ALLERGY_COLUMNS} FROM allergy a JOIN pt_master p ON p.pt_seq = a.pt_seq "
+                    f"LEFT JOIN alg_cd c ON c.alg_cd = a.alg_cd WHERE a.del_flg != 'Y' AND {live} ORDER BY a.alg_guid LIMIT ?",
+                    (guid, count - len(resources) + 1),
+                )
+                .fetchall()
+            )
             full = len(rows) > count - len(resources)
             resources += [fhir.allergy(row) for row in rows[: count - len(resources)]]
         if not full:
-            rows = self.db().execute(
-                f"SELECT * FROM (SELECT {fhir.PROBLEM_COLUMNS}, q.entered_dt AS k FROM prob_list q JOIN pt_master p ON p.pt_seq = q.pt_seq "
-                f"WHERE q.del_flg != 'Y' AND {live} UNION ALL "
-                f"SELECT {fhir.DIAGNOSIS_COLUMNS}, dx.ent_dttm AS k FROM enc_dx dx JOIN pt_master p ON p.pt_seq = dx.pt_seq "
-                f"JOIN enc_visit e ON e.visit_no = dx.visit_no WHERE dx.del_flg != 'Y' AND e.del_flg != 'Y' AND {live}) "
-                "ORDER BY k DESC, branch, id LIMIT ?",  # the façade's order: sort key, branch, id
-                (guid, guid, count - len(resources) + 1)).fetchall()
+            rows = (
+                self.db()
+                .execute(
+                    f"SELECT * FROM (SELECT {fhir.PROBLEM_COLUMNS}, q.entered_dt AS k FROM prob_list q JOIN pt_master p ON p.pt_seq = q.pt_seq "
+                    f"WHERE q.del_flg != 'Y' AND {live} UNION ALL "
+                    f"SELECT {fhir.DIAGNOSIS_COLUMNS}, dx.ent_dttm AS k FROM enc_dx dx JOIN pt_master p ON p.pt_seq = dx.pt_seq "
+                    f"JOIN enc_visit e ON e.visit_no = dx.visit_no WHERE dx.del_flg != 'Y' AND e.del_flg != 'Y' AND {live}) "
+                    "ORDER BY k DESC, branch, id LIMIT ?",  # the façade's order: sort key, branch, id
+                    (guid, guid, count - len(resources) + 1),
+                )
+                .fetchall()
+            )
             full = len(rows) > count - len(resources)
             resources += [fhir.condition(row[:11]) for row in rows[: count - len(resources)]]
         if not full:
             raise BadRequest("the floor's $everything answers pages that end within Condition")
         url = f"{base}/Patient/{guid}/$everything?{urlencode([('_type', ','.join(EVERYTHING_TYPES)), ('_count', count)])}"
         last = resources[-1]
-        bundle = {"resourceType": "Bundle", "type": "searchset", "link": [
-            {"relation": "self", "url": url},
-            {"relation": "next", "url": f"{url}&_cursor={_encode([last['resourceType'], last['id']])}"},
-        ]}
-        bundle["entry"] = [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in resources]
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "link": [
+                {"relation": "self", "url": url},
+                {"relation": "next", "url": f"{url}&_cursor={_encode([last['resourceType'], last['id']])}"},
+            ],
+        }
+        bundle["entry"] = [
+            {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in resources
+        ]
         return "200 OK", bundle
 
     # --- Observation -----------------------------------------------------------------------
@@ -190,9 +227,11 @@ class Floor:
             when, branch, rid = cursor
             where.append("(r.collect_dttm < ? OR (r.collect_dttm = ? AND ? = 0 AND r.res_guid > ?))")
             args += [when, when, branch, rid]
-        sql = (f"SELECT {fhir.LAB_COLUMNS} FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq "
-               f"LEFT JOIN lab_test_cd t ON t.test_cd = r.test_cd WHERE {' AND '.join(where)} "
-               "ORDER BY r.collect_dttm DESC, r.res_guid LIMIT ?")
+        sql = (
+            f"SELECT {fhir.LAB_COLUMNS} FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq "
+            f"LEFT JOIN lab_test_cd t ON t.test_cd = r.test_cd WHERE {' AND '.join(where)} "
+            "ORDER BY r.collect_dttm DESC, r.res_guid LIMIT ?"
+        )
         rows = self.db().execute(sql, (*args, limit))
         try:
             for row in rows:
@@ -207,8 +246,10 @@ class Floor:
         if cursor is not None:
             where.append("v.taken_dttm <= ?")
             args.append(cursor[0])
-        sql = (f"SELECT {fhir.VITALS_COLUMNS} FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq "
-               f"WHERE {' AND '.join(where)} ORDER BY v.taken_dttm DESC")
+        sql = (
+            f"SELECT {fhir.VITALS_COLUMNS} FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq "
+            f"WHERE {' AND '.join(where)} ORDER BY v.taken_dttm DESC"
+        )
         rows = self.db().execute(sql, args)  # read lazily: stops when the page is full
         try:
             # Rows taken at the same time interleave by branch, then id: sort each such group.
@@ -220,15 +261,16 @@ class Floor:
         finally:
             rows.close()
 
-
     def _smoking(self, patient: str, cursor: tuple | None, limit: int):
         where, args = ["h.del_flg != 'Y'", NOT_DELETED, "p.pt_guid = ?"], [patient]
         if cursor is not None:
             when, branch, rid = cursor
             where.append("(h.rec_dttm < ? OR (h.rec_dttm = ? AND (? < ? OR (? = ? AND h.sh_guid > ?))))")
             args += [when, when, branch, fhir.SMOKING_BRANCH, branch, fhir.SMOKING_BRANCH, rid]
-        sql = (f"SELECT {fhir.SMOKING_COLUMNS} FROM soc_hx h JOIN pt_master p ON p.pt_seq = h.pt_seq "
-               f"WHERE {' AND '.join(where)} ORDER BY h.rec_dttm DESC, h.sh_guid LIMIT ?")
+        sql = (
+            f"SELECT {fhir.SMOKING_COLUMNS} FROM soc_hx h JOIN pt_master p ON p.pt_seq = h.pt_seq "
+            f"WHERE {' AND '.join(where)} ORDER BY h.rec_dttm DESC, h.sh_guid LIMIT ?"
+        )
         rows = self.db().execute(sql, (*args, limit))
         try:
             for row in rows:
@@ -240,7 +282,7 @@ class Floor:
 class _Key:
     """Sort position (date descending, branch, id) of one Observation."""
 
-    __slots__ = ("when", "branch", "rid")
+    __slots__ = ("branch", "rid", "when")
 
     def __init__(self, when, branch: int, rid: str):
         self.when, self.branch, self.rid = when, branch, rid
@@ -295,7 +337,7 @@ class FloorServer(FacadeServer):
         super().load_config()
         self.cfg.set("proc_name", "fhir-floor")
 
-    def load(self):  # noqa: ANN201 - gunicorn's interface
+    def load(self):
         return Floor(self.db_path)
 
 

@@ -11,7 +11,7 @@ files (LOINC and problem-code displays, UCUM units), read once at start.
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -62,7 +62,7 @@ def _local(text: str | None) -> datetime | None:
 
 def instant(text: str | None) -> str | None:
     value = _local(text)
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def date_time(text: str | None) -> str | None:
@@ -99,7 +99,9 @@ def crosswalk(file: str) -> dict[str, tuple[str, list[dict]]]:
         for row in csv.DictReader(handle):
             _, codings = table.setdefault(row["local_code"], (row["local_display"], []))
             if row["target_code"]:
-                codings.append({"system": STANDARD_SYSTEMS[row["target_system"]], "code": row["target_code"], "display": row["target_display"]})
+                codings.append(
+                    {"system": STANDARD_SYSTEMS[row["target_system"]], "code": row["target_code"], "display": row["target_display"]}
+                )
     return table
 
 
@@ -151,11 +153,15 @@ def patient(row: tuple) -> dict:
     born = birth_date(dob)
     if born:
         r["birthDate"] = born
-    address = _prune({"line": [addr.title()] if addr else None, "city": city.title() if city else None, "state": state, "postalCode": zip_cd})
+    address = _prune(
+        {"line": [addr.title()] if addr else None, "city": city.title() if city else None, "state": state, "postalCode": zip_cd}
+    )
     if address:
         r["address"] = [{"use": "home", **address}]
     if marital in MARITAL:
-        r["maritalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": marital, "display": MARITAL[marital]}]}
+        r["maritalStatus"] = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": marital, "display": MARITAL[marital]}]
+        }
     if survivor:
         r["link"] = [{"other": {"reference": f"Patient/{survivor}"}, "type": "replaced-by"}]
     return r
@@ -189,7 +195,13 @@ def lab(row: tuple) -> dict:
     if text:
         r["valueString"] = text
     if flag in INTERP:
-        r["interpretation"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": flag, "display": INTERP[flag]}]}]
+        r["interpretation"] = [
+            {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": flag, "display": INTERP[flag]}
+                ]
+            }
+        ]
     if comments:
         r["note"] = [{"text": comments}]
     ranges = _prune({"low": _prune({"value": low, "unit": ref_units}), "high": _prune({"value": high, "unit": ref_units})})
@@ -200,7 +212,9 @@ def lab(row: tuple) -> dict:
 
 # --- Observation: vital signs (one wide row, one resource per measurement) ------------------
 
-VITALS_COLUMNS = "v.vs_guid, v.upd_dttm, p.pt_guid, v.taken_dttm, v.bp_sys, v.pulse, v.resp_rate, v.temp_f, v.wt_lb, v.ht_in, v.spo2, v.bp_dia"
+VITALS_COLUMNS = (
+    "v.vs_guid, v.upd_dttm, p.pt_guid, v.taken_dttm, v.bp_sys, v.pulse, v.resp_rate, v.temp_f, v.wt_lb, v.ht_in, v.spo2, v.bp_dia"
+)
 
 
 def _bp_component(loinc: str, display: str, value) -> dict:
@@ -242,7 +256,10 @@ def vitals(row: tuple, branches: frozenset[int] | None = None) -> list[tuple[int
         if quantity:
             r["valueQuantity"] = quantity
         if name == "bp":
-            r["component"] = [_bp_component("8480-6", "Systolic blood pressure", row[4]), _bp_component("8462-4", "Diastolic blood pressure", row[11])]
+            r["component"] = [
+                _bp_component("8480-6", "Systolic blood pressure", row[4]),
+                _bp_component("8462-4", "Diastolic blood pressure", row[11]),
+            ]
         out.append((branch, r))
     return out
 
@@ -253,8 +270,13 @@ SMOKING_LOINC = "72166-2"
 SMOKING_COLUMNS = "h.sh_guid, h.upd_dttm, p.pt_guid, h.rec_dttm, h.tob_use"
 SMOKING_CATEGORY = [{"coding": [{"system": CATEGORY, "code": "social-history", "display": "Social History"}]}]
 SMOKING_PROFILE = ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-smokingstatus"]
-SMOKING_SNOMED = {"N": ("266919005", "Never smoked tobacco"), "F": ("8517006", "Ex-smoker"), "C": ("449868002", "Smokes tobacco daily"),
-                  "S": ("428041000124106", "Occasional tobacco smoker"), "U": ("266927001", "Tobacco smoking consumption unknown")}
+SMOKING_SNOMED = {
+    "N": ("266919005", "Never smoked tobacco"),
+    "F": ("8517006", "Ex-smoker"),
+    "C": ("449868002", "Smokes tobacco daily"),
+    "S": ("428041000124106", "Occasional tobacco smoker"),
+    "U": ("266927001", "Tobacco smoking consumption unknown"),
+}
 
 
 def smoking(row: tuple) -> dict:
@@ -262,13 +284,18 @@ def smoking(row: tuple) -> dict:
     r = _profiled("Observation", guid, updated, SMOKING_PROFILE)
     r["status"] = "final"
     r["category"] = SMOKING_CATEGORY
-    r["code"] = {"coding": [{"system": LOINC, "code": SMOKING_LOINC, "display": "Tobacco smoking status"}], "text": "Tobacco smoking status"}
+    r["code"] = {
+        "coding": [{"system": LOINC, "code": SMOKING_LOINC, "display": "Tobacco smoking status"}],
+        "text": "Tobacco smoking status",
+    }
     r["subject"] = {"reference": f"Patient/{patient_guid}"}
     when = date_time(recorded)
     if when:
         r["effectiveDateTime"] = when
     else:
-        r["_effectiveDateTime"] = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}
+        r["_effectiveDateTime"] = {
+            "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]
+        }
     code, display = SMOKING_SNOMED.get(answer, SMOKING_SNOMED["U"])
     coding = [{"system": "http://snomed.info/sct", "code": code, "display": display}]
     if answer:
@@ -290,12 +317,20 @@ def allergy(row: tuple) -> dict:
     guid, updated, status, verified, category, snomed, code, desc, patient_guid, entered, reaction_text, severity = map(s, row)
     r = _profiled("AllergyIntolerance", guid, updated, ALLERGY_PROFILE)
     if status in ALLERGY_STATUS:
-        r["clinicalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": ALLERGY_STATUS[status]}]}
+        r["clinicalStatus"] = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": ALLERGY_STATUS[status]}]
+        }
     if verified in ALLERGY_VERIFICATION:
-        r["verificationStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": ALLERGY_VERIFICATION[verified]}]}
+        r["verificationStatus"] = {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": ALLERGY_VERIFICATION[verified]}
+            ]
+        }
     if category in ALLERGY_CATEGORY:
         r["category"] = [ALLERGY_CATEGORY[category]]
-    concept = _concept([{"system": "http://snomed.info/sct", "code": snomed}] if snomed else [], "urn:fhir-facade:demo:allergen", code, desc)
+    concept = _concept(
+        [{"system": "http://snomed.info/sct", "code": snomed}] if snomed else [], "urn:fhir-facade:demo:allergen", code, desc
+    )
     if concept:
         r["code"] = concept
     r["patient"] = {"reference": f"Patient/{patient_guid}"}
@@ -311,11 +346,37 @@ def allergy(row: tuple) -> dict:
 # Conditions: the problem list (branch 0) and visit diagnoses (branch 1), one row shape for both.
 PROBLEM_COLUMNS = "q.prob_guid AS id, q.upd_dttm, q.prob_stat, q.dx_codes, q.prob_desc, p.pt_guid, NULL, q.onset_dt, q.resolved_dt, q.entered_dt, 0 AS branch"
 DIAGNOSIS_COLUMNS = "dx.dx_guid, dx.upd_dttm, NULL, dx.dx_codes, dx.dx_desc, p.pt_guid, e.visit_guid, NULL, NULL, dx.ent_dttm, 1"
-CONDITION_PROFILES = (["http://hl7.org/fhir/us/core/StructureDefinition/us-core-condition-problems-health-concerns"],
-                      ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-condition-encounter-diagnosis"])
-CONDITION_CATEGORIES = ([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item", "display": "Problem List Item"}]}],
-                        [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}])
-CONFIRMED = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed", "display": "Confirmed"}]}
+CONDITION_PROFILES = (
+    ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-condition-problems-health-concerns"],
+    ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-condition-encounter-diagnosis"],
+)
+CONDITION_CATEGORIES = (
+    [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                    "code": "problem-list-item",
+                    "display": "Problem List Item",
+                }
+            ]
+        }
+    ],
+    [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                    "code": "encounter-diagnosis",
+                    "display": "Encounter Diagnosis",
+                }
+            ]
+        }
+    ],
+)
+CONFIRMED = {
+    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed", "display": "Confirmed"}]
+}
 PROBLEM_STATUS = {"A": "active", "R": "resolved", "I": "inactive"}
 DX_SYSTEMS = {**STANDARD_SYSTEMS, "LOCAL": "urn:fhir-facade:demo:problem"}
 
@@ -340,7 +401,9 @@ def condition(row: tuple) -> dict:
     guid, updated, status, codes, desc, patient_guid, visit, onset, resolved, recorded, branch = map(s, row)
     r = _profiled("Condition", guid, updated, CONDITION_PROFILES[branch])
     if status in PROBLEM_STATUS:
-        r["clinicalStatus"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": PROBLEM_STATUS[status]}]}
+        r["clinicalStatus"] = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": PROBLEM_STATUS[status]}]
+        }
     r["verificationStatus"] = CONFIRMED
     r["category"] = CONDITION_CATEGORIES[branch]
     concept = _prune({"coding": dx_codings(codes) or None, "text": desc})
@@ -349,8 +412,11 @@ def condition(row: tuple) -> dict:
     r["subject"] = {"reference": f"Patient/{patient_guid}"}
     if visit:
         r["encounter"] = {"reference": f"Encounter/{visit}"}
-    for element, value in (("onsetDateTime", birth_date(onset)), ("abatementDateTime", birth_date(resolved)),
-                           ("recordedDate", birth_date(recorded) if branch == 0 else date_time(recorded))):
+    for element, value in (
+        ("onsetDateTime", birth_date(onset)),
+        ("abatementDateTime", birth_date(resolved)),
+        ("recordedDate", birth_date(recorded) if branch == 0 else date_time(recorded)),
+    ):
         if value:
             r[element] = value
     return r

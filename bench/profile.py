@@ -68,8 +68,9 @@ def analyse(raw: str) -> dict:
     samples = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = [f"{m['func']} ({_short(m['file'])})" for m in map(_FRAME.match, stack.split(";"))
-                  if m and not m.string.startswith("process ")]
+        frames = [
+            f"{m['func']} ({_short(m['file'])})" for m in map(_FRAME.match, stack.split(";")) if m and not m.string.startswith("process ")
+        ]
         if not frames:
             continue
         n = int(count)
@@ -80,7 +81,7 @@ def analyse(raw: str) -> dict:
             continue
         own[frames[-1]] += n
         components[_component(frames[-1])] += n
-        for name in set(frames[app + 1:]):
+        for name in set(frames[app + 1 :]):
             total[name] += n
     return {"samples": samples, "own": own, "total": total, "outside": outside, "components": components}
 
@@ -113,15 +114,35 @@ def main(argv: list[str] | None = None) -> int:
         load: dict = {}
 
         def drive() -> None:
-            load.update(wrk.run(facade.port, workload.paths, args.seconds + 3, args.connections, scratch, spread=facade.connections_per_worker,
-                                     headers=facade.headers))
+            load.update(
+                wrk.run(
+                    facade.port,
+                    workload.paths,
+                    args.seconds + 3,
+                    args.connections,
+                    scratch,
+                    spread=facade.connections_per_worker,
+                    headers=facade.headers,
+                )
+            )
 
         driver = threading.Thread(target=drive)
         driver.start()
         time.sleep(1)  # past wrk's ramp
         raw = Path(tmp) / "stacks.txt"
-        record = [spy, "record", "--pid", str(facade.proc.pid), "--subprocesses", "--nonblocking", "--full-filenames",
-                  "--rate", "200", "--duration", str(args.seconds)]
+        record = [
+            spy,
+            "record",
+            "--pid",
+            str(facade.proc.pid),
+            "--subprocesses",
+            "--nonblocking",
+            "--full-filenames",
+            "--rate",
+            "200",
+            "--duration",
+            str(args.seconds),
+        ]
         recorders = [subprocess.Popen([*record, "--format", "raw", "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
         if args.svg:
             recorders.append(subprocess.Popen([*record, "-o", str(args.svg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
@@ -133,11 +154,15 @@ def main(argv: list[str] | None = None) -> int:
         found = analyse(raw.read_text())
     samples = found["samples"] or 1
     inside = sum(found["own"].values()) or 1
-    print(f"façade, {workload.title}, {args.size} patients: {load.get('rps', 0):.0f} requests/s under wrk "
-          f"({args.connections} connections); {found['samples']} busy-thread samples over {args.seconds} s, "
-          f"{100 * inside / samples:.0f}% of them inside the Flask app")
-    print("(wall-clock samples of non-idle threads: with several threads per worker, time waiting to\n"
-          " re-take the GIL after I/O is charged to the frame that waits; percentages below are of the app's samples)")
+    print(
+        f"façade, {workload.title}, {args.size} patients: {load.get('rps', 0):.0f} requests/s under wrk "
+        f"({args.connections} connections); {found['samples']} busy-thread samples over {args.seconds} s, "
+        f"{100 * inside / samples:.0f}% of them inside the Flask app"
+    )
+    print(
+        "(wall-clock samples of non-idle threads: with several threads per worker, time waiting to\n"
+        " re-take the GIL after I/O is charged to the frame that waits; percentages below are of the app's samples)"
+    )
     print(_table("app time by component of the running frame:", found["components"], inside, 10))
     print(_table(f"top {args.top} functions by own time:", found["own"], inside, args.top))
     print(_table(f"top {args.top} functions by inclusive time (below Flask.wsgi_app):", found["total"], inside, args.top))

@@ -13,8 +13,10 @@ def _ms(figures: dict) -> str:
 def _ratio(ratio: dict | None) -> str:
     if not ratio:
         return "n/a"
+
     def fmt(x: float) -> str:
         return f"{x:.2f}" if x >= 0.1 else f"{x:.2g}"
+
     return f"{fmt(ratio['mean'])} ({fmt(ratio['min'])}–{fmt(ratio['max'])})"
 
 
@@ -25,12 +27,16 @@ def _times(value: float | None) -> str:
 def results_table(document: dict) -> str:
     meta = document["meta"]
     lines = []
-    header = (f"{'workload':<38} {'façade/s':>10} {'floor/s':>10}  {'ratio f/F (min–max)':<20}"
-              f" {'façade p50/p99 ms':>19} {'floor p50/p99 ms':>18} {'p99 f/F':>8} {'bytes façade/floor':>19}")
+    header = (
+        f"{'workload':<38} {'façade/s':>10} {'floor/s':>10}  {'ratio f/F (min–max)':<20}"
+        f" {'façade p50/p99 ms':>19} {'floor p50/p99 ms':>18} {'p99 f/F':>8} {'bytes façade/floor':>19}"
+    )
     for run in document["sizes"]:
         lines.append("")
-        lines.append(f"== {run['size']} patients — {meta['workers']} workers × {meta['threads']} threads each, "
-                     f"wrk {meta['connections']} connections, {meta['rounds']} round(s) × {meta['duration']} s ==")
+        lines.append(
+            f"== {run['size']} patients — {meta['workers']} workers × {meta['threads']} threads each, "
+            f"wrk {meta['connections']} connections, {meta['rounds']} round(s) × {meta['duration']} s =="
+        )
         lines.append(header)
         for r in run["results"]:
             size_note = "" if r["parity"]["bytes_within_20pct"] else "  (!) sizes differ >20%"
@@ -38,12 +44,17 @@ def results_table(document: dict) -> str:
             lines.append(
                 f"{r['title'] + unit:<38} {r['facade']['rps']:>10.1f} {r['floor']['rps']:>10.1f}  {_ratio(r['ratio']):<20}"
                 f" {_ms(r['facade']):>19} {_ms(r['floor']):>18} {_times(r.get('p99_ratio')):>8}"
-                f" {r['bytes']['facade']:>9} / {r['bytes']['floor']:<8}{size_note}")
+                f" {r['bytes']['facade']:>9} / {r['bytes']['floor']:<8}{size_note}"
+            )
         rss = run["rss_mb"]
-        lines.append(f"peak RSS per worker (VmHWM, MiB): façade {', '.join(map(str, rss['facade'])) or '?'}"
-                     f"; floor {', '.join(map(str, rss['floor'])) or '?'}")
-    lines.append("ratio = façade requests/s ÷ floor requests/s, paired per round (1.00 = as fast as the floor);"
-                 " p99 f/F = façade p99 ÷ floor p99, both under the same saturating load")
+        lines.append(
+            f"peak RSS per worker (VmHWM, MiB): façade {', '.join(map(str, rss['facade'])) or '?'}"
+            f"; floor {', '.join(map(str, rss['floor'])) or '?'}"
+        )
+    lines.append(
+        "ratio = façade requests/s ÷ floor requests/s, paired per round (1.00 = as fast as the floor);"
+        " p99 f/F = façade p99 ÷ floor p99, both under the same saturating load"
+    )
     return "\n".join(lines)
 
 

@@ -91,9 +91,17 @@ def measure(workload: data.Workload, facade: Server, floor: Server, opts: Option
         def one(server: Server, seconds: float) -> dict:
             return walk.measure(server.port, first, seconds, server.headers)
     else:
+
         def one(server: Server, seconds: float) -> dict:
-            return wrk.run(server.port, workload.paths, max(1, int(seconds)), opts.connections, scratch,
-                           spread=server.connections_per_worker, headers=server.headers)
+            return wrk.run(
+                server.port,
+                workload.paths,
+                max(1, int(seconds)),
+                opts.connections,
+                scratch,
+                spread=server.connections_per_worker,
+                headers=server.headers,
+            )
 
     if opts.warmup:
         one(facade, opts.warmup)
@@ -102,7 +110,10 @@ def measure(workload: data.Workload, facade: Server, floor: Server, opts: Option
     for n in range(opts.rounds):
         facade_rounds.append(one(facade, opts.duration))
         floor_rounds.append(one(floor, opts.duration))
-        print(f"    round {n + 1}/{opts.rounds}: façade {facade_rounds[-1]['rps']:>8.1f}/s   floor {floor_rounds[-1]['rps']:>8.1f}/s", flush=True)
+        print(
+            f"    round {n + 1}/{opts.rounds}: façade {facade_rounds[-1]['rps']:>8.1f}/s   floor {floor_rounds[-1]['rps']:>8.1f}/s",
+            flush=True,
+        )
     return _aggregate(facade_rounds), _aggregate(floor_rounds)
 
 
@@ -115,7 +126,10 @@ def run_size(size: int, db: Path, opts: Options, log_dir: Path) -> dict:
     facade = facade_server(db, opts.workers, log_dir, opts.audit_delivery)
     floor = floor_server(db, opts.workers, log_dir, headers=facade.headers)  # same bytes on the wire
     with running(facade, floor, ready_path=workloads[0].paths[0]), tempfile.TemporaryDirectory() as tmp:
-        print(f"  façade pid {facade.proc.pid} on :{facade.port}, floor pid {floor.proc.pid} on :{floor.port} ({opts.workers} workers each)", flush=True)
+        print(
+            f"  façade pid {facade.proc.pid} on :{facade.port}, floor pid {floor.proc.pid} on :{floor.port} ({opts.workers} workers each)",
+            flush=True,
+        )
         parity = {w.name: check_parity(w, facade, floor) for w in workloads}
         for workload in workloads:
             print(f"  {workload.title}  [{len(workload.paths)} URL(s)]", flush=True)
@@ -143,5 +157,8 @@ def run_size(size: int, db: Path, opts: Options, log_dir: Path) -> dict:
             results.append(result)
         rss = {"facade": facade.peak_rss_mb(), "floor": floor.peak_rss_mb()}
     audit = audit_state(facade)  # after the façade stopped: every record of the run, chain checked
-    print(f"  audit trail: {audit['records']} records, chain {'intact' if audit['intact'] else 'BROKEN: ' + '; '.join(audit['problems'])}", flush=True)
+    print(
+        f"  audit trail: {audit['records']} records, chain {'intact' if audit['intact'] else 'BROKEN: ' + '; '.join(audit['problems'])}",
+        flush=True,
+    )
     return {"size": size, "database": str(db), "results": results, "rss_mb": rss, "audit": audit}

@@ -163,16 +163,27 @@ def facade_server(db: Path, workers: int, log_dir: Path, audit_delivery: str = "
     for stale in (state, state.with_name("state.sqlite-wal"), state.with_name("state.sqlite-shm")):
         stale.unlink(missing_ok=True)  # one run's audit trail, verified at the end
     shutil.rmtree(state.with_name("state.sqlite-audit-spool"), ignore_errors=True)
-    env = _clean_env(FHIR_FACADE_DEMO_PATH=str(db), FHIR_FACADE_STATE_URL=f"sqlite:///{state}", FHIR_FACADE_AUDIT_DELIVERY=audit_delivery,
-                     FHIR_FACADE_BASE_URL=f"http://{HOST}:{port}/fhir", XDG_DATA_HOME=str(log_dir / "data"))
+    env = _clean_env(
+        FHIR_FACADE_DEMO_PATH=str(db),
+        FHIR_FACADE_STATE_URL=f"sqlite:///{state}",
+        FHIR_FACADE_AUDIT_DELIVERY=audit_delivery,
+        FHIR_FACADE_BASE_URL=f"http://{HOST}:{port}/fhir",
+        XDG_DATA_HOME=str(log_dir / "data"),
+    )
     token = mint_token(env, scope="user/*.rs")
     return Server("façade", argv, env, port, log_dir / "facade.log", headers={"Authorization": f"Bearer {token}"})
 
 
 def mint_token(env: dict[str, str], scope: str) -> str:
     """A demo access token (the longest lifetime allowed: a run at two sizes takes minutes)."""
-    done = subprocess.run([*facade_command(), "token", "--scope", scope], env={**env, "FHIR_FACADE_TOKEN_LIFETIME": "3600"},
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*facade_command(), "token", "--scope", scope],
+        env={**env, "FHIR_FACADE_TOKEN_LIFETIME": "3600"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode != 0 or not done.stdout.strip():
         raise RuntimeError(f"fhir-facade token failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout.strip().splitlines()[-1]

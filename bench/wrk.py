@@ -97,16 +97,34 @@ def _settled(spread, connections: int, wait: float) -> list[int]:
     return counts
 
 
-def run(port: int, paths: tuple[str, ...], seconds: int, connections: int, scratch: Path, *, spread=None, attempts: int = 5,
-        headers: dict[str, str] | None = None) -> dict:
+def run(
+    port: int,
+    paths: tuple[str, ...],
+    seconds: int,
+    connections: int,
+    scratch: Path,
+    *,
+    spread=None,
+    attempts: int = 5,
+    headers: dict[str, str] | None = None,
+) -> dict:
     """One measured wrk run: rps, p50_ms, p99_ms, errors, and how connections spread.
 
     ``headers``: sent with every request. ``spread``: a function giving the connections each worker holds; a run whose
     connections still landed unevenly is restarted at once.
     """
     script = write_script(paths, scratch / f"wrk-{connections}.lua", connections, headers)
-    argv = [require_wrk(), f"-t{connections}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-            "-s", str(script), f"http://127.0.0.1:{port}/"]
+    argv = [
+        require_wrk(),
+        f"-t{connections}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}/",
+    ]
     for attempt in range(1, attempts + 1):
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -118,10 +136,10 @@ def run(port: int, paths: tuple[str, ...], seconds: int, connections: int, scrat
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-        line = next((l for l in stdout.splitlines() if l.startswith(MARK)), None)
+        line = next((text for text in stdout.splitlines() if text.startswith(MARK)), None)
         if proc.returncode != 0 or line is None:
             raise RuntimeError(f"wrk failed ({proc.returncode}): {stderr.strip() or stdout.strip()}")
-        raw = json.loads(line[len(MARK):])
+        raw = json.loads(line[len(MARK) :])
         return {
             "rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
             "p50_ms": raw["p50_us"] / 1000,

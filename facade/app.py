@@ -59,8 +59,14 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     builtin = settings.auth_mode == "builtin"
     source = adapter if isinstance(adapter, TerminologySource) else None
     terminology = source.terminology() if source is not None else None
-    service = FhirService(adapter, records=AuditEventAdapter(audit), default_count=settings.default_count, max_count=settings.max_count,
-                          security=rest_security if builtin else None, terminology=terminology is not None)
+    service = FhirService(
+        adapter,
+        records=AuditEventAdapter(audit),
+        default_count=settings.default_count,
+        max_count=settings.max_count,
+        security=rest_security if builtin else None,
+        terminology=terminology is not None,
+    )
     smart = Smart(settings, state_store) if builtin else None
     state = FacadeState(
         settings=settings,
@@ -90,7 +96,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     return app
 
 
-def _jwks_of(smart: Smart | None):  # noqa: ANN202 - facade.access.tokens.KeyProvider
+def _jwks_of(smart: Smart | None):
     """The built-in server's public keys verify the access tokens it issues."""
 
     def keys(_refresh: bool = False) -> dict:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 ENV_PREFIX = "FHIR_FACADE_"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # an any-address bind is reached locally there
+_LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - an any-address bind is reached locally there
 DEMO_MAPPING = str(Path(__file__).resolve().parent.parent / "legacy_adapters" / "sources" / "demo" / "mapping.yaml")
 
 
@@ -46,10 +46,14 @@ class Settings:
     # [state]
     state_url: str | None = None  # the façade's own database (tokens, audit); None: SQLite in the data directory
     # [audit]
-    audit_delivery: str = "spool"  # spool: a worker-owned file before the response, shipped to the chain within 50 ms; commit: committed before the response
+    audit_delivery: str = (
+        "spool"  # spool: a worker-owned file before the response, shipped to the chain within 50 ms; commit: committed before the response
+    )
     audit_spool_dir: str | None = None  # None: beside a SQLite state file, else in the data directory
     # [auth]
-    auth_mode: str = "builtin"  # builtin: our own SMART server; external: another IdP's tokens; off: no access control (only when set explicitly)
+    auth_mode: str = (
+        "builtin"  # builtin: our own SMART server; external: another IdP's tokens; off: no access control (only when set explicitly)
+    )
     # built-in authorization server (facade/smart)
     signing_key_path: str | None = None  # PEM private key; None: generated for the embedded demo in the data directory
     token_lifetime: int = 300  # access-token lifetime in seconds
@@ -105,7 +109,9 @@ class Settings:
         if self.base_url is not None:
             parts = urlsplit(self.base_url)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-                raise ConfigError(f"base_url must be the public http(s) URL of /fhir, e.g. https://fhir.example.org/fhir, not {self.base_url!r}")
+                raise ConfigError(
+                    f"base_url must be the public http(s) URL of /fhir, e.g. https://fhir.example.org/fhir, not {self.base_url!r}"
+                )
         if self.workers < 1 or self.threads < 1:
             raise ConfigError("workers and threads must be at least 1")
         if not 1 <= self.default_count <= self.max_count:
@@ -132,7 +138,19 @@ _SECTIONS = {
     "state": ("state_url",),
     "audit": ("audit_delivery", "audit_spool_dir"),
     "demo": ("demo_path", "demo_patients"),
-    "auth": ("auth_mode", "signing_key_path", "token_lifetime", "refresh_token_lifetime", "users_file", "clients_file", "external_issuer", "external_jwks_url", "introspection_url", "introspection_client_id", "introspection_client_secret"),
+    "auth": (
+        "auth_mode",
+        "signing_key_path",
+        "token_lifetime",
+        "refresh_token_lifetime",
+        "users_file",
+        "clients_file",
+        "external_issuer",
+        "external_jwks_url",
+        "introspection_url",
+        "introspection_client_id",
+        "introspection_client_secret",
+    ),
 }
 _TYPES = {f.name: f.type for f in fields(Settings)}
 
@@ -149,7 +167,9 @@ def _coerce(name: str, value: Any) -> Any:
     return None if value in ("", None) else str(value)
 
 
-def load_settings(config_file: str | None = None, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    config_file: str | None = None, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+) -> Settings:
     values: dict[str, Any] = {}
     environ = os.environ if environ is None else environ
     config_file = config_file or environ.get(ENV_PREFIX + "CONFIG")

@@ -50,13 +50,13 @@ class FacadeServer(BaseApplication):
         self.cfg.set("proc_name", "fhir-facade")
         self.cfg.set("worker_exit", _worker_exit)
 
-    def load(self):  # noqa: ANN201 - gunicorn's interface
+    def load(self):
         from facade.app import create_app
 
         return create_app(self.settings)
 
 
-def _worker_exit(_server, _worker) -> None:  # noqa: ANN001 - gunicorn's hook signature
+def _worker_exit(_server, _worker) -> None:
     """A worker stopping: ship or commit the audit records still pending before the process ends."""
     from facade.audit import spool, writer
 

@@ -54,8 +54,16 @@ class CodeTableSpec:
         target = spec.get("target") or {}
         if target and not (target.get("system") and target.get("code")):
             raise ValueError(f"code table {name!r}: target needs system and code (a column)")
-        return cls(name, spec.get("title", name), spec["system"], spec["table"], spec["code"], spec.get("display"),
-                   target.get("system"), target.get("code"))
+        return cls(
+            name,
+            spec.get("title", name),
+            spec["system"],
+            spec["table"],
+            spec["code"],
+            spec.get("display"),
+            target.get("system"),
+            target.get("code"),
+        )
 
 
 @dataclass(frozen=True)
@@ -102,8 +110,9 @@ class LegacyCodeTables:
         if not spec.target_system:
             return None
         rows = [
-            CrosswalkRow(c.code, c.display, spec.target_system if c.target else None, c.target, None,
-                         "equivalent" if c.target else "unmatched")
+            CrosswalkRow(
+                c.code, c.display, spec.target_system if c.target else None, c.target, None, "equivalent" if c.target else "unmatched"
+            )
             for c in self.concepts(name)
         ]
         return Crosswalk.build(name, spec.title, spec.system, version, f"urn:fhir-facade:conceptmap:{name}", rows)
@@ -117,7 +126,9 @@ def _text(value: object) -> str | None:
 
 
 class CodeTable:
-    def __init__(self, engine: sa.Engine, table: sa.FromClause, key: sa.ColumnElement, code: sa.ColumnElement, refresh_seconds: float = 300.0):
+    def __init__(
+        self, engine: sa.Engine, table: sa.FromClause, key: sa.ColumnElement, code: sa.ColumnElement, refresh_seconds: float = 300.0
+    ):
         self.engine = engine
         self.statement = sa.select(code, key).select_from(table).where(code.isnot(None), key.isnot(None))
         self.refresh_seconds = refresh_seconds

@@ -65,7 +65,7 @@ def create_legacy_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: 
     engine = sa.create_engine(url, connect_args=connect_args, **options)
 
     @event.listens_for(engine, "connect")
-    def _read_only(dbapi_connection, _record):  # noqa: ANN001 - DBAPI objects are untyped
+    def _read_only(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
         if dialect == "sqlite":
             cursor.execute("PRAGMA query_only = ON")

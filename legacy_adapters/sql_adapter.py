@@ -16,15 +16,22 @@ from cachetools import TTLCache
 from facade.errors import FacadeError
 from facade.search.params import SearchParamDef
 from facade.search.request import SearchRequest
-from legacy_adapters.engines import legacy_errors
-from legacy_adapters.mapping.binder import Branch, BoundResource, bind_mapping
 from legacy_adapters.code_tables import LegacyCodeTables
-from legacy_adapters.mapping.compiler import PageQuery, branch_filters, compile_count, compile_page, compile_read, cursor_params, cursor_shape
+from legacy_adapters.engines import legacy_errors
+from legacy_adapters.mapping.binder import BoundResource, Branch, bind_mapping
+from legacy_adapters.mapping.compiler import (
+    PageQuery,
+    branch_filters,
+    compile_count,
+    compile_page,
+    compile_read,
+    cursor_params,
+    cursor_shape,
+)
 from legacy_adapters.mapping.loader import MappingSpec
 from legacy_adapters.mapping.values import split_collection
 from legacy_adapters.protocol import Page
 from terminology.registry import Terminology
-
 
 PLAN_SECONDS = 60
 

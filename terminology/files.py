@@ -39,7 +39,11 @@ def manifest_files(manifest: Path) -> list[Path]:
     document = _read_manifest(manifest)
     files = [manifest]
     for section in ("crosswalks", "units"):
-        files += [manifest.parent / entry["file"] for entry in (document.get(section) or {}).values() if isinstance(entry, dict) and "file" in entry]
+        files += [
+            manifest.parent / entry["file"]
+            for entry in (document.get(section) or {}).values()
+            if isinstance(entry, dict) and "file" in entry
+        ]
     return files
 
 
@@ -125,8 +129,16 @@ def _crosswalk(manifest: Path, name: str, entry: dict, version: str, aliases: di
             raise TerminologyError(f"{where}: a {equivalence} row needs target_system and target_code")
         if system and ":" not in system:
             raise TerminologyError(f"{where}: target_system {system!r} is neither a URI nor a known alias")
-        rows.append(CrosswalkRow(row["local_code"], row["local_display"] or None, system, row["target_code"] or None,
-                                 row["target_display"] or None, equivalence))
+        rows.append(
+            CrosswalkRow(
+                row["local_code"],
+                row["local_display"] or None,
+                system,
+                row["target_code"] or None,
+                row["target_display"] or None,
+                equivalence,
+            )
+        )
     url = entry.get("url") or f"urn:fhir-facade:conceptmap:{name}"
     return Crosswalk.build(name, entry.get("title", name), entry["local_system"], str(entry.get("version", version)), url, rows)
 
@@ -145,6 +157,7 @@ def _units(manifest: Path, name: str, entry: dict) -> UnitMap:
                 factor = float(row["factor"])
             except ValueError:
                 raise TerminologyError(f"{path}:{number}: convert_to needs a numeric factor") from None
-        units[row["legacy_unit"]] = UnitMapping(row["legacy_unit"], row["ucum_code"], row["ucum_display"] or row["ucum_code"],
-                                                row["convert_to"] or None, factor)
+        units[row["legacy_unit"]] = UnitMapping(
+            row["legacy_unit"], row["ucum_code"], row["ucum_display"] or row["ucum_code"], row["convert_to"] or None, factor
+        )
     return UnitMap(name, entry.get("title", name), MappingProxyType(units))

@@ -14,9 +14,9 @@ known and deliberately unmapped (they still give the local display).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 EQUIVALENCES = ("relatedto", "equivalent", "equal", "wider", "subsumes", "narrower", "specializes", "inexact", "unmatched", "disjoint")
 APPLIED = frozenset({"equivalent", "equal", "wider", "subsumes"})
@@ -25,6 +25,7 @@ APPLIED = frozenset({"equivalent", "equal", "wider", "subsumes"})
 @dataclass(frozen=True)
 class CrosswalkRow:
     """One crosswalk row: a local code and (unless unmatched) the standard code it maps to."""
+
     local_code: str
     local_display: str | None
     target_system: str | None
@@ -79,7 +80,12 @@ class Crosswalk:
                 local["display"] = displays[code]
             codings[code] = (*found, local)
         return cls(
-            name, title, local_system, version, url, tuple(rows),
+            name,
+            title,
+            local_system,
+            version,
+            url,
+            tuple(rows),
             codings=MappingProxyType(codings),
             local_codes=MappingProxyType({k: tuple(sorted(v)) for k, v in reverse.items()}),
             mapped_in=MappingProxyType({k: tuple(sorted(v)) for k, v in by_system.items()}),

@@ -20,12 +20,14 @@ from legacy_adapters.sources.demo.generate import generate
 DEMO_PATIENTS = 1000
 
 
-def pytest_configure(config) -> None:  # noqa: ANN001, ARG001
+def pytest_configure(config) -> None:
     # Apps built with default settings keep their state database (audit, revocations) in a
     # throw-away data directory, never in the developer's own.
     import tempfile
 
     os.environ.setdefault("XDG_DATA_HOME", tempfile.mkdtemp(prefix="fhir-facade-test-data-"))
+
+
 POSTGRES_URL = os.environ.get("FHIR_FACADE_TEST_POSTGRES", "postgresql+psycopg2://root@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("FHIR_FACADE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 
@@ -74,7 +76,7 @@ def _service_url(url: str, name: str) -> str:
         with engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means "service not reachable"
+    except Exception as exc:
         reason = f"{name} is not reachable at {sa.engine.make_url(url).render_as_string(hide_password=True)}: {type(exc).__name__}"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason} (CI=true: database tests must run, not skip)")

@@ -38,7 +38,17 @@ Restrictions = tuple[Group, ...]
 Catalogue = Callable[[str], Mapping[str, SearchParamDef]]
 
 # Interaction → SMART v2 letter (SMART 2.x "scopes for requesting FHIR resources").
-LETTERS = {"read": "r", "vread": "r", "history-instance": "r", "search": "s", "history-type": "s", "create": "c", "update": "u", "patch": "u", "delete": "d"}
+LETTERS = {
+    "read": "r",
+    "vread": "r",
+    "history-instance": "r",
+    "search": "s",
+    "history-type": "s",
+    "create": "c",
+    "update": "u",
+    "patch": "u",
+    "delete": "d",
+}
 # Records about the server itself, across every patient (the audit trail): only a user/ or
 # system/ scope without a filter reaches them; a patient/ scope never does.
 SERVER_RECORDS = frozenset({"AuditEvent"})
@@ -122,8 +132,10 @@ class Access:
         if resource_type in SERVER_RECORDS:
             if any(s.context in ("user", "system") and s.query is None for s in scopes):
                 return ()
-            raise Forbidden(f"{interaction} on {resource_type} needs a user/{resource_type}.{letter} or system/{resource_type}.{letter} scope",
-                            scope=f"system/{resource_type}.{letter}")
+            raise Forbidden(
+                f"{interaction} on {resource_type} needs a user/{resource_type}.{letter} or system/{resource_type}.{letter} scope",
+                scope=f"system/{resource_type}.{letter}",
+            )
         alternatives: list[tuple[SearchClause, ...]] = []
         refusal: CannotEnforce | None = None
         for scope in scopes:
@@ -148,7 +160,9 @@ class Access:
         if refusal is not None:
             raise refusal
         if not alternatives:
-            raise Forbidden(f"The access token's scopes do not allow {interaction} on {resource_type}", scope=f"patient/{resource_type}.{letter}")
+            raise Forbidden(
+                f"The access token's scopes do not allow {interaction} on {resource_type}", scope=f"patient/{resource_type}.{letter}"
+            )
         return hoist_common(alternatives)
 
 

@@ -34,7 +34,9 @@ def to_auditevent(record: dict) -> dict:
         "agent": [_agent(record)],
         "source": {
             "observer": {"display": "fhir-facade"},
-            "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}],
+            "type": [
+                {"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}
+            ],
         },
     }
     if record.get("kind") == "spool":  # a spool line that was not a record: say so, claim nothing else
@@ -42,7 +44,13 @@ def to_auditevent(record: dict) -> dict:
         event.update(outcome="8", outcomeDesc=f"{record.get('error', 'unreadable spool line')}: {record.get('line', '')}"[:1000])
     entities = []
     if record.get("patient"):
-        entities.append({"what": {"reference": f"Patient/{record['patient']}"}, "type": _entity_type("1", "Person"), "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"}})
+        entities.append(
+            {
+                "what": {"reference": f"Patient/{record['patient']}"},
+                "type": _entity_type("1", "Person"),
+                "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"},
+            }
+        )
     for reference in record.get("ids") or ():
         entities.append({"what": {"reference": reference}, "type": _entity_type("2", "System Object")})
     if record.get("query") is not None:

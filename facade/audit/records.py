@@ -24,8 +24,15 @@ class Interaction:
     query: str | None = None  # the query as received (searches): it names what was asked for
 
 
-def rest_record(interaction: Interaction, status: int, grant: Grant | None, *, ids: tuple[str, ...] = (),
-                patient: str | None = None, source: str | None = None) -> dict:
+def rest_record(
+    interaction: Interaction,
+    status: int,
+    grant: Grant | None,
+    *,
+    ids: tuple[str, ...] = (),
+    patient: str | None = None,
+    source: str | None = None,
+) -> dict:
     record = {
         "kind": "rest",
         "interaction": interaction.name,

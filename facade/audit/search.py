@@ -9,7 +9,7 @@ client id), ``_count``; newest first, keyset-paged on the record's sequence numb
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from facade.audit.auditevent import to_auditevent
 from facade.audit.store import AuditStore
@@ -72,8 +72,9 @@ class AuditEventAdapter:
             return page
         records = self.store.search(**filters, after_seq=after, limit=request.count + 1)
         page.resources = [to_auditevent(r) for r in records[: request.count]]
-        page.references = {name: [r["patient"] for r in records[: request.count] if r.get("patient")]
-                           for name in request.references if name == "patient"}
+        page.references = {
+            name: [r["patient"] for r in records[: request.count] if r.get("patient")] for name in request.references if name == "patient"
+        }
         if len(records) > request.count:
             page.next_cursor = (records[request.count - 1]["seq"],)
         return page
@@ -93,5 +94,5 @@ def _date_filter(filters: dict, value: DateValue) -> None:
 
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

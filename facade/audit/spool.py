@@ -85,8 +85,16 @@ class _Spool:
 
 
 class AuditSpool:
-    def __init__(self, directory: str | Path, ship: Ship, shipped_offset: ShippedOffset, *,
-                 interval: float = SHIP_INTERVAL, max_backlog: int = MAX_BACKLOG, rotate_bytes: int = ROTATE_BYTES):
+    def __init__(
+        self,
+        directory: str | Path,
+        ship: Ship,
+        shipped_offset: ShippedOffset,
+        *,
+        interval: float = SHIP_INTERVAL,
+        max_backlog: int = MAX_BACKLOG,
+        rotate_bytes: int = ROTATE_BYTES,
+    ):
         self.directory = Path(directory)
         self._ship, self._shipped_offset = ship, shipped_offset
         self._interval, self._max_backlog, self._rotate_bytes = interval, max_backlog, rotate_bytes
@@ -145,8 +153,7 @@ class AuditSpool:
                 try:
                     self._ship_own()
                 except Exception as error:  # noqa: BLE001 - the file stays: the next shipper takes it
-                    log.error("audit records could not be shipped at shutdown (%s); they wait in %s",
-                              type(error).__name__, self.directory)
+                    log.error("audit records could not be shipped at shutdown (%s); they wait in %s", type(error).__name__, self.directory)
                 spool.retire()
                 if spool.shipped == spool.written:
                     with contextlib.suppress(OSError):
@@ -164,8 +171,11 @@ class AuditSpool:
                         self._ship_orphans()
                 except Exception as error:  # noqa: BLE001 - the state database is down: try again later
                     if not failing:  # once per outage, not every interval
-                        log.error("audit records cannot be shipped to the state database (%s); they wait in %s",
-                                  type(error).__name__, self.directory)
+                        log.error(
+                            "audit records cannot be shipped to the state database (%s); they wait in %s",
+                            type(error).__name__,
+                            self.directory,
+                        )
                     failing = True
                     continue
             if failing:

@@ -35,7 +35,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import sqlalchemy as sa
@@ -83,8 +83,12 @@ audit_head = sa.Table(
 
 
 # Built once: constructing statements costs more than running them on SQLite.
-_BUMP_HEAD = (audit_head.update().where(audit_head.c.id == 1)
-              .values(seq=audit_head.c.seq + sa.bindparam("count")).returning(audit_head.c.seq, audit_head.c.hash))
+_BUMP_HEAD = (
+    audit_head.update()
+    .where(audit_head.c.id == 1)
+    .values(seq=audit_head.c.seq + sa.bindparam("count"))
+    .returning(audit_head.c.seq, audit_head.c.hash)
+)
 _SET_HEAD_HASH = audit_head.update().where(audit_head.c.id == 1).values(hash=sa.bindparam("new_hash"))
 _COLUMNS = ("seq", "recorded", "kind", "patient", "agent", "body", "prev_hash", "hash", "writer", "wseq")
 
@@ -134,7 +138,7 @@ def chain_hash(prev_hash: str, seq: int, body: str) -> str:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 DELIVERIES = ("spool", "commit")
@@ -254,8 +258,17 @@ class AuditStore:
             row = connection.execute(sa.select(audit_record.c.seq, audit_record.c.body).where(audit_record.c.seq == seq)).first()
         return None if row is None else _loaded(row)
 
-    def search(self, *, since: str | None = None, before: str | None = None, patient: str | None = None,
-               agent: str | None = None, seq: int | None = None, after_seq: int | None = None, limit: int = 20) -> list[dict]:
+    def search(
+        self,
+        *,
+        since: str | None = None,
+        before: str | None = None,
+        patient: str | None = None,
+        agent: str | None = None,
+        seq: int | None = None,
+        after_seq: int | None = None,
+        limit: int = 20,
+    ) -> list[dict]:
         """Newest first; ``after_seq`` continues a page (keyset on the sequence number)."""
         query = self._filtered(sa.select(audit_record.c.seq, audit_record.c.body), since, before, patient, agent, seq)
         if after_seq is not None:
@@ -264,19 +277,31 @@ class AuditStore:
         with self.engine.connect() as connection:
             return [_loaded(row) for row in connection.execute(query)]
 
-    def count(self, *, since: str | None = None, before: str | None = None, patient: str | None = None,
-              agent: str | None = None, seq: int | None = None) -> int:
+    def count(
+        self,
+        *,
+        since: str | None = None,
+        before: str | None = None,
+        patient: str | None = None,
+        agent: str | None = None,
+        seq: int | None = None,
+    ) -> int:
         query = self._filtered(sa.select(sa.func.count()).select_from(audit_record), since, before, patient, agent, seq)
         with self.engine.connect() as connection:
             return connection.execute(query).scalar_one()
 
-    def _filtered(self, query: sa.Select, since: str | None, before: str | None, patient: str | None, agent: str | None,
-                  seq: int | None) -> sa.Select:
+    def _filtered(
+        self, query: sa.Select, since: str | None, before: str | None, patient: str | None, agent: str | None, seq: int | None
+    ) -> sa.Select:
         self.ensure()
         self.flush()  # a worker reads its own records
-        for column, value, test in ((audit_record.c.recorded, since, "ge"), (audit_record.c.recorded, before, "lt"),
-                                    (audit_record.c.patient, patient, "eq"), (audit_record.c.agent, agent, "eq"),
-                                    (audit_record.c.seq, seq, "eq")):
+        for column, value, test in (
+            (audit_record.c.recorded, since, "ge"),
+            (audit_record.c.recorded, before, "lt"),
+            (audit_record.c.patient, patient, "eq"),
+            (audit_record.c.agent, agent, "eq"),
+            (audit_record.c.seq, seq, "eq"),
+        ):
             if value is not None:
                 query = query.where(column >= value if test == "ge" else column < value if test == "lt" else column == value)
         return query
@@ -294,7 +319,9 @@ class AuditStore:
             rows = connection.execution_options(yield_per=1000).execute(sa.select(*columns).order_by(audit_record.c.seq))
             for seq, recorded, kind, patient, agent, body, stored_prev, stored_hash, writer, wseq in rows:
                 if seq != expected_seq:
-                    result.problems.append(f"record {expected_seq}" + (f"..{seq - 1}" if seq > expected_seq + 1 else "") + " missing (deleted?)")
+                    result.problems.append(
+                        f"record {expected_seq}" + (f"..{seq - 1}" if seq > expected_seq + 1 else "") + " missing (deleted?)"
+                    )
                 if stored_prev != prev_hash:
                     result.problems.append(f"record {seq}: does not follow the record before it (reordered or a record removed)")
                 if chain_hash(stored_prev, seq, body) != stored_hash:
@@ -302,8 +329,14 @@ class AuditStore:
                 else:
                     record = orjson.loads(body)
                     indexed = (recorded, kind, patient, agent, writer, wseq)
-                    if indexed != (record.get("recorded"), record.get("kind", "rest"), record.get("patient"), record.get("client_id"),
-                                   record.get("writer"), record.get("wseq")):
+                    if indexed != (
+                        record.get("recorded"),
+                        record.get("kind", "rest"),
+                        record.get("patient"),
+                        record.get("client_id"),
+                        record.get("writer"),
+                        record.get("wseq"),
+                    ):
                         result.problems.append(f"record {seq}: indexed columns differ from its hashed content (edited)")
                     elif writer is not None:
                         _check_numbering(result.problems, writers, seq, writer, wseq)
@@ -313,7 +346,9 @@ class AuditStore:
         if head is None:
             result.problems.append("the audit head is missing")
         elif (head.seq, head.hash) != (expected_seq - 1, prev_hash):
-            result.problems.append(f"the head says {head.seq} records, the chain ends at {expected_seq - 1} (records removed from the end?)")
+            result.problems.append(
+                f"the head says {head.seq} records, the chain ends at {expected_seq - 1} (records removed from the end?)"
+            )
         result.head_hash = prev_hash
         result.writers = len(writers)
         return result
@@ -362,8 +397,15 @@ class _Sequence:
 
 def _row(record: dict, body: str) -> dict:
     """The audit_record columns of a record: its indexed fields and its canonical JSON."""
-    return {"recorded": record["recorded"], "kind": record.get("kind", "rest"), "patient": record.get("patient"),
-            "agent": record.get("client_id"), "body": body, "writer": record.get("writer"), "wseq": record.get("wseq")}
+    return {
+        "recorded": record["recorded"],
+        "kind": record.get("kind", "rest"),
+        "patient": record.get("patient"),
+        "agent": record.get("client_id"),
+        "body": body,
+        "writer": record.get("writer"),
+        "wseq": record.get("wseq"),
+    }
 
 
 def _spooled_row(line: bytes) -> dict:
@@ -372,7 +414,7 @@ def _spooled_row(line: bytes) -> dict:
     It belongs to no writer; the record it replaced shows as a gap in its writer's numbers."""
     try:
         record = orjson.loads(line)
-        if (isinstance(record, dict) and isinstance(record.get("recorded"), str) and _numbering_fits(record)):
+        if isinstance(record, dict) and isinstance(record.get("recorded"), str) and _numbering_fits(record):
             return _row(record, line.decode())
     except (orjson.JSONDecodeError, UnicodeDecodeError):
         pass
@@ -384,7 +426,7 @@ def _numbering_fits(record: dict) -> bool:
     writer, number = record.get("writer"), record.get("wseq")
     if writer is None and number is None:
         return True
-    return (isinstance(writer, str) and 0 < len(writer) <= 128 and type(number) is int and 0 < number < 2**63)
+    return isinstance(writer, str) and 0 < len(writer) <= 128 and type(number) is int and 0 < number < 2**63
 
 
 def _not_yet_stored(connection: sa.Connection, rows: list[dict]) -> tuple[list[dict], list[bool]]:

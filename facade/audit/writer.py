@@ -62,8 +62,14 @@ class _Slot:
 
 
 class GroupCommitWriter:
-    def __init__(self, write_batch: Callable[[list[Any]], list[int]], *, max_pending: int = MAX_PENDING,
-                 max_batch: int = MAX_BATCH, wait_timeout: float = WAIT_TIMEOUT):
+    def __init__(
+        self,
+        write_batch: Callable[[list[Any]], list[int]],
+        *,
+        max_pending: int = MAX_PENDING,
+        max_batch: int = MAX_BATCH,
+        wait_timeout: float = WAIT_TIMEOUT,
+    ):
         """``write_batch(rows)`` writes the rows in one transaction, returning their sequence numbers."""
         self._write_batch = write_batch
         self._max_batch = max_batch

@@ -12,8 +12,9 @@ from facade.config import ConfigError, Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-config_option = click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-                             help="TOML configuration file (default: $FHIR_FACADE_CONFIG).")
+config_option = click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML configuration file (default: $FHIR_FACADE_CONFIG)."
+)
 
 
 def identity_options(command: F) -> F:

@@ -28,6 +28,8 @@ def verify_command(config_file: str | None) -> None:
         state.dispose()
     for problem in result.problems:
         click.echo(f"TAMPERED: {problem}", err=True)
-    click.echo(f"{result.count} records from {result.writers} writers; head hash {result.head_hash}; {'intact' if result.ok else 'NOT intact'}")
+    click.echo(
+        f"{result.count} records from {result.writers} writers; head hash {result.head_hash}; {'intact' if result.ok else 'NOT intact'}"
+    )
     if not result.ok:
         raise SystemExit(1)

@@ -8,7 +8,6 @@ import click
 import orjson
 
 from facade.cli._common import legacy_url
-
 from legacy_adapters.mapping.errors import MappingError
 
 
@@ -45,14 +44,15 @@ def check_command(mapping_path: str, db_url: str, as_json: bool, limit: int | No
     sys.exit(0 if report.ok else 1)
 
 
-def _print(report) -> None:  # noqa: ANN001
+def _print(report) -> None:
     for issue in report.issues:
         click.echo(f"{issue.severity.upper():8} {issue.where}: {issue.message}")
     if report.reconciliation:
         click.echo(f"\n{'resource':<14}{'source':<14}{'variant':<10}{'legacy rows':>12}{'filtered':>10}{'resources':>11}{'failed':>8}")
     for item in report.reconciliation:
         failed = sum(item.failure_counts.values())
-        click.echo(f"{item.resource:<14}{item.source:<14}{item.variant or '-':<10}{item.legacy_rows:>12}{item.excluded_by_filters:>10}{item.resources:>11}{failed:>8}")
+        names = f"{item.resource:<14}{item.source:<14}{item.variant or '-':<10}"
+        click.echo(f"{names}{item.legacy_rows:>12}{item.excluded_by_filters:>10}{item.resources:>11}{failed:>8}")
         for reason, examples in item.failures.items():
             click.echo(f"    {item.failure_counts[reason]} × {reason}  e.g. {', '.join(examples)}")
     click.echo("\nOK" if report.ok else "\nFAILED: see the errors above")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import click
+import orjson
 
 from facade.cli._common import config_option, settings_from
-import orjson
 
 
 @click.group()
@@ -20,8 +20,8 @@ def scopes() -> None:
 @config_option
 def explain_command(scope_text: str, patient: str | None, as_json: bool, config_file: str | None) -> None:
     """Per resource type: interactions allowed, the filters and SQL applied, the compartment."""
-    from facade.cli.explain import explain, render_text
     from facade.app import build_adapter
+    from facade.cli.explain import explain, render_text
     from facade.gunicorn import ensure_demo_database
 
     settings = settings_from(config_file)

@@ -19,6 +19,7 @@ from facade.smart.store import SmartStore, now
 from facade.smart.users import hash_password
 from facade.state import StateStore
 
+
 def _registry(settings: Settings) -> ClientRegistry:
     try:
         return ClientRegistry(SmartStore(StateStore(settings.state_database_url)), settings.clients_file)
@@ -40,7 +41,7 @@ def clients() -> None:
 @click.option("--jwks-url", help="Where the client publishes its JWKS (https).")
 @click.option("--scope", default="", help="Backend clients: the system/ scopes they may be granted.")
 @click.option("--launch-url", help="The app's EHR launch URL (used by `fhir-facade launch`).")
-def clients_add(config_file, name, kind, redirect_uris, jwks_file, jwks_url, scope, launch_url):  # noqa: ANN001, ANN201
+def clients_add(config_file, name, kind, redirect_uris, jwks_file, jwks_url, scope, launch_url):
     """Register a client; prints its client_id (and, once, a confidential client's secret)."""
     jwks = orjson.loads(Path(jwks_file).read_bytes()) if jwks_file else None
     try:
@@ -56,7 +57,7 @@ def clients_add(config_file, name, kind, redirect_uris, jwks_file, jwks_url, sco
 
 @clients.command("list")
 @config_option
-def clients_list(config_file):  # noqa: ANN001, ANN201
+def clients_list(config_file):
     """Registered clients (never their secrets)."""
     for client in _registry(settings_from(config_file)).list():
         where = " ".join(client.redirect_uris) or client.scope
@@ -66,7 +67,7 @@ def clients_list(config_file):  # noqa: ANN001, ANN201
 @clients.command("remove")
 @config_option
 @click.argument("client_id")
-def clients_remove(config_file, client_id):  # noqa: ANN001, ANN201
+def clients_remove(config_file, client_id):
     """Unregister a client (clients from clients_file are removed by editing that file)."""
     if not _registry(settings_from(config_file)).remove(client_id):
         raise click.ClickException(f"no client {client_id} in the state database")
@@ -77,7 +78,7 @@ def clients_remove(config_file, client_id):  # noqa: ANN001, ANN201
 @config_option
 @click.argument("client_id")
 @click.option("--user", help="Only this user's grants (e.g. at the patient's request).")
-def clients_revoke(config_file, client_id, user):  # noqa: ANN001, ANN201
+def clients_revoke(config_file, client_id, user):
     """Revoke a client's refresh tokens and their latest access tokens."""
     count = _registry(settings_from(config_file)).store.revoke_client_tokens(client_id, user)
     click.echo(f"revoked {count} grant(s) of {client_id}")
@@ -90,7 +91,7 @@ def users() -> None:
 
 @users.command("hash-password")
 @click.password_option()
-def users_hash_password(password):  # noqa: ANN001, ANN201
+def users_hash_password(password):
     """Print a password hash for a users_file entry."""
     click.echo(hash_password(password))
 
@@ -101,7 +102,7 @@ def users_hash_password(password):  # noqa: ANN001, ANN201
 @click.option("--encounter", help="Encounter id in context.")
 @click.option("--client", "client_id", help="Print this client's launch URL.")
 @identity_options
-def launch(config_file, patient, encounter, client_id, base_url, port):  # noqa: ANN001, ANN201
+def launch(config_file, patient, encounter, client_id, base_url, port):
     """Stand in for the EHR: create an EHR launch context and print its `launch` value (last line)."""
     settings = settings_from(config_file, base_url=base_url, port=port)
     registry = _registry(settings)
@@ -122,12 +123,14 @@ def launch(config_file, patient, encounter, client_id, base_url, port):  # noqa:
 @click.option("--scope", "scope", required=True, help='Scopes, e.g. "patient/*.rs" or "user/Observation.rs".')
 @click.option("--patient", help="Patient in context (for patient/ scopes).")
 @identity_options
-def token(config_file, scope, patient, base_url, port):  # noqa: ANN001, ANN201
+def token(config_file, scope, patient, base_url, port):
     """Mint a short-lived access token for local development (embedded demo only); printed on the last line."""
     settings = settings_from(config_file, base_url=base_url, port=port)
     if not settings.is_demo or settings.signing_key_path or settings.auth_mode != "builtin":
-        raise click.ClickException("`fhir-facade token` only works with the embedded demo and its own signing key; "
-                                   "real deployments issue tokens through /fhir/auth/token")
+        raise click.ClickException(
+            "`fhir-facade token` only works with the embedded demo and its own signing key; "
+            "real deployments issue tokens through /fhir/auth/token"
+        )
     requested = consent.split_scopes(scope)
     bad = [text for text in requested if not consent.is_valid(text)]
     if bad:
@@ -140,8 +143,16 @@ def token(config_file, scope, patient, base_url, port):  # noqa: ANN001, ANN201
         raise click.ClickException(str(exc)) from None
     base = settings.public_base_url
     issued = now()
-    claims = {"iss": base, "aud": base, "sub": "fhir-facade-cli", "client_id": "fhir-facade-cli", "scope": " ".join(requested),
-              "iat": issued, "exp": issued + settings.token_lifetime, "jti": secrets.token_hex(16)}
+    claims = {
+        "iss": base,
+        "aud": base,
+        "sub": "fhir-facade-cli",
+        "client_id": "fhir-facade-cli",
+        "scope": " ".join(requested),
+        "iat": issued,
+        "exp": issued + settings.token_lifetime,
+        "jti": secrets.token_hex(16),
+    }
     if patient:
         claims["patient"] = patient
     _audit(settings, TokenEvent("issue", "fhir-facade-cli", None, grant_type="cli", scope=claims["scope"], jti=claims["jti"], source="cli"))

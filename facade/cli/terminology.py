@@ -6,7 +6,6 @@ import click
 import orjson
 
 from facade.cli._common import legacy_url
-
 from legacy_adapters.mapping.errors import MappingError
 
 
@@ -23,8 +22,8 @@ def terminology() -> None:
 def coverage_command(db_url: str, mapping_path: str, as_json: bool, top: int) -> None:
     """Per coded element: distinct local codes, rows each covers, mapped or not, percent of rows covered."""
     from legacy_adapters.engines import create_legacy_engine
-    from legacy_adapters.mapping.loader import load_mapping
     from legacy_adapters.mapping.coverage import coverage
+    from legacy_adapters.mapping.loader import load_mapping
 
     try:
         mapping = load_mapping(mapping_path)
@@ -41,7 +40,10 @@ def coverage_command(db_url: str, mapping_path: str, as_json: bool, top: int) ->
         click.echo("The mapping has no crosswalk-coded elements.")
     for item in report:
         click.echo(f"{item.resource}.{item.element}  ({item.source}: {item.column} via {item.crosswalk})")
-        click.echo(f"  {item.percent:.1f}% of {item.rows} coded rows mapped; {len(item.codes)} distinct codes; {item.rows_without_code} rows without a code")
+        click.echo(
+            f"  {item.percent:.1f}% of {item.rows} coded rows mapped; {len(item.codes)} distinct codes; "
+            f"{item.rows_without_code} rows without a code"
+        )
         click.echo(f"  {'code':<14}{'rows':>10}  {'status':<10} standard")
         for code in item.codes[:top]:
             click.echo(f"  {code.code:<14}{code.rows:>10}  {code.status:<10} {', '.join(code.standard)}")

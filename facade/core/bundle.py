@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlencode
 
+from facade.core.subsetting import Subsetter
 from facade.errors import operation_outcome
 from facade.search.cursor import encode_cursor
 from facade.search.request import SearchRequest
-from facade.core.subsetting import Subsetter
 from legacy_adapters.protocol import Page
 
 
@@ -33,8 +33,18 @@ def searchset(
         ignored = f"Ignored unknown or unsupported search parameters: {', '.join(request.ignored)}"
         warnings = [("not-supported", ignored), *warnings]
     subsetter = Subsetter(request.summary, request.elements, request.resource_type)
-    return assemble(base_url, request.resource_type, params, request.cursor_token, next_cursor, page.resources, included, warnings,
-                    subsetter, total=page.total)
+    return assemble(
+        base_url,
+        request.resource_type,
+        params,
+        request.cursor_token,
+        next_cursor,
+        page.resources,
+        included,
+        warnings,
+        subsetter,
+        total=page.total,
+    )
 
 
 def assemble(
@@ -67,9 +77,7 @@ def assemble(
             if key in seen:
                 continue
             seen.add(key)
-            entries.append(
-                {"fullUrl": f"{base_url}/{key[0]}/{key[1]}", "resource": shape(resource), "search": {"mode": mode}}
-            )
+            entries.append({"fullUrl": f"{base_url}/{key[0]}/{key[1]}", "resource": shape(resource), "search": {"mode": mode}})
     issues = [operation_outcome("warning", code, text)["issue"][0] for code, text in warnings]
     if issues:
         outcome = operation_outcome("warning", "informational", "")

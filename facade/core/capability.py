@@ -51,8 +51,9 @@ def _includes(catalogues: Catalogues) -> tuple[dict[str, list[str]], dict[str, l
     return forward, reverse
 
 
-def capability_statement(catalogues: Catalogues, base_url: str, published: str, security: Callable[[str], dict] | None = None, *,
-                         terminology: bool = False) -> dict:
+def capability_statement(
+    catalogues: Catalogues, base_url: str, published: str, security: Callable[[str], dict] | None = None, *, terminology: bool = False
+) -> dict:
     """``security``: base URL → ``rest.security`` (how clients get tokens), when authorization is on;
     ``terminology``: whether the terminology endpoints are served."""
     resources = []
@@ -83,9 +84,7 @@ def capability_statement(catalogues: Catalogues, base_url: str, published: str, 
         if revincludes[resource_type]:
             entry["searchRevInclude"] = revincludes[resource_type]
         if resource_type == "Patient":
-            entry["operation"] = [
-                {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}
-            ]
+            entry["operation"] = [{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
         resources.append(entry)
     if terminology:
         resources += _terminology_resources()
@@ -106,7 +105,8 @@ def capability_statement(catalogues: Catalogues, base_url: str, published: str, 
                 "resource": resources,
                 "searchParam": [
                     {"name": c.name, "type": "number" if c.type == "integer" else c.type, "documentation": c.description}
-                    for c in control.SEARCH.values() if c.name not in ("_include", "_revinclude", "_cursor")
+                    for c in control.SEARCH.values()
+                    if c.name not in ("_include", "_revinclude", "_cursor")
                 ],
             }
         ],
@@ -127,7 +127,9 @@ def _terminology_resources() -> list[dict]:
             "type": type_name,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
             "searchParam": [{"name": name, "type": "uri"} for name in params],
-            "operation": [{"name": name, "definition": f"http://hl7.org/fhir/OperationDefinition/{definition}"} for name, definition in operations],
+            "operation": [
+                {"name": name, "definition": f"http://hl7.org/fhir/OperationDefinition/{definition}"} for name, definition in operations
+            ],
         }
         for type_name, (params, operations) in _TERMINOLOGY.items()
     ]

@@ -84,7 +84,8 @@ def _outside_references(catalogues: Catalogues, resource_type: str) -> list[str]
     """Reference parameters pointing at served types outside the compartment (their resources
     would otherwise never appear in $everything)."""
     return [
-        name for name, definition in catalogues[resource_type].items()
+        name
+        for name, definition in catalogues[resource_type].items()
         if definition.type == "reference"
         and definition.target not in ANY_TARGET
         and definition.target in catalogues

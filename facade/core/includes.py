@@ -63,9 +63,11 @@ def fetch_includes(run: Run, includes: Iterable[Include], page: Page) -> tuple[l
         found = run(request)
         included += found.resources
         if found.next_cursor is not None:
-            warnings.append((
-                "incomplete",
-                f"_revinclude={include.source}:{include.param} was cut at {MAX_REVINCLUDES_PER_PAGE} resources "
-                "for this page; use a smaller _count or search for them directly",
-            ))
+            warnings.append(
+                (
+                    "incomplete",
+                    f"_revinclude={include.source}:{include.param} was cut at {MAX_REVINCLUDES_PER_PAGE} resources "
+                    "for this page; use a smaller _count or search for them directly",
+                )
+            )
     return included, warnings

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from facade.access.grant import Access
 from facade.core.bundle import searchset
@@ -47,8 +47,16 @@ def _returned(resources: Iterable[dict]) -> tuple[str, ...]:
 
 
 class FhirService:
-    def __init__(self, adapter: LegacyAdapter, *, records: LegacyAdapter | None = None, default_count: int = 20,
-                 max_count: int = 1000, security: Callable[[str], dict] | None = None, terminology: bool = False):
+    def __init__(
+        self,
+        adapter: LegacyAdapter,
+        *,
+        records: LegacyAdapter | None = None,
+        default_count: int = 20,
+        max_count: int = 1000,
+        security: Callable[[str], dict] | None = None,
+        terminology: bool = False,
+    ):
         """``adapter``: the legacy system; ``records``: the façade's own records (the audit trail),
         served beside it. ``security``: base URL → CapabilityStatement ``rest.security``."""
         self.adapter = adapter
@@ -61,7 +69,7 @@ class FhirService:
         self.max_count = max_count
         self.types = frozenset(self._adapters)
         self.catalogues = {t: a.search_params(t) for t, a in self._adapters.items()}
-        self.started = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        self.started = datetime.now(UTC).replace(microsecond=0).isoformat()
         for resource_type in adapter.resource_types():  # _summary/_elements tables, read once from the R4 definitions
             element_sets(resource_type)
 
@@ -107,11 +115,19 @@ class FhirService:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
         return Result(resource, _returned([resource]), resource_id if resource_type == "Patient" else None)
 
-    def search(self, resource_type: str, params: Iterable[tuple[str, str]], base_url: str, access: Access, *,
-               strict: bool = False) -> Result:
+    def search(
+        self, resource_type: str, params: Iterable[tuple[str, str]], base_url: str, access: Access, *, strict: bool = False
+    ) -> Result:
         self._known(resource_type)
-        parsed = parse_search(resource_type, params, self.catalogues[resource_type], strict=strict,
-                              default_count=self.default_count, max_count=self.max_count, catalogues=self.catalogues)
+        parsed = parse_search(
+            resource_type,
+            params,
+            self.catalogues[resource_type],
+            strict=strict,
+            default_count=self.default_count,
+            max_count=self.max_count,
+            catalogues=self.catalogues,
+        )
         # Narrowed once; the cursor is checked against the query as it runs, restrictions included.
         request = resume(access.narrow(parsed, "search"))
         # The page reports the ids its _include parameters point at, so each include is one lookup.
@@ -120,13 +136,15 @@ class FhirService:
         included, warnings = fetch_includes(self._runner_for_others(access), request.includes, page)
         return Result(searchset(request, page, base_url, included=included, warnings=warnings), _returned(page.resources))
 
-    def everything(self, patient_id: str, params: Iterable[tuple[str, str]], base_url: str, access: Access, *,
-                   strict: bool = False) -> Result:
+    def everything(
+        self, patient_id: str, params: Iterable[tuple[str, str]], base_url: str, access: Access, *, strict: bool = False
+    ) -> Result:
         """``Patient/{id}/$everything``: the patient's compartment across every served type, paged."""
         self._known("Patient")
         access.restrictions("Patient", "read")  # no grant on the Patient: 403, not an empty record
-        request = parse_everything(patient_id, params, self.catalogues, strict=strict, default_count=self.default_count,
-                                   max_count=self.max_count)
+        request = parse_everything(
+            patient_id, params, self.catalogues, strict=strict, default_count=self.default_count, max_count=self.max_count
+        )
         bundle = everything(self._runner_for_others(access), self.catalogues, request, base_url)
         matches = [e["resource"] for e in bundle.get("entry", ()) if e.get("search", {}).get("mode") != "outcome"]
         return Result(bundle, _returned(matches), patient_id)
@@ -142,4 +160,3 @@ class FhirService:
     def search_for_system(self, resource_type: str, params: Iterable[tuple[str, str]]) -> list[dict]:
         bundle = self.search(resource_type, params, "", Access.unrestricted()).body
         return [entry["resource"] for entry in bundle.get("entry", ()) if entry.get("search", {}).get("mode") == "match"]
-

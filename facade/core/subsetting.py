@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
@@ -29,7 +29,7 @@ class ElementSets:
     choices: dict[str, frozenset[str]]  # value → {valueQuantity, valueString, ...}
 
 
-@lru_cache(maxsize=None)
+@cache
 def element_sets(resource_type: str) -> ElementSets:
     """Derived from the R4B model's field metadata; cached, so call it at start-up."""
     module = importlib.import_module(f"fhir.resources.R4B.{_module_name(resource_type)}")

@@ -11,7 +11,7 @@ Answers are plain dicts (FHIR JSON); each call takes one snapshot and uses only 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from facade.errors import InvalidRequest, NotFound
@@ -83,7 +83,9 @@ class TerminologyService:
         for crosswalk in crosswalks.values():
             for row in crosswalk.rows:
                 if args.get("reverse"):
-                    if (row.target_system, row.target_code) != (system, code) or (wanted_system and wanted_system != crosswalk.local_system):
+                    if (row.target_system, row.target_code) != (system, code) or (
+                        wanted_system and wanted_system != crosswalk.local_system
+                    ):
                         continue
                     concept = _coding(crosswalk.local_system, row.local_code, crosswalk.displays.get(row.local_code))
                 else:
@@ -98,7 +100,12 @@ class TerminologyService:
         result = any(part[0]["valueCode"] not in _NOT_A_MATCH for part in matches)
         parameters = [{"name": "result", "valueBoolean": result}]
         if not result:
-            parameters.append({"name": "message", "valueString": f"No translation for {system}|{code}" + (" (known, deliberately unmapped)" if matches else "")})
+            parameters.append(
+                {
+                    "name": "message",
+                    "valueString": f"No translation for {system}|{code}" + (" (known, deliberately unmapped)" if matches else ""),
+                }
+            )
         parameters += [{"name": "match", "part": part} for part in matches]
         return {"resourceType": "Parameters", "parameter": parameters}
 
@@ -113,7 +120,9 @@ class TerminologyService:
                 continue  # the legacy code table is the complete list
             codes = dict.fromkeys(row.local_code for row in crosswalk.rows)
             concepts = [_concept(code, crosswalk.displays.get(code)) for code in codes]
-            systems[crosswalk.local_system] = _code_system(name, crosswalk.local_system, crosswalk.title, "fragment", concepts, crosswalk.version, self._publisher())
+            systems[crosswalk.local_system] = _code_system(
+                name, crosswalk.local_system, crosswalk.title, "fragment", concepts, crosswalk.version, self._publisher()
+            )
         return systems
 
     def code_system(self, system_id: str) -> dict:
@@ -160,7 +169,7 @@ class TerminologyService:
             url = args.get("url")
             if not url:
                 raise InvalidRequest("ValueSet/$expand needs url (or use ValueSet/{id}/$expand)")
-            set_id = url[len(VALUESET_URL):] if url.startswith(VALUESET_URL) else None
+            set_id = url[len(VALUESET_URL) :] if url.startswith(VALUESET_URL) else None
             if set_id not in self.code_tables.specs:
                 raise NotFound(f"no ValueSet has url {url}")
         value_set = self.value_set(set_id)
@@ -168,7 +177,7 @@ class TerminologyService:
         text = str(args.get("filter") or "").lower()
         offset, count = _natural(args.get("offset"), "offset", 0), _natural(args.get("count"), "count", None)
         concepts = [c for c in self.code_tables.concepts(set_id) if not text or text in c.code.lower() or text in (c.display or "").lower()]
-        page = concepts[offset: None if count is None else offset + count]
+        page = concepts[offset : None if count is None else offset + count]
         expansion: dict = {"timestamp": _now(), "total": len(concepts), "offset": offset}
         if text:
             expansion["parameter"] = [{"name": "filter", "valueString": args["filter"]}]
@@ -179,9 +188,15 @@ class TerminologyService:
     def _value_set(self, name: str) -> dict:
         spec = self.code_tables.specs[name]
         return {
-            "resourceType": "ValueSet", "id": name, "url": VALUESET_URL + name, "version": self._version(),
-            "name": _computable(name), "title": f"All codes of {spec.title}", "status": "active",
-            "publisher": self._publisher(), "compose": {"include": [{"system": spec.system}]},
+            "resourceType": "ValueSet",
+            "id": name,
+            "url": VALUESET_URL + name,
+            "version": self._version(),
+            "name": _computable(name),
+            "title": f"All codes of {spec.title}",
+            "status": "active",
+            "publisher": self._publisher(),
+            "compose": {"include": [{"system": spec.system}]},
         }
 
     def _version(self) -> str:
@@ -195,7 +210,9 @@ def concept_map(crosswalk: Crosswalk, publisher: str) -> dict:
     groups: dict[str | None, dict[str, dict]] = {}
     for row in crosswalk.rows:
         elements = groups.setdefault(row.target_system, {})
-        element = elements.setdefault(row.local_code, {"code": row.local_code, **_display(crosswalk.displays.get(row.local_code)), "target": []})
+        element = elements.setdefault(
+            row.local_code, {"code": row.local_code, **_display(crosswalk.displays.get(row.local_code)), "target": []}
+        )
         target: dict = {"equivalence": row.equivalence}
         if row.target_code:
             target = {"code": row.target_code, **_display(row.target_display), **target}
@@ -203,8 +220,14 @@ def concept_map(crosswalk: Crosswalk, publisher: str) -> dict:
             target["comment"] = _COMMENTS[row.equivalence]
         element["target"].append(target)
     resource: dict = {
-        "resourceType": "ConceptMap", "id": crosswalk.name, "url": crosswalk.url, "version": crosswalk.version or "1",
-        "name": _computable(crosswalk.name), "title": crosswalk.title, "status": "active", "publisher": publisher,
+        "resourceType": "ConceptMap",
+        "id": crosswalk.name,
+        "url": crosswalk.url,
+        "version": crosswalk.version or "1",
+        "name": _computable(crosswalk.name),
+        "title": crosswalk.title,
+        "status": "active",
+        "publisher": publisher,
         "group": [],
     }
     for system in sorted(groups, key=lambda s: (s is None, s or "")):
@@ -218,8 +241,16 @@ def concept_map(crosswalk: Crosswalk, publisher: str) -> dict:
 
 def _code_system(name: str, url: str, title: str, content: str, concepts: list[dict], version: str, publisher: str) -> dict:
     resource = {
-        "resourceType": "CodeSystem", "id": name, "url": url, "version": version or "1", "name": _computable(name),
-        "title": title, "status": "active", "publisher": publisher, "content": content, "caseSensitive": True,
+        "resourceType": "CodeSystem",
+        "id": name,
+        "url": url,
+        "version": version or "1",
+        "name": _computable(name),
+        "title": title,
+        "status": "active",
+        "publisher": publisher,
+        "content": content,
+        "caseSensitive": True,
         "count": len(concepts),
     }
     if concepts:
@@ -257,4 +288,4 @@ def _natural(value: Any, name: str, default: int | None) -> int | None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()

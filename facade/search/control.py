@@ -25,12 +25,37 @@ SEARCH = {
     control.name: control
     for control in (
         Control("_count", "integer", "Page size; capped at the server maximum", pattern=r"^[0-9]{1,9}$"),
-        Control("_sort", "string", "Comma-separated sortable parameters, '-' for descending", pattern=r"^-?[A-Za-z_][A-Za-z0-9_-]*(,-?[A-Za-z_][A-Za-z0-9_-]*)*$"),
+        Control(
+            "_sort",
+            "string",
+            "Comma-separated sortable parameters, '-' for descending",
+            pattern=r"^-?[A-Za-z_][A-Za-z0-9_-]*(,-?[A-Za-z_][A-Za-z0-9_-]*)*$",
+        ),
         Control("_total", "token", "'accurate' to count all matches (costs a COUNT query); default none", ("none", "estimate", "accurate")),
-        Control("_summary", "token", "true (summary elements), text, data, count (the total only) or false", ("true", "text", "data", "count", "false")),
-        Control("_elements", "string", "Comma-separated top-level elements to return (the rest are left out, meta.tag SUBSETTED)", pattern=_TYPE_LIST),
-        Control("_include", "string", "Type:param[:Target] — also return the resources the matches refer to (repeatable)", pattern=r"^[A-Za-z]+:[A-Za-z_][A-Za-z0-9_-]*(:[A-Za-z]+)?$"),
-        Control("_revinclude", "string", "Type:param — also return resources of Type that refer to the matches (repeatable)", pattern=r"^[A-Za-z]+:[A-Za-z_][A-Za-z0-9_-]*(:[A-Za-z]+)?$"),
+        Control(
+            "_summary",
+            "token",
+            "true (summary elements), text, data, count (the total only) or false",
+            ("true", "text", "data", "count", "false"),
+        ),
+        Control(
+            "_elements",
+            "string",
+            "Comma-separated top-level elements to return (the rest are left out, meta.tag SUBSETTED)",
+            pattern=_TYPE_LIST,
+        ),
+        Control(
+            "_include",
+            "string",
+            "Type:param[:Target] — also return the resources the matches refer to (repeatable)",
+            pattern=r"^[A-Za-z]+:[A-Za-z_][A-Za-z0-9_-]*(:[A-Za-z]+)?$",
+        ),
+        Control(
+            "_revinclude",
+            "string",
+            "Type:param — also return resources of Type that refer to the matches (repeatable)",
+            pattern=r"^[A-Za-z]+:[A-Za-z_][A-Za-z0-9_-]*(:[A-Za-z]+)?$",
+        ),
         Control("_cursor", "string", "Paging position; take it from the Bundle's next link, never build it", pattern=r"^[A-Za-z0-9_-]+$"),
     )
 }
@@ -47,8 +72,12 @@ EVERYTHING = {
 WEB = {
     control.name: control
     for control in (
-        Control("_format", "token", "json, application/json or application/fhir+json",
-                ("json", "application/json", "application/fhir+json", "application/json+fhir")),
+        Control(
+            "_format",
+            "token",
+            "json, application/json or application/fhir+json",
+            ("json", "application/json", "application/fhir+json", "application/json+fhir"),
+        ),
         Control("_pretty", "token", "true: indented JSON", ("true", "false")),
     )
 }

@@ -8,7 +8,7 @@ in the legacy source's time zone by the backend (R4 search §3.1.1.4.7).
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from facade.errors import InvalidRequest
 
@@ -33,7 +33,7 @@ def parse_date_range(text: str) -> tuple[datetime, datetime]:
     try:
         tz = None
         if g["tz"] == "Z":
-            tz = timezone.utc
+            tz = UTC
         elif g["tz"]:
             sign = 1 if g["tz"][0] == "+" else -1
             hours, minutes = int(g["tz"][1:3]), int(g["tz"][4:6])

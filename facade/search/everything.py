@@ -43,10 +43,7 @@ class EverythingRequest:
 
 def compartment_types(catalogues: Catalogues) -> list[str]:
     """Served types with a patient compartment the mapping can search, the Patient first."""
-    types = [
-        t for t, catalogue in catalogues.items()
-        if t != "Patient" and PATIENT_COMPARTMENT_PARAM.get(t) in catalogue
-    ]
+    types = [t for t, catalogue in catalogues.items() if t != "Patient" and PATIENT_COMPARTMENT_PARAM.get(t) in catalogue]
     return ["Patient", *sorted(types)] if "Patient" in catalogues else sorted(types)
 
 

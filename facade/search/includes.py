@@ -47,4 +47,3 @@ def parse_include(resource_type: str, key: str, raw: str, catalogues: Catalogues
         if target not in catalogues or not definition.refers_to(target):
             return None
     return Include(source, param, target, reverse)
-

@@ -107,9 +107,7 @@ def parse_search(
                 raise SearchTooBroad(f"At most {MAX_CLAUSES} search parameters per request")
         else:
             if strict:
-                raise UnsupportedParameter(
-                    f"Unknown or unsupported search parameter '{key}' for {resource_type}", expression=key
-                )
+                raise UnsupportedParameter(f"Unknown or unsupported search parameter '{key}' for {resource_type}", expression=key)
             ignored.append(key)
 
     if count == 0:

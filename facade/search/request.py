@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-
 from urllib.parse import urlencode
 
 from facade.search.params import Include, SearchClause, SortKey
@@ -56,7 +55,6 @@ class SearchRequest:
     def fingerprint(self) -> str:
         """Identifies the query (not the page) so a cursor cannot be replayed on another search."""
         return hashlib.blake2s(self.canonical().encode(), digest_size=6).hexdigest()
-
 
 
 def restrictions_text(groups: tuple[tuple[tuple[SearchClause, ...], ...], ...], *, readable: bool = False) -> str:

@@ -40,12 +40,12 @@ _MAX_JWKS_BYTES = 256 * 1024
 class PrivateKeyJwt(JWTBearerClientAssertion):
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
-    def __init__(self, smart):  # noqa: ANN001 - facade.smart.server.Smart
+    def __init__(self, smart):
         super().__init__(validate_jti=True, leeway=LEEWAY)
         self.smart = smart
         self.keys = ClientKeys()
 
-    def __call__(self, query_client, request):  # noqa: ANN001
+    def __call__(self, query_client, request):
         form = request.form
         if form.get("client_assertion_type") != ASSERTION_TYPE or not form.get("client_assertion"):
             return None
@@ -88,12 +88,12 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
 class ClientKeys:
     """Registered public keys by client: inline JWKS, or a JWKS URL cached as its Cache-Control allows."""
 
-    def __init__(self, fetch=None):  # noqa: ANN001
+    def __init__(self, fetch=None):
         self._fetch = fetch or fetch_jwks
         self._cache: dict[str, tuple[float, dict]] = {}
         self._lock = threading.Lock()
 
-    def resolve(self, client, kid: str | None, alg: str):  # noqa: ANN001
+    def resolve(self, client, kid: str | None, alg: str):
         if not kid:
             raise InvalidClientError(description="client assertion header lacks kid")
         matches = self._matching(client, kid, refresh=False)
@@ -106,7 +106,7 @@ class ClientKeys:
             raise InvalidClientError(description=f"{alg} needs a {ALGORITHMS[alg]} key")
         return key
 
-    def _matching(self, client, kid: str, *, refresh: bool) -> list:  # noqa: ANN001
+    def _matching(self, client, kid: str, *, refresh: bool) -> list:
         document = client.jwks if client.jwks else self._remote(client.jwks_url, refresh)
         try:
             keys = KeySet.import_key_set(document).keys

@@ -71,9 +71,17 @@ class Client(ClientMixin):
         )
 
     def to_document(self) -> dict:
-        document = {"client_id": self.client_id, "type": self.kind, "name": self.name, "redirect_uris": list(self.redirect_uris),
-                    "secret_hash": self.secret_hash, "jwks": self.jwks, "jwks_url": self.jwks_url, "scope": self.scope,
-                    "launch_url": self.launch_url}
+        document = {
+            "client_id": self.client_id,
+            "type": self.kind,
+            "name": self.name,
+            "redirect_uris": list(self.redirect_uris),
+            "secret_hash": self.secret_hash,
+            "jwks": self.jwks,
+            "jwks_url": self.jwks_url,
+            "scope": self.scope,
+            "launch_url": self.launch_url,
+        }
         return {key: value for key, value in document.items() if value not in (None, "", [])}
 
     # authlib's ClientMixin
@@ -122,8 +130,17 @@ class ClientRegistry:
             return Client.from_document(document)
         return self.configured.get(client_id)
 
-    def add(self, kind: str, name: str, redirect_uris: list[str], *, jwks: dict | None = None,
-            jwks_url: str | None = None, scope: str = "", launch_url: str | None = None) -> tuple[Client, str | None]:
+    def add(
+        self,
+        kind: str,
+        name: str,
+        redirect_uris: list[str],
+        *,
+        jwks: dict | None = None,
+        jwks_url: str | None = None,
+        scope: str = "",
+        launch_url: str | None = None,
+    ) -> tuple[Client, str | None]:
         """Register a client; returns it and, for confidential-symmetric clients, its secret (shown once)."""
         if kind not in KINDS:
             raise ValueError(f"type must be one of {', '.join(KINDS)}")
@@ -138,8 +155,15 @@ class ClientRegistry:
             raise ValueError(f"not SMART scopes: {' '.join(bad)}")
         secret = secrets.token_urlsafe(32) if kind == "confidential-symmetric" else None
         client = Client(
-            client_id=new_client_id(), kind=kind, name=name, redirect_uris=tuple(redirect_uris),
-            secret_hash=digest(secret) if secret else None, jwks=jwks, jwks_url=jwks_url, scope=scope, launch_url=launch_url,
+            client_id=new_client_id(),
+            kind=kind,
+            name=name,
+            redirect_uris=tuple(redirect_uris),
+            secret_hash=digest(secret) if secret else None,
+            jwks=jwks,
+            jwks_url=jwks_url,
+            scope=scope,
+            launch_url=launch_url,
         )
         self.store.put_client(client.client_id, client.to_document())
         return client, secret

@@ -6,21 +6,39 @@ are facade/web/smart/discovery.py.
 from __future__ import annotations
 
 CAPABILITIES = [
-    "launch-ehr", "launch-standalone", "authorize-post",
-    "client-public", "client-confidential-symmetric", "client-confidential-asymmetric",
+    "launch-ehr",
+    "launch-standalone",
+    "authorize-post",
+    "client-public",
+    "client-confidential-symmetric",
+    "client-confidential-asymmetric",
     "sso-openid-connect",
-    "context-banner", "context-style", "context-ehr-patient", "context-ehr-encounter", "context-standalone-patient",
-    "permission-offline", "permission-online", "permission-patient", "permission-user",
-    "permission-v1", "permission-v2",
+    "context-banner",
+    "context-style",
+    "context-ehr-patient",
+    "context-ehr-encounter",
+    "context-standalone-patient",
+    "permission-offline",
+    "permission-online",
+    "permission-patient",
+    "permission-user",
+    "permission-v1",
+    "permission-v2",
 ]
 TOKEN_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
-CONTEXT_SCOPES = ["openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter",
-                  "offline_access", "online_access"]
+CONTEXT_SCOPES = ["openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter", "offline_access", "online_access"]
 STYLE = {
-    "color_background": "#ffffff", "color_error": "#a00000", "color_highlight": "#1a5fb4",
-    "color_modal_backdrop": "", "color_success": "#26a269", "color_text": "#1a1a1a",
-    "dim_border_radius": "4px", "dim_font_size": "16px", "dim_spacing_size": "16px",
-    "font_family_body": "system-ui, sans-serif", "font_family_heading": "system-ui, sans-serif",
+    "color_background": "#ffffff",
+    "color_error": "#a00000",
+    "color_highlight": "#1a5fb4",
+    "color_modal_backdrop": "",
+    "color_success": "#26a269",
+    "color_text": "#1a1a1a",
+    "dim_border_radius": "4px",
+    "dim_font_size": "16px",
+    "dim_spacing_size": "16px",
+    "font_family_body": "system-ui, sans-serif",
+    "font_family_heading": "system-ui, sans-serif",
 }
 
 
@@ -38,19 +56,23 @@ def rest_security(base: str) -> dict:
     """CapabilityStatement ``rest.security``: the SMART service coding and the SMART 1.0 ``oauth-uris`` extension."""
     urls = endpoints(base)
     return {
-        "service": [{
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}],
-            "text": "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)",
-        }],
-        "extension": [{
-            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-            "extension": [
-                {"url": "authorize", "valueUri": urls["authorization_endpoint"]},
-                {"url": "token", "valueUri": urls["token_endpoint"]},
-                {"url": "introspect", "valueUri": urls["introspection_endpoint"]},
-                {"url": "revoke", "valueUri": urls["revocation_endpoint"]},
-            ],
-        }],
+        "service": [
+            {
+                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}],
+                "text": "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)",
+            }
+        ],
+        "extension": [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [
+                    {"url": "authorize", "valueUri": urls["authorization_endpoint"]},
+                    {"url": "token", "valueUri": urls["token_endpoint"]},
+                    {"url": "introspect", "valueUri": urls["introspection_endpoint"]},
+                    {"url": "revoke", "valueUri": urls["revocation_endpoint"]},
+                ],
+            }
+        ],
     }
 
 

@@ -17,9 +17,13 @@ def describe(smart: Smart, token: str, hint: str | None = None) -> dict:
     claims = active_access_token(smart, token)
     if claims is not None:
         answer = {"active": True, "token_type": "Bearer"}
-        answer.update({key: claims[key] for key in
-                       ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "patient", "encounter", "fhirUser")
-                       if key in claims})
+        answer.update(
+            {
+                key: claims[key]
+                for key in ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "patient", "encounter", "fhirUser")
+                if key in claims
+            }
+        )
         user = claims.get("sub") if claims.get("sub") != claims.get("client_id") else None
         if user:
             answer["username"] = user
@@ -27,8 +31,14 @@ def describe(smart: Smart, token: str, hint: str | None = None) -> dict:
     row = smart.store.find_refresh_token(token)
     if row is not None and not (row.revoked or row.used) and row.expires_at >= now():
         grant = loads(row.grant)
-        answer = {"active": True, "token_type": "refresh_token", "client_id": row.client_id, "scope": grant["scope"],
-                  "exp": row.expires_at, "iss": smart.fhir_base()}
+        answer = {
+            "active": True,
+            "token_type": "refresh_token",
+            "client_id": row.client_id,
+            "scope": grant["scope"],
+            "exp": row.expires_at,
+            "iss": smart.fhir_base(),
+        }
         if grant.get("username"):
             answer["sub"] = grant["username"]
         return answer

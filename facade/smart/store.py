@@ -140,16 +140,17 @@ class SmartStore:
             db.execute(sa.delete(pending).where(pending.c.expires_at < now()))
             db.execute(
                 sa.insert(pending).values(
-                    id_hash=digest(flow_id), csrf_hash=digest(csrf), params=dumps(params), failed_logins=0,
+                    id_hash=digest(flow_id),
+                    csrf_hash=digest(csrf),
+                    params=dumps(params),
+                    failed_logins=0,
                     expires_at=now() + lifetime,
                 )
             )
 
     def get_pending(self, flow_id: str) -> dict | None:
         with self.engine.connect() as db:
-            row = db.execute(
-                sa.select(pending).where(pending.c.id_hash == digest(flow_id), pending.c.expires_at >= now())
-            ).one_or_none()
+            row = db.execute(sa.select(pending).where(pending.c.id_hash == digest(flow_id), pending.c.expires_at >= now())).one_or_none()
         if row is None:
             return None
         return {"csrf_hash": row.csrf_hash, "params": loads(row.params), "username": row.username, "patient": row.patient}
@@ -157,8 +158,7 @@ class SmartStore:
     def count_failed_login(self, flow_id: str) -> int:
         """One more wrong password on this flow; returns the count so far."""
         with self.engine.begin() as db:
-            db.execute(sa.update(pending).where(pending.c.id_hash == digest(flow_id))
-                       .values(failed_logins=pending.c.failed_logins + 1))
+            db.execute(sa.update(pending).where(pending.c.id_hash == digest(flow_id)).values(failed_logins=pending.c.failed_logins + 1))
             return db.scalar(sa.select(pending.c.failed_logins).where(pending.c.id_hash == digest(flow_id))) or 0
 
     def update_pending(self, flow_id: str, **values: str | None) -> None:
@@ -175,8 +175,12 @@ class SmartStore:
             db.execute(sa.delete(authorization_code).where(authorization_code.c.expires_at < now() - 3600))
             db.execute(
                 sa.insert(authorization_code).values(
-                    code_hash=digest(code), client_id=client_id, grant=dumps(grant),
-                    expires_at=now() + lifetime, used=False, family=secrets.token_hex(16),
+                    code_hash=digest(code),
+                    client_id=client_id,
+                    grant=dumps(grant),
+                    expires_at=now() + lifetime,
+                    used=False,
+                    family=secrets.token_hex(16),
                 )
             )
 
@@ -204,8 +208,15 @@ class SmartStore:
         with self.engine.begin() as db:
             db.execute(
                 sa.insert(refresh_token).values(
-                    token_hash=digest(token), client_id=client_id, grant=dumps(grant), expires_at=now() + lifetime,
-                    used=False, revoked=False, family=family, access_jti=access_jti, access_expires_at=access_expires_at,
+                    token_hash=digest(token),
+                    client_id=client_id,
+                    grant=dumps(grant),
+                    expires_at=now() + lifetime,
+                    used=False,
+                    revoked=False,
+                    family=family,
+                    access_jti=access_jti,
+                    access_expires_at=access_expires_at,
                 )
             )
 

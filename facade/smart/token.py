@@ -36,7 +36,7 @@ class TokenIssuer:
     def __init__(self, smart: Smart):
         self.smart = smart
 
-    def issue(self, client, grant: dict, *, grant_type: str, family: str | None = None, scope: str | None = None) -> dict:  # noqa: ANN001
+    def issue(self, client, grant: dict, *, grant_type: str, family: str | None = None, scope: str | None = None) -> dict:
         base = self.smart.fhir_base()
         issued = now()
         lifetime = self.smart.settings.token_lifetime
@@ -68,8 +68,14 @@ class TokenIssuer:
             refresh = self._refresh_token(client, grant, family, claims)
             if refresh:
                 response["refresh_token"] = refresh
-        self.smart.emit("refresh" if grant_type == "refresh_token" else "issue", client.client_id, grant.get("username"),
-                        grant_type=grant_type, scope=granted, jti=claims["jti"])
+        self.smart.emit(
+            "refresh" if grant_type == "refresh_token" else "issue",
+            client.client_id,
+            grant.get("username"),
+            grant_type=grant_type,
+            scope=granted,
+            jti=claims["jti"],
+        )
         return response
 
     def _context(self, grant: dict, granted: str) -> dict:
@@ -82,7 +88,7 @@ class TokenIssuer:
         context["smart_style_url"] = self.smart.fhir_base() + "/auth/smart-style.json"
         return context
 
-    def _id_token(self, client, grant: dict, granted: str, issued: int) -> str | None:  # noqa: ANN001
+    def _id_token(self, client, grant: dict, granted: str, issued: int) -> str | None:
         names = consent.split_scopes(granted)
         if "openid" not in names or not grant.get("username"):
             return None
@@ -101,7 +107,7 @@ class TokenIssuer:
             claims["nonce"] = grant["nonce"]
         return self.smart.key().sign(claims, alg=ID_TOKEN_ALG)
 
-    def _refresh_token(self, client, grant: dict, family: str | None, access: dict) -> str | None:  # noqa: ANN001
+    def _refresh_token(self, client, grant: dict, family: str | None, access: dict) -> str | None:
         names = consent.split_scopes(grant["scope"])
         if "offline_access" in names:
             lifetime = self.smart.settings.refresh_token_lifetime
@@ -122,7 +128,7 @@ class S256Only(CodeChallenge):
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
 
-    def validate_code_challenge(self, grant, redirect_uri):  # noqa: ANN001
+    def validate_code_challenge(self, grant, redirect_uri):
         data = grant.request.payload.data
         if not data.get("code_challenge"):
             raise InvalidRequestError("PKCE is required: send code_challenge and code_challenge_method=S256")
@@ -130,10 +136,10 @@ class S256Only(CodeChallenge):
             raise InvalidRequestError("code_challenge_method must be S256")
         super().validate_code_challenge(grant, redirect_uri)
 
-    def get_authorization_code_challenge(self, authorization_code):  # noqa: ANN001
+    def get_authorization_code_challenge(self, authorization_code):
         return authorization_code.grant["code_challenge"]
 
-    def get_authorization_code_challenge_method(self, authorization_code):  # noqa: ANN001
+    def get_authorization_code_challenge_method(self, authorization_code):
         return "S256"
 
 
@@ -154,21 +160,21 @@ class IssuedCode:
 class CodeGrant(AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = APP_AUTH_METHODS
 
-    def save_authorization_code(self, code: str, request) -> None:  # noqa: ANN001
+    def save_authorization_code(self, code: str, request) -> None:
         grant = dict(request.user)
         grant["redirect_uri"] = request.payload.redirect_uri
         grant["code_challenge"] = request.payload.data.get("code_challenge")
         grant["nonce"] = request.payload.data.get("nonce")
         self.server.smart.store.save_code(code, request.client.client_id, grant, CODE_LIFETIME)
 
-    def query_authorization_code(self, code: str, client) -> IssuedCode | None:  # noqa: ANN001
+    def query_authorization_code(self, code: str, client) -> IssuedCode | None:
         found = self.server.smart.store.consume_code(code, client.client_id)
         return IssuedCode(*found) if found else None
 
-    def delete_authorization_code(self, authorization_code) -> None:  # noqa: ANN001
+    def delete_authorization_code(self, authorization_code) -> None:
         pass  # consumed when it was looked up
 
-    def authenticate_user(self, authorization_code):  # noqa: ANN001
+    def authenticate_user(self, authorization_code):
         return authorization_code.grant
 
     def create_token_response(self):
@@ -178,11 +184,11 @@ class CodeGrant(AuthorizationCodeGrant):
 
 
 class StoredRefreshToken:
-    def __init__(self, row):  # noqa: ANN001
+    def __init__(self, row):
         self.row = row
         self.grant = loads(row.grant)
 
-    def check_client(self, client) -> bool:  # noqa: ANN001
+    def check_client(self, client) -> bool:
         return self.row.client_id == client.client_id
 
     def get_scope(self) -> str:
@@ -200,7 +206,7 @@ class RefreshGrant(RefreshTokenGrant):
             return None
         return StoredRefreshToken(row)
 
-    def authenticate_user(self, refresh_token):  # noqa: ANN001
+    def authenticate_user(self, refresh_token):
         return refresh_token.grant
 
     def create_token_response(self):
@@ -211,8 +217,9 @@ class RefreshGrant(RefreshTokenGrant):
         stored = self.request.refresh_token
         requested = self.request.payload.scope
         scope = " ".join(consent.split_scopes(requested)) if requested else stored.grant["scope"]
-        token = self.server.smart.issuer.issue(self.request.client, stored.grant, grant_type=self.GRANT_TYPE,
-                                               family=row.family, scope=scope)
+        token = self.server.smart.issuer.issue(
+            self.request.client, stored.grant, grant_type=self.GRANT_TYPE, family=row.family, scope=scope
+        )
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 

@@ -53,7 +53,12 @@ def verify_password(password: str, stored: str) -> bool:
         if scheme != "scrypt":
             return False
         digest = hashlib.scrypt(
-            password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=len(_unb64(expected)),
+            password.encode(),
+            salt=_unb64(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(_unb64(expected)),
             maxmem=256 * 1024 * 1024,
         )
     except (ValueError, TypeError):

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-
 metadata = sa.MetaData()
 
 
@@ -101,7 +100,7 @@ class WriterLock:
         return self._fd
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=15000")

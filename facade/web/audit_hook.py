@@ -41,8 +41,14 @@ def audit_response(response: Response) -> Response:
         return response  # not a FHIR data interaction (metadata, OpenAPI, unknown paths)
     access = g.get("access")
     result: Result | None = g.get("result")
-    record = rest_record(interaction, response.status_code, access.grant if access is not None else None,
-                         ids=result.ids if result else (), patient=result.patient if result else None, source=request.remote_addr)
+    record = rest_record(
+        interaction,
+        response.status_code,
+        access.grant if access is not None else None,
+        ids=result.ids if result else (),
+        patient=result.patient if result else None,
+        source=request.remote_addr,
+    )
     try:
         facade_state().audit.append(record)
     except Exception as error:  # noqa: BLE001 - any failure: withhold the response

@@ -48,7 +48,7 @@ class Authenticator:
         return access
 
 
-def build_authenticator(settings: Settings, catalogue: Catalogue, keys: KeyProvider, state_engine) -> Authenticator:  # noqa: ANN001
+def build_authenticator(settings: Settings, catalogue: Catalogue, keys: KeyProvider, state_engine) -> Authenticator:
     """``keys``: the built-in authorization server's JWKS (auth_mode "builtin")."""
     validator: JwtValidator | IntrospectionValidator | None = None
     accepted = settings.accepted_base_urls
@@ -56,10 +56,16 @@ def build_authenticator(settings: Settings, catalogue: Catalogue, keys: KeyProvi
         validator = JwtValidator(keys, issuers=accepted, audiences=accepted, is_revoked=revocation_check(state_engine))
     elif settings.auth_mode == "external":
         if settings.introspection_url:
-            validator = IntrospectionValidator(settings.introspection_url, settings.introspection_client_id, settings.introspection_client_secret)
+            validator = IntrospectionValidator(
+                settings.introspection_url, settings.introspection_client_id, settings.introspection_client_secret
+            )
         else:
-            validator = JwtValidator(RemoteJwks(settings.external_jwks_url), issuers=(settings.external_issuer,), audiences=accepted,
-                                     is_revoked=revocation_check(state_engine))
+            validator = JwtValidator(
+                RemoteJwks(settings.external_jwks_url),
+                issuers=(settings.external_issuer,),
+                audiences=accepted,
+                is_revoked=revocation_check(state_engine),
+            )
     return Authenticator(catalogue, validator)
 
 

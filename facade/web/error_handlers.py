@@ -24,11 +24,11 @@ def _media_type() -> str:
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(FacadeError)
-    def facade_error(error: FacadeError):  # noqa: ANN202
+    def facade_error(error: FacadeError):
         return fhir_response(error.to_outcome(), error.status, _media_type(), headers=error.headers)
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):  # noqa: ANN202
+    def http_error(error: HTTPException):
         status = error.code or 500
         text = error.description if status != 404 else f"No FHIR endpoint at {request.path}"
         code = _HTTP_CODES.get(status, "invalid" if status < 500 else "exception")
@@ -36,7 +36,7 @@ def register_error_handlers(app: Flask) -> None:
         return fhir_response(operation_outcome("error", code, text), status, _media_type(), headers=headers)
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception):  # noqa: ANN202
+    def unexpected(error: Exception):
         # The log line names the failure, not the request's data (which may be PHI).
         log.exception("unhandled %s on %s %s", type(error).__name__, request.method, request.url_rule)
         outcome = operation_outcome("fatal", "exception", "Internal server error")

@@ -47,23 +47,38 @@ def read(resource_type: str) -> dict:
 
 
 def search(resource_type: str, params: dict[str, SearchParamDef]) -> dict:
-    return {"summary": f"Search {resource_type}", "tags": [resource_type], "parameters": search_parameters(params),
-            "responses": {"200": ok(f"searchset Bundle of {resource_type}"), **ERRORS}}
+    return {
+        "summary": f"Search {resource_type}",
+        "tags": [resource_type],
+        "parameters": search_parameters(params),
+        "responses": {"200": ok(f"searchset Bundle of {resource_type}"), **ERRORS},
+    }
 
 
 def search_post(resource_type: str, params: dict[str, SearchParamDef]) -> dict:
     docs = search_parameters(params)
     form = {"type": "object", "properties": {d["name"]: {**d["schema"], "description": d["description"]} for d in docs}}
-    return {"summary": f"Search {resource_type} with a form body (same results as GET)", "tags": [resource_type],
-            "requestBody": {"content": {FORM: {"schema": form}}},
-            "responses": {"200": ok(f"searchset Bundle of {resource_type}"), "415": OUTCOME, **ERRORS}}
+    return {
+        "summary": f"Search {resource_type} with a form body (same results as GET)",
+        "tags": [resource_type],
+        "requestBody": {"content": {FORM: {"schema": form}}},
+        "responses": {"200": ok(f"searchset Bundle of {resource_type}"), "415": OUTCOME, **ERRORS},
+    }
 
 
 def everything(method: str) -> dict:
     bundle = ok("searchset Bundle: the Patient and every resource in their compartment")
     if method == "GET":
-        return {"summary": "Patient $everything: the patient's record, paged", "tags": ["Patient"],
-                "parameters": everything_parameters(), "responses": {"200": bundle, **ERRORS}}
+        return {
+            "summary": "Patient $everything: the patient's record, paged",
+            "tags": ["Patient"],
+            "parameters": everything_parameters(),
+            "responses": {"200": bundle, **ERRORS},
+        }
     body = {"type": "object", "description": "FHIR Parameters: _count, _since, _type"}
-    return {"summary": "Patient $everything with a Parameters body (same results as GET)", "tags": ["Patient"],
-            "requestBody": {"content": {FHIR_JSON: {"schema": body}}}, "responses": {"200": bundle, "415": OUTCOME, **ERRORS}}
+    return {
+        "summary": "Patient $everything with a Parameters body (same results as GET)",
+        "tags": ["Patient"],
+        "requestBody": {"content": {FHIR_JSON: {"schema": body}}},
+        "responses": {"200": bundle, "415": OUTCOME, **ERRORS},
+    }

@@ -37,7 +37,9 @@ def negotiate(request: Request) -> str:
     return "application/json" if best == "application/json" and FHIR_JSON not in request.accept_mimetypes.values() else FHIR_JSON
 
 
-def fhir_response(body: dict, status: int = 200, media_type: str = FHIR_JSON, *, pretty: bool = False, headers: dict | None = None) -> Response:
+def fhir_response(
+    body: dict, status: int = 200, media_type: str = FHIR_JSON, *, pretty: bool = False, headers: dict | None = None
+) -> Response:
     payload = orjson.dumps(body, option=orjson.OPT_INDENT_2 if pretty else 0)
     response = Response(payload, status=status, content_type=f"{media_type}; charset=utf-8")
     if headers:

@@ -70,7 +70,9 @@ def _operation_pairs(req: Request) -> list[tuple[str, str]]:
     if req.mimetype == FORM:
         return pairs + list(req.form.items(multi=True))
     if req.mimetype not in ("application/fhir+json", "application/json"):
-        raise UnsupportedMediaType(f"POST $everything takes a FHIR Parameters resource (application/fhir+json), not {req.mimetype or 'no content type'}")
+        raise UnsupportedMediaType(
+            f"POST $everything takes a FHIR Parameters resource (application/fhir+json), not {req.mimetype or 'no content type'}"
+        )
     body = req.get_json(silent=True)
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters" or not isinstance(body.get("parameter", []), list):
         raise InvalidRequest("POST $everything takes a FHIR Parameters resource")
@@ -125,9 +127,15 @@ def _register_type(blp: Blueprint, resource_type: str, params: dict) -> None:
         result = _service().search(resource_type, pairs, public_base(), access, strict=_strict(request))
         return _render(audit_hook.done(result).body, media)
 
-    blp.add_url_rule(f"/{resource_type}", f"search_{resource_type}", blp.doc(**openapi_docs.search(resource_type, params))(search),
-                     methods=["GET"])
-    blp.add_url_rule(f"/{resource_type}/_search", f"search_post_{resource_type}",
-                     blp.doc(**openapi_docs.search_post(resource_type, params))(search_post), methods=["POST"])
-    blp.add_url_rule(f"/{resource_type}/<resource_id>", f"read_{resource_type}", blp.doc(**openapi_docs.read(resource_type))(read),
-                     methods=["GET"])
+    blp.add_url_rule(
+        f"/{resource_type}", f"search_{resource_type}", blp.doc(**openapi_docs.search(resource_type, params))(search), methods=["GET"]
+    )
+    blp.add_url_rule(
+        f"/{resource_type}/_search",
+        f"search_post_{resource_type}",
+        blp.doc(**openapi_docs.search_post(resource_type, params))(search_post),
+        methods=["POST"],
+    )
+    blp.add_url_rule(
+        f"/{resource_type}/<resource_id>", f"read_{resource_type}", blp.doc(**openapi_docs.read(resource_type))(read), methods=["GET"]
+    )

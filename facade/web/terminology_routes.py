@@ -37,7 +37,7 @@ def _terminology() -> TerminologyService:
     return terminology
 
 
-def _respond(body: dict):  # noqa: ANN202
+def _respond(body: dict):
     return fhir_response(body, media_type=negotiate(request), pretty=request.args.get("_pretty") == "true")
 
 
@@ -49,12 +49,20 @@ def _bundle(resources: list[dict]) -> dict:
 
 def _guarded(interaction: str, resource_type: str, answer: Callable[..., dict], **route_args: str) -> Any:
     """Token first, audit always (as every FHIR route): then the answer."""
-    audit_hook.begin(interaction, resource_type, resource_id=route_args.get("resource_id"),
-                     query=request.query_string.decode(errors="replace") if interaction != "read" else None)
+    audit_hook.begin(
+        interaction,
+        resource_type,
+        resource_id=route_args.get("resource_id"),
+        query=request.query_string.decode(errors="replace") if interaction != "read" else None,
+    )
     media = negotiate(request)
     request_access()
     body = answer(**route_args)
-    ids = tuple(f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in body.get("entry", ())) if body.get("resourceType") == "Bundle" else ()
+    ids = (
+        tuple(f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in body.get("entry", ()))
+        if body.get("resourceType") == "Bundle"
+        else ()
+    )
     audit_hook.done(Result(body, ids))
     return fhir_response(body, media_type=media, pretty=request.args.get("_pretty") == "true")
 
@@ -65,7 +73,9 @@ def operation_args() -> dict[str, Any]:
         args: dict[str, Any] = {k: v for k, v in request.args.items() if not k.startswith("_")}
     else:
         if request.mimetype not in _JSON:
-            raise UnsupportedMediaType(f"POST takes a FHIR Parameters resource as application/fhir+json, not {request.mimetype or 'no content type'}")
+            raise UnsupportedMediaType(
+                f"POST takes a FHIR Parameters resource as application/fhir+json, not {request.mimetype or 'no content type'}"
+            )
         try:
             body = orjson.loads(request.get_data())
         except orjson.JSONDecodeError:
@@ -98,8 +108,15 @@ def operation_args() -> dict[str, Any]:
 def make_terminology_blueprint() -> Blueprint:
     blp = Blueprint("fhir_terminology", __name__, url_prefix="/fhir", description="FHIR terminology: crosswalks and local code systems")
 
-    def route(path: str, endpoint: str, interaction: str, resource_type: str, answer: Callable[..., dict], summary: str,
-              methods: tuple[str, ...] = ("GET",)) -> None:
+    def route(
+        path: str,
+        endpoint: str,
+        interaction: str,
+        resource_type: str,
+        answer: Callable[..., dict],
+        summary: str,
+        methods: tuple[str, ...] = ("GET",),
+    ) -> None:
         def view(**route_args: str) -> Any:
             return _guarded(interaction, resource_type, answer, **route_args)
 
@@ -108,26 +125,97 @@ def make_terminology_blueprint() -> Blueprint:
         blp.add_url_rule(path, endpoint, documented, methods=list(methods))
 
     t = _terminology
-    route("/ConceptMap", "search_conceptmap", "search", "ConceptMap", lambda: _bundle(t().search_concept_maps(request.args.to_dict())),
-          "Search ConceptMaps (url, source, target, source-system, target-system)")
-    route("/ConceptMap/$translate", "translate", "operation", "ConceptMap", lambda: t().translate(operation_args()),
-          "$translate a code with any crosswalk (reverse=true: standard → local)", ("GET", "POST"))
-    route("/ConceptMap/<resource_id>", "read_conceptmap", "read", "ConceptMap", lambda resource_id: t().concept_map(resource_id),
-          "Read a ConceptMap (one per crosswalk)")
-    route("/ConceptMap/<resource_id>/$translate", "translate_instance", "operation", "ConceptMap",
-          lambda resource_id: t().translate(operation_args(), resource_id), "$translate with one ConceptMap", ("GET", "POST"))
-    route("/CodeSystem", "search_codesystem", "search", "CodeSystem", lambda: _bundle(t().search_code_systems(request.args.to_dict())),
-          "Search the local CodeSystems (url)")
-    route("/CodeSystem/$lookup", "lookup", "operation", "CodeSystem", lambda: t().lookup(operation_args()),
-          "$lookup a local code", ("GET", "POST"))
-    route("/CodeSystem/<resource_id>", "read_codesystem", "read", "CodeSystem", lambda resource_id: t().code_system(resource_id),
-          "Read a local CodeSystem")
-    route("/ValueSet", "search_valueset", "search", "ValueSet", lambda: _bundle(t().value_sets()),
-          "List the local ValueSets (one per legacy code table)")
-    route("/ValueSet/$expand", "expand", "operation", "ValueSet", lambda: t().expand(operation_args()),
-          "$expand a local ValueSet by url (filter, offset, count)", ("GET", "POST"))
-    route("/ValueSet/<resource_id>", "read_valueset", "read", "ValueSet", lambda resource_id: t().value_set(resource_id),
-          "Read a local ValueSet")
-    route("/ValueSet/<resource_id>/$expand", "expand_instance", "operation", "ValueSet",
-          lambda resource_id: t().expand(operation_args(), resource_id), "$expand a local ValueSet (filter, offset, count)", ("GET", "POST"))
+    route(
+        "/ConceptMap",
+        "search_conceptmap",
+        "search",
+        "ConceptMap",
+        lambda: _bundle(t().search_concept_maps(request.args.to_dict())),
+        "Search ConceptMaps (url, source, target, source-system, target-system)",
+    )
+    route(
+        "/ConceptMap/$translate",
+        "translate",
+        "operation",
+        "ConceptMap",
+        lambda: t().translate(operation_args()),
+        "$translate a code with any crosswalk (reverse=true: standard → local)",
+        ("GET", "POST"),
+    )
+    route(
+        "/ConceptMap/<resource_id>",
+        "read_conceptmap",
+        "read",
+        "ConceptMap",
+        lambda resource_id: t().concept_map(resource_id),
+        "Read a ConceptMap (one per crosswalk)",
+    )
+    route(
+        "/ConceptMap/<resource_id>/$translate",
+        "translate_instance",
+        "operation",
+        "ConceptMap",
+        lambda resource_id: t().translate(operation_args(), resource_id),
+        "$translate with one ConceptMap",
+        ("GET", "POST"),
+    )
+    route(
+        "/CodeSystem",
+        "search_codesystem",
+        "search",
+        "CodeSystem",
+        lambda: _bundle(t().search_code_systems(request.args.to_dict())),
+        "Search the local CodeSystems (url)",
+    )
+    route(
+        "/CodeSystem/$lookup",
+        "lookup",
+        "operation",
+        "CodeSystem",
+        lambda: t().lookup(operation_args()),
+        "$lookup a local code",
+        ("GET", "POST"),
+    )
+    route(
+        "/CodeSystem/<resource_id>",
+        "read_codesystem",
+        "read",
+        "CodeSystem",
+        lambda resource_id: t().code_system(resource_id),
+        "Read a local CodeSystem",
+    )
+    route(
+        "/ValueSet",
+        "search_valueset",
+        "search",
+        "ValueSet",
+        lambda: _bundle(t().value_sets()),
+        "List the local ValueSets (one per legacy code table)",
+    )
+    route(
+        "/ValueSet/$expand",
+        "expand",
+        "operation",
+        "ValueSet",
+        lambda: t().expand(operation_args()),
+        "$expand a local ValueSet by url (filter, offset, count)",
+        ("GET", "POST"),
+    )
+    route(
+        "/ValueSet/<resource_id>",
+        "read_valueset",
+        "read",
+        "ValueSet",
+        lambda resource_id: t().value_set(resource_id),
+        "Read a local ValueSet",
+    )
+    route(
+        "/ValueSet/<resource_id>/$expand",
+        "expand_instance",
+        "operation",
+        "ValueSet",
+        lambda resource_id: t().expand(operation_args(), resource_id),
+        "$expand a local ValueSet (filter, offset, count)",
+        ("GET", "POST"),
+    )
     return blp

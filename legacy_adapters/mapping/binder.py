@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
+from legacy_adapters.code_tables import CodeTable
 from legacy_adapters.mapping.bindings import (
     Binding,
     CollectionReferenceBinding,
@@ -28,14 +29,12 @@ from legacy_adapters.mapping.bindings import (
 )
 from legacy_adapters.mapping.columns import convert, split_converter
 from legacy_adapters.mapping.dates import LegacyDateFormat
+from legacy_adapters.mapping.errors import MappingError
 from legacy_adapters.mapping.filters import row_filter
 from legacy_adapters.mapping.loader import MappingSpec, ResourceSpec, expand_variant
-from legacy_adapters.code_tables import CodeTable
 from legacy_adapters.mapping.sqlexpr import as_text, present
 from legacy_adapters.mapping.templates import compile_template
-from legacy_adapters.mapping.errors import MappingError
 from legacy_adapters.mapping.values import COLLECTION_SEPARATOR, RowFn, compile_value
-
 
 
 @dataclass(eq=False)  # compared and hashed by identity
@@ -57,7 +56,9 @@ class Collection:
     def aggregate(self, column: ColumnElement) -> ColumnElement:
         return (
             sa.select(sa.func.aggregate_strings(as_text(column), COLLECTION_SEPARATOR))
-            .select_from(self.table).where(self.condition).scalar_subquery()
+            .select_from(self.table)
+            .where(self.condition)
+            .scalar_subquery()
         )
 
     def exists(self, condition: ColumnElement) -> ColumnElement:
@@ -87,8 +88,17 @@ class BoundResource:
 class _SourceContext:
     """Resolves ``alias.column`` references and hands out select-list slots."""
 
-    def __init__(self, tables: dict[str, FromClause], base: str, mapping: MappingSpec, formats: dict, byte_ordered_text: bool = False,
-                 connection: sa.Connection | None = None, metadata: sa.MetaData | None = None, code_tables: dict | None = None):
+    def __init__(
+        self,
+        tables: dict[str, FromClause],
+        base: str,
+        mapping: MappingSpec,
+        formats: dict,
+        byte_ordered_text: bool = False,
+        connection: sa.Connection | None = None,
+        metadata: sa.MetaData | None = None,
+        code_tables: dict | None = None,
+    ):
         self.byte_ordered_text = byte_ordered_text
         self.terminology = getattr(mapping, "terminology", None)  # crosswalks, for value expressions and tokens
         self.connection = connection
@@ -185,7 +195,10 @@ def _table(metadata: sa.MetaData, name: str, connection: sa.Connection) -> sa.Ta
         return metadata.tables[key]
     try:
         return sa.Table(
-            table_name, metadata, schema=schema or None, autoload_with=connection,
+            table_name,
+            metadata,
+            schema=schema or None,
+            autoload_with=connection,
             listeners=[("column_reflect", _plain_numbers)],
         )
     except sa.exc.NoSuchTableError:
@@ -198,7 +211,9 @@ def _plain_numbers(_inspector: Any, _table: Any, column_info: dict) -> None:
         column_info["type"] = sa.Numeric(asdecimal=False)
 
 
-def _bind_resource(spec: ResourceSpec, mapping: MappingSpec, metadata: sa.MetaData, connection: sa.Connection, formats: dict, code_tables: dict) -> BoundResource:
+def _bind_resource(
+    spec: ResourceSpec, mapping: MappingSpec, metadata: sa.MetaData, connection: sa.Connection, formats: dict, code_tables: dict
+) -> BoundResource:
     sources: list[BoundSource] = []
     branches: list[Branch] = []
     for source_spec in spec.sources:
@@ -206,8 +221,14 @@ def _bind_resource(spec: ResourceSpec, mapping: MappingSpec, metadata: sa.MetaDa
         try:
             tables, base, from_clause = _from_clause(source_spec, metadata, connection)
             ctx = _SourceContext(
-                tables, base, mapping, formats, byte_ordered_text=connection.dialect.name == "sqlite",
-                connection=connection, metadata=metadata, code_tables=code_tables,
+                tables,
+                base,
+                mapping,
+                formats,
+                byte_ordered_text=connection.dialect.name == "sqlite",
+                connection=connection,
+                metadata=metadata,
+                code_tables=code_tables,
             )
             ctx.collections = _collections(source_spec, tables, base, metadata, connection)
             bound = BoundSource(source_spec.get("name", source_spec["table"]), from_clause, ctx.columns)
@@ -236,7 +257,9 @@ def _from_clause(source: dict, metadata: sa.MetaData, connection: sa.Connection)
     return tables, base_alias, joined
 
 
-def _collections(source: dict, tables: dict[str, FromClause], base: str, metadata: sa.MetaData, connection: sa.Connection) -> dict[str, Collection]:
+def _collections(
+    source: dict, tables: dict[str, FromClause], base: str, metadata: sa.MetaData, connection: sa.Connection
+) -> dict[str, Collection]:
     """``collections: {results: {table: lab_result, match: {results.ord_no: o.ord_no}, where: [...]}}``."""
     collections = {}
     for name, spec in (source.get("collections") or {}).items():

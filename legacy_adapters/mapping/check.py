@@ -23,8 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from legacy_adapters.mapping.binder import Branch, bind_mapping
-from legacy_adapters.mapping.loader import MappingSpec, expand_variant
 from legacy_adapters.mapping.errors import MappingError
+from legacy_adapters.mapping.loader import MappingSpec, expand_variant
 from legacy_adapters.mapping.values import TEMPLATE_FIELD
 
 EXAMPLES = 5
@@ -138,13 +138,21 @@ def _check_source(where: str, source: dict, inspector: Any, report: CheckReport)
     for ref, role, date in _references(source):
         info = column(ref, role)
         if info is not None and date and not isinstance(info["type"], _TEXT):
-            report.issues.append(Issue("warning", where, f"{role} {ref!r} is read with legacy date format {date!r} but is {info['type']}, not text"))
+            report.issues.append(
+                Issue("warning", where, f"{role} {ref!r} is read with legacy date format {date!r} but is {info['type']}, not text")
+            )
     indexed = _leading_columns(inspector, aliases)
     for name, binding in (source.get("search") or {}).items():
         for ref in _binding_columns(binding):
             alias, _, col = ref.rpartition(".")
             if columns.get(alias or base) and col in columns[alias or base] and (alias or base, col) not in indexed:
-                report.issues.append(Issue("warning", where, f"search parameter {name!r}: {ref!r} leads no index; searches on it scan {aliases[alias or base]!r}"))
+                report.issues.append(
+                    Issue(
+                        "warning",
+                        where,
+                        f"search parameter {name!r}: {ref!r} leads no index; searches on it scan {aliases[alias or base]!r}",
+                    )
+                )
 
 
 def _references(node: Any, role: str = "resource", date: str | None = None) -> list[tuple[str, str, str | None]]:
@@ -236,8 +244,12 @@ def _reconcile(type_name: str, branch: Branch, connection: sa.Connection, limit:
             continue
         result.resources += 1
     duplicates = (
-        sa.select(id_sql, sa.func.count().label("n")).select_from(source.from_clause).where(*branch.where)
-        .group_by(id_sql).having(sa.func.count() > 1).order_by(id_sql)
+        sa.select(id_sql, sa.func.count().label("n"))
+        .select_from(source.from_clause)
+        .where(*branch.where)
+        .group_by(id_sql)
+        .having(sa.func.count() > 1)
+        .order_by(id_sql)
     )
     for key, n in connection.execute(duplicates):
         if key is not None:

@@ -51,8 +51,12 @@ class CodeString:
 
     def _whole_item(self, item: str) -> ColumnElement:
         sep, column = self.separator, self.column
-        return any_of(exact_in(column, [item]), exact_like(column, item + sep, ANY),
-                      exact_like(column, ANY, sep + item), exact_like(column, ANY, sep + item + sep, ANY))
+        return any_of(
+            exact_in(column, [item]),
+            exact_like(column, item + sep, ANY),
+            exact_like(column, ANY, sep + item),
+            exact_like(column, ANY, sep + item + sep, ANY),
+        )
 
     def _starts_item(self, start: str) -> ColumnElement:
         return any_of(exact_like(self.column, start, ANY), exact_like(self.column, ANY, self.separator + start, ANY))

@@ -43,21 +43,21 @@ class UuidText(sa.types.TypeDecorator):
     impl = sa.types.LargeBinary
     cache_ok = True
 
-    def load_dialect_impl(self, dialect):  # noqa: ANN001, ANN201 - SQLAlchemy's signature
+    def load_dialect_impl(self, dialect):
         return dialect.type_descriptor(sa.types.BINARY(16))
 
     @property
     def python_type(self) -> type:
         return str
 
-    def process_bind_param(self, value, dialect):  # noqa: ANN001, ANN201
+    def process_bind_param(self, value, dialect):
         if value is None or isinstance(value, bytes):
             return value
         text = canonical_uuid(value)
         # Not a uuid: sixteen 0xFF bytes, which no generated uuid is, so nothing matches.
         return uuid.UUID(text).bytes if text else b"\xff" * 16
 
-    def process_result_value(self, value, dialect):  # noqa: ANN001, ANN201
+    def process_result_value(self, value, dialect):
         if value is None:
             return None
         value = bytes(value)
@@ -102,13 +102,13 @@ class MySQLRecheck(ColumnElement):
 
 
 @compiles(MySQLRecheck)
-def _no_recheck(element: MySQLRecheck, compiler, **kw) -> str:  # noqa: ANN001
+def _no_recheck(element: MySQLRecheck, compiler, **kw) -> str:
     return "(1 = 1)"
 
 
 @compiles(MySQLRecheck, "mysql")
 @compiles(MySQLRecheck, "mariadb")
-def _recheck(element: MySQLRecheck, compiler, **kw) -> str:  # noqa: ANN001
+def _recheck(element: MySQLRecheck, compiler, **kw) -> str:
     return "(" + compiler.process(element.recheck, **kw) + ")"
 
 
@@ -132,8 +132,11 @@ class ExactLike(ColumnElement):
 
     inherit_cache = True
     type = sa.Boolean()
-    _traverse_internals = [("like", InternalTraversal.dp_clauseelement), ("recheck", InternalTraversal.dp_clauseelement),
-                           ("glob", InternalTraversal.dp_clauseelement)]
+    _traverse_internals = [
+        ("like", InternalTraversal.dp_clauseelement),
+        ("recheck", InternalTraversal.dp_clauseelement),
+        ("glob", InternalTraversal.dp_clauseelement),
+    ]
 
     def __init__(self, column: ColumnElement, pieces: Sequence):
         like = "".join("%" if p is ANY else p.replace("/", "//").replace("%", "/%").replace("_", "/_") for p in pieces)
@@ -144,18 +147,18 @@ class ExactLike(ColumnElement):
 
 
 @compiles(ExactLike)
-def _like(element: ExactLike, compiler, **kw) -> str:  # noqa: ANN001
+def _like(element: ExactLike, compiler, **kw) -> str:
     return "(" + compiler.process(element.like, **kw) + ")"
 
 
 @compiles(ExactLike, "mysql")
 @compiles(ExactLike, "mariadb")
-def _like_rechecked(element: ExactLike, compiler, **kw) -> str:  # noqa: ANN001
+def _like_rechecked(element: ExactLike, compiler, **kw) -> str:
     return "(" + compiler.process(sa.and_(element.like, element.recheck), **kw) + ")"
 
 
 @compiles(ExactLike, "sqlite")
-def _glob(element: ExactLike, compiler, **kw) -> str:  # noqa: ANN001
+def _glob(element: ExactLike, compiler, **kw) -> str:
     return "(" + compiler.process(element.glob, **kw) + ")"
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from facade.errors import InvalidRequest
 from facade.search.params import SortKey
 from facade.search.request import SearchRequest
-from legacy_adapters.mapping.binder import Branch, BoundResource
+from legacy_adapters.mapping.binder import BoundResource, Branch
 from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, is_false, python_type
 
 
@@ -89,7 +89,9 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
 
     slot_columns = _slot_columns(resource, tuple(sources))
     listed = frozenset(
-        j for branch, _ in candidates for j, name in enumerate(request.references)
+        j
+        for branch, _ in candidates
+        for j, name in enumerate(request.references)
         if (binding := branch.bindings.get(name)) is not None and binding.several_per_row
     )
     selects = []
@@ -218,7 +220,9 @@ def _order(keys: list[tuple[ColumnElement, bool]], nulls_last_by_default: bool) 
     return order
 
 
-def _after(keys: list[tuple[ColumnElement, bool]], branch_index: int, id_expr: ColumnElement, cursor: tuple, sort: tuple[SortKey, ...]) -> ColumnElement:
+def _after(
+    keys: list[tuple[ColumnElement, bool]], branch_index: int, id_expr: ColumnElement, cursor: tuple, sort: tuple[SortKey, ...]
+) -> ColumnElement:
     """Rows strictly after the cursor in (keys..., branch, id) order, NULL being smallest."""
     if len(cursor) != len(keys) + 2:
         raise InvalidRequest("_cursor does not fit this search; follow the Bundle's links", expression="_cursor")

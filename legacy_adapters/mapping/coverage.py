@@ -77,8 +77,11 @@ def coverage(mapping: MappingSpec, connection: sa.Connection) -> list[ElementCov
                 item = ElementCoverage(type_name, source_name, element, expression["column"], crosswalk.name)
                 counted = sa.func.count().label("n")
                 statement = (
-                    sa.select(column, counted).select_from(branch.source.from_clause)
-                    .where(*branch.where).group_by(column).order_by(counted.desc(), column)
+                    sa.select(column, counted)
+                    .select_from(branch.source.from_clause)
+                    .where(*branch.where)
+                    .group_by(column)
+                    .order_by(counted.desc(), column)
                 )
                 local_codes = _local_codes(expression, crosswalk.local_system, snapshot)
                 counts: dict[str, int] = {}
@@ -112,8 +115,7 @@ def _local_codes(expression: dict, local_system: str, snapshot: Any) -> Callable
     if isinstance(options.get("systems"), str):
         options["systems"] = snapshot.aliases.get(options["systems"], {})
     split = split_codings(**options)
-    return lambda value: [] if value is None else sorted(
-        {c["code"] for c in split(value) or [] if c.get("system") == local_system})
+    return lambda value: [] if value is None else sorted({c["code"] for c in split(value) or [] if c.get("system") == local_system})
 
 
 def _column(from_clause: Any, ref: str) -> sa.ColumnElement:

@@ -10,8 +10,8 @@ index is used. Junk always sorts below year 0001, which gives a cheap SQL guard.
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
-from datetime import date, datetime, timedelta, timezone, tzinfo
 
 _FIELDS = {"%Y": ("year", 4), "%m": ("month", 2), "%d": ("day", 2), "%H": ("hour", 2), "%M": ("minute", 2), "%S": ("second", 2)}
 _ORDER = ["year", "month", "day", "hour", "minute", "second"]
@@ -75,7 +75,7 @@ class LegacyDateFormat:
         if kind == "date" or not self.has_time:
             return value.date().isoformat()
         if kind == "instant":
-            return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+            return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
         return value.isoformat()
 
     # -- search -------------------------------------------------------------
@@ -86,9 +86,14 @@ class LegacyDateFormat:
         return value.strftime(self.format) if value.year >= 1000 else self._format_small_year(value)
 
     def _format_small_year(self, value: datetime) -> str:
-        return self.format.replace("%Y", f"{value.year:04d}").replace("%m", f"{value.month:02d}").replace(
-            "%d", f"{value.day:02d}").replace("%H", f"{value.hour:02d}").replace("%M", f"{value.minute:02d}").replace(
-            "%S", f"{value.second:02d}")
+        return (
+            self.format.replace("%Y", f"{value.year:04d}")
+            .replace("%m", f"{value.month:02d}")
+            .replace("%d", f"{value.day:02d}")
+            .replace("%H", f"{value.hour:02d}")
+            .replace("%M", f"{value.minute:02d}")
+            .replace("%S", f"{value.second:02d}")
+        )
 
     def floor(self, value: datetime) -> datetime:
         return _truncate(self._local(value), self.precision)

@@ -68,9 +68,7 @@ def parse_mapping(document: Any, origin: str = "<mapping>") -> MappingSpec:
             hooks = importlib.import_module(document["hooks"])
         except ImportError as exc:
             raise MappingError(f"{origin}: cannot import hooks module {document['hooks']!r}: {exc}") from None
-    resources = {
-        type_name: _parse_resource(type_name, spec, origin) for type_name, spec in document["resources"].items()
-    }
+    resources = {type_name: _parse_resource(type_name, spec, origin) for type_name, spec in document["resources"].items()}
     terminology = _terminology(document.get("terminology"), origin)
     return MappingSpec(
         terminology=terminology,
@@ -126,7 +124,9 @@ def _parse_resource(type_name: str, spec: dict, origin: str) -> ResourceSpec:
         for variant in source.get("variants") or []:
             unknown = set(variant) - _VARIANT_KEYS if isinstance(variant, dict) else {"(not a mapping)"}
             if unknown or not isinstance(variant.get("name"), str):
-                raise MappingError(f"{where}: source {source.get('name', '?')!r}: a variant needs a 'name' and only {sorted(_VARIANT_KEYS)}")
+                raise MappingError(
+                    f"{where}: source {source.get('name', '?')!r}: a variant needs a 'name' and only {sorted(_VARIANT_KEYS)}"
+                )
         for key in ("table", "id", "resource"):
             if key not in source:
                 raise MappingError(f"{where}: source {source.get('name', '?')!r} needs '{key}'")
@@ -160,9 +160,7 @@ def _parse_resource(type_name: str, spec: dict, origin: str) -> ResourceSpec:
         for name in source.get("search") or {}:
             if name not in params:
                 raise MappingError(f"{where}: source {source.get('name')!r} binds undeclared search parameter {name!r}")
-    default_sort = tuple(
-        SortKey(item.lstrip("-"), item.startswith("-")) for item in spec.get("default_sort", ["_id"])
-    )
+    default_sort = tuple(SortKey(item.lstrip("-"), item.startswith("-")) for item in spec.get("default_sort", ["_id"]))
     for key in default_sort:
         if key.name not in params:
             raise MappingError(f"{where}: default_sort uses unknown parameter {key.name!r}")
@@ -188,7 +186,7 @@ def _substitute(node: Any, variables: dict[str, Any]) -> Any:
     if isinstance(node, str):
         whole = _VAR.fullmatch(node)
         if whole:  # keep the variable's own type (numbers, lists, None)
-            return variables[whole.group(1)] if whole.group(1) in variables else node
+            return variables.get(whole.group(1), node)
         return _VAR.sub(lambda m: str(variables.get(m.group(1), m.group(0))), node)
     if isinstance(node, dict):
         return {k: _substitute(v, variables) for k, v in node.items()}

@@ -39,6 +39,7 @@ class CompileContext(Protocol):
     def slot(self, ref: str) -> int: ...
     def hook(self, name: str) -> Callable[..., Any]: ...
     def date_format(self, fmt: str) -> LegacyDateFormat: ...
+
     # Contexts of mappings with a ``terminology:`` section also offer ``terminology`` (a
     # terminology.registry.Terminology); crosswalk and units transforms need it.
 
@@ -150,7 +151,8 @@ def _compile_transforms(spec: Mapping[str, Any], ctx: CompileContext, where: str
         options = dict(spec["split_codings"])
         if isinstance(options.get("systems"), str):  # the name of a terminology alias table
             options["systems"] = _terminology(ctx, where).current().aliases.get(options["systems"]) or _unknown(
-                where, "alias table", options["systems"])
+                where, "alias table", options["systems"]
+            )
         transforms.append(split_codings(**options))
     if "crosswalk" in spec:
         transforms.append(crosswalk_codings(_terminology(ctx, where), spec["crosswalk"], where))
@@ -161,7 +163,7 @@ def _compile_transforms(spec: Mapping[str, Any], ctx: CompileContext, where: str
     return transforms
 
 
-def _terminology(ctx: CompileContext, where: str):  # noqa: ANN202 - terminology.registry.Terminology
+def _terminology(ctx: CompileContext, where: str):
     terminology = getattr(ctx, "terminology", None)
     if terminology is None:
         raise MappingError(f"{where}: crosswalks and units need a 'terminology:' section in the mapping")
@@ -258,7 +260,9 @@ def value_map(table: Mapping[Any, Any], otherwise: Any = None) -> Callable[[Any]
     return mapped
 
 
-def split_codings(separator: str = ";", system_separator: str = ":", systems: Mapping[str, str] | None = None) -> Callable[[str], list[dict] | None]:
+def split_codings(
+    separator: str = ";", system_separator: str = ":", systems: Mapping[str, str] | None = None
+) -> Callable[[str], list[dict] | None]:
     """``'ICD10:E11.9;SNOMED-CT:44054006'`` → codings, prefixes mapped to system URIs."""
     known = dict(systems or {})
 

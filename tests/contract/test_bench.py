@@ -18,8 +18,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = {"patient_read", "patient_search_name", "observation_search_lab", "observation_search_code", "observation_paging_walk",
-             "patient_everything"}
+WORKLOADS = {
+    "patient_read",
+    "patient_search_name",
+    "observation_search_lab",
+    "observation_search_code",
+    "observation_paging_walk",
+    "patient_everything",
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +38,10 @@ def quick(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "quick.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, f"python -m bench --quick failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return json.loads(out.read_text(encoding="utf-8"))
@@ -52,12 +61,15 @@ def test_every_workload_has_positive_figures_for_both_servers(quick):
         assert result["ratio"]["mean"] > 0 and result["p99_ratio"] > 0
 
 
-@pytest.mark.parametrize("name, resource_type", [
-    ("patient_read", "Patient"),
-    ("observation_search_lab", "Bundle"),
-    ("observation_search_code", "Bundle"),
-    ("patient_everything", "Bundle"),
-])
+@pytest.mark.parametrize(
+    "name, resource_type",
+    [
+        ("patient_read", "Patient"),
+        ("observation_search_lab", "Bundle"),
+        ("observation_search_code", "Bundle"),
+        ("patient_everything", "Bundle"),
+    ],
+)
 def test_the_floor_answers_the_same_question(quick, name, resource_type):
     samples = _result(quick, name)["parity"]["samples"]
     assert samples
@@ -102,7 +114,10 @@ def test_one_workload_with_the_commit_audit_delivery(tmp_path):
     out = tmp_path / "one.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--workloads", "patient_read", "--audit-delivery", "commit", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     document = json.loads(out.read_text(encoding="utf-8"))

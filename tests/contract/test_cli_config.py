@@ -24,7 +24,9 @@ def test_defaults_serve_the_demo_on_8080():
 
 def test_file_then_environment_then_flags(tmp_path):
     config = tmp_path / "facade.toml"
-    config.write_text('[server]\nport = 9000\nhost = "0.0.0.0"\n[search]\nmax_count = 200\ndefault_count = 10\n[legacy]\nmapping = "m.yaml"\n')
+    config.write_text(
+        '[server]\nport = 9000\nhost = "0.0.0.0"\n[search]\nmax_count = 200\ndefault_count = 10\n[legacy]\nmapping = "m.yaml"\n'
+    )
     settings = load_settings(str(config), environ={})
     assert (settings.port, settings.host, settings.max_count) == (9000, "0.0.0.0", 200)
     assert settings.mapping == str(tmp_path / "m.yaml")  # relative to the file
@@ -68,11 +70,21 @@ def _free_port() -> int:
 @pytest.mark.parametrize("threads", ["4", "1"])
 def test_serve_creates_the_demo_and_runs_under_gunicorn(tmp_path, threads):
     port = _free_port()
-    env = dict(os.environ, FHIR_FACADE_DEMO_PATH=str(tmp_path / "demo.sqlite"), FHIR_FACADE_DEMO_PATIENTS="30", FHIR_FACADE_WORKERS="2",
-               FHIR_FACADE_THREADS=threads, FHIR_FACADE_AUTH_MODE="off", FHIR_FACADE_STATE_URL=f"sqlite:///{tmp_path / 'state.sqlite'}")
+    env = dict(
+        os.environ,
+        FHIR_FACADE_DEMO_PATH=str(tmp_path / "demo.sqlite"),
+        FHIR_FACADE_DEMO_PATIENTS="30",
+        FHIR_FACADE_WORKERS="2",
+        FHIR_FACADE_THREADS=threads,
+        FHIR_FACADE_AUTH_MODE="off",
+        FHIR_FACADE_STATE_URL=f"sqlite:///{tmp_path / 'state.sqlite'}",
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "facade.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 30

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+
 from support.fhir_client import walk
 
 SEARCHES = [
@@ -31,23 +32,23 @@ def _same(one, other, url: str) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("url", SEARCHES)
-def test_postgres_same_as_sqlite(pg, lite, url):  # noqa: F811
+def test_postgres_same_as_sqlite(pg, lite, url):
     _same(pg, lite, url)
 
 
 @pytest.mark.postgres
-def test_postgres_everything_same_as_sqlite(pg, lite):  # noqa: F811
+def test_postgres_everything_same_as_sqlite(pg, lite):
     _same(pg, lite, _everything_url(lite))
 
 
 @pytest.mark.mariadb
 @pytest.mark.parametrize("url", SEARCHES)
-def test_mariadb_same_as_sqlite(clients, url):  # noqa: F811
+def test_mariadb_same_as_sqlite(clients, url):
     mariadb, sqlite = clients
     _same(mariadb, sqlite, url)
 
 
 @pytest.mark.mariadb
-def test_mariadb_everything_same_as_sqlite(clients):  # noqa: F811
+def test_mariadb_everything_same_as_sqlite(clients):
     mariadb, sqlite = clients
     _same(mariadb, sqlite, _everything_url(sqlite))

@@ -6,17 +6,10 @@ ordering, LIKE escaping) are SQLAlchemy's job, not the mapping author's.
 
 from __future__ import annotations
 
-import os
-
 import orjson
 import pytest
-import sqlalchemy as sa
 
-from facade.app import create_app
-from facade.config import Settings
-from legacy_adapters.sources.demo.generate import generate
 from support.fhir_client import search_resources
-
 
 SEARCHES = [
     "/fhir/Patient?_count=9",

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from support.fhir_client import entry_ids, get_json, q
-from support.mariadb_demo import mariadb_demo
 
 from facade.app import create_app
 from facade.config import Settings
+from support.fhir_client import entry_ids, get_json, q
+from support.mariadb_demo import mariadb_demo
 
 pytestmark = pytest.mark.mariadb
 
@@ -24,8 +24,9 @@ def demo(mariadb_url):
 def _serve_and_pick_a_patient(url: str) -> tuple:
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     with engine.connect() as connection:
-        guid, mrn, family = connection.execute(sa.text(
-            "SELECT pt_guid, mrn, last_nm FROM pt_master WHERE del_flg <> 'Y' AND merged_to_seq IS NULL ORDER BY pt_seq LIMIT 1")).one()
+        guid, mrn, family = connection.execute(
+            sa.text("SELECT pt_guid, mrn, last_nm FROM pt_master WHERE del_flg <> 'Y' AND merged_to_seq IS NULL ORDER BY pt_seq LIMIT 1")
+        ).one()
         # The collation really is forgiving: the weakness this guards against.
         assert connection.execute(sa.text("SELECT COUNT(*) FROM pt_master WHERE mrn = :m"), {"m": mrn.lower() + " "}).scalar() == 1
     engine.dispose()

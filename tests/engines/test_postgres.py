@@ -16,11 +16,9 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from facade.app import create_app
-from facade.config import Settings
 from legacy_adapters.engines import create_legacy_engine
-from legacy_adapters.sources.demo.generate import CHRONIC_SEQ, DEMO_SEED, generate
-from support.pg_demo import DEMO_SCHEMA, PG_DEMO_PATIENTS, ensure_demo_schema
+from legacy_adapters.sources.demo.generate import CHRONIC_SEQ
+from support.pg_demo import DEMO_SCHEMA, PG_DEMO_PATIENTS
 
 pytestmark = pytest.mark.postgres
 
@@ -32,8 +30,10 @@ MAX_PAGES = 500
 def guids(sqlite_demo) -> dict[str, list[str]]:
     """Patient ids of interest, taken straight from the legacy table."""
     with contextlib.closing(sqlite3.connect(f"file:{sqlite_demo}?mode=ro", uri=True)) as conn:
+
         def col(sql: str) -> list[str]:
             return [g for (g,) in conn.execute(sql)]
+
         return {
             "chronic": col(f"SELECT pt_guid FROM pt_master WHERE pt_seq = {CHRONIC_SEQ}"),
             "typical": col("""SELECT p.pt_guid FROM pt_master p JOIN lab_result r ON r.pt_seq = p.pt_seq
@@ -102,7 +102,8 @@ def test_engine_merges_url_options_with_its_own(pg_demo_url):
     # The URL's options come after the defaults: it may set its own statement timeout
     # (and a later -c wins over an earlier one), but read-only is always applied last.
     url = sa.engine.make_url(pg_demo_url).update_query_dict(
-        {"options": "-c statement_timeout=1234 -csearch_path=public", "connect_timeout": "3"})
+        {"options": "-c statement_timeout=1234 -csearch_path=public", "connect_timeout": "3"}
+    )
     engine = create_legacy_engine(url.render_as_string(hide_password=False))
     try:
         with engine.connect() as conn:
@@ -117,8 +118,11 @@ def test_demo_schema_is_separate_from_public(postgres_url, pg_demo_url):
     engine = sa.create_engine(postgres_url, poolclass=sa.NullPool)
     try:
         with engine.connect() as conn:
-            tables = set(conn.execute(sa.text(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": DEMO_SCHEMA}).scalars())
+            tables = set(
+                conn.execute(
+                    sa.text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": DEMO_SCHEMA}
+                ).scalars()
+            )
             assert {"pt_master", "lab_result", "vitals", "enc_visit"} <= tables
     finally:
         engine.dispose()
@@ -156,7 +160,8 @@ def test_observation_code_search(pg, lite):
     assert len(found) > 100
     for resource in found:
         assert {"system": "http://loinc.org", "code": "2345-7"} in [
-            {k: c[k] for k in ("system", "code")} for c in resource["code"]["coding"]]
+            {k: c[k] for k in ("system", "code")} for c in resource["code"]["coding"]
+        ]
 
 
 def test_birthdate_search(pg, lite):
@@ -205,8 +210,16 @@ def test_one_patients_records_paged(pg, lite, guids):
     """Every patient-compartment type for the long-history patient: period dates, collections
     (a report's results, aggregated by each engine's own string function) and Provenance."""
     guid = guids["chronic"][0]
-    for resource_type in ("Encounter", "Condition", "MedicationRequest", "DiagnosticReport", "Immunization",
-                          "AllergyIntolerance", "Procedure", "Provenance"):
+    for resource_type in (
+        "Encounter",
+        "Condition",
+        "MedicationRequest",
+        "DiagnosticReport",
+        "Immunization",
+        "AllergyIntolerance",
+        "Procedure",
+        "Provenance",
+    ):
         found = _same_search(pg, lite, f"/fhir/{resource_type}?patient={guid}&_count=200", page_size=200)
         assert found or resource_type not in ("Encounter", "Condition", "DiagnosticReport", "Provenance"), resource_type
     reports = _same_search(pg, lite, f"/fhir/DiagnosticReport?patient={guid}&_count=200", page_size=200)

@@ -13,7 +13,7 @@ def test_a_worker_that_loses_the_creation_race_checks_again(tmp_path, monkeypatc
     real_create_all = sa.MetaData.create_all
     calls = []
 
-    def racing(self, bind, **kwargs):  # noqa: ANN001, ANN202
+    def racing(self, bind, **kwargs):
         calls.append(1)
         if len(calls) == 1:  # another worker creates the tables between our check and our CREATE
             real_create_all(self, bind, **kwargs)
@@ -38,7 +38,7 @@ def test_workers_starting_together_all_get_their_tables(tmp_path):
         def create(store: StateStore) -> None:
             try:
                 store.create_tables()
-            except Exception as error:  # noqa: BLE001 - collected and asserted below
+            except Exception as error:
                 errors.append(error)
 
         threads = [threading.Thread(target=create, args=(store,)) for store in stores]

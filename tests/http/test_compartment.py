@@ -17,9 +17,14 @@ def _ids(app, resource_type, clauses):
 
 def test_observation_compartment_matches_sql(app, raw_db):
     guid = raw_db.execute("SELECT pt_guid FROM pt_master WHERE del_flg <> 'Y' ORDER BY pt_seq LIMIT 1 OFFSET 7").fetchone()[0]
-    expected = {row[0] for row in raw_db.execute(
-        "SELECT r.res_guid FROM lab_result r JOIN pt_master p ON r.pt_seq = p.pt_seq "
-        "WHERE p.pt_guid = ? AND r.del_flg <> 'Y' AND p.del_flg <> 'Y'", (guid,))}
+    expected = {
+        row[0]
+        for row in raw_db.execute(
+            "SELECT r.res_guid FROM lab_result r JOIN pt_master p ON r.pt_seq = p.pt_seq "
+            "WHERE p.pt_guid = ? AND r.del_flg <> 'Y' AND p.del_flg <> 'Y'",
+            (guid,),
+        )
+    }
     found = _ids(app, "Observation", [patient_compartment_clause("Observation", guid)])
     assert expected and expected <= found
     assert all(i in expected or "-" in i[36:] for i in found)  # the rest are this patient's vital-sign variants

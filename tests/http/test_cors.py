@@ -11,8 +11,9 @@ def test_metadata_allows_any_origin(client):
 
 
 def test_preflight_for_a_bearer_search_is_answered_without_a_token(client):
-    response = client.options("/fhir/Patient", headers={**ORIGIN, "Access-Control-Request-Method": "GET",
-                                                        "Access-Control-Request-Headers": "authorization"})
+    response = client.options(
+        "/fhir/Patient", headers={**ORIGIN, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}
+    )
     assert response.status_code in (200, 204)
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "Authorization" in response.headers["Access-Control-Allow-Headers"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
-from support.demo_sql import compartment_ids_of, observation_ids_of, referenced_outside_compartment
-from support.fhir_client import get_json, link, walk
-from support.sql_statements import count_statements
 
 from facade.search.compartment import PATIENT_COMPARTMENT_PARAM
 from facade.search.everything import compartment_types
+from support.demo_sql import compartment_ids_of, observation_ids_of, referenced_outside_compartment
+from support.fhir_client import get_json, link, walk
+from support.sql_statements import count_statements
 
 LIVE_PATIENTS = "FROM pt_master p WHERE (p.del_flg IS NULL OR p.del_flg <> 'Y')"
 _HAS = "EXISTS (SELECT 1 FROM {0} x WHERE x.pt_seq = p.pt_seq)"
@@ -42,7 +42,9 @@ def _by_type(entries: list[tuple[str, str]]) -> dict[str, set[str]]:
 def _outside_types(service) -> set[str]:
     """Served types outside the compartment that compartment types point at."""
     return {
-        d.target for t in compartment_types(service.catalogues) for d in service.catalogues[t].values()
+        d.target
+        for t in compartment_types(service.catalogues)
+        for d in service.catalogues[t].values()
         if d.type == "reference" and d.target in service.catalogues and d.target not in PATIENT_COMPARTMENT_PARAM
     }
 
@@ -118,7 +120,10 @@ def test_statements_per_page_do_not_grow_with_the_page(client, app, patient):
 
 def test_post_with_parameters_is_the_same_as_get(client, patient):
     get = get_json(client, f"/fhir/Patient/{patient}/$everything?_count=9&_type=Patient,Observation")
-    body = {"resourceType": "Parameters", "parameter": [{"name": "_count", "valueInteger": 9}, {"name": "_type", "valueString": "Patient,Observation"}]}
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "_count", "valueInteger": 9}, {"name": "_type", "valueString": "Patient,Observation"}],
+    }
     response = client.post(f"/fhir/Patient/{patient}/$everything", json=body, headers={"Content-Type": "application/fhir+json"})
     assert response.status_code == 200
     assert response.get_json()["entry"] == get["entry"]
@@ -181,5 +186,5 @@ def test_everything_uses_the_service_query_path(app, client, patient):
     walked = [(t, names) for t, names in seen if t in PATIENT_COMPARTMENT_PARAM]
     types = compartment_types(service.catalogues)
     assert len(walked) >= 2 and walked == [(t, (PATIENT_COMPARTMENT_PARAM[t],)) for t in types[: len(walked)]]
-    lookups = seen[len(walked):]
+    lookups = seen[len(walked) :]
     assert all(names == ("_id",) and t in _outside_types(service) for t, names in lookups)

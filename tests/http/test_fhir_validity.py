@@ -17,6 +17,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
+
 from support.fhir_client import walk
 from support.us_core import profile_problems
 
@@ -47,18 +48,14 @@ def test_every_patient_is_valid_r4(client, raw_db):
 
 def _expected_observations(raw_db) -> int:
     live = "(v.del_flg IS NULL OR v.del_flg <> 'Y') AND (p.del_flg IS NULL OR p.del_flg <> 'Y')"
-    labs = raw_db.execute(
-        "SELECT count(*) FROM lab_result v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE " + live
-    ).fetchone()[0]
+    labs = raw_db.execute("SELECT count(*) FROM lab_result v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE " + live).fetchone()[0]
     vitals = raw_db.execute(
         f"""SELECT sum((pulse IS NOT NULL) + (resp_rate IS NOT NULL) + (temp_f IS NOT NULL) + (wt_lb IS NOT NULL)
                   + (ht_in IS NOT NULL) + (spo2 IS NOT NULL) + (wt_lb IS NOT NULL AND ht_in IS NOT NULL)
                   + (bp_sys IS NOT NULL AND bp_dia IS NOT NULL))
             FROM vitals v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE {live}"""
     ).fetchone()[0]
-    smoking = raw_db.execute(
-        "SELECT count(*) FROM soc_hx v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE " + live
-    ).fetchone()[0]
+    smoking = raw_db.execute("SELECT count(*) FROM soc_hx v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE " + live).fetchone()[0]
     return labs + vitals + smoking
 
 
@@ -82,6 +79,7 @@ def test_every_observation_is_valid_r4(client, raw_db):
 
 # --- the other served types ---------------------------------------------------------------
 
+
 def _live(*aliases: str) -> str:
     return " AND ".join(f"({a}.del_flg IS NULL OR {a}.del_flg <> 'Y')" for a in aliases)
 
@@ -93,9 +91,9 @@ EXPECTED_COUNTS = {
     "Location": "SELECT count(*) FROM dept_loc",
     "Medication": "SELECT count(*) FROM med_cd",
     "Encounter": f"SELECT count(*) FROM enc_visit x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
-    "Condition": f"""SELECT (SELECT count(*) FROM prob_list x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')})
+    "Condition": f"""SELECT (SELECT count(*) FROM prob_list x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live("x", "p")})
         + (SELECT count(*) FROM enc_dx x JOIN pt_master p ON x.pt_seq = p.pt_seq JOIN enc_visit e ON x.visit_no = e.visit_no
-           WHERE {_live('x', 'p', 'e')})""",
+           WHERE {_live("x", "p", "e")})""",
     "MedicationRequest": f"SELECT count(*) FROM rx_order x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
     "AllergyIntolerance": f"SELECT count(*) FROM allergy x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
     "Immunization": f"SELECT count(*) FROM immun x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
@@ -103,33 +101,52 @@ EXPECTED_COUNTS = {
     "DiagnosticReport": f"SELECT count(*) FROM lab_order x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
 }
 # One Provenance per live row of each table that has who/when columns.
-EXPECTED_COUNTS["Provenance"] = "SELECT " + " + ".join(
-    f"(SELECT count(*) FROM {table} x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')})"
-    for table in ("enc_visit", "prob_list", "allergy", "immun", "rx_order", "proc_log", "lab_order")
-) + f""" + (SELECT count(*) FROM pt_master x WHERE {_live('x')})
+EXPECTED_COUNTS["Provenance"] = (
+    "SELECT "
+    + " + ".join(
+        f"(SELECT count(*) FROM {table} x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')})"
+        for table in ("enc_visit", "prob_list", "allergy", "immun", "rx_order", "proc_log", "lab_order")
+    )
+    + f""" + (SELECT count(*) FROM pt_master x WHERE {_live("x")})
   + (SELECT count(*) FROM enc_dx x JOIN pt_master p ON x.pt_seq = p.pt_seq JOIN enc_visit e ON x.visit_no = e.visit_no
-     WHERE {_live('x', 'p', 'e')})"""
+     WHERE {_live("x", "p", "e")})"""
+)
 
 # Required bindings fhir.resources leaves unchecked: element path -> the codes allowed.
 REQUIRED_CODES = {
-    "Encounter": {"status": {"planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled",
-                             "entered-in-error", "unknown"}},
-    "Condition": {"clinicalStatus": {"active", "recurrence", "relapse", "inactive", "remission", "resolved"},
-                  "verificationStatus": {"unconfirmed", "provisional", "differential", "confirmed", "refuted",
-                                         "entered-in-error"}},
-    "MedicationRequest": {"status": {"active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped",
-                                     "draft", "unknown"},
-                          "intent": {"proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
-                                     "instance-order", "option"}},
-    "AllergyIntolerance": {"clinicalStatus": {"active", "inactive", "resolved"},
-                           "verificationStatus": {"unconfirmed", "confirmed", "refuted", "entered-in-error"},
-                           "category": {"food", "medication", "environment", "biologic"},
-                           "reaction.severity": {"mild", "moderate", "severe"}},
+    "Encounter": {
+        "status": {"planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown"}
+    },
+    "Condition": {
+        "clinicalStatus": {"active", "recurrence", "relapse", "inactive", "remission", "resolved"},
+        "verificationStatus": {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"},
+    },
+    "MedicationRequest": {
+        "status": {"active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft", "unknown"},
+        "intent": {"proposal", "plan", "order", "original-order", "reflex-order", "filler-order", "instance-order", "option"},
+    },
+    "AllergyIntolerance": {
+        "clinicalStatus": {"active", "inactive", "resolved"},
+        "verificationStatus": {"unconfirmed", "confirmed", "refuted", "entered-in-error"},
+        "category": {"food", "medication", "environment", "biologic"},
+        "reaction.severity": {"mild", "moderate", "severe"},
+    },
     "Immunization": {"status": {"completed", "entered-in-error", "not-done"}},
-    "Procedure": {"status": {"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
-                             "entered-in-error", "unknown"}},
-    "DiagnosticReport": {"status": {"registered", "partial", "preliminary", "final", "amended", "corrected",
-                                    "appended", "cancelled", "entered-in-error", "unknown"}},
+    "Procedure": {"status": {"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed", "entered-in-error", "unknown"}},
+    "DiagnosticReport": {
+        "status": {
+            "registered",
+            "partial",
+            "preliminary",
+            "final",
+            "amended",
+            "corrected",
+            "appended",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        }
+    },
     "Location": {"status": {"active", "suspended", "inactive"}},
 }
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from support.pg_demo import DEMO_SCHEMA, ensure_demo_schema, with_search_path
 
 from facade.app import create_app
 from facade.config import Settings
@@ -12,11 +11,13 @@ from facade.search.cursor import encode_cursor
 from facade.search.parser import MAX_CLAUSES, MAX_VALUES_PER_PARAMETER
 from facade.search.request import SearchRequest
 from legacy_adapters.mapping.bindings import IdTemplate
+from support.pg_demo import DEMO_SCHEMA, ensure_demo_schema, with_search_path
 
 
 def _fingerprint(client, path: str) -> str:
-    from facade.search.cursor import decode_cursor
     from urllib.parse import parse_qs, urlsplit
+
+    from facade.search.cursor import decode_cursor
 
     bundle = client.get(path).get_json()
     next_url = next(link["url"] for link in bundle["link"] if link["relation"] == "next")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+
+from facade.core.includes import MAX_REVINCLUDES_PER_PAGE
 from support.demo_sql import live_patient_ids, observation_ids_of, patient_of_observations
 from support.fhir_client import get_json, walk
 from support.sql_statements import count_statements
-
-from facade.core.includes import MAX_REVINCLUDES_PER_PAGE
 
 STRICT = {"Prefer": "handling=strict"}
 
@@ -99,7 +99,8 @@ def test_include_of_a_reference_held_by_a_collection(client, app, raw_db, count)
         reports = _by_mode(bundle, "match")
         marks = ",".join("?" for _ in reports)
         expected = {
-            row[0] for row in raw_db.execute(
+            row[0]
+            for row in raw_db.execute(
                 "SELECT r.res_guid FROM lab_result r JOIN lab_order o ON r.ord_no = o.ord_no JOIN pt_master p ON r.pt_seq = p.pt_seq "
                 f"WHERE o.ord_guid IN ({marks}) AND (r.del_flg IS NULL OR r.del_flg <> 'Y') AND (p.del_flg IS NULL OR p.del_flg <> 'Y')",
                 reports,

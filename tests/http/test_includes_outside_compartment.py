@@ -8,11 +8,11 @@ mapping's reference parameters, not only the demo's.
 from __future__ import annotations
 
 import pytest
-from support.fhir_client import get_json, walk
-from support.sql_statements import count_statements
 
 from facade.app import create_app
 from facade.config import Settings
+from support.fhir_client import get_json, walk
+from support.sql_statements import count_statements
 
 MAPPING = """
 mapping: includes-test
@@ -90,7 +90,11 @@ def patient(raw_db) -> str:
 
 
 def _ids(bundle: dict, mode: str, resource_type: str) -> list[str]:
-    return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == mode and e["resource"]["resourceType"] == resource_type]
+    return [
+        e["resource"]["id"]
+        for e in bundle.get("entry", [])
+        if e["search"]["mode"] == mode and e["resource"]["resourceType"] == resource_type
+    ]
 
 
 def _practitioners_of_encounters(raw_db, encounter_ids: list[str]) -> set[str]:
@@ -113,8 +117,13 @@ def test_revinclude_encounters_of_practitioners(client, raw_db):
     doctors = _ids(bundle, "match", "Practitioner")
     assert sorted(doctors) == sorted(few)
     marks = ",".join("?" * len(doctors))
-    expected = {row[0] for row in raw_db.execute(
-        f"SELECT e.visit_guid FROM enc_visit e JOIN pt_master p ON e.pt_seq = p.pt_seq WHERE e.attend_dr IN ({marks}) AND {LIVE}", doctors)}
+    expected = {
+        row[0]
+        for row in raw_db.execute(
+            f"SELECT e.visit_guid FROM enc_visit e JOIN pt_master p ON e.pt_seq = p.pt_seq WHERE e.attend_dr IN ({marks}) AND {LIVE}",
+            doctors,
+        )
+    }
     assert expected and set(_ids(bundle, "include", "Encounter")) == expected
 
 
@@ -126,8 +135,12 @@ def test_capability_lists_the_mapping_includes(client):
 
 
 def test_everything_includes_referenced_practitioners_per_page(client, raw_db, patient):
-    encounters = {row[0] for row in raw_db.execute(
-        f"SELECT e.visit_guid FROM enc_visit e JOIN pt_master p ON e.pt_seq = p.pt_seq WHERE p.pt_guid = ? AND {LIVE}", (patient,))}
+    encounters = {
+        row[0]
+        for row in raw_db.execute(
+            f"SELECT e.visit_guid FROM enc_visit e JOIN pt_master p ON e.pt_seq = p.pt_seq WHERE p.pt_guid = ? AND {LIVE}", (patient,)
+        )
+    }
     assert len(encounters) > 2
     pages = walk(client, f"/fhir/Patient/{patient}/$everything?_count=2")
     seen = set()

@@ -27,9 +27,7 @@ def _null_some_birth_dates(engine: sa.Engine) -> None:
 
 def _expected(engine: sa.Engine, descending: bool) -> list[str]:
     with engine.connect() as connection:
-        rows = connection.execute(
-            sa.text("SELECT pt_guid, dob FROM pt_master WHERE del_flg IS NULL OR del_flg <> 'Y'")
-        ).all()
+        rows = connection.execute(sa.text("SELECT pt_guid, dob FROM pt_master WHERE del_flg IS NULL OR del_flg <> 'Y'")).all()
     # NULL is the smallest key; ties (same dob or both NULL) are broken by id, ascending.
     ordered = sorted(rows, key=lambda row: row[0])
     ordered.sort(key=lambda row: (row[1] is not None, row[1] or ""), reverse=descending)

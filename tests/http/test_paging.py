@@ -17,18 +17,34 @@ from support.fhir_client import walk as _walk
 
 BASE = "http://testserver/fhir"
 VITAL_VARIANTS = [  # (variant, columns that must be non-null)
-    ("pulse", ["pulse"]), ("resp", ["resp_rate"]), ("temp", ["temp_f"]), ("weight", ["wt_lb"]),
-    ("height", ["ht_in"]), ("spo2", ["spo2"]), ("bmi", ["wt_lb", "ht_in"]), ("bp", ["bp_sys", "bp_dia"]),
+    ("pulse", ["pulse"]),
+    ("resp", ["resp_rate"]),
+    ("temp", ["temp_f"]),
+    ("weight", ["wt_lb"]),
+    ("height", ["ht_in"]),
+    ("spo2", ["spo2"]),
+    ("bmi", ["wt_lb", "ht_in"]),
+    ("bp", ["bp_sys", "bp_dia"]),
 ]
-OBS = "WITH obs(id, pt_seq, category, dttm) AS (\n" + "\n UNION ALL\n".join(
-    ["SELECT r.res_guid, r.pt_seq, 'laboratory', r.collect_dttm FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq "
-     "WHERE r.del_flg <> 'Y' AND p.del_flg <> 'Y'"]
-    + [f"SELECT v.vs_guid || '-{name}', v.pt_seq, 'vital-signs', v.taken_dttm FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq "
-       f"WHERE v.del_flg <> 'Y' AND p.del_flg <> 'Y' AND " + " AND ".join(f"v.{c} IS NOT NULL" for c in columns)
-       for name, columns in VITAL_VARIANTS]
-    + ["SELECT h.sh_guid, h.pt_seq, 'social-history', h.rec_dttm FROM soc_hx h JOIN pt_master p ON p.pt_seq = h.pt_seq "
-       "WHERE h.del_flg <> 'Y' AND p.del_flg <> 'Y'"]
-) + "\n)\n"
+OBS = (
+    "WITH obs(id, pt_seq, category, dttm) AS (\n"
+    + "\n UNION ALL\n".join(
+        [
+            "SELECT r.res_guid, r.pt_seq, 'laboratory', r.collect_dttm FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq "
+            "WHERE r.del_flg <> 'Y' AND p.del_flg <> 'Y'"
+        ]
+        + [
+            f"SELECT v.vs_guid || '-{name}', v.pt_seq, 'vital-signs', v.taken_dttm FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq "
+            f"WHERE v.del_flg <> 'Y' AND p.del_flg <> 'Y' AND " + " AND ".join(f"v.{c} IS NOT NULL" for c in columns)
+            for name, columns in VITAL_VARIANTS
+        ]
+        + [
+            "SELECT h.sh_guid, h.pt_seq, 'social-history', h.rec_dttm FROM soc_hx h JOIN pt_master p ON p.pt_seq = h.pt_seq "
+            "WHERE h.del_flg <> 'Y' AND p.del_flg <> 'Y'"
+        ]
+    )
+    + "\n)\n"
+)
 PATIENTS = "SELECT pt_guid FROM pt_master WHERE del_flg <> 'Y'"
 
 
@@ -125,30 +141,35 @@ def test_ties_on_date_do_not_duplicate_or_skip(client, raw_db):
         pages = walk(client, f"/fhir/Observation?patient={guid}&_sort={sort}&_count={count}")
         ids = assert_paged_exactly_once(pages, expected, count)
         # some page boundary falls inside a group of equal dates, so the tie-breakers were exercised
-        assert any(
-            legacy_dttm(a["entry"][-1]["resource"]) == legacy_dttm(b["entry"][0]["resource"]) for a, b in zip(pages, pages[1:])
-        )
+        assert any(legacy_dttm(a["entry"][-1]["resource"]) == legacy_dttm(b["entry"][0]["resource"]) for a, b in zip(pages, pages[1:]))
         assert ids == search_ids(client, f"/fhir/Observation?patient={guid}&_sort={sort}&_count=1000", _next_under_base)
 
 
 def test_ties_across_patients_on_one_day(client, raw_db):
-    day = raw_db.execute(f"{OBS} SELECT substr(dttm, 1, 8) d FROM obs WHERE pt_seq > 1 AND dttm > '1' GROUP BY d ORDER BY count(*) DESC, d LIMIT 1").fetchone()[0]
+    day = raw_db.execute(
+        f"{OBS} SELECT substr(dttm, 1, 8) d FROM obs WHERE pt_seq > 1 AND dttm > '1' GROUP BY d ORDER BY count(*) DESC, d LIMIT 1"
+    ).fetchone()[0]
     expected = sql_ids(raw_db, f"{OBS} SELECT id FROM obs WHERE dttm >= ? AND dttm < ?", (day + "000000", day + "999999"))
     value = f"{day[:4]}-{day[4:6]}-{day[6:]}"
     assert_paged_exactly_once(walk(client, f"/fhir/Observation?date={value}&_count=4"), expected, 4)
 
 
-@pytest.mark.parametrize("sort,count,key", [
-    ("family", 7, "last_nm"),
-    ("-birthdate", 9, "dob"),
-    ("birthdate,-family", 11, "dob"),
-])
+@pytest.mark.parametrize(
+    "sort,count,key",
+    [
+        ("family", 7, "last_nm"),
+        ("-birthdate", 9, "dob"),
+        ("birthdate,-family", 11, "dob"),
+    ],
+)
 def test_patient_sort_ties(client, raw_db, sort, count, key):
     """Many patients share a surname or a (junk) birth date; paging still sees each exactly once, in order."""
     pages = walk(client, f"/fhir/Patient?_sort={sort}&_count={count}")
     assert_paged_exactly_once(pages, sql_ids(raw_db, PATIENTS), count)
     descending = sort.startswith("-")
-    values = [r[0] for r in raw_db.execute(f"SELECT {key} FROM pt_master WHERE del_flg <> 'Y' ORDER BY {key} {'DESC' if descending else 'ASC'}")]
+    values = [
+        r[0] for r in raw_db.execute(f"SELECT {key} FROM pt_master WHERE del_flg <> 'Y' ORDER BY {key} {'DESC' if descending else 'ASC'}")
+    ]
     seen = [e["resource"] for page in pages for e in page["entry"]]
     if key == "last_nm":
         assert [r["name"][0]["family"].upper() for r in seen] == values
@@ -201,18 +222,33 @@ def _first_next(client, path: str) -> str:
 
 def test_cursor_from_another_search_is_rejected(client):
     cursor = cursor_of(_first_next(client, "/fhir/Patient?gender=male&_count=5"))
-    for other in ("/fhir/Patient?gender=female&_count=5", "/fhir/Patient?gender=male&_sort=family&_count=5",
-                  "/fhir/Patient?_count=5", "/fhir/Observation?_count=5"):
+    for other in (
+        "/fhir/Patient?gender=female&_count=5",
+        "/fhir/Patient?gender=male&_sort=family&_count=5",
+        "/fhir/Patient?_count=5",
+        "/fhir/Observation?_count=5",
+    ):
         outcome = get_json(client, f"{other}&_cursor={cursor}", status=400)
         assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["severity"] == "error"
     # the cursor is fine on its own search
     assert get_json(client, f"/fhir/Patient?gender=male&_count=5&_cursor={cursor}")["entry"]
 
 
-@pytest.mark.parametrize("cursor", [
-    "garbage", "!!!!", "%00", "eyJ", encode({"a": 1}), encode(["abc"]), encode("x"), encode([1, 2]),
-    encode(["abcdef", [[1, 2]]]), encode(["abcdef", [None, 0, "x"]]),
-])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "!!!!",
+        "%00",
+        "eyJ",
+        encode({"a": 1}),
+        encode(["abc"]),
+        encode("x"),
+        encode([1, 2]),
+        encode(["abcdef", [[1, 2]]]),
+        encode(["abcdef", [None, 0, "x"]]),
+    ],
+)
 def test_garbage_cursor_is_rejected(client, cursor):
     outcome = get_json(client, f"/fhir/Patient?_count=5&_cursor={quote(cursor, safe='%')}", status=400)
     assert outcome["resourceType"] == "OperationOutcome"
@@ -222,8 +258,14 @@ def test_tampered_cursor_is_rejected(client):
     """A cursor edited by a client (right fingerprint, wrong position) is a 400, never a 500."""
     fingerprint, position = decode(cursor_of(_first_next(client, "/fhir/Observation?category=laboratory&_count=5")))
     assert len(position) == 3  # date key, branch, id
-    for bad in (position[:-1], position + ["x"], [position[0], "not-a-branch", position[2]], [position[0], 0.5, position[2]],
-                [position[0], None, position[2]], [{"k": 1}, position[1], position[2]]):
+    for bad in (
+        position[:-1],
+        position + ["x"],
+        [position[0], "not-a-branch", position[2]],
+        [position[0], 0.5, position[2]],
+        [position[0], None, position[2]],
+        [{"k": 1}, position[1], position[2]],
+    ):
         token = encode([fingerprint, bad])
         response = client.get(f"/fhir/Observation?category=laboratory&_count=5&_cursor={token}")
         assert response.status_code == 400, (bad, response.status_code)

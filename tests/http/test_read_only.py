@@ -101,6 +101,7 @@ def _assert_refused_by_postgres(engine: sa.Engine, sql: str) -> None:
 
 # -- SQLite ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sqlite_engine(demo_path):
     engine = create_legacy_engine(sqlite_url(demo_path))
@@ -137,6 +138,7 @@ def test_sqlite_engine_still_reads(sqlite_engine):
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def pg_demo_url(postgres_url):
@@ -192,6 +194,7 @@ def test_postgres_url_options_cannot_turn_read_only_off(pg_demo_url, pg_digest):
 
 # -- The façade over HTTP, on both backends ---------------------------------------------------
 
+
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request, demo_path):
     """(client, fingerprint of the legacy data) for the façade on each backend."""
@@ -208,6 +211,7 @@ def backend(request, demo_path):
 
         def fingerprint():
             return table_digest(engine)
+
     yield app.test_client(), fingerprint
     app.extensions["fhir_facade"].adapter.engine.dispose()
     engine.dispose()
@@ -241,8 +245,7 @@ def test_injection_shaped_values_change_nothing(backend):
     # the same via POST _search, where values arrive form-encoded
     for query in INJECTIONS:
         path, _, params = query.partition("?")
-        response = client.post(f"/fhir/{path}/_search", data=params.replace("+", "%2B"),
-                               content_type="application/x-www-form-urlencoded")
+        response = client.post(f"/fhir/{path}/_search", data=params.replace("+", "%2B"), content_type="application/x-www-form-urlencoded")
         assert response.status_code in (200, 400), (query, response.status_code)
     # reads: the id is parsed against the mapping's id template, then bound
     for resource_id in ("x' OR '1'='1", "1; DROP TABLE pt_master", "' UNION SELECT pt_guid FROM pt_master --", "%25", "_"):
@@ -264,15 +267,21 @@ def test_forged_cursor_changes_nothing(backend):
     token = next_url.split("_cursor=", 1)[1]
     decoded = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     forged_values = ["' OR '1'='1", "x'; DROP TABLE pt_master; --", 1]
-    for forged in ([decoded[0], forged_values], ["' OR 1=1 --", decoded[1]], [decoded[0], forged_values * 3], "'; DROP TABLE pt_master; --"):
+    for forged in (
+        [decoded[0], forged_values],
+        ["' OR 1=1 --", decoded[1]],
+        [decoded[0], forged_values * 3],
+        "'; DROP TABLE pt_master; --",
+    ):
         cursor = base64.urlsafe_b64encode(orjson.dumps(forged)).decode().rstrip("=")
         status, body = _search(client, f"Patient?_count=2&_sort=family&_cursor={cursor}")
         assert status in (200, 400)
     assert fingerprint() == before
 
 
-@pytest.mark.parametrize("query", ["Patient?name=x%00", "Patient?identifier=a%00b", "Patient?_id=a%00b",
-                                   "Observation?code=http://loinc.org|2345-7%00"])
+@pytest.mark.parametrize(
+    "query", ["Patient?name=x%00", "Patient?identifier=a%00b", "Patient?_id=a%00b", "Observation?code=http://loinc.org|2345-7%00"]
+)
 def test_nul_in_search_value_is_a_client_error(backend, query):
     """psycopg2 refuses NUL in a string parameter with a plain ValueError (once a 500 on PostgreSQL)."""
     client, _ = backend
@@ -282,6 +291,7 @@ def test_nul_in_search_value_is_a_client_error(backend, query):
 
 
 # -- MariaDB --------------------------------------------------------------------------------
+
 
 @pytest.mark.mariadb
 def test_mariadb_engine_refuses_writes(mariadb_url):

@@ -36,7 +36,7 @@ VITALS = [
 _VITAL_SELECTS = "\n  UNION ALL\n".join(
     f"""  SELECT v.vs_guid || '-{name}', p.pt_guid, 'vital-signs', '{loinc}', NULL, v.taken_dttm, 'final'
   FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq
-  WHERE COALESCE(v.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y' AND {' AND '.join(f'v.{c} IS NOT NULL' for c in columns)}"""
+  WHERE COALESCE(v.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y' AND {" AND ".join(f"v.{c} IS NOT NULL" for c in columns)}"""
     for name, loinc, columns in VITALS
 )
 OBS = f"""WITH obs(id, pt_guid, category, loinc, local_code, dttm, status) AS (
@@ -112,7 +112,10 @@ def in_cohort(cohort: list[str]) -> str:
 # --------------------------------------------------------------------------- patient / subject
 def test_patient_reference_forms_agree(client, raw_db, patient):
     expected = obs_where(raw_db, "pt_guid = ?", (patient,))
-    assert {r[0] for r in raw_db.execute(f"{OBS} SELECT DISTINCT category FROM obs WHERE pt_guid = ?", (patient,))} == {"laboratory", "vital-signs"}
+    assert {r[0] for r in raw_db.execute(f"{OBS} SELECT DISTINCT category FROM obs WHERE pt_guid = ?", (patient,))} == {
+        "laboratory",
+        "vital-signs",
+    }
     forms = [patient, f"Patient/{patient}", f"{BASE}/Patient/{patient}", f"{BASE}/Patient/{patient}/_history/1"]
     for form in forms:
         assert_same_ids(obs_search(client, f"patient={q(form)}"), expected)
@@ -134,8 +137,14 @@ def test_soft_deleted_rows_and_patients_are_excluded(client, raw_db):
         "AND EXISTS (SELECT 1 FROM vitals v WHERE v.pt_seq = p.pt_seq AND v.pulse IS NOT NULL) ORDER BY p.pt_seq"
     ).fetchone()[0]
     assert obs_search(client, f"patient={deleted_pt}") == []
-    deleted_lab = sql_ids(raw_db, "SELECT r.res_guid FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq WHERE r.del_flg = 'Y' AND p.del_flg <> 'Y' LIMIT 3")
-    deleted_vs = sql_ids(raw_db, "SELECT v.vs_guid || '-pulse' FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq WHERE v.del_flg = 'Y' AND p.del_flg <> 'Y' AND v.pulse IS NOT NULL LIMIT 3")
+    deleted_lab = sql_ids(
+        raw_db,
+        "SELECT r.res_guid FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq WHERE r.del_flg = 'Y' AND p.del_flg <> 'Y' LIMIT 3",
+    )
+    deleted_vs = sql_ids(
+        raw_db,
+        "SELECT v.vs_guid || '-pulse' FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq WHERE v.del_flg = 'Y' AND p.del_flg <> 'Y' AND v.pulse IS NOT NULL LIMIT 3",
+    )
     assert deleted_lab and deleted_vs
     assert obs_search(client, "_id=" + ",".join(deleted_lab + deleted_vs)) == []
     live = obs_where(raw_db, "category = 'laboratory' ORDER BY id LIMIT 1") + obs_where(raw_db, "id LIKE '%-pulse' ORDER BY id LIMIT 1")
@@ -194,8 +203,11 @@ def test_code(client, raw_db, query, where):
 
 def test_code_bp_panel_needs_both_pressures(client, raw_db):
     bp = set(obs_search(client, "code=85354-9"))
-    expected = sql_ids(raw_db, "SELECT v.vs_guid || '-bp' FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq "
-                       "WHERE v.del_flg <> 'Y' AND p.del_flg <> 'Y' AND v.bp_sys IS NOT NULL AND v.bp_dia IS NOT NULL")
+    expected = sql_ids(
+        raw_db,
+        "SELECT v.vs_guid || '-bp' FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq "
+        "WHERE v.del_flg <> 'Y' AND p.del_flg <> 'Y' AND v.bp_sys IS NOT NULL AND v.bp_dia IS NOT NULL",
+    )
     assert_same_ids(list(bp), expected)
     without = sql_ids(raw_db, "SELECT vs_guid || '-bp' FROM vitals WHERE bp_sys IS NULL OR bp_dia IS NULL")
     assert without and not bp & set(without)
@@ -205,7 +217,10 @@ COHORT_CODE_CASES = [
     ("code=" + q(f"{LOINC}|"), "loinc IS NOT NULL"),  # labs whose test has a LOINC code, and every vital sign
     ("code=" + q(f"{LAB_SYSTEM}|"), "local_code IS NOT NULL"),
     ("code:not=2345-7", "loinc IS NULL OR loinc <> '2345-7'"),
-    ("code:not=" + q(f"{LOINC}|8867-4,{LAB_SYSTEM}|UDS"), "(loinc IS NULL OR loinc <> '8867-4') AND (local_code IS NULL OR local_code <> 'UDS')"),
+    (
+        "code:not=" + q(f"{LOINC}|8867-4,{LAB_SYSTEM}|UDS"),
+        "(loinc IS NULL OR loinc <> '8867-4') AND (local_code IS NULL OR local_code <> 'UDS')",
+    ),
     ("code=2345-7,8867-4", "loinc IN ('2345-7', '8867-4')"),
     ("code=" + q(f"{LOINC}|2345-7") + "&code=" + q(f"{LAB_SYSTEM}|GLU"), "loinc = '2345-7' AND local_code = 'GLU'"),
     ("code=2345-7&code=8867-4", "0"),
@@ -236,7 +251,10 @@ def test_code_with_wrong_or_empty_system_finds_nothing(client, raw_db):
 # --------------------------------------------------------------------------- date
 def _cohort_day(raw_db, cohort) -> str:
     """A day (YYYYMMDD) in the middle of the cohort's history."""
-    days = [r[0] for r in raw_db.execute(f"{OBS} SELECT DISTINCT substr(dttm, 1, 8) FROM obs WHERE {VALID_DTTM} AND {in_cohort(cohort)} ORDER BY 1")]
+    days = [
+        r[0]
+        for r in raw_db.execute(f"{OBS} SELECT DISTINCT substr(dttm, 1, 8) FROM obs WHERE {VALID_DTTM} AND {in_cohort(cohort)} ORDER BY 1")
+    ]
     return days[len(days) // 2]
 
 
@@ -287,11 +305,16 @@ def test_date_with_time_zone(client, raw_db):
 
 
 def test_date_at_second_precision(client, raw_db, patient):
-    dttm = raw_db.execute(f"{OBS} SELECT dttm FROM obs WHERE pt_guid = ? AND {VALID_DTTM} ORDER BY dttm LIMIT 1 OFFSET 3", (patient,)).fetchone()[0]
+    dttm = raw_db.execute(
+        f"{OBS} SELECT dttm FROM obs WHERE pt_guid = ? AND {VALID_DTTM} ORDER BY dttm LIMIT 1 OFFSET 3", (patient,)
+    ).fetchone()[0]
     value = f"{dttm[:4]}-{dttm[4:6]}-{dttm[6:8]}T{dttm[8:10]}:{dttm[10:12]}:{dttm[12:14]}"
     assert_same_ids(obs_search(client, f"date={value}&patient={patient}"), obs_where(raw_db, "dttm = ? AND pt_guid = ?", (dttm, patient)))
     assert_same_ids(obs_search(client, f"date=gt{value}&patient={patient}"), obs_where(raw_db, "dttm > ? AND pt_guid = ?", (dttm, patient)))
-    assert_same_ids(obs_search(client, f"date=le{value}&patient={patient}"), obs_where(raw_db, f"{VALID_DTTM} AND dttm <= ? AND pt_guid = ?", (dttm, patient)))
+    assert_same_ids(
+        obs_search(client, f"date=le{value}&patient={patient}"),
+        obs_where(raw_db, f"{VALID_DTTM} AND dttm <= ? AND pt_guid = ?", (dttm, patient)),
+    )
 
 
 # --------------------------------------------------------------------------- status
@@ -358,11 +381,14 @@ def test_sort_rejects_unsortable(client):
 
 
 # --------------------------------------------------------------------------- GET vs POST
-@pytest.mark.parametrize("pairs", [
-    [("category", "laboratory"), ("code", f"{LOINC}|2345-7"), ("_count", "50")],
-    [("date", "ge2024-01-01"), ("date", "lt2024-03-01"), ("code", "8867-4,85354-9"), ("_sort", "date"), ("_count", "40")],
-    [("status", "corrected,cancelled"), ("_count", "25"), ("_total", "accurate")],
-])
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("category", "laboratory"), ("code", f"{LOINC}|2345-7"), ("_count", "50")],
+        [("date", "ge2024-01-01"), ("date", "lt2024-03-01"), ("code", "8867-4,85354-9"), ("_sort", "date"), ("_count", "40")],
+        [("status", "corrected,cancelled"), ("_count", "25"), ("_total", "accurate")],
+    ],
+)
 def test_get_and_post_search_agree(client, pairs):
     get = client.get("/fhir/Observation?" + urlencode(pairs))
     post = client.post("/fhir/Observation/_search", data=urlencode(pairs), content_type="application/x-www-form-urlencoded")

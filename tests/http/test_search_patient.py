@@ -7,10 +7,9 @@ façade's own code is never used to compute an expected answer.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import contextlib
 import sqlite3
+from datetime import date, timedelta
 
 import pytest
 
@@ -72,10 +71,14 @@ def test_identifier(client, raw_db):
     assert patient_search(client, f"identifier={q('urn:fhir-facade:demo:other|' + mrn)}") == []
     assert patient_search(client, f"identifier={q('|' + mrn)}") == []  # explicitly no system
     assert patient_search(client, f"identifier={mrn[:-1]}") == []  # tokens are not prefixes
-    other_mrn, other = raw_db.execute(f"SELECT mrn, pt_guid FROM pt_master p WHERE {NOT_DELETED} ORDER BY pt_seq LIMIT 1 OFFSET 77").fetchone()
+    other_mrn, other = raw_db.execute(
+        f"SELECT mrn, pt_guid FROM pt_master p WHERE {NOT_DELETED} ORDER BY pt_seq LIMIT 1 OFFSET 77"
+    ).fetchone()
     assert_same_ids(patient_search(client, f"identifier={mrn},{q('urn:fhir-facade:demo:mrn|' + other_mrn)}"), [guid, other])
     # system with no code: every patient with an MRN
-    assert_same_ids(patient_search(client, f"identifier={q('urn:fhir-facade:demo:mrn|')}"), patients_where(raw_db, "p.mrn IS NOT NULL AND p.mrn <> ''"))
+    assert_same_ids(
+        patient_search(client, f"identifier={q('urn:fhir-facade:demo:mrn|')}"), patients_where(raw_db, "p.mrn IS NOT NULL AND p.mrn <> ''")
+    )
 
 
 # --------------------------------------------------------------------------- name, family, given
@@ -121,14 +124,21 @@ def test_string_modifiers_really_differ(client, raw_db):
 
 
 def test_escaped_comma_is_one_value(client, raw_db):
-    assert_same_ids(patient_search(client, "family=smith,jones"), patients_where(raw_db, "p.last_nm LIKE 'SMITH%' OR p.last_nm LIKE 'JONES%'"))
+    assert_same_ids(
+        patient_search(client, "family=smith,jones"), patients_where(raw_db, "p.last_nm LIKE 'SMITH%' OR p.last_nm LIKE 'JONES%'")
+    )
     assert patient_search(client, "family=" + q("smith\\,jones")) == []
 
 
 # --------------------------------------------------------------------------- birthdate
 def test_junk_dob_values_are_the_ones_expected(raw_db):
     """The hand-written VALID_DOB guard knows every junk value in the data."""
-    odd = {r[0] for r in raw_db.execute("SELECT DISTINCT dob FROM pt_master WHERE dob IS NULL OR dob NOT GLOB '[12][0-9][0-9][0-9][01][0-9][0-3][0-9]'")}
+    odd = {
+        r[0]
+        for r in raw_db.execute(
+            "SELECT DISTINCT dob FROM pt_master WHERE dob IS NULL OR dob NOT GLOB '[12][0-9][0-9][0-9][01][0-9][0-3][0-9]'"
+        )
+    }
     assert odd and odd <= set(JUNK_DOB) | {None}
 
 
@@ -147,7 +157,9 @@ def _prefix_where(prefix: str, low: str, high: str) -> str:
 
 
 def _sample_day(raw_db) -> date:
-    dob = raw_db.execute(f"SELECT dob FROM pt_master p WHERE {NOT_DELETED} AND {VALID_DOB} ORDER BY pt_seq LIMIT 1 OFFSET 333").fetchone()[0]
+    dob = raw_db.execute(f"SELECT dob FROM pt_master p WHERE {NOT_DELETED} AND {VALID_DOB} ORDER BY pt_seq LIMIT 1 OFFSET 333").fetchone()[
+        0
+    ]
     return date(int(dob[:4]), int(dob[4:6]), int(dob[6:]))
 
 
@@ -194,7 +206,10 @@ def test_birthdate_finer_than_day_separates_gt_from_sa(client, raw_db):
 def test_birthdate_repeated_is_and(client, raw_db):
     api = patient_search(client, "birthdate=ge1950&birthdate=lt1960")
     assert_same_ids(api, patients_where(raw_db, "p.dob >= '19500101' AND p.dob < '19600101'"))
-    assert_same_ids(patient_search(client, "birthdate=lt1940,ge2020"), patients_where(raw_db, f"({VALID_DOB} AND p.dob < '19400101') OR p.dob >= '20200101'"))
+    assert_same_ids(
+        patient_search(client, "birthdate=lt1940,ge2020"),
+        patients_where(raw_db, f"({VALID_DOB} AND p.dob < '19400101') OR p.dob >= '20200101'"),
+    )
 
 
 def test_birthdate_missing(client, raw_db):
@@ -228,7 +243,7 @@ def test_null_birthdate_is_missing_and_matches_no_prefix(null_dob):
     for sort in ("birthdate", "-birthdate"):
         ids = search_ids(client, f"/fhir/Patient?_sort={sort}&_count=2")
         assert_same_ids(ids, everyone)
-        assert (set(ids[: len(nulls)]) if sort == "birthdate" else set(ids[-len(nulls):])) == set(nulls)
+        assert (set(ids[: len(nulls)]) if sort == "birthdate" else set(ids[-len(nulls) :])) == set(nulls)
 
 
 # --------------------------------------------------------------------------- gender
@@ -360,8 +375,14 @@ def test_injection_shaped_values_are_harmless(client, raw_db):
         api = [e["resource"]["id"] for e in body.get("entry", []) if e["search"]["mode"] == "match"]
         assert_same_ids(api, patients_where(raw_db, where, params), allow_empty=True)
     # Observation parameters take the same care
-    for query in ("patient=" + q("' OR 1=1--"), "code=" + q("x' OR 'a'='a"), "code=" + q("%"), "category=" + q("laboratory' --"),
-                  "status=" + q("final'; DELETE FROM lab_result; --"), "_id=" + q("%-pulse")):
+    for query in (
+        "patient=" + q("' OR 1=1--"),
+        "code=" + q("x' OR 'a'='a"),
+        "code=" + q("%"),
+        "category=" + q("laboratory' --"),
+        "status=" + q("final'; DELETE FROM lab_result; --"),
+        "_id=" + q("%-pulse"),
+    ):
         bundle = get_json(client, f"/fhir/Observation?{query}")
         assert "entry" not in bundle, query
     for query in ("date=" + q("2020-01-01'; --"), "patient=" + q("Group/1' OR 1=1"), "date=" + q("lt0001-01-01T00:00:00Z")):

@@ -6,9 +6,9 @@ import importlib
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
-from support.fhir_client import get_json, search_ids, sql_ids
 
 from facade.core.subsetting import SUBSETTED, element_sets
+from support.fhir_client import get_json, search_ids, sql_ids
 
 LIVE_PATIENTS = "FROM pt_master WHERE del_flg IS NULL OR del_flg <> 'Y'"
 
@@ -23,12 +23,28 @@ def _subsetted(resource: dict) -> bool:
 
 # -- the element tables, against the R4 definitions ------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("resource_type", "summary", "not_summary", "mandatory"),
     [
-        ("Patient", {"identifier", "name", "gender", "birthDate", "address", "active"}, {"contact", "communication", "photo", "maritalStatus"}, set()),
-        ("Observation", {"status", "code", "subject", "effectiveDateTime", "valueQuantity", "component"}, {"note", "referenceRange", "interpretation", "category"}, {"status", "code"}),
-        ("MedicationRequest", {"status", "intent", "medicationReference", "subject", "authoredOn"}, {"dosageInstruction", "note"}, {"status", "intent", "subject"}),
+        (
+            "Patient",
+            {"identifier", "name", "gender", "birthDate", "address", "active"},
+            {"contact", "communication", "photo", "maritalStatus"},
+            set(),
+        ),
+        (
+            "Observation",
+            {"status", "code", "subject", "effectiveDateTime", "valueQuantity", "component"},
+            {"note", "referenceRange", "interpretation", "category"},
+            {"status", "code"},
+        ),
+        (
+            "MedicationRequest",
+            {"status", "intent", "medicationReference", "subject", "authoredOn"},
+            {"dosageInstruction", "note"},
+            {"status", "intent", "subject"},
+        ),
         ("Encounter", {"status", "class", "type", "subject", "participant"}, {"hospitalization", "location"}, {"status", "class"}),
     ],
 )
@@ -43,6 +59,7 @@ def test_summary_and_mandatory_elements_follow_the_r4_definitions(resource_type,
 
 
 # -- _summary ---------------------------------------------------------------------------------
+
 
 def test_summary_true_keeps_summary_elements_of_the_same_matches(client):
     full = _resources(get_json(client, "/fhir/Observation?category=laboratory&_count=30"))
@@ -79,6 +96,7 @@ def test_summary_link_is_kept_when_paging(client, raw_db):
 
 # -- _elements --------------------------------------------------------------------------------
 
+
 def test_elements_keeps_listed_and_mandatory_elements(client):
     full = _resources(get_json(client, "/fhir/Patient?_count=20"))
     part = _resources(get_json(client, "/fhir/Patient?_count=20&_elements=gender,birthDate"))
@@ -111,6 +129,7 @@ def test_bad_summary_or_elements_is_400(client, query):
 
 
 # -- _sort ------------------------------------------------------------------------------------
+
 
 def test_sort_by_id_matches_sql_order(client, raw_db):
     ids = search_ids(client, "/fhir/Patient?_sort=_id&_count=170")
@@ -149,6 +168,7 @@ def test_sort_by_date_descending_over_pages(client, raw_db):
 
 
 # -- _total -----------------------------------------------------------------------------------
+
 
 def test_total(client, raw_db):
     expected = raw_db.execute(f"SELECT count(*) {LIVE_PATIENTS} AND sex_cd = 'F'").fetchone()[0]

@@ -68,6 +68,7 @@ def _dispose(app) -> None:
 
 # -- PostgreSQL behind a proxy that can be cut -----------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def pg_demo_url(postgres_url) -> str:
     return ensure_demo_schema(postgres_url)
@@ -220,8 +221,8 @@ UNAVAILABLE = {
     "disconnection": sa.exc.DisconnectionError("ping failed"),
 }
 NOT_UNAVAILABLE = {
-    "programming": sa.exc.ProgrammingError(SQL, PARAMS, Exception('column p.last_nm does not exist')),
-    "data": sa.exc.DataError(SQL, PARAMS, Exception("invalid input syntax for type integer: \"MRN-SECRET-123\"")),
+    "programming": sa.exc.ProgrammingError(SQL, PARAMS, Exception("column p.last_nm does not exist")),
+    "data": sa.exc.DataError(SQL, PARAMS, Exception('invalid input syntax for type integer: "MRN-SECRET-123"')),
     "integrity": sa.exc.IntegrityError(SQL, PARAMS, Exception("duplicate key")),
     "internal": sa.exc.InternalError(SQL, PARAMS, Exception("cannot execute INSERT in a read-only transaction")),
 }
@@ -257,7 +258,7 @@ class _FailingAdapter(SqlAdapter):
 
     error: Exception
 
-    def search(self, request):  # noqa: ANN001, ANN201
+    def search(self, request):
         with legacy_errors():
             raise self.error
 

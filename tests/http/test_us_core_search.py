@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+
 from support.fhir_client import assert_same_ids, get_json, search_ids, sql_ids
 
 PAGE = 7  # small pages: every search below spans several
@@ -36,45 +37,73 @@ def period_begins_before(bound: str) -> str:
     """The visit begins before ``bound``; an unknown admission is an open start."""
     return f"(({known('x.adm_dt', TS19)} AND x.adm_dt < '{bound}') OR (NOT {known('x.adm_dt', TS19)} AND {known('x.dsch_dt', TS19)}))"
 
+
 ENC = f"SELECT x.visit_guid FROM enc_visit x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.pt_seq = :pt"
 PROBLEMS = f"SELECT x.prob_guid FROM prob_list x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.pt_seq = :pt"
-DIAGNOSES = (f"SELECT x.dx_guid FROM enc_dx x JOIN pt_master p ON x.pt_seq = p.pt_seq JOIN enc_visit e ON e.visit_no = x.visit_no"
-             f" WHERE {live('x', 'p', 'e')} AND x.pt_seq = :pt")
+DIAGNOSES = (
+    f"SELECT x.dx_guid FROM enc_dx x JOIN pt_master p ON x.pt_seq = p.pt_seq JOIN enc_visit e ON e.visit_no = x.visit_no"
+    f" WHERE {live('x', 'p', 'e')} AND x.pt_seq = :pt"
+)
 RX = f"SELECT x.rx_guid FROM rx_order x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.pt_seq = :pt"
 ALLERGY = f"SELECT x.alg_guid FROM allergy x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.pt_seq = :pt"
 IMM = f"SELECT x.imm_guid FROM immun x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.pt_seq = :pt"
-PROC = (f"SELECT x.proc_guid FROM proc_log x JOIN pt_master p ON x.pt_seq = p.pt_seq LEFT JOIN proc_cd c ON c.proc_cd = x.proc_cd"
-        f" WHERE {live('x', 'p')} AND x.pt_seq = :pt")
+PROC = (
+    f"SELECT x.proc_guid FROM proc_log x JOIN pt_master p ON x.pt_seq = p.pt_seq LEFT JOIN proc_cd c ON c.proc_cd = x.proc_cd"
+    f" WHERE {live('x', 'p')} AND x.pt_seq = :pt"
+)
 REPORTS = f"SELECT x.ord_guid FROM lab_order x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.pt_seq = :pt"
 SMOKING = f"SELECT x.sh_guid FROM soc_hx x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.pt_seq = :pt"
 
 CASES = [
     # Encounter: patient; date+patient (the period admitted..discharged, an open visit is ongoing); class, practitioner
     ("enc_visit", "Encounter?patient={pt}", ENC),
-    ("enc_visit", "Encounter?patient=Patient/{pt}&date=2024", ENC + " AND x.adm_dt >= '2024-01-01 00:00:00'"
-     " AND x.dsch_dt IS NOT NULL AND x.dsch_dt >= '0001' AND x.dsch_dt < '2025-01-01 00:00:00'"),
+    (
+        "enc_visit",
+        "Encounter?patient=Patient/{pt}&date=2024",
+        ENC + " AND x.adm_dt >= '2024-01-01 00:00:00'"
+        " AND x.dsch_dt IS NOT NULL AND x.dsch_dt >= '0001' AND x.dsch_dt < '2025-01-01 00:00:00'",
+    ),
     ("enc_visit", "Encounter?patient={pt}&date=ge2026-06-01", ENC + " AND " + period_reaches("2026-06-01 00:00:00")),
     ("enc_visit", "Encounter?patient={pt}&date=lt2010-01-01", ENC + " AND " + period_begins_before("2010-01-01 00:00:00")),
-    ("enc_visit", "Encounter?patient={pt}&date=ge2015-01-01&date=le2015-06-30",
-     ENC + " AND " + period_reaches("2015-01-01 00:00:00") + " AND " + period_begins_before("2015-07-01 00:00:00")),
-    ("enc_visit", "Encounter?patient={pt}&date=sa2026-06-01T12:00:00&date=eb2026-06-30",
-     ENC + " AND x.adm_dt >= '2026-06-01 12:00:01' AND x.dsch_dt >= '0001' AND x.dsch_dt < '2026-06-30 00:00:00'"),
+    (
+        "enc_visit",
+        "Encounter?patient={pt}&date=ge2015-01-01&date=le2015-06-30",
+        ENC + " AND " + period_reaches("2015-01-01 00:00:00") + " AND " + period_begins_before("2015-07-01 00:00:00"),
+    ),
+    (
+        "enc_visit",
+        "Encounter?patient={pt}&date=sa2026-06-01T12:00:00&date=eb2026-06-30",
+        ENC + " AND x.adm_dt >= '2026-06-01 12:00:01' AND x.dsch_dt >= '0001' AND x.dsch_dt < '2026-06-30 00:00:00'",
+    ),
     ("enc_visit", "Encounter?patient={pt}&class=IMP,EMER", ENC + " AND x.visit_type IN ('I', 'E')"),
-    ("enc_visit", "Encounter?patient={pt}&class=http://terminology.hl7.org/CodeSystem/v3-ActCode|AMB&practitioner=Practitioner/DR1003",
-     ENC + " AND x.visit_type = 'O' AND x.attend_dr = 'DR1003'"),
+    (
+        "enc_visit",
+        "Encounter?patient={pt}&class=http://terminology.hl7.org/CodeSystem/v3-ActCode|AMB&practitioner=Practitioner/DR1003",
+        ENC + " AND x.visit_type = 'O' AND x.attend_dr = 'DR1003'",
+    ),
     ("enc_visit", "Encounter?patient={pt}&location=Location/ED", ENC + " AND x.dept_cd = 'ED'"),
-    ("enc_visit", "Encounter?patient={pt}&service-provider=Organization/GMH",
-     ENC.replace("WHERE", "JOIN dept_loc l ON l.dept_cd = x.dept_cd WHERE") + " AND l.org_cd = 'GMH'"),
+    (
+        "enc_visit",
+        "Encounter?patient={pt}&service-provider=Organization/GMH",
+        ENC.replace("WHERE", "JOIN dept_loc l ON l.dept_cd = x.dept_cd WHERE") + " AND l.org_cd = 'GMH'",
+    ),
     # Condition: patient; patient+category; clinical-status, dates, encounter
     ("prob_list", "Condition?patient={pt}", f"{PROBLEMS} UNION ALL {DIAGNOSES}"),
     ("prob_list", "Condition?patient={pt}&category=problem-list-item", PROBLEMS),
     ("enc_dx", "Condition?patient={pt}&category=http://terminology.hl7.org/CodeSystem/condition-category|encounter-diagnosis", DIAGNOSES),
     ("prob_list", "Condition?patient={pt}&clinical-status=active,inactive", PROBLEMS + " AND x.prob_stat IN ('A', 'I')"),
     ("prob_list", "Condition?patient={pt}&category=problem-list-item&clinical-status:not=active", PROBLEMS + " AND x.prob_stat <> 'A'"),
-    ("prob_list", "Condition?patient={pt}&onset-date=lt2020", PROBLEMS + f" AND {known('x.onset_dt', '00010101')} AND x.onset_dt < '20200101'"),
+    (
+        "prob_list",
+        "Condition?patient={pt}&onset-date=lt2020",
+        PROBLEMS + f" AND {known('x.onset_dt', '00010101')} AND x.onset_dt < '20200101'",
+    ),
     ("prob_list", "Condition?patient={pt}&abatement-date:missing=false", PROBLEMS + f" AND {known('x.resolved_dt', '00010101')}"),
-    ("enc_dx", "Condition?patient={pt}&recorded-date=ge2025",
-     f"{PROBLEMS} AND x.entered_dt >= '20250101' UNION ALL {DIAGNOSES} AND x.ent_dttm >= '20250101000000'"),
+    (
+        "enc_dx",
+        "Condition?patient={pt}&recorded-date=ge2025",
+        f"{PROBLEMS} AND x.entered_dt >= '20250101' UNION ALL {DIAGNOSES} AND x.ent_dttm >= '20250101000000'",
+    ),
     # AllergyIntolerance: patient (+clinical-status)
     ("allergy", "AllergyIntolerance?patient={pt}", ALLERGY),
     ("allergy", "AllergyIntolerance?patient={pt}&clinical-status=active", ALLERGY + " AND x.alg_stat = 'A'"),
@@ -82,8 +111,11 @@ CASES = [
     ("rx_order", "MedicationRequest?patient={pt}&intent=order", RX),
     ("rx_order", "MedicationRequest?patient={pt}&intent=order&status=active,completed", RX + " AND x.rx_stat IN ('A', 'C')"),
     ("rx_order", "MedicationRequest?patient={pt}&intent=order&status=stopped", RX + " AND x.rx_stat = 'D'"),
-    ("rx_order", "MedicationRequest?patient={pt}&intent=http://hl7.org/fhir/CodeSystem/medicationrequest-intent|order&authoredon=ge2024",
-     RX + " AND x.order_dt >= '20240101'"),
+    (
+        "rx_order",
+        "MedicationRequest?patient={pt}&intent=http://hl7.org/fhir/CodeSystem/medicationrequest-intent|order&authoredon=ge2024",
+        RX + " AND x.order_dt >= '20240101'",
+    ),
     ("rx_order", "MedicationRequest?patient={pt}&intent=plan", RX + " AND 1 = 0"),
     # Immunization: patient (+date, +status)
     ("immun", "Immunization?patient={pt}", IMM),
@@ -91,18 +123,28 @@ CASES = [
     ("immun", "Immunization?patient={pt}&status=completed", IMM + " AND x.imm_stat = 'G'"),
     # Procedure: patient; patient+date; status (multipleOr); code
     ("proc_log", "Procedure?patient={pt}", PROC),
-    ("proc_log", "Procedure?patient={pt}&date=ge2020-01-01&date=lt2026", PROC + " AND x.perf_dttm >= '202001010000' AND x.perf_dttm < '202601010000'"),
+    (
+        "proc_log",
+        "Procedure?patient={pt}&date=ge2020-01-01&date=lt2026",
+        PROC + " AND x.perf_dttm >= '202001010000' AND x.perf_dttm < '202601010000'",
+    ),
     ("proc_log", "Procedure?patient={pt}&status=completed,in-progress", PROC + " AND x.proc_stat IN ('C', 'I')"),
     ("proc_log", "Procedure?patient={pt}&code=http://www.ama-assn.org/go/cpt|93000", PROC + " AND c.cpt_cd = '93000'"),
-    ("proc_log", "Procedure?patient={pt}&code=http://snomed.info/sct|268400002,http://www.ama-assn.org/go/cpt|71046",
-     PROC + " AND (c.snomed_cd = '268400002' OR c.cpt_cd = '71046')"),
+    (
+        "proc_log",
+        "Procedure?patient={pt}&code=http://snomed.info/sct|268400002,http://www.ama-assn.org/go/cpt|71046",
+        PROC + " AND (c.snomed_cd = '268400002' OR c.cpt_cd = '71046')",
+    ),
     # DiagnosticReport: patient; +category; +code; +category+date; status (multipleOr); result
     ("lab_order", "DiagnosticReport?patient={pt}", REPORTS),
     ("lab_order", "DiagnosticReport?patient={pt}&category=LAB", REPORTS),
     ("lab_order", "DiagnosticReport?patient={pt}&code=http://loinc.org|51990-0", REPORTS + " AND x.panel_cd = 'BMP'"),
     ("lab_order", "DiagnosticReport?patient={pt}&code=urn:fhir-facade:demo:lab-panel|DMMON", REPORTS + " AND x.panel_cd = 'DMMON'"),
-    ("lab_order", "DiagnosticReport?patient={pt}&category=http://terminology.hl7.org/CodeSystem/v2-0074|LAB&date=ge2020-06&date=lt2024",
-     REPORTS + " AND x.collect_dttm >= '20200601000000' AND x.collect_dttm < '20240101000000'"),
+    (
+        "lab_order",
+        "DiagnosticReport?patient={pt}&category=http://terminology.hl7.org/CodeSystem/v2-0074|LAB&date=ge2020-06&date=lt2024",
+        REPORTS + " AND x.collect_dttm >= '20200601000000' AND x.collect_dttm < '20240101000000'",
+    ),
     ("lab_order", "DiagnosticReport?patient={pt}&status=final,corrected", REPORTS + " AND x.ord_stat IN ('F', 'C')"),
     # Observation smoking status: patient+category; patient+code; patient+category+date
     ("soc_hx", "Observation?patient={pt}&category=social-history", SMOKING),
@@ -120,14 +162,16 @@ def busiest(raw_db):
         if table not in cache:
             cache[table] = raw_db.execute(
                 f"""SELECT p.pt_guid, p.pt_seq FROM {table} x JOIN pt_master p ON x.pt_seq = p.pt_seq
-                    WHERE {live('x', 'p')} GROUP BY p.pt_seq, p.pt_guid ORDER BY count(*) DESC, p.pt_seq LIMIT 1"""
+                    WHERE {live("x", "p")} GROUP BY p.pt_seq, p.pt_guid ORDER BY count(*) DESC, p.pt_seq LIMIT 1"""
             ).fetchone()
         return cache[table]
 
     return pick
 
 
-@pytest.mark.parametrize("table,query,sql", CASES, ids=[case[1].split("?")[0] + ":" + case[1].split("?")[1].replace("{pt}", "P") for case in CASES])
+@pytest.mark.parametrize(
+    "table,query,sql", CASES, ids=[case[1].split("?")[0] + ":" + case[1].split("?")[1].replace("{pt}", "P") for case in CASES]
+)
 def test_patient_searches_match_sql(client, raw_db, busiest, table, query, sql):
     guid, seq = busiest(table)
     pages: list[int] = []
@@ -145,7 +189,9 @@ def _guid(raw_db, sql: str) -> str:
 
 
 def test_encounter_by_id_and_identifier(client, raw_db):
-    guid, number = raw_db.execute(f"SELECT x.visit_guid, x.visit_no FROM enc_visit x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} LIMIT 1").fetchone()
+    guid, number = raw_db.execute(
+        f"SELECT x.visit_guid, x.visit_no FROM enc_visit x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} LIMIT 1"
+    ).fetchone()
     assert search_ids(client, f"/fhir/Encounter?_id={guid}") == [guid]
     assert search_ids(client, f"/fhir/Encounter?identifier=urn:fhir-facade:demo:visit|{number}") == [guid]
     (deleted,) = raw_db.execute("SELECT visit_guid FROM enc_visit WHERE del_flg = 'Y' LIMIT 1").fetchone()
@@ -154,7 +200,7 @@ def test_encounter_by_id_and_identifier(client, raw_db):
 
 def test_diagnostic_report_by_result(client, raw_db):
     order, result = raw_db.execute(f"""SELECT x.ord_guid, r.res_guid FROM lab_order x JOIN pt_master p ON x.pt_seq = p.pt_seq
-        JOIN lab_result r ON r.ord_no = x.ord_no WHERE {live('x', 'p', 'r')} LIMIT 1""").fetchone()
+        JOIN lab_result r ON r.ord_no = x.ord_no WHERE {live("x", "p", "r")} LIMIT 1""").fetchone()
     assert search_ids(client, f"/fhir/DiagnosticReport?result=Observation/{result}") == [order]
     (deleted,) = raw_db.execute("SELECT res_guid FROM lab_result WHERE del_flg = 'Y' AND ord_no IS NOT NULL LIMIT 1").fetchone()
     assert search_ids(client, f"/fhir/DiagnosticReport?result={deleted}") == []
@@ -162,25 +208,42 @@ def test_diagnostic_report_by_result(client, raw_db):
 
 def test_medication_request_by_medication_and_encounter(client, raw_db):
     api = search_ids(client, "/fhir/MedicationRequest?medication=Medication/100234&intent=order&_count=200")
-    expected = sql_ids(raw_db, f"SELECT x.rx_guid FROM rx_order x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.med_cd = '100234'")
+    expected = sql_ids(
+        raw_db, f"SELECT x.rx_guid FROM rx_order x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.med_cd = '100234'"
+    )
     assert_same_ids(api, expected)
 
 
 def test_practitioner_searches(client, raw_db):
-    dr, npi, last = raw_db.execute("SELECT dr_cd, npi, last_nm FROM staff WHERE length(npi) = 10 AND npi <> '0000000000' ORDER BY dr_cd LIMIT 1").fetchone()
+    dr, npi, last = raw_db.execute(
+        "SELECT dr_cd, npi, last_nm FROM staff WHERE length(npi) = 10 AND npi <> '0000000000' ORDER BY dr_cd LIMIT 1"
+    ).fetchone()
     assert search_ids(client, f"/fhir/Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|{npi}") == [dr]
     assert search_ids(client, f"/fhir/Practitioner?identifier=urn:fhir-facade:demo:staff|{dr}") == [dr]
     prefix = last[:3].lower()
-    expected = sql_ids(raw_db, "SELECT dr_cd FROM staff WHERE last_nm LIKE ? OR first_nm LIKE ?", (prefix.upper() + "%", prefix.upper() + "%"))
+    expected = sql_ids(
+        raw_db, "SELECT dr_cd FROM staff WHERE last_nm LIKE ? OR first_nm LIKE ?", (prefix.upper() + "%", prefix.upper() + "%")
+    )
     assert_same_ids(search_ids(client, f"/fhir/Practitioner?name={prefix}&_count=2"), expected)
 
 
 def test_organization_and_location_searches(client, raw_db):
-    assert_same_ids(search_ids(client, "/fhir/Organization?name=gmh"), sql_ids(raw_db, "SELECT org_cd FROM org_mstr WHERE org_nm LIKE 'GMH%'"))
-    assert_same_ids(search_ids(client, "/fhir/Organization?address=springfield"), sql_ids(raw_db, "SELECT org_cd FROM org_mstr WHERE city = 'SPRINGFIELD'"))
-    assert_same_ids(search_ids(client, "/fhir/Organization?address=19901"), sql_ids(raw_db, "SELECT org_cd FROM org_mstr WHERE zip_cd LIKE '19901%'"))
-    assert_same_ids(search_ids(client, "/fhir/Location?name=family"), sql_ids(raw_db, "SELECT dept_cd FROM dept_loc WHERE dept_nm LIKE 'FAMILY%'"))
-    assert_same_ids(search_ids(client, "/fhir/Location?organization=GMH&_count=2"), sql_ids(raw_db, "SELECT dept_cd FROM dept_loc WHERE org_cd = 'GMH'"))
+    assert_same_ids(
+        search_ids(client, "/fhir/Organization?name=gmh"), sql_ids(raw_db, "SELECT org_cd FROM org_mstr WHERE org_nm LIKE 'GMH%'")
+    )
+    assert_same_ids(
+        search_ids(client, "/fhir/Organization?address=springfield"),
+        sql_ids(raw_db, "SELECT org_cd FROM org_mstr WHERE city = 'SPRINGFIELD'"),
+    )
+    assert_same_ids(
+        search_ids(client, "/fhir/Organization?address=19901"), sql_ids(raw_db, "SELECT org_cd FROM org_mstr WHERE zip_cd LIKE '19901%'")
+    )
+    assert_same_ids(
+        search_ids(client, "/fhir/Location?name=family"), sql_ids(raw_db, "SELECT dept_cd FROM dept_loc WHERE dept_nm LIKE 'FAMILY%'")
+    )
+    assert_same_ids(
+        search_ids(client, "/fhir/Location?organization=GMH&_count=2"), sql_ids(raw_db, "SELECT dept_cd FROM dept_loc WHERE org_cd = 'GMH'")
+    )
 
 
 def test_provenance_by_target_and_patient(client, raw_db):
@@ -189,31 +252,44 @@ def test_provenance_by_target_and_patient(client, raw_db):
     assert search_ids(client, f"/fhir/Provenance?target=MedicationRequest/{rx}") == [f"rx-{rx}"]
     assert search_ids(client, f"/fhir/Provenance?target=Encounter/{visit},MedicationRequest/{rx}") == sorted([f"enc-{visit}", f"rx-{rx}"])
     assert search_ids(client, f"/fhir/Provenance?target=Encounter/{rx}") == []  # right id, wrong type
-    guid, seq = raw_db.execute("SELECT pt_guid, pt_seq FROM pt_master WHERE del_flg = 'N' AND pt_seq > 1 ORDER BY pt_seq LIMIT 1").fetchone()
+    guid, seq = raw_db.execute(
+        "SELECT pt_guid, pt_seq FROM pt_master WHERE del_flg = 'N' AND pt_seq > 1 ORDER BY pt_seq LIMIT 1"
+    ).fetchone()
     expected = [f"pt-{guid}"]
-    for prefix, table, column, extra in [("enc", "enc_visit", "visit_guid", ""), ("prob", "prob_list", "prob_guid", ""),
-                                         ("alg", "allergy", "alg_guid", ""), ("imm", "immun", "imm_guid", ""),
-                                         ("rx", "rx_order", "rx_guid", ""), ("proc", "proc_log", "proc_guid", ""),
-                                         ("lab", "lab_order", "ord_guid", ""),
-                                         ("dx", "enc_dx", "dx_guid", " AND x.visit_no IN (SELECT visit_no FROM enc_visit WHERE del_flg = 'N')")]:
-        expected += [f"{prefix}-{g}" for g in sql_ids(raw_db, f"SELECT {column} FROM {table} x WHERE x.pt_seq = ? AND x.del_flg <> 'Y'{extra}", (seq,))]
+    for prefix, table, column, extra in [
+        ("enc", "enc_visit", "visit_guid", ""),
+        ("prob", "prob_list", "prob_guid", ""),
+        ("alg", "allergy", "alg_guid", ""),
+        ("imm", "immun", "imm_guid", ""),
+        ("rx", "rx_order", "rx_guid", ""),
+        ("proc", "proc_log", "proc_guid", ""),
+        ("lab", "lab_order", "ord_guid", ""),
+        ("dx", "enc_dx", "dx_guid", " AND x.visit_no IN (SELECT visit_no FROM enc_visit WHERE del_flg = 'N')"),
+    ]:
+        expected += [
+            f"{prefix}-{g}"
+            for g in sql_ids(raw_db, f"SELECT {column} FROM {table} x WHERE x.pt_seq = ? AND x.del_flg <> 'Y'{extra}", (seq,))
+        ]
     assert_same_ids(search_ids(client, f"/fhir/Provenance?patient={guid}&_count=5"), expected)
 
 
-@pytest.mark.parametrize("path", [
-    "/fhir/DiagnosticReport?_count={count}",            # each report's results: a correlated subquery, not a query per row
-    "/fhir/Provenance?_count={count}",                   # nine legacy tables, one UNION ALL
-    "/fhir/Encounter?date=ge2020&_count={count}",
-    "/fhir/Condition?category=problem-list-item,encounter-diagnosis&_count={count}",
-    "/fhir/MedicationRequest?intent=order&status=active&_count={count}",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/fhir/DiagnosticReport?_count={count}",  # each report's results: a correlated subquery, not a query per row
+        "/fhir/Provenance?_count={count}",  # nine legacy tables, one UNION ALL
+        "/fhir/Encounter?date=ge2020&_count={count}",
+        "/fhir/Condition?category=problem-list-item,encounter-diagnosis&_count={count}",
+        "/fhir/MedicationRequest?intent=order&status=active&_count={count}",
+    ],
+)
 @pytest.mark.parametrize("count", [1, 200])
 def test_one_statement_per_page(client, app, path, count):
     adapter = app.extensions["fhir_facade"].adapter
     adapter.bound()  # binding (reflection) happens once per process
     statements: list[str] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
+    def record(conn, cursor, statement, parameters, context, executemany):
         statements.append(statement)
 
     sa.event.listen(adapter.engine, "before_cursor_execute", record)

@@ -35,6 +35,12 @@ def test_junk_dates_soft_deletes_and_local_only_codes(raw_db):
 
 def test_orders_match_their_results(raw_db):
     """A lab order's collection time and patient are its results' (the report groups them)."""
-    assert _one(raw_db, """SELECT count(*) FROM lab_result r JOIN lab_order o ON o.ord_no = r.ord_no
-                           WHERE r.pt_seq <> o.pt_seq OR r.collect_dttm <> o.collect_dttm""") == 0
+    assert (
+        _one(
+            raw_db,
+            """SELECT count(*) FROM lab_result r JOIN lab_order o ON o.ord_no = r.ord_no
+                           WHERE r.pt_seq <> o.pt_seq OR r.collect_dttm <> o.collect_dttm""",
+        )
+        == 0
+    )
     assert _one(raw_db, "SELECT min(n) FROM (SELECT count(*) n FROM lab_result WHERE ord_no IS NOT NULL GROUP BY ord_no)") >= 3

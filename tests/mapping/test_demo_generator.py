@@ -90,9 +90,12 @@ def test_default_size_counts_and_volumes(demo_db):
     assert counts["staff"] == 40
     assert counts["lab_test_cd"] >= 16
 
-    vital_values = _one(path, """SELECT sum((pulse IS NOT NULL) + (bp_sys IS NOT NULL)
+    vital_values = _one(
+        path,
+        """SELECT sum((pulse IS NOT NULL) + (bp_sys IS NOT NULL)
         + (bp_dia IS NOT NULL) + (resp_rate IS NOT NULL) + (temp_f IS NOT NULL)
-        + (wt_lb IS NOT NULL) + (ht_in IS NOT NULL) + (spo2 IS NOT NULL)) FROM vitals""")
+        + (wt_lb IS NOT NULL) + (ht_in IS NOT NULL) + (spo2 IS NOT NULL)) FROM vitals""",
+    )
     assert 30 <= (counts["lab_result"] + vital_values) / 1000 <= 60
 
     chronic_labs = _one(path, "SELECT count(*) FROM lab_result WHERE pt_seq = 1")
@@ -106,15 +109,17 @@ def test_legacy_traits_are_present(demo_db):
     # junk dates in each legacy format
     assert _one(path, "SELECT count(*) FROM pt_master WHERE dob IN ('', '00000000')") > 0
     assert _one(path, "SELECT count(*) FROM enc_visit WHERE adm_dt = '0000-00-00 00:00:00'") > 0
-    assert _one(path, "SELECT count(*) FROM lab_result"
-                      " WHERE collect_dttm IN ('', '00000000000000')") > 0
+    assert _one(path, "SELECT count(*) FROM lab_result WHERE collect_dttm IN ('', '00000000000000')") > 0
     assert _one(path, "SELECT count(*) FROM vitals WHERE taken_dttm IN ('', '00000000000000')") > 0
 
     # soft deletes everywhere, and merged duplicates pointing at a live survivor
     for table in ("pt_master", "enc_visit", "lab_result", "rx_order"):
         assert _one(path, f"SELECT count(*) FROM {table} WHERE del_flg = 'Y'") > 0
-    merges = _rows(path, """SELECT d.del_flg, s.del_flg, s.merged_to_seq, d.last_nm = s.last_nm
-        FROM pt_master d JOIN pt_master s ON s.pt_seq = d.merged_to_seq""")
+    merges = _rows(
+        path,
+        """SELECT d.del_flg, s.del_flg, s.merged_to_seq, d.last_nm = s.last_nm
+        FROM pt_master d JOIN pt_master s ON s.pt_seq = d.merged_to_seq""",
+    )
     assert merges and all(m == ("N", "N", None, 1) for m in merges)
 
     sexes = {s for (s,) in _rows(path, "SELECT DISTINCT sex_cd FROM pt_master")}
@@ -124,16 +129,14 @@ def test_legacy_traits_are_present(demo_db):
     # local-only lab codes, still used by results
     unmapped = {c for (c,) in _rows(path, "SELECT test_cd FROM lab_test_cd WHERE loinc_cd IS NULL")}
     assert len(unmapped) >= 2
-    assert {"POS", "NEG"} <= {v for (v,) in _rows(path, "SELECT result_val FROM lab_result"
-                                                       " WHERE test_cd = 'UDS'")}
-    assert _one(path, "SELECT count(*) FROM lab_result WHERE result_val LIKE '<%'"
-                      " OR result_val LIKE '>%'") > 0
-    assert {s for (s,) in _rows(path, "SELECT DISTINCT res_status FROM lab_result")} \
-        == {"F", "P", "C", "X"}
+    assert {"POS", "NEG"} <= {v for (v,) in _rows(path, "SELECT result_val FROM lab_result WHERE test_cd = 'UDS'")}
+    assert _one(path, "SELECT count(*) FROM lab_result WHERE result_val LIKE '<%' OR result_val LIKE '>%'") > 0
+    assert {s for (s,) in _rows(path, "SELECT DISTINCT res_status FROM lab_result")} == {"F", "P", "C", "X"}
 
     # wide vitals: many measurements per row, height usually missing
-    full = _one(path, "SELECT count(*) FROM vitals WHERE pulse IS NOT NULL"
-                      " AND bp_sys IS NOT NULL AND temp_f IS NOT NULL AND wt_lb IS NOT NULL")
+    full = _one(
+        path, "SELECT count(*) FROM vitals WHERE pulse IS NOT NULL AND bp_sys IS NOT NULL AND temp_f IS NOT NULL AND wt_lb IS NOT NULL"
+    )
     no_height = _one(path, "SELECT avg(ht_in IS NULL) FROM vitals")
     assert full > 0 and no_height > 0.5
 

@@ -19,7 +19,7 @@ def run_check(mapping: Path, db: str) -> tuple[int, dict]:
     return run.exit_code, orjson.loads(run.output)
 
 
-def demo_mapping(tmp_path, change) -> Path:  # noqa: ANN001
+def demo_mapping(tmp_path, change) -> Path:
     document = yaml.safe_load(DEMO_MAPPING.read_text(encoding="utf-8"))
     change(document)
     path = tmp_path / "mapping.yaml"
@@ -40,12 +40,14 @@ def test_the_demo_mapping_checks_out_and_reconciles_with_sql(demo_path, raw_db):
     lab = next(r for r in report["reconciliation"] if r["source"] == "lab_result")
     legacy, kept = raw_db.execute(
         """SELECT COUNT(*), SUM(CASE WHEN COALESCE(r.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y' THEN 1 ELSE 0 END)
-           FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq""").fetchone()
+           FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq"""
+    ).fetchone()
     assert (lab["legacy_rows"], lab["excluded_by_filters"], lab["resources"]) == (legacy, legacy - kept, kept)
     bp = next(r for r in report["reconciliation"] if r["variant"] == "bp")
     expected = raw_db.execute(
         """SELECT COUNT(*) FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq WHERE COALESCE(v.del_flg, 'N') <> 'Y'
-           AND COALESCE(p.del_flg, 'N') <> 'Y' AND v.bp_sys IS NOT NULL AND v.bp_dia IS NOT NULL""").fetchone()[0]
+           AND COALESCE(p.del_flg, 'N') <> 'Y' AND v.bp_sys IS NOT NULL AND v.bp_dia IS NOT NULL"""
+    ).fetchone()[0]
     assert bp["resources"] == expected
 
 
@@ -86,9 +88,12 @@ def test_rows_that_fail_to_map_are_grouped_by_reason_with_examples(tmp_path, dem
     assert reasons["cannot build"]["rows"] == lab["legacy_rows"] - lab["excluded_by_filters"]
     assert 0 < len(reasons["cannot build"]["examples"]) <= 5
     duplicates = reasons["duplicate id"]
-    codes = dict(raw_db.execute(
-        """SELECT r.test_cd, COUNT(*) FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq
-           WHERE COALESCE(r.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y' GROUP BY r.test_cd HAVING COUNT(*) > 1"""))
+    codes = dict(
+        raw_db.execute(
+            """SELECT r.test_cd, COUNT(*) FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq
+           WHERE COALESCE(r.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y' GROUP BY r.test_cd HAVING COUNT(*) > 1"""
+        )
+    )
     assert duplicates["rows"] == sum(codes.values())
     assert set(duplicates["examples"]) <= set(codes)
 
@@ -120,6 +125,8 @@ def test_postgres_gives_the_same_check_and_coverage_as_sqlite(postgres_url, tmp_
     lite_code, lite_report = run_check(DEMO_MAPPING, lite)
     assert pg_code == lite_code == 0
     assert pg_report["reconciliation"] == lite_report["reconciliation"]
-    coverage = [CliRunner().invoke(main, ["terminology", "coverage", "--db", db, "--mapping", str(DEMO_MAPPING), "--json"]) for db in (pg_url, lite)]
+    coverage = [
+        CliRunner().invoke(main, ["terminology", "coverage", "--db", db, "--mapping", str(DEMO_MAPPING), "--json"]) for db in (pg_url, lite)
+    ]
     assert all(run.exit_code == 0 for run in coverage)
     assert orjson.loads(coverage[0].output) == orjson.loads(coverage[1].output)

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from legacy_adapters.mapping.binder import bind_mapping
 from legacy_adapters.mapping.dates import LegacyDateFormat
+from legacy_adapters.mapping.errors import MappingError
 from legacy_adapters.mapping.loader import parse_mapping
 from legacy_adapters.mapping.templates import compile_template
-from legacy_adapters.mapping.errors import MappingError
 from legacy_adapters.mapping.values import compile_value
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -97,7 +97,12 @@ def test_templates_prune_elements_without_data():
     build = compile_template(
         {
             "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": {"column": "loinc"}}, {"system": "urn:local", "code": {"column": "local"}}]},
+            "code": {
+                "coding": [
+                    {"system": "http://loinc.org", "code": {"column": "loinc"}},
+                    {"system": "urn:local", "code": {"column": "local"}},
+                ]
+            },
             "note": [{"text": {"column": "comment"}}],
             "category": [{"coding": [{"system": "urn:cat", "code": "lab"}]}],
         },
@@ -135,7 +140,9 @@ def _bind(document):
 def _doc(**source):
     base = {"table": "pat", "id": "{guid}", "resource": {"name": [{"family": {"column": "nm"}}]}}
     base.update(source)
-    return {"resources": {"Patient": {"search": {"family": {"type": "string"}}, "sources": [dict(base, search={"family": {"column": "nm"}})]}}}
+    return {
+        "resources": {"Patient": {"search": {"family": {"type": "string"}}, "sources": [dict(base, search={"family": {"column": "nm"}})]}}
+    }
 
 
 def test_mapping_errors_name_the_problem():
@@ -145,7 +152,13 @@ def test_mapping_errors_name_the_problem():
     with pytest.raises(MappingError, match="table 'missing' does not exist"):
         _bind(_doc(table="missing"))
     with pytest.raises(MappingError, match="declared but no source binds it"):
-        parse_mapping({"resources": {"Patient": {"search": {"name": {"type": "string"}}, "sources": [{"table": "pat", "id": "{guid}", "resource": {}}]}}})
+        parse_mapping(
+            {
+                "resources": {
+                    "Patient": {"search": {"name": {"type": "string"}}, "sources": [{"table": "pat", "id": "{guid}", "resource": {}}]}
+                }
+            }
+        )
     with pytest.raises(MappingError, match="needs a type"):
         parse_mapping({"resources": {"Patient": {"search": {"name": {}}, "sources": [{"table": "pat", "id": "{guid}", "resource": {}}]}}})
     with pytest.raises(MappingError, match="unknown source keys"):

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from facade.search.parser import parse_search
 from legacy_adapters.mapping.binder import bind_mapping
 from legacy_adapters.mapping.compiler import branch_filters
-from legacy_adapters.mapping.loader import parse_mapping
 from legacy_adapters.mapping.errors import MappingError
+from legacy_adapters.mapping.loader import parse_mapping
 from legacy_adapters.mapping.values import split_collection
 
 FMT = "%Y-%m-%d %H:%M:%S"
@@ -25,10 +25,10 @@ PERIODS = [
     ("a", "2024-03-10 09:00:00", "2024-03-10 09:30:00"),  # inside one day
     ("b", "2024-03-09 22:00:00", "2024-03-11 08:00:00"),  # spans the day
     ("c", "2024-03-11 00:00:00", "2024-03-12 12:00:00"),  # starts the next day
-    ("d", "2024-03-01 10:00:00", None),                   # ongoing
-    ("e", "2024-03-20 10:00:00", ""),                     # ongoing, empty end
+    ("d", "2024-03-01 10:00:00", None),  # ongoing
+    ("e", "2024-03-20 10:00:00", ""),  # ongoing, empty end
     ("f", "0000-00-00 00:00:00", "2024-03-10 12:00:00"),  # start unknown
-    ("g", "0000-00-00 00:00:00", None),                   # nothing known
+    ("g", "0000-00-00 00:00:00", None),  # nothing known
     ("h", "2024-03-10 00:00:00", "2024-03-10 23:59:59"),  # exactly the day
     ("i", "2024-02-01 08:00:00", "2024-02-03 08:00:00"),  # well before
 ]
@@ -40,22 +40,29 @@ MAPPING = {
                 "result": {"type": "reference", "target": "Observation"},
                 "target": {"type": "reference", "target": ["Encounter", "Patient"]},
             },
-            "sources": [{
-                "table": "visit",
-                "alias": "v",
-                "id": "{v.guid}",
-                "collections": {
-                    "notes": {"table": "note", "match": {"notes.visit_guid": "v.guid"},
-                              "where": [{"column": "notes.del_flg", "not_equals": "Y"}]},
-                },
-                "resource": {"period": {"start": {"column": "v.s", "date": FMT}, "end": {"column": "v.e", "date": FMT}},
-                             "note": {"column": "notes.txt"}},
-                "search": {
-                    "date": {"column": "v.s", "end": "v.e", "date": FMT},
-                    "result": {"column": "notes.guid"},
-                    "target": {"column": "v.guid", "type": "Encounter"},
-                },
-            }],
+            "sources": [
+                {
+                    "table": "visit",
+                    "alias": "v",
+                    "id": "{v.guid}",
+                    "collections": {
+                        "notes": {
+                            "table": "note",
+                            "match": {"notes.visit_guid": "v.guid"},
+                            "where": [{"column": "notes.del_flg", "not_equals": "Y"}],
+                        },
+                    },
+                    "resource": {
+                        "period": {"start": {"column": "v.s", "date": FMT}, "end": {"column": "v.e", "date": FMT}},
+                        "note": {"column": "notes.txt"},
+                    },
+                    "search": {
+                        "date": {"column": "v.s", "end": "v.e", "date": FMT},
+                        "result": {"column": "notes.guid"},
+                        "target": {"column": "v.guid", "type": "Encounter"},
+                    },
+                }
+            ],
         }
     }
 }
@@ -107,8 +114,14 @@ def _expected(prefix: str, low: datetime, high: datetime) -> set[str]:
         end = e + timedelta(seconds=1) if e is not None else datetime.max
         inside = s is not None and e is not None and low <= start and end <= high
         hit = {
-            "eq": inside, "ne": not inside, "gt": end > high, "ge": end > low,
-            "lt": start < low, "le": start < high, "sa": start >= high, "eb": end <= low,
+            "eq": inside,
+            "ne": not inside,
+            "gt": end > high,
+            "ge": end > low,
+            "lt": start < low,
+            "le": start < high,
+            "sa": start >= high,
+            "eb": end <= low,
         }[prefix]
         if hit:
             out.add(guid)
@@ -116,11 +129,14 @@ def _expected(prefix: str, low: datetime, high: datetime) -> set[str]:
 
 
 @pytest.mark.parametrize("prefix", ["eq", "ne", "gt", "ge", "lt", "le", "sa", "eb"])
-@pytest.mark.parametrize("value,low,high", [
-    ("2024-03-10", datetime(2024, 3, 10), datetime(2024, 3, 11)),
-    ("2024-03", datetime(2024, 3, 1), datetime(2024, 4, 1)),
-    ("2024-03-10T09:00:00", datetime(2024, 3, 10, 9), datetime(2024, 3, 10, 9, 0, 1)),
-])
+@pytest.mark.parametrize(
+    "value,low,high",
+    [
+        ("2024-03-10", datetime(2024, 3, 10), datetime(2024, 3, 11)),
+        ("2024-03", datetime(2024, 3, 1), datetime(2024, 4, 1)),
+        ("2024-03-10T09:00:00", datetime(2024, 3, 10, 9), datetime(2024, 3, 10, 9, 0, 1)),
+    ],
+)
 def test_period_prefixes_follow_the_range_rules(bound, prefix, value, low, high):
     assert _matches(bound, f"date={prefix}{value}") == _expected(prefix, low, high)
 

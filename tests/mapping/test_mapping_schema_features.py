@@ -46,31 +46,61 @@ PROBLEMS = [  # id, uuid, pid, diagnosis, enddate, kind
 MAPPING = {
     "resources": {
         "Patient": {
-            "sources": [{"table": "patient", "alias": "p", "where": [{"column": "p.uuid", "is_null": False}],
-                         "id": "{p.uuid:uuid}", "resource": {"birthDate": {"column": "p.dob", "date": "%Y-%m-%d", "as": "date"}}}],
+            "sources": [
+                {
+                    "table": "patient",
+                    "alias": "p",
+                    "where": [{"column": "p.uuid", "is_null": False}],
+                    "id": "{p.uuid:uuid}",
+                    "resource": {"birthDate": {"column": "p.dob", "date": "%Y-%m-%d", "as": "date"}},
+                }
+            ],
         },
         "Condition": {
-            "search": {"code": {"type": "token"}, "patient": {"type": "reference", "target": "Patient"},
-                       "clinical-status": {"type": "token"}},
-            "sources": [{
-                "table": "problem", "alias": "l",
-                "joins": [{"table": "patient", "alias": "p", "match": {"l.pid": "p.pid"}}],
-                "where": [{"column": "l.uuid", "is_null": False}, {"column": "l.kind", "equals": "problem"}],
-                "id": "{l.uuid:uuid}-c",
-                "resource": {
-                    "clinicalStatus": {"coding": [{"code": "${status}"}]},
-                    "code": {"coding": [{"column": "l.diagnosis", "split_codings": {"systems": SYSTEMS}}]},
-                    "subject": {"reference": {"template": "Patient/{p.uuid:uuid}"}},
-                    "abatementDateTime": {"column": "l.enddate", "date": "%Y-%m-%d %H:%M:%S"},
-                },
-                "search": {"code": {"column": "l.diagnosis", "split_codings": {"systems": SYSTEMS}},
-                           "patient": {"column": "p.uuid:uuid"}, "clinical-status": {"const": "${status}"}},
-                "variants": [
-                    {"name": "inactive", "vars": {"status": "inactive"}, "where": [{"column": "l.enddate", "at_least": "0001-01-01 00:00:00"}]},
-                    {"name": "active", "vars": {"status": "active"},
-                     "where": [{"any": [{"column": "l.enddate", "is_null": True}, {"column": "l.enddate", "less_than": "0001-01-01 00:00:00"}]}]},
-                ],
-            }],
+            "search": {
+                "code": {"type": "token"},
+                "patient": {"type": "reference", "target": "Patient"},
+                "clinical-status": {"type": "token"},
+            },
+            "sources": [
+                {
+                    "table": "problem",
+                    "alias": "l",
+                    "joins": [{"table": "patient", "alias": "p", "match": {"l.pid": "p.pid"}}],
+                    "where": [{"column": "l.uuid", "is_null": False}, {"column": "l.kind", "equals": "problem"}],
+                    "id": "{l.uuid:uuid}-c",
+                    "resource": {
+                        "clinicalStatus": {"coding": [{"code": "${status}"}]},
+                        "code": {"coding": [{"column": "l.diagnosis", "split_codings": {"systems": SYSTEMS}}]},
+                        "subject": {"reference": {"template": "Patient/{p.uuid:uuid}"}},
+                        "abatementDateTime": {"column": "l.enddate", "date": "%Y-%m-%d %H:%M:%S"},
+                    },
+                    "search": {
+                        "code": {"column": "l.diagnosis", "split_codings": {"systems": SYSTEMS}},
+                        "patient": {"column": "p.uuid:uuid"},
+                        "clinical-status": {"const": "${status}"},
+                    },
+                    "variants": [
+                        {
+                            "name": "inactive",
+                            "vars": {"status": "inactive"},
+                            "where": [{"column": "l.enddate", "at_least": "0001-01-01 00:00:00"}],
+                        },
+                        {
+                            "name": "active",
+                            "vars": {"status": "active"},
+                            "where": [
+                                {
+                                    "any": [
+                                        {"column": "l.enddate", "is_null": True},
+                                        {"column": "l.enddate", "less_than": "0001-01-01 00:00:00"},
+                                    ]
+                                }
+                            ],
+                        },
+                    ],
+                }
+            ],
         },
     }
 }
@@ -80,20 +110,41 @@ MAPPING = {
 def adapter():
     engine = sa.create_engine("sqlite://", poolclass=sa.StaticPool)
     meta = sa.MetaData()
-    patient = sa.Table("patient", meta, sa.Column("pid", sa.Integer, primary_key=True), sa.Column("uuid", sa.LargeBinary(16), unique=True),
-                       sa.Column("dob", sa.Date))
-    problem = sa.Table("problem", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("uuid", sa.LargeBinary(16), unique=True),
-                       sa.Column("pid", sa.Integer), sa.Column("diagnosis", sa.String(255)), sa.Column("enddate", sa.DateTime),
-                       sa.Column("kind", sa.String(20)))
+    patient = sa.Table(
+        "patient",
+        meta,
+        sa.Column("pid", sa.Integer, primary_key=True),
+        sa.Column("uuid", sa.LargeBinary(16), unique=True),
+        sa.Column("dob", sa.Date),
+    )
+    problem = sa.Table(
+        "problem",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("uuid", sa.LargeBinary(16), unique=True),
+        sa.Column("pid", sa.Integer),
+        sa.Column("diagnosis", sa.String(255)),
+        sa.Column("enddate", sa.DateTime),
+        sa.Column("kind", sa.String(20)),
+    )
     meta.create_all(engine)
     with engine.begin() as connection:
-        connection.execute(patient.insert(), [{"pid": 1, "uuid": u(100).bytes, "dob": date(1970, 1, 31)},
-                                              {"pid": 2, "uuid": u(200).bytes, "dob": None}, {"pid": 3, "uuid": None, "dob": None},
-                                              {"pid": 4, "uuid": bytes(16), "dob": None}])
-        connection.execute(problem.insert(), [
-            {"id": i, "uuid": key.bytes if key else None, "pid": pid, "diagnosis": diagnosis, "enddate": end, "kind": kind}
-            for i, key, pid, diagnosis, end, kind in PROBLEMS
-        ])
+        connection.execute(
+            patient.insert(),
+            [
+                {"pid": 1, "uuid": u(100).bytes, "dob": date(1970, 1, 31)},
+                {"pid": 2, "uuid": u(200).bytes, "dob": None},
+                {"pid": 3, "uuid": None, "dob": None},
+                {"pid": 4, "uuid": bytes(16), "dob": None},
+            ],
+        )
+        connection.execute(
+            problem.insert(),
+            [
+                {"id": i, "uuid": key.bytes if key else None, "pid": pid, "diagnosis": diagnosis, "enddate": end, "kind": kind}
+                for i, key, pid, diagnosis, end, kind in PROBLEMS
+            ],
+        )
     return SqlAdapter(parse_mapping(MAPPING), engine)
 
 
@@ -131,18 +182,21 @@ def test_ids_page_in_order_across_variants(adapter):
     assert sorted(seen) == expected and len(seen) == len(set(seen))
 
 
-@pytest.mark.parametrize("token, expected", [
-    (f"{ICD10}|I10", {2, 3}),
-    (f"{ICD10}|E11.9", {1}),
-    (f"{SNOMED}|38341003", {3}),      # SNOMED and SNOMED-CT both stand for SNOMED CT
-    (f"{SNOMED}|44054006", {1}),
-    ("I10", {2, 3, 6, 7}),            # any system, or none
-    ("|I10", {6}),                    # explicitly no system: bare codes
-    (f"{ICD10}|", {1, 2, 3, 4, 10}),  # any ICD-10 code
-    (f"{ICD10}|E1_%", {10}),          # LIKE wildcards in a code are literal characters
-    (f"{ICD10}|E1", set()),
-    ("http://example.org|I10", set()),
-])
+@pytest.mark.parametrize(
+    "token, expected",
+    [
+        (f"{ICD10}|I10", {2, 3}),
+        (f"{ICD10}|E11.9", {1}),
+        (f"{SNOMED}|38341003", {3}),  # SNOMED and SNOMED-CT both stand for SNOMED CT
+        (f"{SNOMED}|44054006", {1}),
+        ("I10", {2, 3, 6, 7}),  # any system, or none
+        ("|I10", {6}),  # explicitly no system: bare codes
+        (f"{ICD10}|", {1, 2, 3, 4, 10}),  # any ICD-10 code
+        (f"{ICD10}|E1_%", {10}),  # LIKE wildcards in a code are literal characters
+        (f"{ICD10}|E1", set()),
+        ("http://example.org|I10", set()),
+    ],
+)
 def test_code_strings_search_whole_items(adapter, token, expected):
     assert set(search(adapter, "Condition", ("code", token))) == {cid(n) for n in expected}
 

@@ -26,8 +26,20 @@ from support.openemr_fixture import drop, load, openemr_ddl_path, text_id
 
 MAPPING = str(os.path.join(os.path.dirname(__file__), "..", "..", "legacy_adapters", "sources", "openemr", "mapping.yaml"))
 DATABASE = f"fhir_facade_test_openemr_{os.getpid()}"  # per run: concurrent runs must not drop each other's
-TYPES = ["Patient", "Observation", "DiagnosticReport", "Condition", "AllergyIntolerance", "Procedure", "MedicationRequest", "Immunization", "Encounter",
-         "Practitioner", "Organization", "Location"]
+TYPES = [
+    "Patient",
+    "Observation",
+    "DiagnosticReport",
+    "Condition",
+    "AllergyIntolerance",
+    "Procedure",
+    "MedicationRequest",
+    "Immunization",
+    "Encounter",
+    "Practitioner",
+    "Organization",
+    "Location",
+]
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 
@@ -85,9 +97,14 @@ def test_the_ddl_loaded_whole_and_unmodified(sql):
     assert sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()")[0][0] == 25
     assert sql("SELECT COUNT(*) FROM list_options")[0][0] == 427
     ddl = openemr_ddl_path().read_text(encoding="utf-8")
-    assert "`uuid` binary(16)" in ddl and sql("SELECT DATA_TYPE FROM information_schema.columns WHERE table_schema = DATABASE() "
-                                              "AND table_name = 'patient_data' AND column_name = 'uuid'")[0][0] == "binary"
-
+    assert (
+        "`uuid` binary(16)" in ddl
+        and sql(
+            "SELECT DATA_TYPE FROM information_schema.columns WHERE table_schema = DATABASE() "
+            "AND table_name = 'patient_data' AND column_name = 'uuid'"
+        )[0][0]
+        == "binary"
+    )
 
 
 @pytest.mark.parametrize("resource_type", TYPES)
@@ -153,12 +170,18 @@ def test_one_statement_per_page(openemr):
     """Unpivoted vitals, labs and variant-split conditions: every page is one SELECT."""
     engine = create_legacy_engine(openemr[0])
     selects: list[str] = []
-    sa.event.listen(engine, "before_cursor_execute",
-                    lambda _c, _cur, statement, *_: selects.append(statement) if statement.lstrip().upper().startswith("SELECT") else None)
+    sa.event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, *_: selects.append(statement) if statement.lstrip().upper().startswith("SELECT") else None,
+    )
     adapter = SqlAdapter(load_mapping(MAPPING), engine)
     adapter.bound()
-    for resource_type, pairs in [("Observation", [("patient", text_id("pat-jane"))]), ("Condition", [("clinical-status", "active,resolved")]),
-                                 ("MedicationRequest", [])]:
+    for resource_type, pairs in [
+        ("Observation", [("patient", text_id("pat-jane"))]),
+        ("Condition", [("clinical-status", "active,resolved")]),
+        ("MedicationRequest", []),
+    ]:
         request = parse_search(resource_type, [*pairs, ("_count", "2")], adapter.search_params(resource_type))
         pages = 0
         selects.clear()
@@ -201,13 +224,24 @@ def test_patient_gender_and_birthdate(client, sql):
 
 # --------------------------------------------------------------------------- observations
 VITALS = {  # variant → form_vitals column (values above zero are measurements)
-    "pulse": "pulse", "respiration": "respiration", "temperature": "temperature", "weight": "weight", "height": "height",
-    "head-circumference": "head_circ", "bmi": "BMI", "oxygen-saturation": "oxygen_saturation",
-    "oxygen-flow-rate": "oxygen_flow_rate", "inhaled-oxygen": "inhaled_oxygen_concentration", "pediatric-bmi": "ped_bmi",
-    "pediatric-head-circumference": "ped_head_circ", "pediatric-weight-for-length": "ped_weight_height",
+    "pulse": "pulse",
+    "respiration": "respiration",
+    "temperature": "temperature",
+    "weight": "weight",
+    "height": "height",
+    "head-circumference": "head_circ",
+    "bmi": "BMI",
+    "oxygen-saturation": "oxygen_saturation",
+    "oxygen-flow-rate": "oxygen_flow_rate",
+    "inhaled-oxygen": "inhaled_oxygen_concentration",
+    "pediatric-bmi": "ped_bmi",
+    "pediatric-head-circumference": "ped_head_circ",
+    "pediatric-weight-for-length": "ped_weight_height",
 }
-VITALS_FROM = ("FROM form_vitals v JOIN forms f ON f.form_id = v.id AND f.formdir = 'vitals' AND f.deleted = 0 "
-               "JOIN patient_data p ON p.pid = f.pid WHERE v.uuid IS NOT NULL AND p.uuid <> REPEAT(CHAR(0), 16)")
+VITALS_FROM = (
+    "FROM form_vitals v JOIN forms f ON f.form_id = v.id AND f.formdir = 'vitals' AND f.deleted = 0 "
+    "JOIN patient_data p ON p.pid = f.pid WHERE v.uuid IS NOT NULL AND p.uuid <> REPEAT(CHAR(0), 16)"
+)
 
 
 def vitals_sql(extra: str = "") -> str:
@@ -218,9 +252,11 @@ def vitals_sql(extra: str = "") -> str:
     return " UNION ALL ".join(members)
 
 
-LABS_FROM = ("FROM procedure_result r JOIN procedure_report rp ON rp.procedure_report_id = r.procedure_report_id "
-             "JOIN procedure_order o ON o.procedure_order_id = rp.procedure_order_id JOIN patient_data p ON p.pid = o.patient_id "
-             "WHERE r.uuid IS NOT NULL AND p.uuid <> REPEAT(CHAR(0), 16) AND o.activity = 1")
+LABS_FROM = (
+    "FROM procedure_result r JOIN procedure_report rp ON rp.procedure_report_id = r.procedure_report_id "
+    "JOIN procedure_order o ON o.procedure_order_id = rp.procedure_order_id JOIN patient_data p ON p.pid = o.patient_id "
+    "WHERE r.uuid IS NOT NULL AND p.uuid <> REPEAT(CHAR(0), 16) AND o.activity = 1"
+)
 
 
 def test_vital_signs_are_unpivoted_per_measurement(client, sql):
@@ -272,8 +308,12 @@ def test_laboratory_results(client, sql):
     assert set(ids(client, f"/fhir/Observation?subject=Patient/{jane}&category=laboratory")) == janes
     final = uuids(sql(f"SELECT r.uuid {LABS_FROM} AND BINARY r.result_status = 'final'"))
     assert set(ids(client, "/fhir/Observation?category=laboratory&status=final")) == final
-    unknown = uuids(sql(f"SELECT r.uuid {LABS_FROM} AND r.result_status NOT IN ('final','preliminary','corrected','amended',"
-                        "'cancelled','registered','entered-in-error')"))
+    unknown = uuids(
+        sql(
+            f"SELECT r.uuid {LABS_FROM} AND r.result_status NOT IN ('final','preliminary','corrected','amended',"
+            "'cancelled','registered','entered-in-error')"
+        )
+    )
     assert set(ids(client, "/fhir/Observation?category=laboratory&status=unknown")) == unknown
     low = get_json(client, f"/fhir/Observation/{text_id('res-glu-2')}")
     assert low["valueQuantity"] == {"value": 40, "comparator": "<", "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"}
@@ -291,8 +331,10 @@ def test_observations_sorted_by_date_page_without_gaps(client, sql):
 # --------------------------------------------------------------------------- conditions and allergies
 PROBLEMS = "FROM lists l JOIN patient_data p ON p.pid = l.pid WHERE BINARY l.type = 'medical_problem' AND l.uuid IS NOT NULL AND p.uuid <> REPEAT(CHAR(0), 16)"
 # OpenEMR's clinical status rule, written out in SQL.
-STATUS = ("CASE WHEN l.enddate >= '0001-01-01' THEN 'inactive' WHEN l.outcome = 1 OR l.occurrence = 1 THEN 'resolved' "
-          "WHEN l.occurrence > 1 THEN 'recurrence' ELSE 'active' END")
+STATUS = (
+    "CASE WHEN l.enddate >= '0001-01-01' THEN 'inactive' WHEN l.outcome = 1 OR l.occurrence = 1 THEN 'resolved' "
+    "WHEN l.occurrence > 1 THEN 'recurrence' ELSE 'active' END"
+)
 
 
 def has_item(item: str) -> str:
@@ -306,7 +348,7 @@ def test_condition_codes_are_split_and_searchable(client, sql):
         (f"{SNOMED}|38341003", has_item("SNOMED-CT:38341003")),
         ("I10", f"({has_item('ICD10:I10')} OR {has_item('SNOMED-CT:I10')})"),
         ("99213", has_item("CPT4:99213")),
-        (f"{ICD10}|", f"(l.diagnosis LIKE BINARY 'ICD10:%' OR l.diagnosis LIKE BINARY '%;ICD10:%')"),
+        (f"{ICD10}|", "(l.diagnosis LIKE BINARY 'ICD10:%' OR l.diagnosis LIKE BINARY '%;ICD10:%')"),
     ]:
         expected = uuids(sql(f"SELECT l.uuid {PROBLEMS} AND {where}"))
         assert set(ids(client, f"/fhir/Condition?code={q(token)}&_count=2")) == expected, token
@@ -329,7 +371,9 @@ def test_condition_clinical_status_category_and_patient(client, sql):
             assert condition["clinicalStatus"]["coding"][0]["code"] == status
     assert set(ids(client, "/fhir/Condition?category=problem-list-item")) == uuids(sql(f"SELECT l.uuid {PROBLEMS}"))
     john = text_id("pat-john")
-    assert set(ids(client, f"/fhir/Condition?patient={john}")) == uuids(sql(f"SELECT l.uuid {PROBLEMS} AND p.uuid = :p", p=uuid.UUID(john).bytes))
+    assert set(ids(client, f"/fhir/Condition?patient={john}")) == uuids(
+        sql(f"SELECT l.uuid {PROBLEMS} AND p.uuid = :p", p=uuid.UUID(john).bytes)
+    )
     onset = uuids(sql(f"SELECT l.uuid {PROBLEMS} AND l.begdate >= '2020-01-01'"))
     assert set(ids(client, "/fhir/Condition?onset-date=ge2020-01-01")) == onset
 
@@ -348,7 +392,9 @@ def test_surgical_history_procedures(client, sql):
     assert set(ids(client, "/fhir/Procedure?_count=1")) == uuids(sql(f"SELECT l.uuid {surgeries}"))
     cpt = uuids(sql(f"SELECT l.uuid {surgeries} AND {has_item('CPT4:44950')}"))
     assert set(ids(client, f"/fhir/Procedure?code={q('http://www.ama-assn.org/go/cpt|44950')}")) == cpt == {text_id("surg-appy")}
-    assert set(ids(client, "/fhir/Procedure?date=lt2000")) == uuids(sql(f"SELECT l.uuid {surgeries} AND l.begdate >= '0001-01-01' AND l.begdate < '2000-01-01'"))
+    assert set(ids(client, "/fhir/Procedure?date=lt2000")) == uuids(
+        sql(f"SELECT l.uuid {surgeries} AND l.begdate >= '0001-01-01' AND l.begdate < '2000-01-01'")
+    )
     assert "performedDateTime" not in get_json(client, f"/fhir/Procedure/{text_id('surg-knee')}")
 
 
@@ -356,10 +402,13 @@ def test_surgical_history_procedures(client, sql):
 def test_medication_requests(client, sql):
     rx = "FROM prescriptions rx JOIN patient_data p ON p.pid = rx.patient_id WHERE rx.uuid IS NOT NULL"
     rule = "CASE WHEN rx.active = 1 AND rx.end_date >= '0001-01-01' THEN 'completed' WHEN rx.active = 1 THEN 'active' ELSE 'stopped' END"
-    reported = ("FROM lists l JOIN patient_data p ON p.pid = l.pid LEFT JOIN lists_medication lm ON lm.list_id = l.id "
-                "WHERE BINARY l.type = 'medication' AND lm.prescription_id IS NULL AND l.uuid IS NOT NULL")
-    reported_rule = ("CASE WHEN l.activity = 1 AND l.enddate >= '0001-01-01' THEN 'completed' WHEN l.activity = 1 THEN 'active' "
-                     "ELSE 'stopped' END")
+    reported = (
+        "FROM lists l JOIN patient_data p ON p.pid = l.pid LEFT JOIN lists_medication lm ON lm.list_id = l.id "
+        "WHERE BINARY l.type = 'medication' AND lm.prescription_id IS NULL AND l.uuid IS NOT NULL"
+    )
+    reported_rule = (
+        "CASE WHEN l.activity = 1 AND l.enddate >= '0001-01-01' THEN 'completed' WHEN l.activity = 1 THEN 'active' ELSE 'stopped' END"
+    )
     for status in ("active", "completed", "stopped"):
         expected = uuids(sql(f"SELECT rx.uuid {rx} AND {rule} = :s UNION ALL SELECT l.uuid {reported} AND {reported_rule} = :s", s=status))
         assert set(ids(client, f"/fhir/MedicationRequest?status={status}")) == expected, status
@@ -378,12 +427,16 @@ def test_medication_requests(client, sql):
     rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
     assert set(ids(client, f"/fhir/MedicationRequest?code={q(rxnorm + '|1191')}")) == {text_id("med-list")}
     plans = uuids(sql(f"SELECT l.uuid {reported} AND (lm.request_intent IS NULL OR lm.request_intent = '')"))
-    assert set(ids(client, "/fhir/MedicationRequest?intent=plan")) == plans | uuids(sql(f"SELECT rx.uuid {rx} AND BINARY rx.request_intent = 'plan'"))
+    assert set(ids(client, "/fhir/MedicationRequest?intent=plan")) == plans | uuids(
+        sql(f"SELECT rx.uuid {rx} AND BINARY rx.request_intent = 'plan'")
+    )
 
 
 def test_diagnostic_reports(client, sql):
-    reports = ("FROM procedure_report rp JOIN procedure_order o ON o.procedure_order_id = rp.procedure_order_id "
-               "JOIN patient_data p ON p.pid = o.patient_id WHERE rp.uuid <> REPEAT(CHAR(0), 16) AND o.activity = 1")
+    reports = (
+        "FROM procedure_report rp JOIN procedure_order o ON o.procedure_order_id = rp.procedure_order_id "
+        "JOIN patient_data p ON p.pid = o.patient_id WHERE rp.uuid <> REPEAT(CHAR(0), 16) AND o.activity = 1"
+    )
     assert set(ids(client, "/fhir/DiagnosticReport?category=LAB&_count=1")) == uuids(sql(f"SELECT rp.uuid {reports}"))
     recent = uuids(sql(f"SELECT rp.uuid {reports} AND rp.date_collected >= '2024-01-01'"))
     assert set(ids(client, "/fhir/DiagnosticReport?date=ge2024-01-01")) == recent
@@ -398,10 +451,13 @@ def test_lab_order_codes_translate_through_the_openemr_crosswalk(client, sql):
     report = get_json(client, f"/fhir/DiagnosticReport/{text_id('rep-1')}")
     assert report["code"]["coding"] == [
         {"system": "http://loinc.org", "code": "2345-7", "display": "Glucose [Mass/volume] in Serum or Plasma"},
-        {"system": local, "code": "GLU", "display": "Glucose"}]
-    reports = ("FROM procedure_report rp JOIN procedure_order o ON o.procedure_order_id = rp.procedure_order_id "
-               "JOIN patient_data p ON p.pid = o.patient_id JOIN procedure_order_code oc ON oc.procedure_order_id = rp.procedure_order_id "
-               "AND oc.procedure_order_seq = rp.procedure_order_seq WHERE rp.uuid <> REPEAT(CHAR(0), 16) AND o.activity = 1")
+        {"system": local, "code": "GLU", "display": "Glucose"},
+    ]
+    reports = (
+        "FROM procedure_report rp JOIN procedure_order o ON o.procedure_order_id = rp.procedure_order_id "
+        "JOIN patient_data p ON p.pid = o.patient_id JOIN procedure_order_code oc ON oc.procedure_order_id = rp.procedure_order_id "
+        "AND oc.procedure_order_seq = rp.procedure_order_seq WHERE rp.uuid <> REPEAT(CHAR(0), 16) AND o.activity = 1"
+    )
     glucose = uuids(sql(f"SELECT rp.uuid {reports} AND BINARY oc.procedure_code = 'GLU'"))
     assert glucose and set(ids(client, f"/fhir/DiagnosticReport?code={q('http://loinc.org|2345-7')}")) == glucose
     assert set(ids(client, f"/fhir/DiagnosticReport?code={q(local + '|GLU')}")) == glucose
@@ -411,8 +467,10 @@ def test_lab_order_codes_translate_through_the_openemr_crosswalk(client, sql):
 
 def test_immunizations(client, sql):
     imm = "FROM immunizations i JOIN patient_data p ON p.pid = i.patient_id WHERE i.uuid IS NOT NULL"
-    rule = ("CASE WHEN i.added_erroneously = 1 THEN 'entered-in-error' WHEN i.completion_status IS NULL "
-            "OR i.completion_status IN ('', 'Completed') THEN 'completed' ELSE 'not-done' END")
+    rule = (
+        "CASE WHEN i.added_erroneously = 1 THEN 'entered-in-error' WHEN i.completion_status IS NULL "
+        "OR i.completion_status IN ('', 'Completed') THEN 'completed' ELSE 'not-done' END"
+    )
     for status in ("completed", "not-done", "entered-in-error"):
         assert set(ids(client, f"/fhir/Immunization?status={status}")) == uuids(sql(f"SELECT i.uuid {imm} AND {rule} = :s", s=status))
     flu = uuids(sql(f"SELECT i.uuid {imm} AND BINARY i.cvx_code = '141'"))
@@ -445,8 +503,16 @@ def test_practitioners_organizations_locations(client, sql):
 def test_patient_compartment_reads(client):
     """Everything served for a patient points at that patient."""
     jane = text_id("pat-jane")
-    for resource_type, field in [("Observation", "subject"), ("DiagnosticReport", "subject"), ("Condition", "subject"), ("AllergyIntolerance", "patient"),
-                                 ("Procedure", "subject"), ("MedicationRequest", "subject"), ("Immunization", "patient"), ("Encounter", "subject")]:
+    for resource_type, field in [
+        ("Observation", "subject"),
+        ("DiagnosticReport", "subject"),
+        ("Condition", "subject"),
+        ("AllergyIntolerance", "patient"),
+        ("Procedure", "subject"),
+        ("MedicationRequest", "subject"),
+        ("Immunization", "patient"),
+        ("Encounter", "subject"),
+    ]:
         found = [e["resource"] for page in walk(client, f"/fhir/{resource_type}?patient={jane}") for e in page.get("entry", [])]
         assert found, resource_type
         assert {r[field]["reference"] for r in found} == {f"Patient/{jane}"}

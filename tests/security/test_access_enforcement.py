@@ -6,12 +6,12 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from support.smart_tokens import bearer
-from support.sql_statements import count_statements
 
 from facade.access.grant import Access, Grant
 from facade.access.scopes import parse_scopes
 from facade.search.request import SearchRequest
+from support.smart_tokens import bearer
+from support.sql_statements import count_statements
 
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
 VITALS = "http://terminology.hl7.org/CodeSystem/observation-category|vital-signs"
@@ -29,21 +29,36 @@ def patients(raw_db):
 
 
 def lab_ids(raw_db, guid: str) -> set[str]:
-    return {row[0] for row in raw_db.execute(
-        "SELECT r.res_guid FROM lab_result r JOIN pt_master p ON r.pt_seq = p.pt_seq "
-        "WHERE p.pt_guid = ? AND r.del_flg <> 'Y' AND p.del_flg <> 'Y'", (guid,))}
+    return {
+        row[0]
+        for row in raw_db.execute(
+            "SELECT r.res_guid FROM lab_result r JOIN pt_master p ON r.pt_seq = p.pt_seq "
+            "WHERE p.pt_guid = ? AND r.del_flg <> 'Y' AND p.del_flg <> 'Y'",
+            (guid,),
+        )
+    }
 
 
 def smoking_ids(raw_db, guid: str) -> set[str]:
-    return {row[0] for row in raw_db.execute(
-        "SELECT h.sh_guid FROM soc_hx h JOIN pt_master p ON h.pt_seq = p.pt_seq "
-        "WHERE p.pt_guid = ? AND h.del_flg <> 'Y' AND p.del_flg <> 'Y'", (guid,))}
+    return {
+        row[0]
+        for row in raw_db.execute(
+            "SELECT h.sh_guid FROM soc_hx h JOIN pt_master p ON h.pt_seq = p.pt_seq "
+            "WHERE p.pt_guid = ? AND h.del_flg <> 'Y' AND p.del_flg <> 'Y'",
+            (guid,),
+        )
+    }
 
 
 def vitals_rows(raw_db, guid: str) -> set[str]:
-    return {row[0] for row in raw_db.execute(
-        "SELECT v.vs_guid FROM vitals v JOIN pt_master p ON v.pt_seq = p.pt_seq "
-        "WHERE p.pt_guid = ? AND v.del_flg <> 'Y' AND p.del_flg <> 'Y'", (guid,))}
+    return {
+        row[0]
+        for row in raw_db.execute(
+            "SELECT v.vs_guid FROM vitals v JOIN pt_master p ON v.pt_seq = p.pt_seq "
+            "WHERE p.pt_guid = ? AND v.del_flg <> 'Y' AND p.del_flg <> 'Y'",
+            (guid,),
+        )
+    }
 
 
 def walk(client, token: str, path: str) -> list[str]:
@@ -126,7 +141,9 @@ def test_granular_category_scope_narrows_the_sql(app, client, mint, raw_db, pati
     [statement] = statements
     assert "lab_result" in statement and "vitals" not in statement and "pt_guid" in statement
     assert "entry" not in client.get(f"/fhir/Observation?category={VITALS}", headers=bearer(token)).get_json()
-    vital_id = client.get(f"/fhir/Observation?category={VITALS}&_count=1", headers=bearer(mint.token("patient/Observation.rs", patient=p))).get_json()["entry"][0]["resource"]["id"]
+    vital_id = client.get(
+        f"/fhir/Observation?category={VITALS}&_count=1", headers=bearer(mint.token("patient/Observation.rs", patient=p))
+    ).get_json()["entry"][0]["resource"]["id"]
     assert client.get(f"/fhir/Observation/{vital_id}", headers=bearer(token)).status_code == 404
     assert client.get(f"/fhir/Observation/{sorted(ids)[0]}", headers=bearer(token)).status_code == 200
     total = client.get("/fhir/Observation?_total=accurate&_count=1", headers=bearer(token)).get_json()["total"]
@@ -137,9 +154,14 @@ def test_several_granular_scopes_are_an_or_in_sql(client, mint, raw_db, patients
     p, _q = patients
     scopes = f"patient/Observation.rs?category={LAB} patient/Observation.rs?code=http://loinc.org|8867-4"
     ids = walk(client, mint.token(scopes, patient=p), "/fhir/Observation?_count=200")
-    heart_rates = {row[0] for row in raw_db.execute(
-        "SELECT v.vs_guid FROM vitals v JOIN pt_master p ON v.pt_seq = p.pt_seq "
-        "WHERE p.pt_guid = ? AND v.del_flg <> 'Y' AND v.pulse IS NOT NULL", (p,))}
+    heart_rates = {
+        row[0]
+        for row in raw_db.execute(
+            "SELECT v.vs_guid FROM vitals v JOIN pt_master p ON v.pt_seq = p.pt_seq "
+            "WHERE p.pt_guid = ? AND v.del_flg <> 'Y' AND v.pulse IS NOT NULL",
+            (p,),
+        )
+    }
     assert {i for i in ids if len(i) == 36} == lab_ids(raw_db, p)
     assert {i[:36] for i in ids if len(i) > 36} == heart_rates and heart_rates
 
@@ -147,7 +169,9 @@ def test_several_granular_scopes_are_an_or_in_sql(client, mint, raw_db, patients
 def test_user_scope_with_granular_filter_counts_like_sql(client, mint, raw_db):
     token = mint.token(f"user/Observation.rs?category={LAB}")
     total = client.get("/fhir/Observation?_summary=count", headers=bearer(token)).get_json()["total"]
-    expected = raw_db.execute("SELECT count(*) FROM lab_result r JOIN pt_master p ON r.pt_seq = p.pt_seq WHERE r.del_flg <> 'Y' AND p.del_flg <> 'Y'").fetchone()[0]
+    expected = raw_db.execute(
+        "SELECT count(*) FROM lab_result r JOIN pt_master p ON r.pt_seq = p.pt_seq WHERE r.del_flg <> 'Y' AND p.del_flg <> 'Y'"
+    ).fetchone()[0]
     assert total == expected
 
 
@@ -167,7 +191,12 @@ def test_interactions_and_types_are_checked(client, mint, raw_db, patients):
     v1 = mint.token("launch/patient patient/*.read", patient=p)  # H3: v1 read ⇒ rs
     assert client.get(f"/fhir/Patient/{p}", headers=bearer(v1)).status_code == 200
     assert client.get("/fhir/Observation?_count=1", headers=bearer(v1)).status_code == 200
-    assert client.post("/fhir/Observation", json={"resourceType": "Observation"}, headers=bearer(mint.token("patient/*.cruds", patient=p))).status_code == 405
+    assert (
+        client.post(
+            "/fhir/Observation", json={"resourceType": "Observation"}, headers=bearer(mint.token("patient/*.cruds", patient=p))
+        ).status_code
+        == 405
+    )
     malformed = mint.token("patient/Observation.sr", patient=p)  # H1: out of order grants nothing
     assert client.get("/fhir/Observation", headers=bearer(malformed)).status_code == 403
 

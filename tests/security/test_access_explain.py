@@ -10,13 +10,20 @@ from facade.cli import main
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
 
 
-def _explain(monkeypatch, demo_path, *args) -> CliRunner:  # noqa: ANN001
+def _explain(monkeypatch, demo_path, *args) -> CliRunner:
     monkeypatch.setenv("FHIR_FACADE_DEMO_PATH", demo_path)
     return CliRunner().invoke(main, ["scopes", "explain", *args])
 
 
 def test_explain_json_shows_interactions_filters_and_sql(monkeypatch, demo_path):
-    result = _explain(monkeypatch, demo_path, f"launch/patient patient/Observation.rs?category={LAB} patient/Patient.r patient/X.dus", "--patient", "p-1", "--json")
+    result = _explain(
+        monkeypatch,
+        demo_path,
+        f"launch/patient patient/Observation.rs?category={LAB} patient/Patient.r patient/X.dus",
+        "--patient",
+        "p-1",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     report = orjson.loads(result.output)
     assert report["malformed_scopes_granting_nothing"] == ["patient/X.dus"] and report["context_scopes"] == ["launch/patient"]

@@ -11,10 +11,10 @@ from urllib.parse import parse_qs
 
 import orjson
 import pytest
-from support.smart_tokens import BASE, TokenMint, bearer
 
 from facade.app import create_app
 from facade.config import ConfigError, Settings
+from support.smart_tokens import BASE, TokenMint, bearer
 
 ISSUER = "https://idp.hospital.example"
 
@@ -28,7 +28,7 @@ class FakeIdp:
         idp = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
             def _send(self, body: dict) -> None:
@@ -39,11 +39,11 @@ class FakeIdp:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 idp.jwks_fetches += 1
                 self._send(idp.mint.jwks())
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
                 idp.auth_seen.append(self.headers.get("Authorization", ""))
                 self._send(idp.active.get(form["token"][0], {"active": False}))
@@ -74,15 +74,26 @@ def test_external_mode_needs_its_settings():
 
 
 def test_external_jwks_tokens_are_enforced_like_ours(idp, demo_path, state_url, patient_id):
-    app = create_app(Settings(demo_path=demo_path, base_url=BASE, state_url=state_url, auth_mode="external",
-                              external_issuer=ISSUER, external_jwks_url=f"{idp.url}/jwks"))
+    app = create_app(
+        Settings(
+            demo_path=demo_path,
+            base_url=BASE,
+            state_url=state_url,
+            auth_mode="external",
+            external_issuer=ISSUER,
+            external_jwks_url=f"{idp.url}/jwks",
+        )
+    )
     client = app.test_client()
     token = idp.mint.token("patient/Patient.rs", patient=patient_id, iss=ISSUER)
     assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
     assert client.get("/fhir/Patient/someone-else", headers=bearer(token)).status_code == 404
     assert client.get("/fhir/Observation", headers=bearer(token)).status_code == 403
     # Our own issuer's tokens are not accepted in external mode.
-    assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(idp.mint.token("patient/Patient.rs", patient=patient_id))).status_code == 401
+    assert (
+        client.get(f"/fhir/Patient/{patient_id}", headers=bearer(idp.mint.token("patient/Patient.rs", patient=patient_id))).status_code
+        == 401
+    )
 
 
 def test_key_rotation_refetches_the_jwks_once(idp):
@@ -101,10 +112,25 @@ def test_key_rotation_refetches_the_jwks_once(idp):
 
 
 def test_introspected_opaque_tokens(idp, demo_path, state_url, patient_id):
-    app = create_app(Settings(demo_path=demo_path, base_url=BASE, state_url=state_url, auth_mode="external",
-                              introspection_url=f"{idp.url}/introspect", introspection_client_id="facade", introspection_client_secret="s3cret"))
+    app = create_app(
+        Settings(
+            demo_path=demo_path,
+            base_url=BASE,
+            state_url=state_url,
+            auth_mode="external",
+            introspection_url=f"{idp.url}/introspect",
+            introspection_client_id="facade",
+            introspection_client_secret="s3cret",
+        )
+    )
     client = app.test_client()
-    idp.active["opaque-1"] = {"active": True, "scope": "patient/Patient.r", "patient": patient_id, "client_id": "app", "exp": int(time.time()) + 60}
+    idp.active["opaque-1"] = {
+        "active": True,
+        "scope": "patient/Patient.r",
+        "patient": patient_id,
+        "client_id": "app",
+        "exp": int(time.time()) + 60,
+    }
     assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer("opaque-1")).status_code == 200
     assert idp.auth_seen[-1] == "Basic " + base64.b64encode(b"facade:s3cret").decode()
     assert client.get(f"/fhir/Patient?_id={patient_id}", headers=bearer("opaque-1")).status_code == 403

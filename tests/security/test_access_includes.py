@@ -5,14 +5,14 @@ lacks is left out of the includes, and $everything needs the Patient itself. Che
 from __future__ import annotations
 
 import pytest
+
+from facade.core.includes import MAX_REVINCLUDES_PER_PAGE
 from support.demo_sql import (
     compartment_ids_of,
     observation_ids_of,
     referenced_outside_compartment,
 )
 from support.smart_tokens import bearer
-
-from facade.core.includes import MAX_REVINCLUDES_PER_PAGE
 
 
 @pytest.fixture(scope="module")

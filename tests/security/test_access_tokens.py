@@ -9,11 +9,11 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from support.smart_tokens import BASE, TokenMint, bearer
 
 from facade.app import create_app
 from facade.config import Settings
 from facade.state.tables import revoked_token
+from support.smart_tokens import BASE, TokenMint, bearer
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,9 @@ def test_metadata_and_openapi_stay_public(client):
 
 
 def test_expired_token_is_401_invalid_token(client, mint, patient_id):
-    _invalid(client.get(f"/fhir/Patient/{patient_id}", headers=bearer(mint.token("patient/*.rs", patient=patient_id, lifetime=-120))), "expired")  # G4
+    _invalid(
+        client.get(f"/fhir/Patient/{patient_id}", headers=bearer(mint.token("patient/*.rs", patient=patient_id, lifetime=-120))), "expired"
+    )  # G4
 
 
 def test_token_for_another_server_is_refused(client, mint, patient_id):

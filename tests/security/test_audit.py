@@ -10,12 +10,12 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from support.pg_demo import with_search_path
-from support.smart_tokens import TokenMint, bearer, secured_app
 
 from facade.audit.store import AuditStore, audit_head, audit_record
 from facade.audit.writer import AuditUnavailable
 from facade.cli import main
+from support.pg_demo import with_search_path
+from support.smart_tokens import TokenMint, bearer, secured_app
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,12 @@ def _store(app) -> AuditStore:
 
 
 def test_every_interaction_is_recorded_with_who_what_outcome(app, client, mint, patient_id):
-    token = mint.token("launch/patient patient/Patient.rs patient/Observation.rs", patient=patient_id, client_id="growth-chart", fhirUser=f"Patient/{patient_id}")
+    token = mint.token(
+        "launch/patient patient/Patient.rs patient/Observation.rs",
+        patient=patient_id,
+        client_id="growth-chart",
+        fhirUser=f"Patient/{patient_id}",
+    )
     assert client.get(f"/fhir/Patient/{patient_id}", headers=bearer(token)).status_code == 200
     bundle = client.get("/fhir/Observation?_count=3&category=laboratory", headers=bearer(token)).get_json()
     assert client.get("/fhir/Patient/someone-else", headers=bearer(token)).status_code == 404
@@ -93,7 +98,9 @@ def test_auditevents_need_user_or_system_scope_and_validate(app, client, mint, p
     older = client.get(next_url.replace("http://testserver", ""), headers=bearer(reviewer)).get_json()
     assert int(older["entry"][0]["resource"]["id"]) < int(bundle["entry"][-1]["resource"]["id"])
     by_agent = client.get("/fhir/AuditEvent?agent=security-console", headers=bearer(reviewer)).get_json()
-    assert by_agent["entry"] and all(e["resource"]["agent"][0]["who"]["identifier"]["value"] == "security-console" for e in by_agent["entry"])
+    assert by_agent["entry"] and all(
+        e["resource"]["agent"][0]["who"]["identifier"]["value"] == "security-console" for e in by_agent["entry"]
+    )
     assert "entry" not in client.get("/fhir/AuditEvent?date=lt2000-01-01", headers=bearer(reviewer)).get_json()
     recent = client.get("/fhir/AuditEvent?date=ge2020-01-01&_count=1", headers=bearer(reviewer)).get_json()
     assert recent["entry"]
@@ -104,9 +111,9 @@ def test_auditevents_need_user_or_system_scope_and_validate(app, client, mint, p
     assert (rendered["type"]["code"], rendered["outcome"], rendered["subtype"][0]["code"]) == ("110114", "4", "token-failure")
     assert client.get("/fhir/AuditEvent?date=xx", headers=bearer(reviewer)).status_code == 400
     # A forged cursor (right fingerprint, wrong position) is a 400, not a 500.
+    from facade.audit.search import CATALOGUE
     from facade.search.cursor import encode_cursor
     from facade.search.parser import parse_search
-    from facade.audit.search import CATALOGUE
 
     fingerprint = parse_search("AuditEvent", [], CATALOGUE).fingerprint()
     forged = client.get(f"/fhir/AuditEvent?_cursor={encode_cursor(fingerprint, ('x',))}", headers=bearer(reviewer))
@@ -117,7 +124,9 @@ def _filled_store(url: str, n: int = 6) -> AuditStore:
     store = AuditStore(sa.create_engine(url))
     store.create()
     for i in range(n):
-        store.append({"kind": "rest", "interaction": "read", "resource_type": "Patient", "ids": [f"Patient/{i}"], "status": 200, "client_id": "c"})
+        store.append(
+            {"kind": "rest", "interaction": "read", "resource_type": "Patient", "ids": [f"Patient/{i}"], "status": 200, "client_id": "c"}
+        )
     assert store.verify().ok
     return store
 
@@ -129,14 +138,20 @@ def _tamper(store: AuditStore, statement: str) -> list[str]:
     return store.verify().problems
 
 
-@pytest.mark.parametrize(("tampering", "expected"), [
-    ("UPDATE audit_record SET body = replace(body, 'Patient/2', 'Patient/9') WHERE seq = 3", "record 3: content"),
-    ("UPDATE audit_record SET agent = 'someone' WHERE seq = 2", "record 2: indexed columns"),
-    ("DELETE FROM audit_record WHERE seq = 4", "record 4 missing"),
-    ("UPDATE audit_record SET seq = 100 WHERE seq = 2; UPDATE audit_record SET seq = 2 WHERE seq = 3; "
-     "UPDATE audit_record SET seq = 3 WHERE seq = 100", "does not follow"),
-    ("DELETE FROM audit_record WHERE seq = 6", "the head says 6 records"),
-])
+@pytest.mark.parametrize(
+    ("tampering", "expected"),
+    [
+        ("UPDATE audit_record SET body = replace(body, 'Patient/2', 'Patient/9') WHERE seq = 3", "record 3: content"),
+        ("UPDATE audit_record SET agent = 'someone' WHERE seq = 2", "record 2: indexed columns"),
+        ("DELETE FROM audit_record WHERE seq = 4", "record 4 missing"),
+        (
+            "UPDATE audit_record SET seq = 100 WHERE seq = 2; UPDATE audit_record SET seq = 2 WHERE seq = 3; "
+            "UPDATE audit_record SET seq = 3 WHERE seq = 100",
+            "does not follow",
+        ),
+        ("DELETE FROM audit_record WHERE seq = 6", "the head says 6 records"),
+    ],
+)
 def test_verify_detects_tampering(tmp_path, tampering, expected):
     store = _filled_store(f"sqlite:///{tmp_path / 'state.sqlite'}")
     problems = _tamper(store, tampering)
@@ -156,6 +171,7 @@ def test_audit_verify_command(tmp_path, monkeypatch):
 
 def _concurrent_appends(store: AuditStore, threads: int = 6, each: int = 25, other: AuditStore | None = None) -> None:
     """``other``: a second store (its own writer and pool, as in a second worker process) on the same database."""
+
     def work(n: int) -> None:
         target = other if other is not None and n % 2 else store
         for i in range(each):
@@ -282,7 +298,9 @@ def test_state_database_on_postgresql(postgres_url, demo_path, mint):
         audit = app.extensions["fhir_facade"].audit
         audit.flush()  # the app spools (the default delivery): ship before reading the table directly
         with engine.connect() as connection:
-            last = orjson.loads(connection.execute(sa.select(audit_record.c.body).order_by(audit_record.c.seq.desc()).limit(1)).scalar_one())
+            last = orjson.loads(
+                connection.execute(sa.select(audit_record.c.body).order_by(audit_record.c.seq.desc()).limit(1)).scalar_one()
+            )
             head = connection.execute(sa.select(audit_head.c.seq)).scalar_one()
         assert last["status"] == 401 and head == 6 * 25 + 1 + 3
         app.extensions["fhir_facade"].close()
@@ -381,9 +399,20 @@ def _rechain(store: AuditStore) -> None:
         for seq, (_, body) in enumerate(rows, start=1):
             record = orjson.loads(body)
             digest = chain_hash(prev, seq, body)
-            connection.execute(audit_record.insert().values(
-                seq=seq, recorded=record["recorded"], kind=record.get("kind", "rest"), patient=record.get("patient"),
-                agent=record.get("client_id"), body=body, prev_hash=prev, hash=digest, writer=record.get("writer"), wseq=record.get("wseq")))
+            connection.execute(
+                audit_record.insert().values(
+                    seq=seq,
+                    recorded=record["recorded"],
+                    kind=record.get("kind", "rest"),
+                    patient=record.get("patient"),
+                    agent=record.get("client_id"),
+                    body=body,
+                    prev_hash=prev,
+                    hash=digest,
+                    writer=record.get("writer"),
+                    wseq=record.get("wseq"),
+                )
+            )
             prev = digest
         connection.execute(audit_head.update().values(seq=len(rows), hash=prev))
 
@@ -400,9 +429,10 @@ def test_verify_reports_a_lost_and_a_repeated_record_per_writer_even_when_the_ch
         copy = connection.exec_driver_sql("SELECT body FROM audit_record WHERE seq = 2").scalar_one()
         connection.exec_driver_sql("DELETE FROM audit_record WHERE seq = 4")  # a record lost
         connection.exec_driver_sql("DROP INDEX audit_record_writer_wseq")  # (the store itself refuses copies)
-        connection.exec_driver_sql("INSERT INTO audit_record (seq, recorded, kind, body, prev_hash, hash, writer, wseq) "
-                                   "VALUES (99, ?, 'rest', ?, '', '', ?, ?)",
-                                   (orjson.loads(copy)["recorded"], copy, orjson.loads(copy)["writer"], orjson.loads(copy)["wseq"]))
+        connection.exec_driver_sql(
+            "INSERT INTO audit_record (seq, recorded, kind, body, prev_hash, hash, writer, wseq) VALUES (99, ?, 'rest', ?, '', '', ?, ?)",
+            (orjson.loads(copy)["recorded"], copy, orjson.loads(copy)["writer"], orjson.loads(copy)["wseq"]),
+        )
     _rechain(store)
     result = store.verify()
     assert not result.ok and len(result.problems) == 2, result.problems
@@ -414,16 +444,19 @@ def test_verify_reports_a_lost_and_a_repeated_record_per_writer_even_when_the_ch
 def test_the_store_keeps_one_copy_of_each_numbered_record(tmp_path):
     store = AuditStore(sa.create_engine(f"sqlite:///{tmp_path / 'state.sqlite'}"), delivery="spool", spool_dir=str(tmp_path / "spool"))
     store.create()
-    lines = [orjson.dumps({"kind": "rest", "recorded": "2026-12-01T00:00:00.000Z", "status": 200, "writer": "w1", "wseq": n})
-             for n in (1, 2, 3)]
+    lines = [
+        orjson.dumps({"kind": "rest", "recorded": "2026-12-01T00:00:00.000Z", "status": 200, "writer": "w1", "wseq": n}) for n in (1, 2, 3)
+    ]
     store.ship("w1.spool", 10, lines[:2])
     store.ship("w1.spool", 20, lines)  # a shipment that repeats records already chained
     result = store.verify()
     assert result.ok and result.count == 3, result.problems
     with pytest.raises(sa.exc.IntegrityError):  # and the table itself refuses a copy
         with store.engine.begin() as connection:
-            connection.exec_driver_sql("INSERT INTO audit_record (seq, recorded, kind, body, prev_hash, hash, writer, wseq) "
-                                       "VALUES (50, 'x', 'rest', '{}', '', '', 'w1', 2)")
+            connection.exec_driver_sql(
+                "INSERT INTO audit_record (seq, recorded, kind, body, prev_hash, hash, writer, wseq) "
+                "VALUES (50, 'x', 'rest', '{}', '', '', 'w1', 2)"
+            )
     store.close()
 
 
@@ -451,14 +484,18 @@ def test_a_state_database_from_before_numbering_is_upgraded_in_place(tmp_path):
     url = f"sqlite:///{tmp_path / 'state.sqlite'}"
     engine = sa.create_engine(url)
     with engine.begin() as connection:  # the audit tables as earlier releases made them
-        connection.exec_driver_sql("CREATE TABLE audit_record (seq INTEGER PRIMARY KEY, recorded VARCHAR(32) NOT NULL, kind VARCHAR(16) NOT NULL, "
-                                   "patient VARCHAR(255), agent VARCHAR(255), body TEXT NOT NULL, prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL)")
+        connection.exec_driver_sql(
+            "CREATE TABLE audit_record (seq INTEGER PRIMARY KEY, recorded VARCHAR(32) NOT NULL, kind VARCHAR(16) NOT NULL, "
+            "patient VARCHAR(255), agent VARCHAR(255), body TEXT NOT NULL, prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL)"
+        )
         connection.exec_driver_sql("CREATE TABLE audit_head (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, hash VARCHAR(64) NOT NULL)")
         from facade.audit.store import GENESIS, chain_hash
 
         body = '{"kind":"rest","recorded":"2026-01-01T00:00:00.000Z","status":200}'
         digest = chain_hash(GENESIS, 1, body)
-        connection.exec_driver_sql("INSERT INTO audit_record VALUES (1, '2026-01-01T00:00:00.000Z', 'rest', NULL, NULL, ?, ?, ?)", (body, GENESIS, digest))
+        connection.exec_driver_sql(
+            "INSERT INTO audit_record VALUES (1, '2026-01-01T00:00:00.000Z', 'rest', NULL, NULL, ?, ?, ?)", (body, GENESIS, digest)
+        )
         connection.exec_driver_sql("INSERT INTO audit_head VALUES (1, 1, ?)", (digest,))
     store = AuditStore(engine)
     store.append({"kind": "rest", "status": 200})

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from support.smart_tokens import TokenMint, bearer, secured_app
 
 from facade.audit.store import AuditStore, audit_head
 from facade.audit.writer import AuditUnavailable
 from facade.config import ConfigError, load_settings
 from facade.state import StateStore
+from support.smart_tokens import TokenMint, bearer, secured_app
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +106,15 @@ _KILLED_WORKER = textwrap.dedent("""
 def test_a_killed_workers_spool_is_shipped_exactly_once_by_the_next_shipper(tmp_path):
     url, spool_dir = f"sqlite:///{tmp_path / 'state.sqlite'}", tmp_path / "spool"
     repo = Path(__file__).resolve().parents[2]
-    done = subprocess.run([sys.executable, "-c", _KILLED_WORKER, url, str(spool_dir)], cwd=repo, check=False,
-                          env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_WORKER, url, str(spool_dir)],
+        cwd=repo,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 9, done.stderr
     store = _spool_store(url, spool_dir, _interval=3600)
     assert _head(store.engine) == 3  # shipped before the kill
@@ -167,7 +174,9 @@ def test_records_wait_in_the_spool_while_the_state_database_is_down_then_request
     audit.close()
 
 
-def test_a_spool_write_that_fails_withholds_the_response_and_the_next_request_gets_a_fresh_file(demo_path, tmp_path, mint, patient_id, monkeypatch, caplog):
+def test_a_spool_write_that_fails_withholds_the_response_and_the_next_request_gets_a_fresh_file(
+    demo_path, tmp_path, mint, patient_id, monkeypatch, caplog
+):
     app = secured_app(demo_path, f"sqlite:///{tmp_path / 'state.sqlite'}", mint)
     audit = app.extensions["fhir_facade"].audit
     client = app.test_client()

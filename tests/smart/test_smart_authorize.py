@@ -8,7 +8,20 @@ import pytest
 
 from facade.smart.launch import create_launch
 from support.smart_flow import (
-    BASE, CLINICIAN, PATIENT_USER, REDIRECT, all_offered_scopes, auth_params, decode, exchange, form_fields, obtain_code, pkce, redirect_params, register, sign_in,
+    BASE,
+    CLINICIAN,
+    PATIENT_USER,
+    REDIRECT,
+    all_offered_scopes,
+    auth_params,
+    decode,
+    exchange,
+    form_fields,
+    obtain_code,
+    pkce,
+    redirect_params,
+    register,
+    sign_in,
 )
 
 PATIENT_ID = PATIENT_USER[2]
@@ -41,8 +54,9 @@ def test_b4_wrong_aud_yields_no_code(client, public):
 def test_b6_unregistered_redirect_uri_is_never_redirected_to(client, public):
     _, challenge = pkce()
     for redirect in ("https://evil.example/cb", REDIRECT + "/more", REDIRECT + "?x=1"):
-        response = client.get("/fhir/auth/authorize", query_string=auth_params(public.client_id, challenge, STANDALONE,
-                                                                              redirect_uri=redirect))
+        response = client.get(
+            "/fhir/auth/authorize", query_string=auth_params(public.client_id, challenge, STANDALONE, redirect_uri=redirect)
+        )
         assert response.status_code == 400
         assert "Location" not in response.headers
 
@@ -53,8 +67,9 @@ def test_unknown_client_gets_an_error_page(client):
     assert response.status_code == 400 and "Location" not in response.headers
 
 
-@pytest.mark.parametrize("change", [{"code_challenge": None, "code_challenge_method": None},
-                                    {"code_challenge_method": "plain"}, {"code_challenge_method": None}])
+@pytest.mark.parametrize(
+    "change", [{"code_challenge": None, "code_challenge_method": None}, {"code_challenge_method": "plain"}, {"code_challenge_method": None}]
+)
 def test_pkce_s256_is_required_at_the_authorization_endpoint(client, public, change):
     _, challenge = pkce()
     params = auth_params(public.client_id, challenge, STANDALONE)
@@ -173,8 +188,9 @@ def test_consent_cannot_grant_what_was_not_offered(client, public):
 
 
 def test_a_patient_is_never_granted_user_level_access(client, public):
-    code, verifier, _ = obtain_code(client, public.client_id, "launch/patient openid fhirUser user/*.rs patient/*.rs",
-                                    choose=lambda html: all_offered_scopes(html))
+    code, verifier, _ = obtain_code(
+        client, public.client_id, "launch/patient openid fhirUser user/*.rs patient/*.rs", choose=lambda html: all_offered_scopes(html)
+    )
     token = exchange(client, code, verifier, public.client_id).get_json()
     assert "user/*.rs" not in token["scope"].split()
     assert token["patient"] == PATIENT_ID
@@ -182,8 +198,9 @@ def test_a_patient_is_never_granted_user_level_access(client, public):
 
 def test_b5_clinician_standalone_launch_picks_a_patient(client, public, raw_db):
     other = raw_db.execute("SELECT pt_guid FROM pt_master WHERE del_flg = 'N' AND merged_to_seq IS NULL AND pt_seq = 7").fetchone()[0]
-    code, verifier, _ = obtain_code(client, public.client_id, "launch/patient openid fhirUser patient/*.rs user/Observation.rs",
-                                    user=CLINICIAN, patient=other)
+    code, verifier, _ = obtain_code(
+        client, public.client_id, "launch/patient openid fhirUser patient/*.rs user/Observation.rs", user=CLINICIAN, patient=other
+    )
     token = exchange(client, code, verifier, public.client_id).get_json()
     assert token["patient"] == other
     assert "user/Observation.rs" in token["scope"].split()
@@ -205,8 +222,9 @@ def test_picker_refuses_an_unknown_patient(client, public):
 
 def test_b3_ehr_launch_brings_patient_and_encounter(app, client, public):
     launch = create_launch(app.extensions["fhir_facade"].smart.store, PATIENT_ID, "enc-42")
-    code, verifier, _ = obtain_code(client, public.client_id, "launch openid fhirUser offline_access user/*.rs patient/*.rs",
-                                    user=CLINICIAN, extra={"launch": launch})
+    code, verifier, _ = obtain_code(
+        client, public.client_id, "launch openid fhirUser offline_access user/*.rs patient/*.rs", user=CLINICIAN, extra={"launch": launch}
+    )
     token = exchange(client, code, verifier, public.client_id).get_json()
     assert token["patient"] == PATIENT_ID
     assert token["encounter"] == "enc-42"

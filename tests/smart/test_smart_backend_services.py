@@ -46,8 +46,12 @@ def test_k4_invalid_grant_type_is_400(client, backend):
 
 def test_k5_invalid_client_assertion_type_is_400(client, backend):
     registered, signer = backend
-    form = {"scope": "system/*.rs", "grant_type": "client_credentials", "client_assertion_type": "not_an_assertion_type",
-            "client_assertion": signer.assertion(registered.client_id)}
+    form = {
+        "scope": "system/*.rs",
+        "grant_type": "client_credentials",
+        "client_assertion_type": "not_an_assertion_type",
+        "client_assertion": signer.assertion(registered.client_id),
+    }
     response = client.post("/fhir/auth/token", data=form)
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_client"
 
@@ -61,26 +65,44 @@ def test_k6_bad_iss_is_refused(client, backend):
 def test_k7_replayed_jti_is_refused(client, backend):
     registered, signer = backend
     assertion = signer.assertion(registered.client_id)
-    form = {"scope": "system/*.rs", "grant_type": "client_credentials",
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion": assertion}
+    form = {
+        "scope": "system/*.rs",
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+    }
     assert client.post("/fhir/auth/token", data=form).status_code == 200
     replay = client.post("/fhir/auth/token", data=form)
     assert replay.status_code in (400, 401) and replay.get_json()["error"] == "invalid_client"
 
 
-@pytest.mark.parametrize("overrides", [
-    {"exp": int(time.time()) - 120},  # expired (beyond the 60 s leeway)
-    {"exp": int(time.time()) + 3600},  # more than five minutes ahead
-    {"aud": "https://elsewhere.example/token"},
-    {"aud": TOKEN_URL.replace("/token", "/authorize")},
-    {"jti": None},
-    {"exp": None},
-    {"sub": "someone-else"},
-    {"header": {"kid": "no-such-kid"}},
-    {"header": {"kid": None}},
-    {"header": {"jku": "https://attacker.example/jwks.json"}},
-], ids=["expired", "exp-too-far", "aud-other", "aud-authorize", "no-jti", "no-exp", "sub-mismatch", "unknown-kid",
-        "no-kid", "foreign-jku"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"exp": int(time.time()) - 120},  # expired (beyond the 60 s leeway)
+        {"exp": int(time.time()) + 3600},  # more than five minutes ahead
+        {"aud": "https://elsewhere.example/token"},
+        {"aud": TOKEN_URL.replace("/token", "/authorize")},
+        {"jti": None},
+        {"exp": None},
+        {"sub": "someone-else"},
+        {"header": {"kid": "no-such-kid"}},
+        {"header": {"kid": None}},
+        {"header": {"jku": "https://attacker.example/jwks.json"}},
+    ],
+    ids=[
+        "expired",
+        "exp-too-far",
+        "aud-other",
+        "aud-authorize",
+        "no-jti",
+        "no-exp",
+        "sub-mismatch",
+        "unknown-kid",
+        "no-kid",
+        "foreign-jku",
+    ],
+)
 def test_k7_assertion_rejections(client, backend, overrides):
     registered, signer = backend
     response = _request(client, registered.client_id, signer, **overrides)
@@ -139,7 +161,7 @@ class _JwksServer:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 outer.hits += 1
                 body = orjson.dumps(outer.document)
                 self.send_response(200)

@@ -48,11 +48,10 @@ def browser():
 
 def _submit(browser, element_id: str) -> None:
     """Click and wait until the next page has replaced this one."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
-
-    from selenium.common.exceptions import WebDriverException
 
     button = browser.find_element(By.ID, element_id)
     button.click()
@@ -71,9 +70,13 @@ def test_browser_sign_in_and_granular_consent(live, browser):
     redirect = server.base + "/auth/smart-style.json"
     registered = register(app, "public", redirect_uris=[redirect])[0]
     verifier, challenge = pkce()
-    params = auth_params(registered.client_id, challenge,
-                         "launch/patient openid fhirUser offline_access patient/Observation.rs patient/Patient.rs",
-                         redirect_uri=redirect, aud=server.base)
+    params = auth_params(
+        registered.client_id,
+        challenge,
+        "launch/patient openid fhirUser offline_access patient/Observation.rs patient/Patient.rs",
+        redirect_uri=redirect,
+        aud=server.base,
+    )
     browser.get(server.base + "/auth/authorize?" + urlencode(params))
     assert "Sign in" in browser.title
     browser.find_element(By.ID, "username").send_keys(PATIENT_USER[0])

@@ -17,8 +17,11 @@ from support.smart_flow import AssertionSigner
 
 @pytest.fixture()
 def env(tmp_path, demo_path):
-    return {"XDG_DATA_HOME": str(tmp_path / "data"), "FHIR_FACADE_STATE_URL": f"sqlite:///{tmp_path}/state.sqlite",
-            "FHIR_FACADE_DEMO_PATH": demo_path}
+    return {
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "FHIR_FACADE_STATE_URL": f"sqlite:///{tmp_path}/state.sqlite",
+        "FHIR_FACADE_DEMO_PATH": demo_path,
+    }
 
 
 def run(env, *args, **kwargs):
@@ -26,8 +29,9 @@ def run(env, *args, **kwargs):
 
 
 def test_clients_add_list_remove(env, tmp_path):
-    added = run(env, "clients", "add", "--name", "Growth chart", "--type", "confidential-symmetric",
-                "--redirect-uri", "https://app.example/cb")
+    added = run(
+        env, "clients", "add", "--name", "Growth chart", "--type", "confidential-symmetric", "--redirect-uri", "https://app.example/cb"
+    )
     assert added.exit_code == 0, added.output
     client_id = re.search(r"client_id: (\S+)", added.output).group(1)
     secret = re.search(r"client_secret: (\S+)", added.output).group(1)
@@ -58,8 +62,7 @@ def test_backend_client_needs_keys_and_scopes(env, tmp_path):
     jwks.write_text(json.dumps(AssertionSigner().jwks()))
     no_scope = CliRunner().invoke(main, ["clients", "add", "--name", "x", "--type", "backend", "--jwks-file", str(jwks)], env=env)
     assert no_scope.exit_code != 0 and "--scope" in no_scope.output
-    added = run(env, "clients", "add", "--name", "Nightly export", "--type", "backend", "--jwks-file", str(jwks),
-                "--scope", "system/*.rs")
+    added = run(env, "clients", "add", "--name", "Nightly export", "--type", "backend", "--jwks-file", str(jwks), "--scope", "system/*.rs")
     assert added.exit_code == 0 and "client_secret" not in added.output
 
 
@@ -74,10 +77,18 @@ def test_token_for_the_demo_is_printed_last_and_verifies(env, tmp_path):
     assert claims["exp"] - claims["iat"] == 300
 
 
-@pytest.mark.parametrize("extra_env", [{"FHIR_FACADE_DATABASE_URL": "sqlite:///elsewhere.sqlite"},
-                                       {"FHIR_FACADE_SIGNING_KEY_PATH": "/tmp/some-key.pem"},
-                                       {"FHIR_FACADE_AUTH_MODE": "external", "FHIR_FACADE_EXTERNAL_ISSUER": "https://idp.hospital.test/",
-                                        "FHIR_FACADE_EXTERNAL_JWKS_URL": "https://idp.hospital.test/jwks"}])
+@pytest.mark.parametrize(
+    "extra_env",
+    [
+        {"FHIR_FACADE_DATABASE_URL": "sqlite:///elsewhere.sqlite"},
+        {"FHIR_FACADE_SIGNING_KEY_PATH": "/tmp/some-key.pem"},
+        {
+            "FHIR_FACADE_AUTH_MODE": "external",
+            "FHIR_FACADE_EXTERNAL_ISSUER": "https://idp.hospital.test/",
+            "FHIR_FACADE_EXTERNAL_JWKS_URL": "https://idp.hospital.test/jwks",
+        },
+    ],
+)
 def test_token_is_refused_outside_the_embedded_demo(env, extra_env):
     result = CliRunner().invoke(main, ["token", "--scope", "user/*.rs"], env={**env, **extra_env})
     assert result.exit_code != 0 and "only works with the embedded demo" in result.output
@@ -89,8 +100,19 @@ def test_token_checks_its_scopes(env):
 
 
 def test_launch_prints_a_usable_launch_value(env):
-    added = run(env, "clients", "add", "--name", "EHR app", "--type", "public", "--redirect-uri", "https://app.example/cb",
-                "--launch-url", "https://app.example/launch")
+    added = run(
+        env,
+        "clients",
+        "add",
+        "--name",
+        "EHR app",
+        "--type",
+        "public",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--launch-url",
+        "https://app.example/launch",
+    )
     client_id = re.search(r"client_id: (\S+)", added.output).group(1)
     result = run(env, "launch", "--patient", "p1", "--encounter", "e1", "--client", client_id)
     assert result.exit_code == 0, result.output
@@ -121,8 +143,7 @@ def test_clients_revoke_ends_a_users_grants(env, demo_path, tmp_path):
     refresh = exchange(client, code, verifier, public.client_id).get_json()["refresh_token"]
     result = run(env, "clients", "revoke", public.client_id, "--user", "maria")
     assert "revoked 1 grant" in result.output
-    again = client.post("/fhir/auth/token", data={"grant_type": "refresh_token", "refresh_token": refresh,
-                                                  "client_id": public.client_id})
+    again = client.post("/fhir/auth/token", data={"grant_type": "refresh_token", "refresh_token": refresh, "client_id": public.client_id})
     assert again.status_code == 400
 
 

@@ -58,12 +58,34 @@ def test_a6_asymmetric_and_backend_discovery(smart_client):
 
 def test_a7_capabilities_for_both_onc_scenarios(smart_client):
     capabilities = set(smart_client.get("/fhir/.well-known/smart-configuration").get_json()["capabilities"])
-    standalone = {"launch-standalone", "client-public", "client-confidential-symmetric", "client-confidential-asymmetric",
-                  "sso-openid-connect", "context-standalone-patient", "permission-offline", "permission-patient",
-                  "authorize-post", "permission-v2", "permission-v1"}
-    ehr = {"launch-ehr", "client-confidential-symmetric", "client-confidential-asymmetric", "sso-openid-connect",
-           "context-banner", "context-style", "context-ehr-patient", "permission-offline", "permission-user",
-           "authorize-post", "permission-v2", "permission-v1", "context-ehr-encounter"}
+    standalone = {
+        "launch-standalone",
+        "client-public",
+        "client-confidential-symmetric",
+        "client-confidential-asymmetric",
+        "sso-openid-connect",
+        "context-standalone-patient",
+        "permission-offline",
+        "permission-patient",
+        "authorize-post",
+        "permission-v2",
+        "permission-v1",
+    }
+    ehr = {
+        "launch-ehr",
+        "client-confidential-symmetric",
+        "client-confidential-asymmetric",
+        "sso-openid-connect",
+        "context-banner",
+        "context-style",
+        "context-ehr-patient",
+        "permission-offline",
+        "permission-user",
+        "authorize-post",
+        "permission-v2",
+        "permission-v1",
+        "context-ehr-encounter",
+    }
     assert standalone <= capabilities
     assert ehr <= capabilities
 
@@ -79,8 +101,9 @@ def test_a8_a9_recommended_fields(smart_client):
     assert set(document["token_endpoint_auth_methods_supported"]) <= {"client_secret_post", "client_secret_basic", "private_key_jwt"}
 
 
-@pytest.mark.parametrize("path", ["/fhir/.well-known/smart-configuration", "/fhir/.well-known/openid-configuration",
-                                  "/fhir/.well-known/jwks.json"])
+@pytest.mark.parametrize(
+    "path", ["/fhir/.well-known/smart-configuration", "/fhir/.well-known/openid-configuration", "/fhir/.well-known/jwks.json"]
+)
 def test_a10_cors_on_discovery(smart_client, path):
     response = smart_client.get(path, headers={"Origin": "https://app.example"})
     assert response.status_code == 200
@@ -93,8 +116,15 @@ def test_f2_openid_configuration_at_the_issuer(smart_client):
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/json")
     document = response.get_json()
-    for field in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported",
-                  "subject_types_supported", "id_token_signing_alg_values_supported"):
+    for field in (
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "response_types_supported",
+        "subject_types_supported",
+        "id_token_signing_alg_values_supported",
+    ):
         assert document[field], field
     assert document["issuer"] == issuer
     assert "RS256" in document["id_token_signing_alg_values_supported"]
@@ -157,8 +187,9 @@ def test_a12_capability_statement_security_matches_well_known(smart_client):
     CapabilityStatement.model_validate(statement)
     security = statement["rest"][0]["security"]
     assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
-    (oauth,) = [ext for ext in security["extension"]
-                if ext["url"] == "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"]
+    (oauth,) = [
+        ext for ext in security["extension"] if ext["url"] == "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+    ]
     uris = {ext["url"]: ext["valueUri"] for ext in oauth["extension"]}
     well_known = smart_client.get("/fhir/.well-known/smart-configuration").get_json()
     assert uris["authorize"] == well_known["authorization_endpoint"]

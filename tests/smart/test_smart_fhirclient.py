@@ -24,13 +24,15 @@ def live(demo_path, tmp_path_factory):
 def test_fhirclient_standalone_launch(live):
     app, server = live
     registered = register(app, "public", redirect_uris=[REDIRECT])[0]
-    smart = fhirclient.FHIRClient(settings={
-        "app_id": registered.client_id,
-        "api_base": server.base,
-        "redirect_uri": REDIRECT,
-        "scope": "openid fhirUser offline_access patient/*.rs",
-        "launch_to_patient": True,
-    })
+    smart = fhirclient.FHIRClient(
+        settings={
+            "app_id": registered.client_id,
+            "api_base": server.base,
+            "redirect_uri": REDIRECT,
+            "scope": "openid fhirUser offline_access patient/*.rs",
+            "launch_to_patient": True,
+        }
+    )
     assert not smart.ready
     authorize_url = smart.authorize_url  # fhirclient read the endpoints from /metadata (rest.security oauth-uris)
     parts = urlsplit(authorize_url)

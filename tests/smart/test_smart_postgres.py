@@ -42,8 +42,15 @@ def test_state_tables_live_in_postgres(app, pg_state_url):
             tables = set(db.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars())
     finally:
         engine.dispose()
-    assert {"revoked_token", "smart_client", "smart_authorization_code", "smart_refresh_token", "smart_assertion_jti",
-            "smart_launch", "smart_pending"} <= tables
+    assert {
+        "revoked_token",
+        "smart_client",
+        "smart_authorization_code",
+        "smart_refresh_token",
+        "smart_assertion_jti",
+        "smart_launch",
+        "smart_pending",
+    } <= tables
 
 
 def test_code_flow_refresh_rotation_and_revocation_on_postgres(app):

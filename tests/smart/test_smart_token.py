@@ -10,7 +10,14 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from support.smart_flow import (
-    ASSERTION_TYPE, BASE, PATIENT_USER, AssertionSigner, basic, decode, exchange, obtain_code,
+    ASSERTION_TYPE,
+    BASE,
+    PATIENT_USER,
+    AssertionSigner,
+    basic,
+    decode,
+    exchange,
+    obtain_code,
     register,
 )
 
@@ -112,8 +119,11 @@ def test_d2_wrong_secret_is_401_with_www_authenticate(client, symmetric):
     assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Basic")
 
 
-@pytest.mark.parametrize("verifier", [None, "", "wrong", secrets.token_urlsafe(55)[:73], "challenge"], ids=[
-    "d3-missing", "d4-blank", "short", "d5-wrong", "d6-plain"])
+@pytest.mark.parametrize(
+    "verifier",
+    [None, "", "wrong", secrets.token_urlsafe(55)[:73], "challenge"],
+    ids=["d3-missing", "d4-blank", "short", "d5-wrong", "d6-plain"],
+)
 def test_d3_to_d6_pkce_failures(client, public, verifier):
     code, good, params = obtain_code(client, public.client_id, SCOPE)
     if verifier == "challenge":
@@ -137,11 +147,13 @@ def test_code_is_one_time_and_reuse_revokes_what_it_gave(client, public, app):
     first = exchange(client, code, verifier, public.client_id).get_json()
     again = exchange(client, code, verifier, public.client_id)
     assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant"
-    introspected = client.post("/fhir/auth/introspect", data={"token": first["access_token"]},
-                               headers={"Authorization": "Bearer " + _other_token(client, public)})
+    introspected = client.post(
+        "/fhir/auth/introspect", data={"token": first["access_token"]}, headers={"Authorization": "Bearer " + _other_token(client, public)}
+    )
     assert introspected.get_json() == {"active": False}
-    refresh = client.post("/fhir/auth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"],
-                                                   "client_id": public.client_id})
+    refresh = client.post(
+        "/fhir/auth/token", data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": public.client_id}
+    )
     assert refresh.status_code == 400
 
 
@@ -171,8 +183,9 @@ def _other_token(client, public):
 
 
 def _refresh(client, client_id, refresh_token, **extra):
-    return client.post("/fhir/auth/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token,
-                                                 "client_id": client_id, **extra})
+    return client.post(
+        "/fhir/auth/token", data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id, **extra}
+    )
 
 
 def test_e1_e3_e4_refresh_without_scope(client, public, app, recorded):
@@ -223,8 +236,9 @@ def test_rotated_refresh_token_reuse_revokes_the_grant(client, public):
     assert stolen.status_code == 400
     # the legitimate holder's newer tokens die with it
     assert _refresh(client, public.client_id, second["refresh_token"]).status_code == 400
-    answer = client.post("/fhir/auth/introspect", data={"token": second["access_token"]},
-                         headers={"Authorization": "Bearer " + _other_token(client, public)})
+    answer = client.post(
+        "/fhir/auth/introspect", data={"token": second["access_token"]}, headers={"Authorization": "Bearer " + _other_token(client, public)}
+    )
     assert answer.get_json() == {"active": False}
 
 
@@ -263,8 +277,11 @@ def test_no_id_token_without_openid(client, public):
 def test_i1_i2_introspection_of_an_active_token(client, public, symmetric):
     body = _tokens(client, public)
     registered, secret = symmetric
-    response = client.post("/fhir/auth/introspect", data={"token": body["access_token"]},
-                           headers={**basic(registered.client_id, secret), "Accept": "application/json"})
+    response = client.post(
+        "/fhir/auth/introspect",
+        data={"token": body["access_token"]},
+        headers={**basic(registered.client_id, secret), "Accept": "application/json"},
+    )
     assert response.status_code == 200 and "no-store" in response.headers["Cache-Control"]
     answer = response.get_json()
     assert answer["active"] is True
@@ -272,14 +289,16 @@ def test_i1_i2_introspection_of_an_active_token(client, public, symmetric):
     assert set(answer["scope"].split()) == set(body["scope"].split())
     assert isinstance(answer["exp"], int) and answer["exp"] >= time.time()
     assert answer["patient"] == body["patient"]
-    id_claims = jwt.decode(body["id_token"], KeySet.import_key_set(client.get("/fhir/.well-known/jwks.json").get_json()),
-                           algorithms=["RS256"]).claims
+    id_claims = jwt.decode(
+        body["id_token"], KeySet.import_key_set(client.get("/fhir/.well-known/jwks.json").get_json()), algorithms=["RS256"]
+    ).claims
     assert answer["iss"] == id_claims["iss"] and answer["sub"] == id_claims["sub"]
 
 
 def test_i3_invalid_token_is_inactive_and_nothing_else(client, public):
-    response = client.post("/fhir/auth/introspect", data={"token": "invalid_token_value"},
-                           headers={"Authorization": "Bearer " + _other_token(client, public)})
+    response = client.post(
+        "/fhir/auth/introspect", data={"token": "invalid_token_value"}, headers={"Authorization": "Bearer " + _other_token(client, public)}
+    )
     assert response.status_code == 200 and response.get_json() == {"active": False}
 
 
@@ -295,26 +314,32 @@ def test_i4_introspection_requires_a_caller(client, public):
 def test_i4_backend_service_token_may_introspect(client, app, public):
     signer = AssertionSigner()
     backend = register(app, "backend", jwks=signer.jwks(), scope="system/*.rs")[0]
-    service = client.post("/fhir/auth/token", data={"grant_type": "client_credentials", "scope": "system/*.rs",
-                                                   **signer.form(backend.client_id)}).get_json()["access_token"]
-    answer = client.post("/fhir/auth/introspect", data={"token": _other_token(client, public)},
-                         headers={"Authorization": "Bearer " + service}).get_json()
+    service = client.post(
+        "/fhir/auth/token", data={"grant_type": "client_credentials", "scope": "system/*.rs", **signer.form(backend.client_id)}
+    ).get_json()["access_token"]
+    answer = client.post(
+        "/fhir/auth/introspect", data={"token": _other_token(client, public)}, headers={"Authorization": "Bearer " + service}
+    ).get_json()
     assert answer["active"] is True and answer["client_id"] == public.client_id
 
 
 def test_introspection_of_refresh_tokens(client, public, symmetric):
     body = _tokens(client, public)
     registered, secret = symmetric
-    answer = client.post("/fhir/auth/introspect", data={"token": body["refresh_token"], "token_type_hint": "refresh_token"},
-                         headers=basic(registered.client_id, secret)).get_json()
+    answer = client.post(
+        "/fhir/auth/introspect",
+        data={"token": body["refresh_token"], "token_type_hint": "refresh_token"},
+        headers=basic(registered.client_id, secret),
+    ).get_json()
     assert answer["active"] is True and answer["client_id"] == public.client_id and answer["scope"] == SCOPE
 
 
 def test_j1_j2_revoke_access_token_then_introspection_says_inactive(client, public, app, symmetric, recorded):
     body = _tokens(client, public)
     registered, secret = symmetric
-    response = client.post("/fhir/auth/revoke", data={"token": body["access_token"], "token_type_hint": "access_token",
-                                                     "client_id": public.client_id})
+    response = client.post(
+        "/fhir/auth/revoke", data={"token": body["access_token"], "token_type_hint": "access_token", "client_id": public.client_id}
+    )
     assert response.status_code == 200
     assert recorded[-1]["action"] == "revoke" and recorded[-1]["client_id"] == public.client_id
     answer = client.post("/fhir/auth/introspect", data={"token": body["access_token"]}, headers=basic(registered.client_id, secret))
@@ -331,8 +356,9 @@ def test_j1_j2_revoke_access_token_then_introspection_says_inactive(client, publ
 def test_j2_revoked_refresh_token_cannot_refresh(client, public, symmetric):
     body = _tokens(client, public)
     registered, secret = symmetric
-    response = client.post("/fhir/auth/revoke", data={"token": body["refresh_token"], "token_type_hint": "refresh_token",
-                                                     "client_id": public.client_id})
+    response = client.post(
+        "/fhir/auth/revoke", data={"token": body["refresh_token"], "token_type_hint": "refresh_token", "client_id": public.client_id}
+    )
     assert response.status_code == 200
     assert _refresh(client, public.client_id, body["refresh_token"]).status_code in (400, 401)
     answer = client.post("/fhir/auth/introspect", data={"token": body["access_token"]}, headers=basic(registered.client_id, secret))
@@ -370,8 +396,9 @@ def test_token_events_carry_no_secrets(app, client, public, recorded):
 
 
 def test_client_assertion_type_without_assertion_is_not_authentication(client, asymmetric):
-    response = client.post("/fhir/auth/token", data={"grant_type": "authorization_code", "code": "x",
-                                                     "client_assertion_type": ASSERTION_TYPE})
+    response = client.post(
+        "/fhir/auth/token", data={"grant_type": "authorization_code", "code": "x", "client_assertion_type": ASSERTION_TYPE}
+    )
     assert response.status_code == 400 and response.get_json()["error"] == "invalid_client"
 
 
@@ -380,8 +407,9 @@ def test_an_id_token_never_passes_for_an_access_token(client, public, symmetric)
     registered, secret = symmetric
     answer = client.post("/fhir/auth/introspect", data={"token": body["id_token"]}, headers=basic(registered.client_id, secret))
     assert answer.get_json() == {"active": False}
-    as_caller = client.post("/fhir/auth/introspect", data={"token": body["access_token"]},
-                            headers={"Authorization": "Bearer " + body["id_token"]})
+    as_caller = client.post(
+        "/fhir/auth/introspect", data={"token": body["access_token"]}, headers={"Authorization": "Bearer " + body["id_token"]}
+    )
     assert as_caller.status_code == 401
 
 
@@ -389,16 +417,23 @@ def test_tokens_signed_by_another_key_are_inactive(client, public, symmetric):
     from joserfc.jwk import RSAKey
 
     registered, secret = symmetric
-    claims = {"iss": BASE, "aud": BASE, "sub": "maria", "client_id": public.client_id, "scope": "user/*.rs",
-              "exp": int(time.time()) + 300, "iat": int(time.time()), "jti": "forged"}
+    claims = {
+        "iss": BASE,
+        "aud": BASE,
+        "sub": "maria",
+        "client_id": public.client_id,
+        "scope": "user/*.rs",
+        "exp": int(time.time()) + 300,
+        "iat": int(time.time()),
+        "jti": "forged",
+    }
     forged = jwt.encode({"alg": "RS384"}, claims, RSAKey.generate_key(2048), algorithms=["RS384"])
     answer = client.post("/fhir/auth/introspect", data={"token": forged}, headers=basic(registered.client_id, secret))
     assert answer.get_json() == {"active": False}
 
 
 def test_c6_token_endpoint_preflight_for_browser_apps(client):
-    response = client.options("/fhir/auth/token", headers={"Origin": "https://app.example",
-                                                           "Access-Control-Request-Method": "POST"})
+    response = client.options("/fhir/auth/token", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
     assert response.status_code == 204
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
     assert "POST" in response.headers["Access-Control-Allow-Methods"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from support.sql_statements import count_statements
 import sqlalchemy as sa
 
 from facade.search import parse_search
+from support.sql_statements import count_statements
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +118,12 @@ def test_code_table_edits_show_up_without_a_restart(tmp_path):
     from legacy_adapters.sources.demo import __file__ as demo_package
 
     mapping = yaml.safe_load((Path(demo_package).parent / "mapping.yaml").read_text(encoding="utf-8"))
-    mapping["resources"]["Observation"]["sources"][0]["search"]["code"] = {"codings": [
-        {"system": "http://loinc.org", "column": "r.test_cd", "lookup": {"table": "lab_test_cd", "key": "test_cd", "code": "loinc_cd"}},
-        {"system": "urn:fhir-facade:demo:lab-test", "column": "r.test_cd"}]}
+    mapping["resources"]["Observation"]["sources"][0]["search"]["code"] = {
+        "codings": [
+            {"system": "http://loinc.org", "column": "r.test_cd", "lookup": {"table": "lab_test_cd", "key": "test_cd", "code": "loinc_cd"}},
+            {"system": "urn:fhir-facade:demo:lab-test", "column": "r.test_cd"},
+        ]
+    }
     (tmp_path / "mapping.yaml").write_text(yaml.safe_dump(mapping), encoding="utf-8")
     app = create_app(Settings(auth_mode="off", demo_path=str(path), mapping=str(tmp_path / "mapping.yaml")))
     client, adapter = app.test_client(), app.extensions["fhir_facade"].adapter
@@ -150,7 +153,7 @@ def test_code_table_edits_show_up_without_a_restart(tmp_path):
 def capture_with_parameters(engine: sa.Engine):
     seen: list[tuple[str, tuple]] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
+    def record(conn, cursor, statement, parameters, context, executemany):
         seen.append((statement, tuple(parameters)))
 
     sa.event.listen(engine, "before_cursor_execute", record)
@@ -160,11 +163,14 @@ def capture_with_parameters(engine: sa.Engine):
         sa.event.remove(engine, "before_cursor_execute", record)
 
 
-@pytest.mark.parametrize("path", [
-    "/fhir/Observation?patient={guid}&category=laboratory&_count=50",
-    "/fhir/Patient?_id={guid}",
-    "/fhir/Patient?identifier={mrn}",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/fhir/Observation?patient={guid}&category=laboratory&_count=50",
+        "/fhir/Patient?_id={guid}",
+        "/fhir/Patient?identifier={mrn}",
+    ],
+)
 def test_indexed_searches_reach_the_index(client, adapter, raw_db, path):
     """The planner must see bare ``column = ?`` predicates: a wrapped comparison (say ``(x = ?) = 1``)
     hides the column and turns an index lookup into a scan of the whole table."""

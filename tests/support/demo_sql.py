@@ -91,7 +91,8 @@ def compartment_ids_of(raw_db, patient_guids, since: str | None = None) -> dict[
     guids = list(patient_guids)
     bound = " AND p.upd_dttm >= ?" if since else ""
     patients = {
-        row[0] for row in raw_db.execute(
+        row[0]
+        for row in raw_db.execute(
             f"SELECT p.pt_guid FROM pt_master p WHERE p.pt_guid IN ({_marks(guids)}) AND {_LIVE % ('p', 'p')}{bound}",
             guids + ([since] if since else []),
         )
@@ -114,18 +115,29 @@ def referenced_outside_compartment(raw_db, patient_guid: str) -> dict[str, set[s
     def ids(sql: str, times: int = 1) -> set[str]:
         return {row[0] for row in raw_db.execute(sql, [patient_guid] * times) if row[0] is not None}
 
-    return {t: found for t, found in {
-        "Practitioner": ids(
-            f"SELECT s.dr_cd FROM staff s WHERE s.dr_cd IN ("
-            f"SELECT x.attend_dr FROM enc_visit x {of_patient} WHERE {live} UNION "
-            f"SELECT x.ordering_dr FROM rx_order x {of_patient} WHERE {live} UNION "
-            f"SELECT x.perf_dr FROM proc_log x {of_patient} WHERE {live})", 3),
-        "Location": ids(f"SELECT l.dept_cd FROM dept_loc l WHERE l.dept_cd IN (SELECT x.dept_cd FROM enc_visit x {of_patient} WHERE {live})"),
-        "Organization": ids(
-            f"SELECT g.org_cd FROM org_mstr g WHERE g.org_cd IN (SELECT l.org_cd FROM enc_visit x {of_patient} "
-            f"JOIN dept_loc l ON x.dept_cd = l.dept_cd WHERE {live})"),
-        "Medication": ids(f"SELECT m.med_cd FROM med_cd m WHERE m.med_cd IN (SELECT x.med_cd FROM rx_order x {of_patient} WHERE {live})"),
-    }.items() if found}
+    return {
+        t: found
+        for t, found in {
+            "Practitioner": ids(
+                f"SELECT s.dr_cd FROM staff s WHERE s.dr_cd IN ("
+                f"SELECT x.attend_dr FROM enc_visit x {of_patient} WHERE {live} UNION "
+                f"SELECT x.ordering_dr FROM rx_order x {of_patient} WHERE {live} UNION "
+                f"SELECT x.perf_dr FROM proc_log x {of_patient} WHERE {live})",
+                3,
+            ),
+            "Location": ids(
+                f"SELECT l.dept_cd FROM dept_loc l WHERE l.dept_cd IN (SELECT x.dept_cd FROM enc_visit x {of_patient} WHERE {live})"
+            ),
+            "Organization": ids(
+                f"SELECT g.org_cd FROM org_mstr g WHERE g.org_cd IN (SELECT l.org_cd FROM enc_visit x {of_patient} "
+                f"JOIN dept_loc l ON x.dept_cd = l.dept_cd WHERE {live})"
+            ),
+            "Medication": ids(
+                f"SELECT m.med_cd FROM med_cd m WHERE m.med_cd IN (SELECT x.med_cd FROM rx_order x {of_patient} WHERE {live})"
+            ),
+        }.items()
+        if found
+    }
 
 
 def patient_of_observations(raw_db, observation_ids) -> set[str]:

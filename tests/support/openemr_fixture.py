@@ -44,22 +44,42 @@ def text_id(name: str) -> str:
 # Patients: pid → (uuid name or None, fname, lname, sex, DOB, pubpid)
 PATIENTS = [
     (1, "pat-jane", "Jane", "Doe", "Female", "1970-01-31", "MRN0001"),
-    (2, "pat-john", "John", "Smith", "Male", "0000-00-00", "mrn0002"),     # zero date; lower-case External ID
-    (3, "pat-kim", "Kim", "Lee", "", None, "MRN0003"),                     # no sex, no DOB
-    (4, None, "Nouuid", "Yet", "Female", "1980-05-05", "MRN0004"),         # uuid not backfilled: not served
+    (2, "pat-john", "John", "Smith", "Male", "0000-00-00", "mrn0002"),  # zero date; lower-case External ID
+    (3, "pat-kim", "Kim", "Lee", "", None, "MRN0003"),  # no sex, no DOB
+    (4, None, "Nouuid", "Yet", "Female", "1980-05-05", "MRN0004"),  # uuid not backfilled: not served
     (5, "pat-zoe", "Zoë", "Brontë", "Female", "2001-12-24", "MRN0005"),
-    (6, "", "Zero", "Uuid", "Male", "1990-01-01", "MRN0006"),             # '' in binary(16): sixteen zero bytes, no uuid
+    (6, "", "Zero", "Uuid", "Male", "1990-01-01", "MRN0006"),  # '' in binary(16): sixteen zero bytes, no uuid
 ]
 
-VITAL_COLUMNS = ("pulse", "respiration", "temperature", "weight", "height", "head_circ", "BMI", "oxygen_saturation",
-                 "oxygen_flow_rate", "inhaled_oxygen_concentration", "ped_bmi", "ped_head_circ", "ped_weight_height")
+VITAL_COLUMNS = (
+    "pulse",
+    "respiration",
+    "temperature",
+    "weight",
+    "height",
+    "head_circ",
+    "BMI",
+    "oxygen_saturation",
+    "oxygen_flow_rate",
+    "inhaled_oxygen_concentration",
+    "ped_bmi",
+    "ped_head_circ",
+    "ped_weight_height",
+)
 
 
 def load(admin_url: str, database: str, ddl: Path) -> str:
     """Create ``database``, load the DDL as it is, insert the rows; return the database's URL."""
     url = sa.engine.make_url(admin_url)
-    connection = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
-                                 client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS, charset="utf8mb4", autocommit=True)
+    connection = pymysql.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS,
+        charset="utf8mb4",
+        autocommit=True,
+    )
     try:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
@@ -81,28 +101,78 @@ def drop(admin_url: str, database: str) -> None:
     engine.dispose()
 
 
-def _insert(cursor, into: str, /, **values) -> None:  # noqa: ANN001
+def _insert(cursor, into: str, /, **values) -> None:
     columns = ", ".join(f"`{c}`" for c in values)
     marks = ", ".join(["%s"] * len(values))
     cursor.execute(f"INSERT INTO `{into}` ({columns}) VALUES ({marks})", list(values.values()))
 
 
-def _insert_rows(cursor) -> None:  # noqa: ANN001, C901 - one place that lists the test data
+def _insert_rows(cursor) -> None:
     # users: a physician, an address-book entry (not a practitioner), an inactive user
-    _insert(cursor, "users", id=1, uuid=b("user-house"), username="ghouse", fname="Gregory", lname="House", npi="1234567893",
-            active=1, abook_type="", title="Dr.")
-    _insert(cursor, "users", id=2, uuid=b("user-lab"), username="", fname="", lname="", organization="Acme Labs", npi="",
-            active=1, abook_type="ord_lab")
+    _insert(
+        cursor,
+        "users",
+        id=1,
+        uuid=b("user-house"),
+        username="ghouse",
+        fname="Gregory",
+        lname="House",
+        npi="1234567893",
+        active=1,
+        abook_type="",
+        title="Dr.",
+    )
+    _insert(
+        cursor,
+        "users",
+        id=2,
+        uuid=b("user-lab"),
+        username="",
+        fname="",
+        lname="",
+        organization="Acme Labs",
+        npi="",
+        active=1,
+        abook_type="ord_lab",
+    )
     _insert(cursor, "users", id=3, uuid=b("user-old"), username="oldnurse", fname="Old", lname="Nurse", npi=None, active=0, abook_type="")
     # facilities: the seeded row (id 3, no uuid) stays; one more with a Location id in uuid_mapping
-    _insert(cursor, "facility", id=4, uuid=b("fac-main"), name="Main Street Clinic", phone="555-0100", city="Springfield",
-            state="IL", postal_code="62701", country_code="US", facility_npi="1999999984", inactive=0)
+    _insert(
+        cursor,
+        "facility",
+        id=4,
+        uuid=b("fac-main"),
+        name="Main Street Clinic",
+        phone="555-0100",
+        city="Springfield",
+        state="IL",
+        postal_code="62701",
+        country_code="US",
+        facility_npi="1999999984",
+        inactive=0,
+    )
     _insert(cursor, "uuid_mapping", uuid=b("loc-main"), resource="Location", table="facility", target_uuid=b("fac-main"))
 
     for pid, name, fname, lname, sex, dob, pubpid in PATIENTS:
-        _insert(cursor, "patient_data", id=pid, pid=pid, uuid=b(name) if name else name, fname=fname, lname=lname, sex=sex,
-                DOB=dob, pubpid=pubpid, ss=f"000-00-000{pid}", phone_home="555-010" + str(pid), street=f"{pid} Main St",
-                city="Springfield", state="IL", postal_code="62701", last_updated="2024-05-01 12:00:00")
+        _insert(
+            cursor,
+            "patient_data",
+            id=pid,
+            pid=pid,
+            uuid=b(name) if name else name,
+            fname=fname,
+            lname=lname,
+            sex=sex,
+            DOB=dob,
+            pubpid=pubpid,
+            ss=f"000-00-000{pid}",
+            phone_home="555-010" + str(pid),
+            street=f"{pid} Main St",
+            city="Springfield",
+            state="IL",
+            postal_code="62701",
+            last_updated="2024-05-01 12:00:00",
+        )
 
     # encounters: (id, uuid name, pid, encounter number, date, date_end, class)
     for eid, name, pid, number, date, end, klass in [
@@ -111,39 +181,101 @@ def _insert_rows(cursor) -> None:  # noqa: ANN001, C901 - one place that lists t
         (3, "enc-3", 2, 102, "2023-11-20 08:15:00", None, "AMB"),
         (4, "enc-4", 5, 103, "0000-00-00 00:00:00", None, "AMB"),
     ]:
-        _insert(cursor, "form_encounter", id=eid, uuid=b(name), pid=pid, encounter=number, date=date, date_end=end,
-                class_code=klass, provider_id=1 if eid != 3 else 0, facility_id=4, reason=f"Visit {number}")
+        _insert(
+            cursor,
+            "form_encounter",
+            id=eid,
+            uuid=b(name),
+            pid=pid,
+            encounter=number,
+            date=date,
+            date_end=end,
+            class_code=klass,
+            provider_id=1 if eid != 3 else 0,
+            facility_id=4,
+            reason=f"Visit {number}",
+        )
 
     # vitals: (form_vitals id, uuid name, pid, encounter, date, values, form deleted?)
-    full = dict(pulse=72, respiration=16, temperature=98.6, weight=150.5, height=65, head_circ=0, BMI=25.04,
-                oxygen_saturation=98, oxygen_flow_rate=0, inhaled_oxygen_concentration=0, ped_bmi=0, ped_head_circ=0,
-                ped_weight_height=0, bps="120", bpd="80")
+    full = dict(
+        pulse=72,
+        respiration=16,
+        temperature=98.6,
+        weight=150.5,
+        height=65,
+        head_circ=0,
+        BMI=25.04,
+        oxygen_saturation=98,
+        oxygen_flow_rate=0,
+        inhaled_oxygen_concentration=0,
+        ped_bmi=0,
+        ped_head_circ=0,
+        ped_weight_height=0,
+        bps="120",
+        bpd="80",
+    )
     for vid, name, pid, encounter, date, values, deleted in [
         (1, "vit-1", 1, 100, "2024-03-01 09:05:00", full, 0),
-        (2, "vit-2", 1, 101, "2024-06-15 14:10:00", dict(pulse=88, bps="", bpd=""), 0),          # only a pulse
-        (3, "vit-3", 1, 100, "2024-03-01 09:20:00", dict(pulse=60, weight=149), 1),                 # form deleted
+        (2, "vit-2", 1, 101, "2024-06-15 14:10:00", dict(pulse=88, bps="", bpd=""), 0),  # only a pulse
+        (3, "vit-3", 1, 100, "2024-03-01 09:20:00", dict(pulse=60, weight=149), 1),  # form deleted
         (4, "vit-4", 2, 102, "0000-00-00 00:00:00", dict(pulse=70, temperature=99.1, bps="130", bpd="85"), 0),  # zero date
-        (5, "vit-5", 5, 103, "2024-01-10 10:00:00", dict(weight=120, height=0, ped_bmi=55.5, oxygen_flow_rate=2,
-                                                          inhaled_oxygen_concentration=28), 0),
-        (6, None, 1, 100, "2024-03-02 10:00:00", dict(pulse=99), 0),                                # no uuid yet
-        (7, "vit-7", 6, None, "2024-03-03 10:00:00", dict(pulse=66), 0),                            # patient without a uuid
+        (
+            5,
+            "vit-5",
+            5,
+            103,
+            "2024-01-10 10:00:00",
+            dict(weight=120, height=0, ped_bmi=55.5, oxygen_flow_rate=2, inhaled_oxygen_concentration=28),
+            0,
+        ),
+        (6, None, 1, 100, "2024-03-02 10:00:00", dict(pulse=99), 0),  # no uuid yet
+        (7, "vit-7", 6, None, "2024-03-03 10:00:00", dict(pulse=66), 0),  # patient without a uuid
     ]:
         row = {column: 0 for column in VITAL_COLUMNS}
         row.update(values)
         _insert(cursor, "form_vitals", id=vid, uuid=b(name) if name else None, date=date, pid=pid, user="ghouse", activity=1, **row)
-        _insert(cursor, "forms", date=date, encounter=encounter, form_name="Vitals", form_id=vid, pid=pid, user="ghouse",
-                deleted=deleted, formdir="vitals")
+        _insert(
+            cursor,
+            "forms",
+            date=date,
+            encounter=encounter,
+            form_name="Vitals",
+            form_id=vid,
+            pid=pid,
+            user="ghouse",
+            deleted=deleted,
+            formdir="vitals",
+        )
     # another form type whose form_id collides with a vitals row: must not join as vitals
-    _insert(cursor, "forms", date="2024-03-01 09:00:00", encounter=100, form_name="New Patient Encounter", form_id=1, pid=1,
-            formdir="newpatient")
+    _insert(
+        cursor,
+        "forms",
+        date="2024-03-01 09:00:00",
+        encounter=100,
+        form_name="New Patient Encounter",
+        form_id=1,
+        pid=1,
+        formdir="newpatient",
+    )
 
     # the issues list: (uuid name, pid, type, title, diagnosis, begdate, enddate, occurrence, outcome, verification)
     for name, pid, kind, title, diagnosis, begdate, enddate, occurrence, outcome, verification in [
         ("cond-dm", 1, "medical_problem", "Diabetes", "ICD10:E11.9;SNOMED-CT:44054006", "2015-04-01 00:00:00", None, 0, 0, "confirmed"),
         ("cond-htn-old", 1, "medical_problem", "Hypertension", "ICD10:I10", "2010-01-01 00:00:00", "2019-01-01 00:00:00", 0, 0, ""),
-        ("cond-htn", 2, "medical_problem", "Essential hypertension", "SNOMED-CT:38341003;ICD10:I10", "2020-02-02 00:00:00", None, 1, 0, "unconfirmed"),
+        (
+            "cond-htn",
+            2,
+            "medical_problem",
+            "Essential hypertension",
+            "SNOMED-CT:38341003;ICD10:I10",
+            "2020-02-02 00:00:00",
+            None,
+            1,
+            0,
+            "unconfirmed",
+        ),
         ("cond-local", 2, "medical_problem", "Local problem", "LOCAL:XYZ-1", "0000-00-00 00:00:00", "0000-00-00 00:00:00", 0, 0, ""),
-        ("cond-text", 5, "medical_problem", "Back pain", None, None, None, 3, 0, ""),            # no codes: title only; recurrence
+        ("cond-text", 5, "medical_problem", "Back pain", None, None, None, 3, 0, ""),  # no codes: title only; recurrence
         ("cond-resolved", 5, "medical_problem", "Flu", "ICD10:J11.1", "2023-01-05 00:00:00", None, 0, 1, ""),
         ("cond-i10x", 3, "medical_problem", "Not I10", "ICD10:I10.9;CPT4:99213", "2022-01-01 00:00:00", None, 0, 0, ""),
         ("cond-case", 3, "medical_problem", "Lower case code", "icd10:e11.9", "2022-01-01 00:00:00", None, 0, 0, ""),
@@ -154,40 +286,96 @@ def _insert_rows(cursor) -> None:  # noqa: ANN001, C901 - one place that lists t
         ("surg-appy", 1, "surgery", "Appendectomy", "CPT4:44950;SNOMED-CT:80146002", "1995-07-01 00:00:00", None, 0, 0, ""),
         ("surg-knee", 2, "surgery", "Knee arthroscopy", "", "0000-00-00 00:00:00", None, 0, 0, ""),
         ("med-list", 1, "medication", "Aspirin (patient reported)", "RXCUI:1191", None, None, 0, 0, ""),
-        ("med-linked", 1, "medication", "Metformin 500 MG", "", None, None, 0, 0, ""),        # its prescription is served
+        ("med-linked", 1, "medication", "Metformin 500 MG", "", None, None, 0, 0, ""),  # its prescription is served
         ("med-ended", 2, "medication", "Ibuprofen", "", None, "2023-05-01 00:00:00", 0, 0, ""),
     ]:
-        _insert(cursor, "lists", uuid=b(name) if name else None, date="2024-02-01 08:00:00", type=kind, title=title,
-                diagnosis=diagnosis, begdate=begdate, enddate=enddate, occurrence=occurrence, outcome=outcome,
-                verification=verification, pid=pid, activity=1, user="ghouse")
+        _insert(
+            cursor,
+            "lists",
+            uuid=b(name) if name else None,
+            date="2024-02-01 08:00:00",
+            type=kind,
+            title=title,
+            diagnosis=diagnosis,
+            begdate=begdate,
+            enddate=enddate,
+            occurrence=occurrence,
+            outcome=outcome,
+            verification=verification,
+            pid=pid,
+            activity=1,
+            user="ghouse",
+        )
 
     cursor.execute("UPDATE lists SET activity = 0 WHERE uuid = %s", [b("med-ended")])
-    cursor.execute("INSERT INTO lists_medication (list_id, usage_category_title, request_intent, request_intent_title, "
-                   "prescription_id, drug_dosage_instructions) SELECT id, '', 'order', '', 1, NULL FROM lists WHERE uuid = %s",
-                   [b("med-linked")])
-    cursor.execute("INSERT INTO lists_medication (list_id, usage_category_title, request_intent, request_intent_title, "
-                   "drug_dosage_instructions) SELECT id, '', NULL, '', 'One at night' FROM lists WHERE uuid = %s", [b("med-list")])
+    cursor.execute(
+        "INSERT INTO lists_medication (list_id, usage_category_title, request_intent, request_intent_title, "
+        "prescription_id, drug_dosage_instructions) SELECT id, '', 'order', '', 1, NULL FROM lists WHERE uuid = %s",
+        [b("med-linked")],
+    )
+    cursor.execute(
+        "INSERT INTO lists_medication (list_id, usage_category_title, request_intent, request_intent_title, "
+        "drug_dosage_instructions) SELECT id, '', NULL, '', 'One at night' FROM lists WHERE uuid = %s",
+        [b("med-list")],
+    )
 
     # labs: order → report → results. (order id, uuid, pid, encounter, activity)
     for order_id, name, pid, encounter, activity in [(1, "ord-1", 1, 100, 1), (2, "ord-2", 2, 102, 1), (3, "ord-del", 1, 100, 0)]:
-        _insert(cursor, "procedure_order", procedure_order_id=order_id, uuid=b(name), patient_id=pid, encounter_id=encounter,
-                provider_id=1, date_ordered="2024-03-01 09:00:00", activity=activity)
-        _insert(cursor, "procedure_order_code", procedure_order_id=order_id, procedure_order_seq=1, procedure_code="GLU",
-                procedure_name="Glucose")
-    for report_id, name, order_id, reported in [(1, "rep-1", 1, "2024-03-02 10:00:00"), (2, "rep-2", 2, "2023-11-21 07:30:00"),
-                                                (3, "rep-del", 3, "2024-03-02 11:00:00")]:
-        _insert(cursor, "procedure_report", procedure_report_id=report_id, uuid=b(name), procedure_order_id=order_id,
-                date_collected=reported, date_report=reported, report_status="complete")
+        _insert(
+            cursor,
+            "procedure_order",
+            procedure_order_id=order_id,
+            uuid=b(name),
+            patient_id=pid,
+            encounter_id=encounter,
+            provider_id=1,
+            date_ordered="2024-03-01 09:00:00",
+            activity=activity,
+        )
+        _insert(
+            cursor,
+            "procedure_order_code",
+            procedure_order_id=order_id,
+            procedure_order_seq=1,
+            procedure_code="GLU",
+            procedure_name="Glucose",
+        )
+    for report_id, name, order_id, reported in [
+        (1, "rep-1", 1, "2024-03-02 10:00:00"),
+        (2, "rep-2", 2, "2023-11-21 07:30:00"),
+        (3, "rep-del", 3, "2024-03-02 11:00:00"),
+    ]:
+        _insert(
+            cursor,
+            "procedure_report",
+            procedure_report_id=report_id,
+            uuid=b(name),
+            procedure_order_id=order_id,
+            date_collected=reported,
+            date_report=reported,
+            report_status="complete",
+        )
     for name, report_id, code, text, result, units, abnormal, status in [
         ("res-glu", 1, "2345-7", "Glucose", "105", "mg/dL", "high", "final"),
         ("res-hcg", 1, "2106-3", "HCG qualitative", "Negative", "", "no", "final"),
         ("res-pending", 1, "4548-4", "Hemoglobin A1c", "", "%", "", "preliminary"),
         ("res-odd", 1, "718-7", "Hemoglobin", "13.2", "g/dL", "", "weird-status"),
         ("res-glu-2", 2, "2345-7", "Glucose", "<40", "mg/dL", "vlow", "corrected"),
-        ("res-del", 3, "2345-7", "Glucose", "99", "mg/dL", "", "final"),      # its order was deleted
+        ("res-del", 3, "2345-7", "Glucose", "99", "mg/dL", "", "final"),  # its order was deleted
     ]:
-        _insert(cursor, "procedure_result", uuid=b(name), procedure_report_id=report_id, result_code=code, result_text=text,
-                result=result, units=units, abnormal=abnormal, result_status=status, range="70-99" if code == "2345-7" else "")
+        _insert(
+            cursor,
+            "procedure_result",
+            uuid=b(name),
+            procedure_report_id=report_id,
+            result_code=code,
+            result_text=text,
+            result=result,
+            units=units,
+            abnormal=abnormal,
+            result_status=status,
+            range="70-99" if code == "2345-7" else "",
+        )
 
     # prescriptions: (uuid name, pid, rxnorm, drug, active, end_date, intent)
     for name, pid, rxnorm, drug, active, end_date, intent in [
@@ -196,19 +384,44 @@ def _insert_rows(cursor) -> None:  # noqa: ANN001, C901 - one place that lists t
         ("rx-stopped", 2, "197361", "Amlodipine 5 MG", 0, None, "plan"),
         ("rx-zero-end", 5, None, "Herbal tea", 1, "0000-00-00", "nonsense"),
     ]:
-        _insert(cursor, "prescriptions", uuid=b(name), patient_id=pid, date_added="2024-01-01 10:00:00", provider_id=1,
-                encounter=100 if pid == 1 else None, drug=drug, rxnorm_drugcode=rxnorm, active=active, end_date=end_date,
-                txDate="2024-01-01", usage_category_title="", request_intent=intent, request_intent_title="",
-                drug_dosage_instructions="Take one daily" if pid == 1 else None)
+        _insert(
+            cursor,
+            "prescriptions",
+            uuid=b(name),
+            patient_id=pid,
+            date_added="2024-01-01 10:00:00",
+            provider_id=1,
+            encounter=100 if pid == 1 else None,
+            drug=drug,
+            rxnorm_drugcode=rxnorm,
+            active=active,
+            end_date=end_date,
+            txDate="2024-01-01",
+            usage_category_title="",
+            request_intent=intent,
+            request_intent_title="",
+            drug_dosage_instructions="Take one daily" if pid == 1 else None,
+        )
 
     # immunizations: (uuid name, pid, cvx, date, completion, erroneous)
     for name, pid, cvx, date, completion, erroneous in [
         ("imm-flu", 1, "141", "2023-10-01 10:00:00", "Completed", 0),
-        ("imm-old", 1, "03", "1971-06-01 00:00:00", None, 0),                # before completion_status existed
+        ("imm-old", 1, "03", "1971-06-01 00:00:00", None, 0),  # before completion_status existed
         ("imm-refused", 2, "208", "2021-05-01 00:00:00", "Not Administered", 0),
         ("imm-error", 2, "141", "2022-10-01 00:00:00", "Completed", 1),
-        ("imm-nodate", 5, None, None, "Completed", 0),                       # no vaccine code, no date
+        ("imm-nodate", 5, None, None, "Completed", 0),  # no vaccine code, no date
     ]:
-        _insert(cursor, "immunizations", uuid=b(name), patient_id=pid, cvx_code=cvx, administered_date=date,
-                completion_status=completion, added_erroneously=erroneous, administered_by_id=1, lot_number="LOT-" + name,
-                update_date="2024-01-01 00:00:00", create_date=date)
+        _insert(
+            cursor,
+            "immunizations",
+            uuid=b(name),
+            patient_id=pid,
+            cvx_code=cvx,
+            administered_date=date,
+            completion_status=completion,
+            added_erroneously=erroneous,
+            administered_by_id=1,
+            lot_number="LOT-" + name,
+            update_date="2024-01-01 00:00:00",
+            create_date=date,
+        )

@@ -29,8 +29,13 @@ def make_settings(demo_path: str, tmp: Path, state_url: str | None = None, **ext
     key_file = tmp / "signing-key.pem"
     if not key_file.exists():
         key_file.write_bytes(RSAKey.generate_key(2048, private=True).as_pem(private=True))
-    values = {"demo_path": demo_path, "base_url": BASE, "state_url": state_url or f"sqlite:///{tmp}/state.sqlite",
-              "signing_key_path": str(key_file), **extra}
+    values = {
+        "demo_path": demo_path,
+        "base_url": BASE,
+        "state_url": state_url or f"sqlite:///{tmp}/state.sqlite",
+        "signing_key_path": str(key_file),
+        **extra,
+    }
     return Settings(**values)
 
 
@@ -51,8 +56,16 @@ def register(app, kind: str, **kwargs):
 
 
 def auth_params(client_id: str, challenge: str, scope: str, **extra) -> dict:
-    params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": scope,
-              "state": str(uuid.uuid4()), "aud": BASE, "code_challenge": challenge, "code_challenge_method": "S256"}
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": scope,
+        "state": str(uuid.uuid4()),
+        "aud": BASE,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
     params.update(extra)
     return {key: value for key, value in params.items() if value is not None}
 
@@ -76,8 +89,9 @@ def redirect_params(response) -> dict:
     return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
 
 
-def sign_in(client, params: dict, user=PATIENT_USER, *, method: str = "GET", patient: str | None = None,
-            choose=None, decision: str = "allow"):
+def sign_in(
+    client, params: dict, user=PATIENT_USER, *, method: str = "GET", patient: str | None = None, choose=None, decision: str = "allow"
+):
     """Authorize → login → (picker) → consent; returns the final response (a redirect to the app)."""
     if method == "GET":
         page = client.get("/fhir/auth/authorize", query_string=params)
@@ -134,8 +148,7 @@ class AssertionSigner:
         header = {"alg": self.alg, "kid": self.kid, "typ": "JWT"}
         header.update(overrides.pop("header", {}))
         issued = int(time.time())
-        claims = {"iss": client_id, "sub": client_id, "aud": TOKEN_URL, "exp": issued + 300, "iat": issued,
-                  "jti": secrets.token_hex(32)}
+        claims = {"iss": client_id, "sub": client_id, "aud": TOKEN_URL, "exp": issued + 300, "iat": issued, "jti": secrets.token_hex(32)}
         claims.update(overrides)
         claims = {key: value for key, value in claims.items() if value is not None}
         header = {key: value for key, value in header.items() if value is not None}
@@ -157,7 +170,7 @@ class LiveServer:
     built then, by ``build(base_url)``; requests through its Flask test client see the same base.
     """
 
-    def __init__(self, build):  # noqa: ANN001 - base URL → Flask app
+    def __init__(self, build):
         import threading
 
         from werkzeug.serving import make_server

@@ -20,11 +20,17 @@ class TokenMint:
     def jwks(self, _refresh: bool = False) -> dict:
         return KeySet([self.key]).as_dict(private=False)
 
-    def token(self, scope: str, *, patient: str | None = None, lifetime: int = 300, alg: str = "RS384", key=None, **claims) -> str:  # noqa: ANN001
+    def token(self, scope: str, *, patient: str | None = None, lifetime: int = 300, alg: str = "RS384", key=None, **claims) -> str:
         now = int(time.time())
         payload = {
-            "iss": BASE, "aud": BASE, "sub": "user-1", "client_id": "app-1", "scope": scope,
-            "iat": now, "exp": now + lifetime, "jti": uuid.uuid4().hex,
+            "iss": BASE,
+            "aud": BASE,
+            "sub": "user-1",
+            "client_id": "app-1",
+            "scope": scope,
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": uuid.uuid4().hex,
         }
         if patient:
             payload["patient"] = patient
@@ -39,7 +45,7 @@ def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def secured_app(demo_path: str, state_url: str, mint: TokenMint, **settings):  # noqa: ANN201
+def secured_app(demo_path: str, state_url: str, mint: TokenMint, **settings):
     """The app as deployed (auth_mode builtin), trusting ``mint``'s key as the built-in server's."""
     from facade.app import create_app
     from facade.config import Settings

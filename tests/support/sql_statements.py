@@ -12,7 +12,7 @@ import sqlalchemy as sa
 def count_statements(engine: sa.Engine) -> Iterator[list[str]]:
     statements: list[str] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
+    def record(conn, cursor, statement, parameters, context, executemany):
         statements.append(statement)
 
     sa.event.listen(engine, "before_cursor_execute", record)

@@ -42,7 +42,9 @@ class TcpProxy:
         self.port = listener.getsockname()[1]
         self._stopping = threading.Event()
         self._listener = listener
-        self._acceptor = threading.Thread(target=self._accept_loop, args=(listener, self._stopping), daemon=True, name=f"tcp-proxy-{self.port}")
+        self._acceptor = threading.Thread(
+            target=self._accept_loop, args=(listener, self._stopping), daemon=True, name=f"tcp-proxy-{self.port}"
+        )
         self._acceptor.start()
         return self
 
@@ -75,7 +77,7 @@ class TcpProxy:
         self.stop()
 
     # -- internals ------------------------------------------------------------
-    def _spawn(self, target, *args) -> None:  # noqa: ANN001
+    def _spawn(self, target, *args) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True, name=f"tcp-proxy-{self.port}")
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()

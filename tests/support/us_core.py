@@ -30,8 +30,11 @@ def _value_or_absent(resource: dict, element: str) -> bool:
 
 
 def _encounter(r: dict) -> list[str]:
-    return [m for m, ok in [("status", "status" in r), ("class", "class" in r), ("type", bool(r.get("type"))),
-                            ("subject", "subject" in r)] if not ok]
+    return [
+        m
+        for m, ok in [("status", "status" in r), ("class", "class" in r), ("type", bool(r.get("type"))), ("subject", "subject" in r)]
+        if not ok
+    ]
 
 
 def _problem(r: dict) -> list[str]:

@@ -12,8 +12,11 @@ from facade.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_MAPPING = REPO / "legacy_adapters" / "sources" / "demo" / "mapping.yaml"
-MAPPED = {r["local_code"] for r in csv.DictReader(
-    (REPO / "terminology" / "crosswalks" / "demo" / "lab.csv").read_text(encoding="utf-8").splitlines()) if r["equivalence"] == "equivalent"}
+MAPPED = {
+    r["local_code"]
+    for r in csv.DictReader((REPO / "terminology" / "crosswalks" / "demo" / "lab.csv").read_text(encoding="utf-8").splitlines())
+    if r["equivalence"] == "equivalent"
+}
 
 
 def test_coverage_matches_sql(demo_path, raw_db):
@@ -21,10 +24,13 @@ def test_coverage_matches_sql(demo_path, raw_db):
     assert run.exit_code == 0, run.output
     report = orjson.loads(run.output)
     lab = next(item for item in report if item["resource"] == "Observation" and item["column"] == "r.test_cd")
-    counts = list(raw_db.execute(
-        """SELECT r.test_cd, COUNT(*) FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq
+    counts = list(
+        raw_db.execute(
+            """SELECT r.test_cd, COUNT(*) FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq
            WHERE COALESCE(r.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y' AND COALESCE(r.test_cd, '') <> ''
-           GROUP BY r.test_cd ORDER BY COUNT(*) DESC, r.test_cd"""))
+           GROUP BY r.test_cd ORDER BY COUNT(*) DESC, r.test_cd"""
+        )
+    )
     assert [(c["code"], c["rows"]) for c in lab["codes"]] == counts
     assert {c["code"] for c in lab["codes"] if c["status"] == "mapped"} == MAPPED & {code for code, _ in counts}
     assert {c["status"] for c in lab["codes"] if c["code"] in ("UDS", "XMISC")} == {"unmatched"}
@@ -40,8 +46,10 @@ def test_coverage_of_code_strings_counts_their_local_items(demo_path, raw_db):
     live = """FROM prob_list q JOIN pt_master p ON p.pt_seq = q.pt_seq
               WHERE COALESCE(q.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y'"""
     # The demo stores one local item per string ('LOCAL:HTN2'); ICD-10/SNOMED-only rows have no local code.
-    counts = list(raw_db.execute(f"""SELECT substr(q.dx_codes, 7), COUNT(*) {live} AND q.dx_codes LIKE 'LOCAL:%'
-                                    GROUP BY q.dx_codes ORDER BY COUNT(*) DESC, substr(q.dx_codes, 7)"""))
+    counts = list(
+        raw_db.execute(f"""SELECT substr(q.dx_codes, 7), COUNT(*) {live} AND q.dx_codes LIKE 'LOCAL:%'
+                                    GROUP BY q.dx_codes ORDER BY COUNT(*) DESC, substr(q.dx_codes, 7)""")
+    )
     assert counts and [(c["code"], c["rows"]) for c in problems["codes"]] == counts
     assert {c["status"] for c in problems["codes"]} == {"mapped"}  # every demo problem code has a standard target
     (total,) = raw_db.execute(f"SELECT COUNT(*) {live}").fetchone()

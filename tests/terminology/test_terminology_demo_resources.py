@@ -43,7 +43,8 @@ def crosswalk(name: str) -> tuple[dict[str, list[dict]], dict[str, str]]:
             displays[row["local_code"]] = row["local_display"]
             if row["equivalence"] in APPLIED:
                 forward[row["local_code"]].append(
-                    {"system": SYSTEMS[row["target_system"]], "code": row["target_code"], "display": row["target_display"]})
+                    {"system": SYSTEMS[row["target_system"]], "code": row["target_code"], "display": row["target_display"]}
+                )
     return forward, displays
 
 
@@ -105,7 +106,8 @@ def test_an_rxnorm_search_finds_the_rows_stored_under_mapped_formulary_codes(cli
     if path == "MedicationRequest":  # ':not' keeps unmapped drugs and prescriptions typed as text
         typed = {row[0] for row in raw_db.execute(f"{RX_ROWS} AND x.med_cd IS NULL")}
         assert set(search_ids(client, f"/fhir/MedicationRequest?code:not={q(RXNORM + '|')}&_count=1000")) == (
-            rx_ids(raw_db, sorted(set(every) - set(mapped))) | typed)
+            rx_ids(raw_db, sorted(set(every) - set(mapped))) | typed
+        )
 
 
 # --------------------------------------------------------------------------- Condition
@@ -113,7 +115,8 @@ def test_local_problem_codes_gain_icd10_and_snomed_and_keep_the_local_coding(cli
     forward, displays = crosswalk("problem.csv")
     rows = raw_db.execute(
         """SELECT q.prob_guid, q.dx_codes FROM prob_list q JOIN pt_master p ON p.pt_seq = q.pt_seq
-           WHERE q.del_flg <> 'Y' AND p.del_flg <> 'Y' AND (q.dx_codes LIKE 'LOCAL:%' OR q.dx_codes = 'ICD10:E11.9') LIMIT 400""").fetchall()
+           WHERE q.del_flg <> 'Y' AND p.del_flg <> 'Y' AND (q.dx_codes LIKE 'LOCAL:%' OR q.dx_codes = 'ICD10:E11.9') LIMIT 400"""
+    ).fetchall()
     seen = set()
     for guid, codes in rows:
         coding = get_json(client, f"/fhir/Condition/{guid}")["code"]["coding"]
@@ -152,9 +155,14 @@ def test_condition_token_forms_through_the_problem_crosswalk(client, raw_db):
     assert found(f"{ICD10}|HTN2") == set() and found(f"{PROBLEM}|I10") == set()
     # 'icd-10-cm|' is any row with an ICD-10-CM code, stored or translated.
     locals_with_icd = [f"LOCAL:{c}" for c in locals_for(forward, ICD10)]
-    rows = {row[0]: row[1] for row in raw_db.execute(CONDITION_ROWS.replace("SELECT q.prob_guid", "SELECT q.prob_guid, q.dx_codes")
-                                                         .replace("SELECT dx.dx_guid", "SELECT dx.dx_guid, dx.dx_codes")
-                                                         .format(where="1=1", where_dx="1=1"))}
+    rows = {
+        row[0]: row[1]
+        for row in raw_db.execute(
+            CONDITION_ROWS.replace("SELECT q.prob_guid", "SELECT q.prob_guid, q.dx_codes")
+            .replace("SELECT dx.dx_guid", "SELECT dx.dx_guid, dx.dx_codes")
+            .format(where="1=1", where_dx="1=1")
+        )
+    }
     with_icd = {g for g, codes in rows.items() if codes and any(i.startswith("ICD10:") or i in locals_with_icd for i in codes.split(";"))}
     assert found(f"{ICD10}|") == with_icd
     assert found(f"{ICD10}|", ":not") == set(rows) - with_icd != set()

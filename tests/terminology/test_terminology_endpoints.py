@@ -17,10 +17,17 @@ from fhir.resources.R4B.valueset import ValueSet
 from support.fhir_client import get_json, q
 
 DEMO_SET = Path(__file__).resolve().parents[2] / "terminology" / "crosswalks" / "demo"
-ALIASES = {"LOINC": "http://loinc.org", "RXNORM": "http://www.nlm.nih.gov/research/umls/rxnorm",
-           "ICD10": "http://hl7.org/fhir/sid/icd-10-cm", "SNOMED-CT": "http://snomed.info/sct"}
-SETS = {"demo-lab": ("lab.csv", "urn:fhir-facade:demo:lab-test"), "demo-med": ("med.csv", "urn:fhir-facade:demo:med"),
-        "demo-problem": ("problem.csv", "urn:fhir-facade:demo:problem")}
+ALIASES = {
+    "LOINC": "http://loinc.org",
+    "RXNORM": "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "ICD10": "http://hl7.org/fhir/sid/icd-10-cm",
+    "SNOMED-CT": "http://snomed.info/sct",
+}
+SETS = {
+    "demo-lab": ("lab.csv", "urn:fhir-facade:demo:lab-test"),
+    "demo-med": ("med.csv", "urn:fhir-facade:demo:med"),
+    "demo-problem": ("problem.csv", "urn:fhir-facade:demo:problem"),
+}
 
 
 def csv_rows(name: str) -> list[dict]:
@@ -53,10 +60,15 @@ def test_concept_maps_are_valid_and_hold_every_row(client, name):
     resource = get_json(client, f"/fhir/ConceptMap/{name}")
     ConceptMap.model_validate(resource)
     file, local_system = SETS[name]
-    published = {(g["source"], g.get("target"), e["code"], t.get("code"), t["equivalence"])
-                 for g in resource["group"] for e in g["element"] for t in e["target"]}
-    expected = {(local_system, ALIASES.get(r["target_system"]), r["local_code"], r["target_code"] or None, r["equivalence"])
-                for r in csv_rows(file)}
+    published = {
+        (g["source"], g.get("target"), e["code"], t.get("code"), t["equivalence"])
+        for g in resource["group"]
+        for e in g["element"]
+        for t in e["target"]
+    }
+    expected = {
+        (local_system, ALIASES.get(r["target_system"]), r["local_code"], r["target_code"] or None, r["equivalence"]) for r in csv_rows(file)
+    }
     assert published == expected
 
 
@@ -93,29 +105,43 @@ def test_translate_reverse_and_post(client):
     assert result(answer)
     assert {(c["system"], c["code"]) for _, c in matches(answer)} == {("urn:fhir-facade:demo:lab-test", "GLU")}
     icd = [r["local_code"] for r in csv_rows("problem.csv") if r["target_code"] == "E11.9"]
-    answer = post(client, "/fhir/ConceptMap/$translate", [
-        {"name": "coding", "valueCoding": {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}},
-        {"name": "reverse", "valueBoolean": True}])
+    answer = post(
+        client,
+        "/fhir/ConceptMap/$translate",
+        [
+            {"name": "coding", "valueCoding": {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}},
+            {"name": "reverse", "valueBoolean": True},
+        ],
+    )
     assert [c["code"] for _, c in matches(answer)] == icd
-    forward = post(client, "/fhir/ConceptMap/demo-med/$translate", [
-        {"name": "system", "valueUri": "urn:fhir-facade:demo:med"}, {"name": "code", "valueCode": "100871"},
-        {"name": "targetsystem", "valueUri": "http://www.nlm.nih.gov/research/umls/rxnorm"}])
+    forward = post(
+        client,
+        "/fhir/ConceptMap/demo-med/$translate",
+        [
+            {"name": "system", "valueUri": "urn:fhir-facade:demo:med"},
+            {"name": "code", "valueCode": "100871"},
+            {"name": "targetsystem", "valueUri": "http://www.nlm.nih.gov/research/umls/rxnorm"},
+        ],
+    )
     assert [c["code"] for _, c in matches(forward)] == ["314076"]
     # Unmapped codes answer result=false with the 'unmatched' row, not an invented code.
     unmapped = get_json(client, "/fhir/ConceptMap/demo-med/$translate?coding=" + q("urn:fhir-facade:demo:med|105118"))
     assert not result(unmapped) and matches(unmapped) == [("unmatched", None)]
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status"), [
-    ("get", "/fhir/ConceptMap/$translate?code=GLU", None, 400),
-    ("get", "/fhir/ConceptMap/$translate?system=x&code=y&reverse=maybe", None, 400),
-    ("get", "/fhir/ConceptMap/nope/$translate?system=x&code=y", None, 404),
-    ("post", "/fhir/ConceptMap/$translate", b"{not json", 400),
-    ("post", "/fhir/ConceptMap/$translate", b'{"resourceType": "Patient"}', 400),
-    ("get", "/fhir/CodeSystem/$lookup?system=http://loinc.org&code=2345-7", None, 404),
-    ("get", "/fhir/ValueSet/$expand?url=urn:nothing", None, 404),
-    ("get", "/fhir/ValueSet/demo-meds/$expand?count=-1", None, 400),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("get", "/fhir/ConceptMap/$translate?code=GLU", None, 400),
+        ("get", "/fhir/ConceptMap/$translate?system=x&code=y&reverse=maybe", None, 400),
+        ("get", "/fhir/ConceptMap/nope/$translate?system=x&code=y", None, 404),
+        ("post", "/fhir/ConceptMap/$translate", b"{not json", 400),
+        ("post", "/fhir/ConceptMap/$translate", b'{"resourceType": "Patient"}', 400),
+        ("get", "/fhir/CodeSystem/$lookup?system=http://loinc.org&code=2345-7", None, 404),
+        ("get", "/fhir/ValueSet/$expand?url=urn:nothing", None, 404),
+        ("get", "/fhir/ValueSet/demo-meds/$expand?count=-1", None, 400),
+    ],
+)
 def test_bad_operation_requests_get_an_operation_outcome(client, method, path, body, status):
     if method == "get":
         response = client.get(path)
@@ -135,13 +161,17 @@ def test_code_systems_and_lookup(client, raw_db):
     # The lab code table is the complete list; problems are known only from the crosswalk file.
     lab = systems["urn:fhir-facade:demo:lab-test"]
     assert lab["content"] == "complete"
-    assert [(c["code"], c.get("display")) for c in lab["concept"]] == list(raw_db.execute("SELECT test_cd, test_desc FROM lab_test_cd ORDER BY test_cd"))
+    assert [(c["code"], c.get("display")) for c in lab["concept"]] == list(
+        raw_db.execute("SELECT test_cd, test_desc FROM lab_test_cd ORDER BY test_cd")
+    )
     assert systems["urn:fhir-facade:demo:problem"]["content"] == "fragment"
     answer = get_json(client, "/fhir/CodeSystem/$lookup?system=" + q("urn:fhir-facade:demo:med") + "&code=102045")
     Parameters.model_validate(answer)
     display = next(p["valueString"] for p in answer["parameter"] if p["name"] == "display")
     assert display == raw_db.execute("SELECT med_desc FROM med_cd WHERE med_cd = '102045'").fetchone()[0]
-    problem = post(client, "/fhir/CodeSystem/$lookup", [{"name": "coding", "valueCoding": {"system": "urn:fhir-facade:demo:problem", "code": "HTN2"}}])
+    problem = post(
+        client, "/fhir/CodeSystem/$lookup", [{"name": "coding", "valueCoding": {"system": "urn:fhir-facade:demo:problem", "code": "HTN2"}}]
+    )
     assert {"name": "display", "valueString": "ESSENTIAL HYPERTENSION"} in problem["parameter"]
     assert get_json(client, "/fhir/CodeSystem/demo-lab-tests")["id"] == "demo-lab-tests"
 

@@ -8,11 +8,11 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from support.fhir_client import q, search_ids
-from support.mariadb_demo import mariadb_demo
 
 from facade.app import create_app
 from facade.config import Settings
+from support.fhir_client import q, search_ids
+from support.mariadb_demo import mariadb_demo
 
 LOINC = "http://loinc.org"
 LAB = "urn:fhir-facade:demo:lab-test"
@@ -36,12 +36,21 @@ def _add_a_lowercase_code_and_serve(url: str) -> tuple:
         connection.exec_driver_sql(
             f"INSERT INTO lab_result (res_id, res_guid, test_cd, {names}) SELECT {next_id}, '{odd}', 'glu', {names} FROM lab_result r "
             "WHERE r.test_cd = 'GLU' AND r.del_flg <> 'Y' AND EXISTS (SELECT 1 FROM pt_master p WHERE p.pt_seq = r.pt_seq AND p.del_flg <> 'Y') "
-            "ORDER BY r.res_id LIMIT 1")
-        glu = {row[0] for row in connection.execute(sa.text(
-            "SELECT r.res_guid FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq "
-            "WHERE BINARY r.test_cd = 'GLU' AND r.del_flg <> 'Y' AND p.del_flg <> 'Y'"))}
+            "ORDER BY r.res_id LIMIT 1"
+        )
+        glu = {
+            row[0]
+            for row in connection.execute(
+                sa.text(
+                    "SELECT r.res_guid FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq "
+                    "WHERE BINARY r.test_cd = 'GLU' AND r.del_flg <> 'Y' AND p.del_flg <> 'Y'"
+                )
+            )
+        }
         # The collation really is forgiving: the weakness this guards against.
-        assert connection.execute(sa.text("SELECT COUNT(*) FROM lab_result WHERE test_cd = 'GLU' AND res_guid = :g"), {"g": odd}).scalar() == 1
+        assert (
+            connection.execute(sa.text("SELECT COUNT(*) FROM lab_result WHERE test_cd = 'GLU' AND res_guid = :g"), {"g": odd}).scalar() == 1
+        )
     engine.dispose()
     client = create_app(Settings(auth_mode="off", database_url=url, base_url="http://testserver/fhir")).test_client()
     return client, odd, glu

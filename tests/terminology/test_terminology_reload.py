@@ -43,12 +43,22 @@ def test_aliases_resolve_to_system_uris(crosswalk_set):
     assert [c["system"] for c in problems.codings_for("CAD")] == ["http://snomed.info/sct", "urn:fhir-facade:demo:problem"]
 
 
-@pytest.mark.parametrize(("old", "new", "message"), [
-    ("GLU,\"GLUCOSE, SERUM\",LOINC,2345-7,Glucose [Mass/volume] in Serum or Plasma,equivalent",
-     "GLU,\"GLUCOSE, SERUM\",LOINC,2345-7,Glucose,same", "lab.csv:2: equivalence 'same'"),
-    ("HGBA1C,HEMOGLOBIN A1C,LOINC,", "HGBA1C,HEMOGLOBIN A1C,LONC,", "lab.csv:3: target_system 'LONC' is neither a URI nor a known alias"),
-    ("local_code,local_display,target_system", "code,local_display,target_system", "lab.csv: missing columns ['local_code']"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'GLU,"GLUCOSE, SERUM",LOINC,2345-7,Glucose [Mass/volume] in Serum or Plasma,equivalent',
+            'GLU,"GLUCOSE, SERUM",LOINC,2345-7,Glucose,same',
+            "lab.csv:2: equivalence 'same'",
+        ),
+        (
+            "HGBA1C,HEMOGLOBIN A1C,LOINC,",
+            "HGBA1C,HEMOGLOBIN A1C,LONC,",
+            "lab.csv:3: target_system 'LONC' is neither a URI nor a known alias",
+        ),
+        ("local_code,local_display,target_system", "code,local_display,target_system", "lab.csv: missing columns ['local_code']"),
+    ],
+)
 def test_format_errors_name_file_and_line(crosswalk_set, old, new, message):
     _rewrite(crosswalk_set.parent / "lab.csv", old, new)
     with pytest.raises(TerminologyError, match=None) as caught:
@@ -75,15 +85,25 @@ def test_an_edited_crosswalk_is_picked_up_without_a_restart(tmp_path, crosswalk_
     url = f"/fhir/Observation?code={q(LOINC + '|' + UDS_LOINC)}&_count=1000"
     assert search_ids(client, url) == []
 
-    _rewrite(crosswalk_set.parent / "lab.csv", "UDS,URINE DRUG SCREEN,,,,unmatched",
-             f"UDS,URINE DRUG SCREEN,LOINC,{UDS_LOINC},Drugs of abuse panel - Urine by Screen method,equivalent")
+    _rewrite(
+        crosswalk_set.parent / "lab.csv",
+        "UDS,URINE DRUG SCREEN,,,,unmatched",
+        f"UDS,URINE DRUG SCREEN,LOINC,{UDS_LOINC},Drugs of abuse panel - Urine by Screen method,equivalent",
+    )
     _rewrite(crosswalk_set, 'version: "2026.11.1"', 'version: "2026.11.2"')
 
-    expected = {row[0] for row in raw_db.execute(
-        "SELECT r.res_guid FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq WHERE r.test_cd = 'UDS' "
-        "AND COALESCE(r.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y'")}
+    expected = {
+        row[0]
+        for row in raw_db.execute(
+            "SELECT r.res_guid FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq WHERE r.test_cd = 'UDS' "
+            "AND COALESCE(r.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y'"
+        )
+    }
     found = search_resources(client, url)  # the search plan cached before the edit is not reused
     assert {r["id"] for r in found} == expected and expected
-    assert all(r["code"]["coding"][0] == {"system": LOINC, "code": UDS_LOINC, "display": "Drugs of abuse panel - Urine by Screen method"} for r in found)
+    assert all(
+        r["code"]["coding"][0] == {"system": LOINC, "code": UDS_LOINC, "display": "Drugs of abuse panel - Urine by Screen method"}
+        for r in found
+    )
     concept_map = client.get("/fhir/ConceptMap/demo-lab").get_json()
     assert concept_map["version"] == "2026.11.2"

@@ -93,7 +93,7 @@ def test_a_loinc_search_finds_every_row_stored_under_a_local_code_mapped_to_it(c
 
 def test_token_forms_on_a_translated_column(client, raw_db):
     forward, _ = lab_crosswalk()
-    lab = f"category=laboratory&_count=1000"
+    lab = "category=laboratory&_count=1000"
     # A bare code matches the local code or any standard code.
     assert set(search_ids(client, f"/fhir/Observation?{lab}&code=2345-7")) == lab_ids(raw_db, "r.test_cd = 'GLU'")
     assert set(search_ids(client, f"/fhir/Observation?{lab}&code=GLU")) == lab_ids(raw_db, "r.test_cd = 'GLU'")
@@ -107,6 +107,10 @@ def test_token_forms_on_a_translated_column(client, raw_db):
     # 'loinc|' is any row that has a LOINC coding; ':not' keeps the rest (the unmapped codes).
     mapped = sorted(forward)
     marks = ",".join("?" * len(mapped))
-    assert set(search_ids(client, f"/fhir/Observation?{lab}&code={q(LOINC + '|')}")) == lab_ids(raw_db, f"r.test_cd IN ({marks})", tuple(mapped))
-    assert set(search_ids(client, f"/fhir/Observation?{lab}&code:not={q(LOINC + '|')}")) == lab_ids(raw_db, f"r.test_cd NOT IN ({marks})", tuple(mapped))
+    assert set(search_ids(client, f"/fhir/Observation?{lab}&code={q(LOINC + '|')}")) == lab_ids(
+        raw_db, f"r.test_cd IN ({marks})", tuple(mapped)
+    )
+    assert set(search_ids(client, f"/fhir/Observation?{lab}&code:not={q(LOINC + '|')}")) == lab_ids(
+        raw_db, f"r.test_cd NOT IN ({marks})", tuple(mapped)
+    )
     assert set(search_ids(client, f"/fhir/Observation?{lab}&code:not={q(LOINC + '|2345-7')}")) == lab_ids(raw_db, "r.test_cd <> 'GLU'")

@@ -52,7 +52,12 @@ def test_units_map_to_ucum_and_convert_only_when_asked():
     assert value({"column": "u", "units": "demo-lab-units"}, "furlongs") is None
     spec = {"hook": "quantity", "columns": ["v", "u"], "units": "demo-lab-units"}
     assert value(spec, "150", "lb") == {"value": 150.0, "unit": "lb", "system": UCUM, "code": "[lb_av]"}
-    assert value({**spec, "convert": True}, "150", "lb") == {"value": round(150 * 0.45359237, 6), "unit": "kg", "system": UCUM, "code": "kg"}
+    assert value({**spec, "convert": True}, "150", "lb") == {
+        "value": round(150 * 0.45359237, 6),
+        "unit": "kg",
+        "system": UCUM,
+        "code": "kg",
+    }
     assert value({**spec, "convert": True}, "13.5", "g/dl") == {"value": 135, "unit": "g/L", "system": UCUM, "code": "g/L"}
     assert value(spec, "3", "furlongs") == {"value": 3.0, "unit": "furlongs"}  # unknown unit: text kept, no code
 
@@ -60,23 +65,31 @@ def test_units_map_to_ucum_and_convert_only_when_asked():
 def test_split_codings_takes_a_named_alias_table():
     spec = {"column": "dx", "split_codings": {"systems": "standard"}}
     assert value(spec, "ICD10:E11.9;SNOMED-CT:44054006") == [
-        {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}, {"system": "http://snomed.info/sct", "code": "44054006"}]
+        {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"},
+        {"system": "http://snomed.info/sct", "code": "44054006"},
+    ]
 
 
-@pytest.mark.parametrize("spec", [
-    {"column": "a", "crosswalk": "no-such"},
-    {"column": "a", "units": "no-such"},
-    {"column": "a", "convert": True},
-    {"column": "a", "split_codings": {"systems": "no-such"}},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"column": "a", "crosswalk": "no-such"},
+        {"column": "a", "units": "no-such"},
+        {"column": "a", "convert": True},
+        {"column": "a", "split_codings": {"systems": "no-such"}},
+    ],
+)
 def test_unknown_names_fail_at_load_time(spec):
     with pytest.raises(MappingError):
         value(spec, "x")
 
 
 def test_a_crosswalk_after_split_codings_translates_only_items_in_its_local_system():
-    spec = {"column": "d", "split_codings": {"systems": {"ICD10": "http://hl7.org/fhir/sid/icd-10-cm", "LOCAL": "urn:fhir-facade:demo:problem"}},
-            "crosswalk": "demo-problem"}
+    spec = {
+        "column": "d",
+        "split_codings": {"systems": {"ICD10": "http://hl7.org/fhir/sid/icd-10-cm", "LOCAL": "urn:fhir-facade:demo:problem"}},
+        "crosswalk": "demo-problem",
+    }
     assert value(spec, "ICD10:I10;LOCAL:HTN2;LOCAL:NOPE") == [
         {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I10", "display": "Essential (primary) hypertension"},  # given once
         {"system": "http://snomed.info/sct", "code": "38341003", "display": "Hypertensive disorder"},
@@ -88,7 +101,9 @@ def test_a_crosswalk_after_split_codings_translates_only_items_in_its_local_syst
 
 def test_token_bindings_read_alias_tables_by_name():
     column = sa.column("dx", sa.String)
-    binding = TokenBinding.from_spec({"column": "d", "split_codings": {"systems": "standard"}}, lambda _ref: column, terminology=Ctx.terminology)
+    binding = TokenBinding.from_spec(
+        {"column": "d", "split_codings": {"systems": "standard"}}, lambda _ref: column, terminology=Ctx.terminology
+    )
     assert binding.codings[0].systems["ICD10"] == "http://hl7.org/fhir/sid/icd-10-cm"
     with pytest.raises(MappingError, match="unknown alias table 'nope'"):
         TokenBinding.from_spec({"column": "d", "split_codings": {"systems": "nope"}}, lambda _ref: column, terminology=Ctx.terminology)

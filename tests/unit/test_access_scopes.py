@@ -10,8 +10,12 @@ from facade.errors import CannotEnforce, Forbidden
 from facade.search.params import SearchParamDef
 
 CATALOGUE = {
-    "Observation": {"_id": SearchParamDef("_id", "token"), "patient": SearchParamDef("patient", "reference", target="Patient"),
-                    "category": SearchParamDef("category", "token"), "code": SearchParamDef("code", "token")},
+    "Observation": {
+        "_id": SearchParamDef("_id", "token"),
+        "patient": SearchParamDef("patient", "reference", target="Patient"),
+        "category": SearchParamDef("category", "token"),
+        "code": SearchParamDef("code", "token"),
+    },
     "Patient": {"_id": SearchParamDef("_id", "token")},
     "Practitioner": {"_id": SearchParamDef("_id", "token")},
 }
@@ -21,21 +25,37 @@ def access(scopes: str, patient: str | None = "p1") -> Access:
     return Access(Grant(scopes=parse_scopes(scopes), patient=patient), CATALOGUE.__getitem__)
 
 
-def text(restrictions) -> list[list[list[str]]]:  # noqa: ANN001
+def text(restrictions) -> list[list[list[str]]]:
     return [[[f"{c.key}={c.raw}" for c in alternative] for alternative in group] for group in restrictions]
 
 
-@pytest.mark.parametrize(("scope", "letters"), [
-    ("patient/Observation.read", "rs"), ("patient/Observation.write", "cud"), ("patient/Observation.*", "cruds"),
-    ("user/*.rs", "rs"), ("system/Patient.cruds", "cruds"), ("patient/Observation.s", "s"),
-])
+@pytest.mark.parametrize(
+    ("scope", "letters"),
+    [
+        ("patient/Observation.read", "rs"),
+        ("patient/Observation.write", "cud"),
+        ("patient/Observation.*", "cruds"),
+        ("user/*.rs", "rs"),
+        ("system/Patient.cruds", "cruds"),
+        ("patient/Observation.s", "s"),
+    ],
+)
 def test_v1_and_v2_letters(scope, letters):
     [parsed] = parse_scopes(scope).resource
     assert parsed.interactions == letters
 
 
-@pytest.mark.parametrize("scope", ["patient/Observation.dus", "patient/Observation.sr", "patient/Observation.rx",
-                                   "clinic/Observation.rs", "patient/Observation.rs?", "patient/Observation.read?"])
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "patient/Observation.dus",
+        "patient/Observation.sr",
+        "patient/Observation.rx",
+        "clinic/Observation.rs",
+        "patient/Observation.rs?",
+        "patient/Observation.read?",
+    ],
+)
 def test_malformed_resource_scopes_grant_nothing(scope):
     scopes = parse_scopes(scope)
     assert scopes.resource == () and scopes.malformed == (scope,)
@@ -44,9 +64,14 @@ def test_malformed_resource_scopes_grant_nothing(scope):
 LAB = "category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
 
 
-@pytest.mark.parametrize(("v1", "v2"), [(f"patient/Observation.read?{LAB}", f"patient/Observation.rs?{LAB}"),
-                                        (f"patient/Observation.*?{LAB}", f"patient/Observation.cruds?{LAB}"),
-                                        (f"user/Observation.write?{LAB}", f"user/Observation.cud?{LAB}")])
+@pytest.mark.parametrize(
+    ("v1", "v2"),
+    [
+        (f"patient/Observation.read?{LAB}", f"patient/Observation.rs?{LAB}"),
+        (f"patient/Observation.*?{LAB}", f"patient/Observation.cruds?{LAB}"),
+        (f"user/Observation.write?{LAB}", f"user/Observation.cud?{LAB}"),
+    ],
+)
 def test_a_v1_scope_with_a_filter_grants_what_its_v2_form_grants(v1, v2):
     [old], [new] = parse_scopes(v1).resource, parse_scopes(v2).resource
     assert (old.context, old.resource_type, old.interactions, old.query) == (new.context, new.resource_type, new.interactions, new.query)
@@ -60,11 +85,26 @@ def test_a_v1_scope_with_a_filter_grants_what_its_v2_form_grants(v1, v2):
         assert text(access(v1).restrictions("Observation", interaction)) == expected
 
 
-@pytest.mark.parametrize("scope", [
-    "patient/Observation.rs", "patient/Observation.read", f"patient/Observation.read?{LAB}", f"patient/Observation.*?{LAB}",
-    f"patient/Observation.write?{LAB}", "user/*.cruds", "system/Patient.r", "patient/O.rs", "patient/Observation.dus",
-    "patient/Observation.rs?", "clinic/Patient.rs", "patient/Observation.rx", "user/*.*", "openid", "launch/patient",
-])
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "patient/Observation.rs",
+        "patient/Observation.read",
+        f"patient/Observation.read?{LAB}",
+        f"patient/Observation.*?{LAB}",
+        f"patient/Observation.write?{LAB}",
+        "user/*.cruds",
+        "system/Patient.r",
+        "patient/O.rs",
+        "patient/Observation.dus",
+        "patient/Observation.rs?",
+        "clinic/Patient.rs",
+        "patient/Observation.rx",
+        "user/*.*",
+        "openid",
+        "launch/patient",
+    ],
+)
 def test_the_consent_page_and_the_resource_server_read_a_scope_alike(scope):
     """One grammar: a scope the authorization server accepts as a resource scope grants at the
     resource server, and one it refuses grants nothing there."""
@@ -85,8 +125,9 @@ def test_context_scopes_are_kept_apart():
 
 def test_rs_equals_r_plus_s():
     # H4: scope equivalence.
-    assert text(access("patient/Observation.rs").restrictions("Observation", "search")) == \
-        text(access("patient/Observation.r patient/Observation.s").restrictions("Observation", "search"))
+    assert text(access("patient/Observation.rs").restrictions("Observation", "search")) == text(
+        access("patient/Observation.r patient/Observation.s").restrictions("Observation", "search")
+    )
 
 
 def test_patient_scope_is_the_compartment():
@@ -128,8 +169,12 @@ def test_missing_interaction_or_type_is_forbidden():
 
 
 def test_unenforceable_is_refused_not_widened():
-    for scope, patient in [("patient/Observation.rs?nope=1", "p1"), ("patient/Observation.rs?_sort=date", "p1"),
-                           ("patient/Observation.rs?category=", "p1"), ("patient/Observation.rs", None),
-                           ("patient/Observation.rs?category:text=lab", "p1")]:
+    for scope, patient in [
+        ("patient/Observation.rs?nope=1", "p1"),
+        ("patient/Observation.rs?_sort=date", "p1"),
+        ("patient/Observation.rs?category=", "p1"),
+        ("patient/Observation.rs", None),
+        ("patient/Observation.rs?category:text=lab", "p1"),
+    ]:
         with pytest.raises(CannotEnforce):
             access(scope, patient).restrictions("Observation", "search")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -54,7 +53,7 @@ def test_token_forms(raw, expected):
         ("2024-12", datetime(2024, 12, 1), datetime(2025, 1, 1)),
         ("2024-02-29", datetime(2024, 2, 29), datetime(2024, 3, 1)),
         ("2024-02-29T10:15", datetime(2024, 2, 29, 10, 15), datetime(2024, 2, 29, 10, 16)),
-        ("2024-02-29T10:15:30Z", datetime(2024, 2, 29, 10, 15, 30, tzinfo=timezone.utc), datetime(2024, 2, 29, 10, 15, 31, tzinfo=timezone.utc)),
+        ("2024-02-29T10:15:30Z", datetime(2024, 2, 29, 10, 15, 30, tzinfo=UTC), datetime(2024, 2, 29, 10, 15, 31, tzinfo=UTC)),
     ],
 )
 def test_date_precision_ranges(text, low, high):

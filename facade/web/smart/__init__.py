@@ -45,11 +45,12 @@ def blueprint() -> Blueprint:
 
 def _require_tls() -> Response | None:
     """OAuth over plain HTTP only on loopback (RFC 6749 §1.6, RFC 8252 §7.3); judged by the public URL."""
-    if request.endpoint and request.endpoint.startswith("smart.") and "/auth/" in request.path:
-        if not is_secure_transport(facade_state().smart.fhir_base()):
-            body = {"error": "invalid_request", "error_description": "OAuth requires https: set [server] base_url"}
-            return Response(orjson.dumps(body), status=400, mimetype="application/json",
-                            headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    oauth_endpoint = request.endpoint and request.endpoint.startswith("smart.") and "/auth/" in request.path
+    if oauth_endpoint and not is_secure_transport(facade_state().settings.public_base_url):
+        body = {"error": "invalid_request", "error_description": "OAuth requires https: set [server] base_url"}
+        return Response(
+            orjson.dumps(body), status=400, mimetype="application/json", headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+        )
     return None
 
 

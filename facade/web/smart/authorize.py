@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
@@ -66,8 +65,9 @@ def authorize() -> Response:
     flow, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     smart().store.start_pending(flow, csrf, params, FLOW_LIFETIME)
     response = _page("login.html", 200, flow=flow, csrf=csrf, client=grant.client, error=None)
-    response.set_cookie(CSRF_COOKIE, csrf, max_age=FLOW_LIFETIME, path="/fhir/auth", httponly=True,
-                        secure=request.is_secure, samesite="Lax")
+    response.set_cookie(
+        CSRF_COOKIE, csrf, max_age=FLOW_LIFETIME, path="/fhir/auth", httponly=True, secure=request.is_secure, samesite="Lax"
+    )
     return response
 
 
@@ -82,8 +82,9 @@ def login() -> Response:
             smart().store.finish_pending(flow_id)
             return _page("error.html", 401, message="Too many failed sign-ins. Start again from the app.")
         client = smart().clients.get(pending["params"].get("client_id"))
-        return _page("login.html", 401, flow=flow_id, csrf=request.form["csrf"], client=client,
-                     error="Unknown user name or wrong password.")
+        return _page(
+            "login.html", 401, flow=flow_id, csrf=request.form["csrf"], client=client, error="Unknown user name or wrong password."
+        )
     smart().store.update_pending(flow_id, username=user.username)
     pending["username"] = user.username
     return _next_step(flow_id, pending)
@@ -154,11 +155,26 @@ def _next_step(flow_id: str, pending: dict) -> Response:
     items = []
     for text in _offered(requested, user):
         if text in requested:
-            items.append({"scope": text, "text": describe(text), "checked": True,
-                          "narrowings": [{"scope": s, "text": label} for s, label in narrowings(text)]})
+            items.append(
+                {
+                    "scope": text,
+                    "text": describe(text),
+                    "checked": True,
+                    "narrowings": [{"scope": s, "text": label} for s, label in narrowings(text)],
+                }
+            )
     refused = [text for text in requested if text not in _offered(requested, user)]
-    return _page("consent.html", 200, flow=flow_id, csrf=request.form["csrf"], client=client, user=user,
-                 items=items, refused=refused, patient=_patient_in_context(pending, user))
+    return _page(
+        "consent.html",
+        200,
+        flow=flow_id,
+        csrf=request.form["csrf"],
+        client=client,
+        user=user,
+        items=items,
+        refused=refused,
+        patient=_patient_in_context(pending, user),
+    )
 
 
 def _offered(requested: list[str], user: Any) -> list[str]:

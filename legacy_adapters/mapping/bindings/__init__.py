@@ -24,6 +24,16 @@ from legacy_adapters.mapping.bindings.token import Coding, CrosswalkCoding, Toke
 Binding = TokenBinding | StringBinding | DateBinding | PeriodBinding | ReferenceBinding | IdBinding
 
 __all__ = [
-    "Binding", "Coding", "CollectionReferenceBinding", "CrosswalkCoding", "DateBinding", "IdBinding", "IdTemplate",
-    "PeriodBinding", "ReferenceBinding", "SearchBinding", "StringBinding", "TokenBinding",
+    "Binding",
+    "Coding",
+    "CollectionReferenceBinding",
+    "CrosswalkCoding",
+    "DateBinding",
+    "IdBinding",
+    "IdTemplate",
+    "PeriodBinding",
+    "ReferenceBinding",
+    "SearchBinding",
+    "StringBinding",
+    "TokenBinding",
 ]

@@ -106,8 +106,7 @@ class PeriodBinding(SearchBinding):
         b = fmt.format_bound
         prefix = value.prefix
         if prefix in (Prefix.EQ, Prefix.NE):
-            inside = (sa.and_(self._known(s), s >= b(ceil_low), self._known(e), e < b(floor_high))
-                      if ceil_low < floor_high else FALSE)
+            inside = sa.and_(self._known(s), s >= b(ceil_low), self._known(e), e < b(floor_high)) if ceil_low < floor_high else FALSE
             return inside if prefix is Prefix.EQ else all_of(known, negate(inside))
         if prefix in (Prefix.GT, Prefix.GE):
             bound = b(floor_high if prefix is Prefix.GT else floor_low)

@@ -26,9 +26,7 @@ class IdTemplate:
         self.columns = [resolve(ref) for ref in pieces[1::2]]
         if not self.columns:
             raise MappingError(f"id template {template!r} must use at least one column")
-        pattern = "".join(
-            re.escape(lit) + ("(.+?)" if i < len(self.columns) else "") for i, lit in enumerate(self.literals)
-        )
+        pattern = "".join(re.escape(lit) + ("(.+?)" if i < len(self.columns) else "") for i, lit in enumerate(self.literals))
         self._regex = re.compile(pattern)
         # A converted column (a binary uuid) cannot be concatenated in SQL: the id's SQL is then
         # the column alone (the literals are constant) and render() adds the literals.

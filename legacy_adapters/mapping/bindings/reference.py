@@ -47,8 +47,13 @@ class CollectionReferenceBinding(ReferenceBinding):
     """A reference held by rows of another table that belong to this row (a source's
     ``collections``), e.g. a lab report's ``result`` Observations: matched with EXISTS."""
 
-    def __init__(self, target: IdTemplate, exists: Callable[[ColumnElement], ColumnElement], target_type: str | None = None,
-                 listed: ColumnElement | None = None):
+    def __init__(
+        self,
+        target: IdTemplate,
+        exists: Callable[[ColumnElement], ColumnElement],
+        target_type: str | None = None,
+        listed: ColumnElement | None = None,
+    ):
         super().__init__(target, target_type)
         self.exists = exists  # condition on the collection's rows -> EXISTS (...) for this row
         self.listed = listed  # every target id of the row as one text column (what _include reads)

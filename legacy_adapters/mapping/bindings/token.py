@@ -119,17 +119,23 @@ class TokenBinding(SearchBinding):
         self.codings = codings
 
     @classmethod
-    def from_spec(cls, spec: dict, resolve: Resolve, code_table: Callable[[dict, ColumnElement], CodeTable] | None = None,
-                  terminology: Any = None) -> TokenBinding:
+    def from_spec(
+        cls, spec: dict, resolve: Resolve, code_table: Callable[[dict, ColumnElement], CodeTable] | None = None, terminology: Any = None
+    ) -> TokenBinding:
         items = spec.get("codings") or [spec]
         codings: list[Coding | CrosswalkCoding] = []
         for item in items:
             if isinstance((item.get("split_codings") or {}).get("systems"), str):  # the name of a terminology alias table
-                item = {**item, "split_codings": {**item["split_codings"], "systems": _alias_table(terminology, item["split_codings"]["systems"])}}
+                item = {
+                    **item,
+                    "split_codings": {**item["split_codings"], "systems": _alias_table(terminology, item["split_codings"]["systems"])},
+                }
             if "crosswalk" in item:
                 if "column" not in item or terminology is None or item["crosswalk"] not in terminology.current().crosswalks:
-                    raise MappingError(f"token binding {item!r}: 'crosswalk' needs a 'column' (the local code) and a crosswalk "
-                                       "named in the mapping's terminology section")
+                    raise MappingError(
+                        f"token binding {item!r}: 'crosswalk' needs a 'column' (the local code) and a crosswalk "
+                        "named in the mapping's terminology section"
+                    )
                 column = resolve(item["column"])
                 strings = CodeString(column, **(item["split_codings"] or {})) if "split_codings" in item else None
                 codings.append(CrosswalkCoding(column, terminology, item["crosswalk"], strings))
@@ -151,7 +157,15 @@ class TokenBinding(SearchBinding):
                     raise MappingError(f"token binding {item!r}: 'lookup' needs a 'column' (the local key) and no 'map'")
                 lookup = code_table(item["lookup"], column)
             codings.append(
-                Coding(item.get("system"), column, _opt_str(item.get("const")), reverse, item.get("otherwise"), _opt_str(item.get("default")), lookup)
+                Coding(
+                    item.get("system"),
+                    column,
+                    _opt_str(item.get("const")),
+                    reverse,
+                    item.get("otherwise"),
+                    _opt_str(item.get("default")),
+                    lookup,
+                )
             )
         return cls(codings)
 

@@ -24,9 +24,28 @@ from sqlalchemy.engine import URL
 from sqlalchemy.schema import CreateTable
 
 from .schema import (
-    alg_cd, allergy, dept_loc, enc_dx, enc_visit, immun, lab_order, lab_panel_cd, lab_result,
-    lab_test_cd, med_cd, metadata, org_mstr, prob_list, proc_cd, proc_log, pt_master, rx_order,
-    soc_hx, staff, vac_cd, vitals,
+    alg_cd,
+    allergy,
+    dept_loc,
+    enc_dx,
+    enc_visit,
+    immun,
+    lab_order,
+    lab_panel_cd,
+    lab_result,
+    lab_test_cd,
+    med_cd,
+    metadata,
+    org_mstr,
+    prob_list,
+    proc_cd,
+    proc_log,
+    pt_master,
+    rx_order,
+    soc_hx,
+    staff,
+    vac_cd,
+    vitals,
 )
 
 DEMO_SEED = 20240101
@@ -36,50 +55,211 @@ CHRONIC_SEQ = 1  # pt_seq of the long-history patient used for $everything/pagin
 
 # --- Reference data -----------------------------------------------------------------------
 
-FIRST_F = ("MARY", "PATRICIA", "LINDA", "BARBARA", "ELIZABETH", "JENNIFER", "MARIA", "SUSAN",
-           "MARGARET", "DOROTHY", "LISA", "NANCY", "KAREN", "BETTY", "HELEN", "SANDRA", "DONNA",
-           "CAROL", "ANA", "ROSA", "EMMA", "OLIVIA", "SOPHIA", "MIA", "CHLOE", "GRACE", "LILY",
-           "ZOE", "NGOC ANH", "ANNE-MARIE")
-FIRST_M = ("JAMES", "JOHN", "ROBERT", "MICHAEL", "WILLIAM", "DAVID", "RICHARD", "JOSEPH",
-           "THOMAS", "CHARLES", "DANIEL", "MATTHEW", "ANTHONY", "MARK", "JOSE", "LUIS", "CARLOS",
-           "PAUL", "STEVEN", "KEVIN", "LIAM", "NOAH", "ETHAN", "LUCAS", "MASON", "OWEN", "MINH",
-           "JEAN-PAUL", "DE SHAWN", "AHMED")
-LAST = ("SMITH", "JOHNSON", "WILLIAMS", "BROWN", "JONES", "GARCIA", "MILLER", "DAVIS",
-        "RODRIGUEZ", "MARTINEZ", "HERNANDEZ", "LOPEZ", "GONZALEZ", "WILSON", "ANDERSON",
-        "THOMAS", "TAYLOR", "MOORE", "JACKSON", "MARTIN", "LEE", "PEREZ", "THOMPSON", "WHITE",
-        "HARRIS", "SANCHEZ", "CLARK", "RAMIREZ", "LEWIS", "ROBINSON", "WALKER", "YOUNG", "ALLEN",
-        "KING", "WRIGHT", "SCOTT", "TORRES", "NGUYEN", "HILL", "FLORES", "GREEN", "ADAMS",
-        "NELSON", "BAKER", "HALL", "RIVERA", "CAMPBELL", "MITCHELL", "CARTER", "ROBERTS",
-        "O'CONNOR", "MC DONALD", "DE LA CRUZ", "SMITH-JONES", "VAN DYKE", "ST. JOHN")
-STREETS = ("MAPLE", "OAK", "PINE", "CEDAR", "ELM", "WASHINGTON", "LAKE", "HILL", "PARK", "MAIN",
-           "CHURCH", "MILL", "RIVER", "SPRING", "CENTER", "HIGHLAND", "SUNSET", "LINCOLN",
-           "WALNUT", "CHESTNUT")
+FIRST_F = (
+    "MARY",
+    "PATRICIA",
+    "LINDA",
+    "BARBARA",
+    "ELIZABETH",
+    "JENNIFER",
+    "MARIA",
+    "SUSAN",
+    "MARGARET",
+    "DOROTHY",
+    "LISA",
+    "NANCY",
+    "KAREN",
+    "BETTY",
+    "HELEN",
+    "SANDRA",
+    "DONNA",
+    "CAROL",
+    "ANA",
+    "ROSA",
+    "EMMA",
+    "OLIVIA",
+    "SOPHIA",
+    "MIA",
+    "CHLOE",
+    "GRACE",
+    "LILY",
+    "ZOE",
+    "NGOC ANH",
+    "ANNE-MARIE",
+)
+FIRST_M = (
+    "JAMES",
+    "JOHN",
+    "ROBERT",
+    "MICHAEL",
+    "WILLIAM",
+    "DAVID",
+    "RICHARD",
+    "JOSEPH",
+    "THOMAS",
+    "CHARLES",
+    "DANIEL",
+    "MATTHEW",
+    "ANTHONY",
+    "MARK",
+    "JOSE",
+    "LUIS",
+    "CARLOS",
+    "PAUL",
+    "STEVEN",
+    "KEVIN",
+    "LIAM",
+    "NOAH",
+    "ETHAN",
+    "LUCAS",
+    "MASON",
+    "OWEN",
+    "MINH",
+    "JEAN-PAUL",
+    "DE SHAWN",
+    "AHMED",
+)
+LAST = (
+    "SMITH",
+    "JOHNSON",
+    "WILLIAMS",
+    "BROWN",
+    "JONES",
+    "GARCIA",
+    "MILLER",
+    "DAVIS",
+    "RODRIGUEZ",
+    "MARTINEZ",
+    "HERNANDEZ",
+    "LOPEZ",
+    "GONZALEZ",
+    "WILSON",
+    "ANDERSON",
+    "THOMAS",
+    "TAYLOR",
+    "MOORE",
+    "JACKSON",
+    "MARTIN",
+    "LEE",
+    "PEREZ",
+    "THOMPSON",
+    "WHITE",
+    "HARRIS",
+    "SANCHEZ",
+    "CLARK",
+    "RAMIREZ",
+    "LEWIS",
+    "ROBINSON",
+    "WALKER",
+    "YOUNG",
+    "ALLEN",
+    "KING",
+    "WRIGHT",
+    "SCOTT",
+    "TORRES",
+    "NGUYEN",
+    "HILL",
+    "FLORES",
+    "GREEN",
+    "ADAMS",
+    "NELSON",
+    "BAKER",
+    "HALL",
+    "RIVERA",
+    "CAMPBELL",
+    "MITCHELL",
+    "CARTER",
+    "ROBERTS",
+    "O'CONNOR",
+    "MC DONALD",
+    "DE LA CRUZ",
+    "SMITH-JONES",
+    "VAN DYKE",
+    "ST. JOHN",
+)
+STREETS = (
+    "MAPLE",
+    "OAK",
+    "PINE",
+    "CEDAR",
+    "ELM",
+    "WASHINGTON",
+    "LAKE",
+    "HILL",
+    "PARK",
+    "MAIN",
+    "CHURCH",
+    "MILL",
+    "RIVER",
+    "SPRING",
+    "CENTER",
+    "HIGHLAND",
+    "SUNSET",
+    "LINCOLN",
+    "WALNUT",
+    "CHESTNUT",
+)
 STREET_SUFFIX = ("ST", "AVE", "RD", "DR", "LN", "CT", "BLVD", "WAY")
-CITIES = (("SPRINGFIELD", "IL", "627"), ("RIVERSIDE", "CA", "925"), ("FAIRVIEW", "TN", "370"),
-          ("GREENVILLE", "SC", "296"), ("CLINTON", "IA", "527"), ("MADISON", "WI", "537"),
-          ("GEORGETOWN", "KY", "403"), ("SALEM", "OR", "973"), ("ARLINGTON", "TX", "760"),
-          ("ASHLAND", "OH", "448"), ("BRISTOL", "CT", "060"), ("DOVER", "DE", "199"),
-          ("MILFORD", "MA", "017"), ("OXFORD", "MS", "386"))
-REMARKS = ("PT PREFERS AM APPTS", "INTERPRETER NEEDED - SPANISH",
-           "INTERPRETER NEEDED - VIETNAMESE", "HARD OF HEARING", "CALL CELL, NOT HOME #",
-           "NO SHOW X2 - CALL TO CONFIRM", "WHEELCHAIR ACCESS NEEDED", "SELF PAY",
-           "pt requests female provider")
+CITIES = (
+    ("SPRINGFIELD", "IL", "627"),
+    ("RIVERSIDE", "CA", "925"),
+    ("FAIRVIEW", "TN", "370"),
+    ("GREENVILLE", "SC", "296"),
+    ("CLINTON", "IA", "527"),
+    ("MADISON", "WI", "537"),
+    ("GEORGETOWN", "KY", "403"),
+    ("SALEM", "OR", "973"),
+    ("ARLINGTON", "TX", "760"),
+    ("ASHLAND", "OH", "448"),
+    ("BRISTOL", "CT", "060"),
+    ("DOVER", "DE", "199"),
+    ("MILFORD", "MA", "017"),
+    ("OXFORD", "MS", "386"),
+)
+REMARKS = (
+    "PT PREFERS AM APPTS",
+    "INTERPRETER NEEDED - SPANISH",
+    "INTERPRETER NEEDED - VIETNAMESE",
+    "HARD OF HEARING",
+    "CALL CELL, NOT HOME #",
+    "NO SHOW X2 - CALL TO CONFIRM",
+    "WHEELCHAIR ACCESS NEEDED",
+    "SELF PAY",
+    "pt requests female provider",
+)
 REG_USERS = ("REGCLK01", "REGCLK02", "HIMCORR", "CONV1998", "ADTIFACE")
-SPECIALTIES = (("FAMILY MEDICINE", "clinic"), ("INTERNAL MEDICINE", "clinic"),
-               ("PEDIATRICS", "clinic"), ("EMERGENCY MEDICINE", "ed"), ("HOSPITALIST", "hosp"),
-               ("CARDIOLOGY", "hosp"), ("ENDOCRINOLOGY", "clinic"), ("NEPHROLOGY", "hosp"))
+SPECIALTIES = (
+    ("FAMILY MEDICINE", "clinic"),
+    ("INTERNAL MEDICINE", "clinic"),
+    ("PEDIATRICS", "clinic"),
+    ("EMERGENCY MEDICINE", "ed"),
+    ("HOSPITALIST", "hosp"),
+    ("CARDIOLOGY", "hosp"),
+    ("ENDOCRINOLOGY", "clinic"),
+    ("NEPHROLOGY", "hosp"),
+)
 COMPLAINTS = {
-    "O": ("ROUTINE F/U", "ANNUAL PHYSICAL", "HTN F/U", "DM CHECK", "MED REFILL", "LAB REVIEW",
-          "cough x 1 wk", "KNEE PAIN", "rash on arms", "PRE-OP CLEARANCE", "FLU SHOT"),
-    "E": ("CHEST PAIN", "SOB", "ABD PAIN", "FALL AT HOME", "FEVER", "laceration L hand",
-          "MVC - NECK PAIN", "DIZZINESS", "N/V/D"),
-    "I": ("CHF EXACERBATION", "PNEUMONIA", "CHEST PAIN R/O MI", "CELLULITIS LLE", "COPD EXAC",
-          "DKA", "SEPSIS?", "ELECTIVE TKA RIGHT"),
+    "O": (
+        "ROUTINE F/U",
+        "ANNUAL PHYSICAL",
+        "HTN F/U",
+        "DM CHECK",
+        "MED REFILL",
+        "LAB REVIEW",
+        "cough x 1 wk",
+        "KNEE PAIN",
+        "rash on arms",
+        "PRE-OP CLEARANCE",
+        "FLU SHOT",
+    ),
+    "E": ("CHEST PAIN", "SOB", "ABD PAIN", "FALL AT HOME", "FEVER", "laceration L hand", "MVC - NECK PAIN", "DIZZINESS", "N/V/D"),
+    "I": ("CHF EXACERBATION", "PNEUMONIA", "CHEST PAIN R/O MI", "CELLULITIS LLE", "COPD EXAC", "DKA", "SEPSIS?", "ELECTIVE TKA RIGHT"),
 }
 
 
 class LabTest(NamedTuple):
     """A local lab code plus the value distribution (min, max, mode) the generator draws from."""
+
     code: str
     desc: str
     loinc: str | None
@@ -113,14 +293,23 @@ LAB_TESTS = (
 )
 LABS = {t.code: t for t in LAB_TESTS}
 NUMERIC_LABS = tuple(t.code for t in LAB_TESTS if t.dist)
-PANELS = (("GLU", "NA", "K", "CREAT", "BUN"), ("CHOL", "HDL", "LDL", "TRIG"),
-          ("WBC", "HGB", "PLT"), ("GLU", "HGBA1C", "CREAT"), ("ALT", "AST", "TSH"))
-LAB_COMMENTS = ("SPECIMEN SLIGHTLY HEMOLYZED", "FASTING", "NON-FASTING",
-                "RESULT VERIFIED BY REPEAT ANALYSIS", "CALLED TO DR OFFICE", "LIPEMIC SPECIMEN")
-CANCEL_REASONS = ("CANCELLED - SPECIMEN HEMOLYZED", "CANCELLED - QNS",
-                  "CANCELLED - DUPLICATE ORDER", "CANCELLED - SPECIMEN CLOTTED")
-SENDOUT_COMMENTS = ("SENT TO REFERENCE LAB - SEE SCANNED REPORT", "VIT D 25-OH: 28 NG/ML",
-                    "RESULT IN MEDIA TAB", "ANA SCREEN NEGATIVE")
+PANELS = (
+    ("GLU", "NA", "K", "CREAT", "BUN"),
+    ("CHOL", "HDL", "LDL", "TRIG"),
+    ("WBC", "HGB", "PLT"),
+    ("GLU", "HGBA1C", "CREAT"),
+    ("ALT", "AST", "TSH"),
+)
+LAB_COMMENTS = (
+    "SPECIMEN SLIGHTLY HEMOLYZED",
+    "FASTING",
+    "NON-FASTING",
+    "RESULT VERIFIED BY REPEAT ANALYSIS",
+    "CALLED TO DR OFFICE",
+    "LIPEMIC SPECIMEN",
+)
+CANCEL_REASONS = ("CANCELLED - SPECIMEN HEMOLYZED", "CANCELLED - QNS", "CANCELLED - DUPLICATE ORDER", "CANCELLED - SPECIMEN CLOTTED")
+SENDOUT_COMMENTS = ("SENT TO REFERENCE LAB - SEE SCANNED REPORT", "VIT D 25-OH: 28 NG/ML", "RESULT IN MEDIA TAB", "ANA SCREEN NEGATIVE")
 
 # local code, description, RxNorm (None where the pharmacy never mapped it), form, sig, qty
 MEDS = (
@@ -131,8 +320,7 @@ MEDS = (
     ("102045", "ATORVASTATIN 80MG TAB", "259255", "TAB", "1 TAB PO QHS", 90),
     ("102046", "SIMVASTATIN 10MG TAB", "314231", "TAB", "1 TAB PO QHS", 30),
     ("102310", "CLOPIDOGREL 75MG TAB", "309362", "TAB", "1 TAB PO QD", 30),
-    ("103007", "ALBUTEROL HFA 90MCG/ACT INH 200 ACT", "745679", "INH",
-     "2 PUFFS INH Q4-6H PRN SOB/WHEEZE", 1),
+    ("103007", "ALBUTEROL HFA 90MCG/ACT INH 200 ACT", "745679", "INH", "2 PUFFS INH Q4-6H PRN SOB/WHEEZE", 1),
     ("104410", "ACETAMINOPHEN 325MG TAB", "313782", "TAB", "2 TABS PO Q6H PRN PAIN", 60),
     ("104522", "NAPROXEN SODIUM 220MG TAB", "849574", "TAB", "1 TAB PO BID PRN PAIN W/ FOOD", 30),
     ("105118", "LEVOTHYROXINE 50MCG TAB", None, "TAB", "1 TAB PO QAM ON EMPTY STOMACH", 90),
@@ -145,12 +333,9 @@ MED_DESC = {m[0]: m[1] for m in MEDS}
 
 # Facilities: the hospital, its outpatient network and the reference lab it sends tests to.
 ORGS = (
-    ("GMH", "GENERAL MEMORIAL HOSPITAL", "1487653210", "1200 HOSPITAL DR", "SPRINGFIELD", "IL",
-     "62701", "(555) 200-1000"),
-    ("GMHCLN", "GMH COMMUNITY CLINICS", None, "45 MAPLE AVE", "SPRINGFIELD", "IL", "62704",
-     "(555) 200-2000"),
-    ("REFLAB", "STATEWIDE REFERENCE LABORATORY", "1962843577", "9 INDUSTRIAL PKWY", "DOVER",
-     "DE", "19901", None),
+    ("GMH", "GENERAL MEMORIAL HOSPITAL", "1487653210", "1200 HOSPITAL DR", "SPRINGFIELD", "IL", "62701", "(555) 200-1000"),
+    ("GMHCLN", "GMH COMMUNITY CLINICS", None, "45 MAPLE AVE", "SPRINGFIELD", "IL", "62704", "(555) 200-2000"),
+    ("REFLAB", "STATEWIDE REFERENCE LABORATORY", "1962843577", "9 INDUSTRIAL PKWY", "DOVER", "DE", "19901", None),
 )
 # department code, name, type (CLN clinic, ED emergency, INP ward, LAB laboratory), organization
 DEPTS = (
@@ -166,35 +351,56 @@ DEPTS = (
 DEPTS_BY_KIND = {"O": ("FMC1", "FMC2", "IMC"), "E": ("ED",), "I": ("3W", "4E", "ICU")}
 DISPOSITIONS = {"E": ("HOM", "HOM", "HOM", "ADM", "AMA", "TRF"), "I": ("HOM", "HOM", "SNF", "HHC", "EXP", "TRF")}
 # The order entry system's panel codes, keyed by the PANELS entry they order.
-LAB_PANELS = (("BMP", "BASIC METABOLIC PANEL", "51990-0"), ("LIPID", "LIPID PANEL", "57698-3"),
-              ("CBC", "CBC W/O DIFF", "58410-2"), ("DMMON", "DIABETES MONITORING", None),
-              ("LFTTSH", "LIVER/THYROID SCREEN", None))
+LAB_PANELS = (
+    ("BMP", "BASIC METABOLIC PANEL", "51990-0"),
+    ("LIPID", "LIPID PANEL", "57698-3"),
+    ("CBC", "CBC W/O DIFF", "58410-2"),
+    ("DMMON", "DIABETES MONITORING", None),
+    ("LFTTSH", "LIVER/THYROID SCREEN", None),
+)
 # local code, description, SNOMED CT (None: never coded), category
 ALLERGENS = (
-    ("PCN", "PENICILLIN", "91936005", "D"), ("SULFA", "SULFONAMIDES", "91939003", "D"),
-    ("ASA", "ASPIRIN", "293586001", "D"), ("CODEINE", "CODEINE", "300916003", "D"),
+    ("PCN", "PENICILLIN", "91936005", "D"),
+    ("SULFA", "SULFONAMIDES", "91939003", "D"),
+    ("ASA", "ASPIRIN", "293586001", "D"),
+    ("CODEINE", "CODEINE", "300916003", "D"),
     ("LATEX", "LATEX", "111088007", "E"),
-    ("PNUT", "PEANUTS", "91935009", "F"), ("SHELLF", "SHELLFISH", "300913006", "F"),
-    ("EGG", "EGGS", "91930004", "F"), ("CATS", "CAT DANDER", None, "E"),
-    ("IVDYE", "IV CONTRAST DYE", "293637006", "D"), ("NKA", "NO KNOWN ALLERGIES", "716186003", None),
+    ("PNUT", "PEANUTS", "91935009", "F"),
+    ("SHELLF", "SHELLFISH", "300913006", "F"),
+    ("EGG", "EGGS", "91930004", "F"),
+    ("CATS", "CAT DANDER", None, "E"),
+    ("IVDYE", "IV CONTRAST DYE", "293637006", "D"),
+    ("NKA", "NO KNOWN ALLERGIES", "716186003", None),
 )
 REACTIONS = ("HIVES", "RASH", "ANAPHYLAXIS", "SOB", "N/V", "ITCHING", "SWELLING OF LIPS", None)
 # local vaccine code, description, CVX
-VACCINES = (("FLU", "INFLUENZA, SEASONAL, INJ", "141"), ("FLUHD", "INFLUENZA HIGH DOSE 65+", "135"),
-            ("COVID", "COVID-19 MRNA VACCINE", "213"), ("TDAP", "TDAP", "115"),
-            ("PPSV23", "PNEUMOCOCCAL POLYSACCHARIDE PPV23", "33"), ("ZOSTER", "ZOSTER RECOMBINANT", "187"),
-            ("HEPB", "HEPATITIS B, ADULT", "43"), ("MMR", "MMR", "03"), ("PPD", "TB SKIN TEST (PPD)", None))
+VACCINES = (
+    ("FLU", "INFLUENZA, SEASONAL, INJ", "141"),
+    ("FLUHD", "INFLUENZA HIGH DOSE 65+", "135"),
+    ("COVID", "COVID-19 MRNA VACCINE", "213"),
+    ("TDAP", "TDAP", "115"),
+    ("PPSV23", "PNEUMOCOCCAL POLYSACCHARIDE PPV23", "33"),
+    ("ZOSTER", "ZOSTER RECOMBINANT", "187"),
+    ("HEPB", "HEPATITIS B, ADULT", "43"),
+    ("MMR", "MMR", "03"),
+    ("PPD", "TB SKIN TEST (PPD)", None),
+)
 # local procedure code, description, CPT (None: home-grown only), SNOMED CT
-PROCEDURES = (("ECG12", "ECG 12 LEAD W/ INTERP", "93000", "268400002"),
-              ("CXR2V", "CHEST X-RAY 2 VIEWS", "71046", "399208008"),
-              ("LAC-S", "LACERATION REPAIR SIMPLE", "12001", "288086009"),
-              ("IVINS", "IV INSERTION", "36000", "392231009"),
-              ("COLON", "COLONOSCOPY, DIAGNOSTIC", "45378", "73761001"),
-              ("TKA-R", "TOTAL KNEE ARTHROPLASTY RIGHT", "27447", "609588000"),
-              ("SPLNT", "SPLINT APPLICATION", None, "79321009"),
-              ("NEB", "NEBULIZER TREATMENT", "94640", "56251003"))
-PROCS_BY_KIND = {"O": ("ECG12", "COLON", "NEB"), "E": ("ECG12", "CXR2V", "LAC-S", "IVINS", "SPLNT", "NEB"),
-                 "I": ("ECG12", "CXR2V", "IVINS", "TKA-R")}
+PROCEDURES = (
+    ("ECG12", "ECG 12 LEAD W/ INTERP", "93000", "268400002"),
+    ("CXR2V", "CHEST X-RAY 2 VIEWS", "71046", "399208008"),
+    ("LAC-S", "LACERATION REPAIR SIMPLE", "12001", "288086009"),
+    ("IVINS", "IV INSERTION", "36000", "392231009"),
+    ("COLON", "COLONOSCOPY, DIAGNOSTIC", "45378", "73761001"),
+    ("TKA-R", "TOTAL KNEE ARTHROPLASTY RIGHT", "27447", "609588000"),
+    ("SPLNT", "SPLINT APPLICATION", None, "79321009"),
+    ("NEB", "NEBULIZER TREATMENT", "94640", "56251003"),
+)
+PROCS_BY_KIND = {
+    "O": ("ECG12", "COLON", "NEB"),
+    "E": ("ECG12", "CXR2V", "LAC-S", "IVINS", "SPLNT", "NEB"),
+    "I": ("ECG12", "CXR2V", "IVINS", "TKA-R"),
+}
 CLIN_USERS = ("RN0112", "RN0140", "MA0021", "PHARM02", "INTFACE", "LABIFACE")
 
 
@@ -209,21 +415,34 @@ class Problem(NamedTuple):
 
 
 PROBLEMS = {
-    "DM2": Problem("E11.9", "44054006", "DMCTRL", "DIABETES MELLITUS TYPE 2 W/O COMPLICATIONS",
-                   True, ("100234",), {"GLU": (100, 250, 150), "HGBA1C": (6.2, 11.0, 7.4)}),
-    "HTN": Problem("I10", "38341003", "HTN2", "ESSENTIAL HYPERTENSION", True,
-                   ("100871", "101122", "101390")),
-    "HLD": Problem("E78.5", "55822004", "LIPID1", "HYPERLIPIDEMIA, UNSPECIFIED", True,
-                   ("102045", "102046"), {"LDL": (100, 220, 150), "CHOL": (180, 300, 235)}),
+    "DM2": Problem(
+        "E11.9",
+        "44054006",
+        "DMCTRL",
+        "DIABETES MELLITUS TYPE 2 W/O COMPLICATIONS",
+        True,
+        ("100234",),
+        {"GLU": (100, 250, 150), "HGBA1C": (6.2, 11.0, 7.4)},
+    ),
+    "HTN": Problem("I10", "38341003", "HTN2", "ESSENTIAL HYPERTENSION", True, ("100871", "101122", "101390")),
+    "HLD": Problem(
+        "E78.5",
+        "55822004",
+        "LIPID1",
+        "HYPERLIPIDEMIA, UNSPECIFIED",
+        True,
+        ("102045", "102046"),
+        {"LDL": (100, 220, 150), "CHOL": (180, 300, 235)},
+    ),
     "ASTH": Problem("J45.909", "195967001", None, "ASTHMA, UNCOMPLICATED", True, ("103007",)),
     "COPD": Problem("J44.9", "13645005", "COPD", "COPD", True, ("103007",)),
     "DEP": Problem("F32.9", "35489007", "DEPR", "MAJOR DEPRESSIVE DISORDER", True),
-    "HYPO": Problem("E03.9", "40930008", None, "HYPOTHYROIDISM", True, ("105118",),
-                    {"TSH": (1.5, 12.0, 5.0)}),
+    "HYPO": Problem("E03.9", "40930008", None, "HYPOTHYROIDISM", True, ("105118",), {"TSH": (1.5, 12.0, 5.0)}),
     "GERD": Problem("K21.9", "235595009", "GERD", "GERD W/O ESOPHAGITIS", True, ("105600",)),
     "CAD": Problem("I25.10", "53741008", "CAD", "CORONARY ARTERY DISEASE", True, ("102310",)),
-    "CKD": Problem("N18.30", "433144002", "CKD3", "CHRONIC KIDNEY DISEASE, STAGE 3", True, (),
-                   {"CREAT": (1.3, 3.2, 1.8), "BUN": (18, 60, 30)}),
+    "CKD": Problem(
+        "N18.30", "433144002", "CKD3", "CHRONIC KIDNEY DISEASE, STAGE 3", True, (), {"CREAT": (1.3, 3.2, 1.8), "BUN": (18, 60, 30)}
+    ),
     "OA": Problem("M19.90", "396275006", None, "OSTEOARTHRITIS", True, ("104410", "104522")),
     "OBES": Problem("E66.9", "414916001", "OBES", "OBESITY", True),
     "URI": Problem("J06.9", "54150009", "URI", "UPPER RESPIRATORY INFECTION", False, ("104410",)),
@@ -236,6 +455,7 @@ ACUTE_PROBLEMS = tuple(k for k, p in PROBLEMS.items() if not p.chronic)
 
 
 # --- Formatting helpers -------------------------------------------------------------------
+
 
 def _ts14(dt: datetime) -> str:
     return dt.strftime("%Y%m%d%H%M%S")
@@ -259,6 +479,7 @@ def _npi(base9: str) -> str:
 
 
 # --- Generation ---------------------------------------------------------------------------
+
 
 class _Writer:
     """Buffers rows per table and inserts them in chunks, keeping memory bounded."""
@@ -289,6 +510,7 @@ class _Writer:
 @dataclass
 class _Patient:
     """What later records of one patient need to stay consistent with each other."""
+
     seq: int
     mrn: str
     born: datetime
@@ -311,8 +533,7 @@ class _Hospital:
         # ``more`` draws everything added after the original tables, so the older tables'
         # contents stay exactly as they were for a given seed.
         self.rng, self.out, self.more = rng, out, more
-        self.ids = {name: itertools.count(1) for name in (
-            "visit", "res", "vs", "rx", "prob", "dx", "ord", "sh", "alg", "imm", "proc")}
+        self.ids = {name: itertools.count(1) for name in ("visit", "res", "vs", "rx", "prob", "dx", "ord", "sh", "alg", "imm", "proc")}
         self.doctors: dict[str, list[str]] = {"clinic": [], "ed": [], "hosp": []}
 
     # small helpers
@@ -348,9 +569,16 @@ class _Hospital:
     # code tables
     def add_reference_tables(self) -> None:
         for t in LAB_TESTS:
-            self.out.add(lab_test_cd, test_cd=t.code, test_desc=t.desc, loinc_cd=t.loinc,
-                         dflt_units=t.units, ref_low=t.ref_low, ref_high=t.ref_high,
-                         active_yn="Y")
+            self.out.add(
+                lab_test_cd,
+                test_cd=t.code,
+                test_desc=t.desc,
+                loinc_cd=t.loinc,
+                dflt_units=t.units,
+                ref_low=t.ref_low,
+                ref_high=t.ref_high,
+                active_yn="Y",
+            )
         for code, desc, rxnorm, form, _sig, _qty in MEDS:
             self.out.add(med_cd, med_cd=code, med_desc=desc, rxnorm_cd=rxnorm, form_cd=form)
         for i in range(40):
@@ -360,18 +588,40 @@ class _Hospital:
             last, first = self.rng.choice(LAST), self.rng.choice(FIRST_F + FIRST_M)
             npi = _npi(f"1{self.rng.randrange(10**8):08d}")
             more = self.more
-            self.out.add(staff, dr_cd=code, last_nm=last, first_nm=first,
-                         npi=npi if more.random() > 0.1 else more.choice((None, "", "0000000000")),
-                         specialty=specialty,
-                         phone_ofc=f"(555) 200-{more.randrange(3000, 4000)}" if more.random() < 0.7 else None,
-                         org_cd="GMHCLN" if pool == "clinic" else "GMH",
-                         active_yn="N" if more.random() < 0.1 else "Y")
+            self.out.add(
+                staff,
+                dr_cd=code,
+                last_nm=last,
+                first_nm=first,
+                npi=npi if more.random() > 0.1 else more.choice((None, "", "0000000000")),
+                specialty=specialty,
+                phone_ofc=f"(555) 200-{more.randrange(3000, 4000)}" if more.random() < 0.7 else None,
+                org_cd="GMHCLN" if pool == "clinic" else "GMH",
+                active_yn="N" if more.random() < 0.1 else "Y",
+            )
         for org_cd, name, npi, addr, city, st, zip_cd, phone in ORGS:
-            self.out.add(org_mstr, org_cd=org_cd, org_nm=name, npi=npi, addr_line1=addr, city=city,
-                         st_cd=st, zip_cd=zip_cd, phone=phone, active_yn="Y")
+            self.out.add(
+                org_mstr,
+                org_cd=org_cd,
+                org_nm=name,
+                npi=npi,
+                addr_line1=addr,
+                city=city,
+                st_cd=st,
+                zip_cd=zip_cd,
+                phone=phone,
+                active_yn="Y",
+            )
         for dept_cd, name, typ, org_cd in DEPTS:
-            self.out.add(dept_loc, dept_cd=dept_cd, dept_nm=name, dept_typ=typ, org_cd=org_cd,
-                         phone=f"(555) 200-{1100 + len(dept_cd) * 37}", active_yn="Y")
+            self.out.add(
+                dept_loc,
+                dept_cd=dept_cd,
+                dept_nm=name,
+                dept_typ=typ,
+                org_cd=org_cd,
+                phone=f"(555) 200-{1100 + len(dept_cd) * 37}",
+                active_yn="Y",
+            )
         for code, desc, loinc in LAB_PANELS:
             self.out.add(lab_panel_cd, panel_cd=code, panel_desc=desc, loinc_cd=loinc)
         for code, desc, snomed, cat in ALLERGENS:
@@ -385,8 +635,7 @@ class _Hospital:
     def add_patient(self, seq: int, prev: _Patient | None) -> _Patient:
         rng = self.rng
         chronic = seq == CHRONIC_SEQ
-        dup_of = prev if (prev and prev.seq != CHRONIC_SEQ and not (prev.merged or prev.deleted)
-                          and self.chance(0.005)) else None
+        dup_of = prev if (prev and prev.seq != CHRONIC_SEQ and not (prev.merged or prev.deleted) and self.chance(0.005)) else None
         if dup_of:  # same person registered twice, later merged by HIM
             demo, born = dict(dup_of.demo), dup_of.born
         else:
@@ -395,25 +644,38 @@ class _Hospital:
         since = max(TODAY - timedelta(days=365 * years), born + timedelta(days=1))
         adult_ht = rng.uniform(64, 75) if demo["sex_cd"] == "M" else rng.uniform(59, 70)
         pt = _Patient(
-            seq=seq, mrn=f"MRN{seq + 1000:07d}", born=born, since=since, demo=demo,
+            seq=seq,
+            mrn=f"MRN{seq + 1000:07d}",
+            born=born,
+            since=since,
+            demo=demo,
             pcp=rng.choice(self.doctors["clinic"]),
             deleted=not (chronic or dup_of) and self.chance(0.01),  # merged rows stay 'N'
-            merged=dup_of is not None, bp=rng.randint(105, 135), ht=adult_ht,
-            wt=rng.uniform(19, 38) * adult_ht ** 2 / 703)
-        remarks = (f"DUP REG - MERGED INTO {dup_of.mrn}" if dup_of
-                   else rng.choice(REMARKS) if self.chance(0.12) else None)
-        self.out.add(pt_master, pt_seq=seq, pt_guid=self.uid(), mrn=pt.mrn, **demo,
-                     del_flg="Y" if pt.deleted else "N",
-                     merged_to_seq=dup_of.seq if dup_of else None, remarks=remarks,
-                     upd_dttm=_ts14(self.between(since, TODAY)), upd_user=rng.choice(REG_USERS))
+            merged=dup_of is not None,
+            bp=rng.randint(105, 135),
+            ht=adult_ht,
+            wt=rng.uniform(19, 38) * adult_ht**2 / 703,
+        )
+        remarks = f"DUP REG - MERGED INTO {dup_of.mrn}" if dup_of else rng.choice(REMARKS) if self.chance(0.12) else None
+        self.out.add(
+            pt_master,
+            pt_seq=seq,
+            pt_guid=self.uid(),
+            mrn=pt.mrn,
+            **demo,
+            del_flg="Y" if pt.deleted else "N",
+            merged_to_seq=dup_of.seq if dup_of else None,
+            remarks=remarks,
+            upd_dttm=_ts14(self.between(since, TODAY)),
+            upd_user=rng.choice(REG_USERS),
+        )
         problems = self.add_problems(pt, chronic)
         pt.problems = problems
         if "HTN" in problems:
             pt.bp += 18
         for key in problems:
             pt.labs.update(PROBLEMS[key].labs or {})
-        self.add_encounters(pt, per_year=50 if chronic else rng.uniform(1.0, 2.5),
-                            boost=0.5 if chronic else 0.0)
+        self.add_encounters(pt, per_year=50 if chronic else rng.uniform(1.0, 2.5), boost=0.5 if chronic else 0.0)
         self.add_history(pt)
         return pt
 
@@ -421,24 +683,25 @@ class _Hospital:
         rng = self.rng
         sex = rng.choices(("F", "M", "U", None), weights=(510, 470, 15, 5))[0]
         first = rng.choice(FIRST_M if sex == "M" else FIRST_F if sex == "F" else FIRST_F + FIRST_M)
-        lo, hi = (date(1948, 1, 1), date(1958, 12, 31)) if chronic else (date(1930, 1, 1),
-                                                                        date(2024, 12, 31))
+        lo, hi = (date(1948, 1, 1), date(1958, 12, 31)) if chronic else (date(1930, 1, 1), date(2024, 12, 31))
         born = datetime.combine(lo + timedelta(days=rng.randrange((hi - lo).days)), time())
         adult = (TODAY - born).days > 18 * 365
         city, state, zip3 = rng.choice(CITIES)
         addr = f"{rng.randint(10, 9999)} {rng.choice(STREETS)} {rng.choice(STREET_SUFFIX)}"
         zip_cd = f"{zip3}{rng.randrange(100):02d}"
         return born, dict(
-            last_nm=rng.choice(LAST), first_nm=first,
+            last_nm=rng.choice(LAST),
+            first_nm=first,
             mid_init=rng.choice("ABCDEFGHJKLMNPRSTW") if self.chance(0.6) else None,
             sex_cd=sex,
             dob=_d8(born) if chronic else self.maybe_bad(0.01, _d8(born), "", "00000000"),
             addr_line1=addr + (f" APT {rng.randint(1, 40)}" if self.chance(0.1) else ""),
-            city=city, st_cd=state,
+            city=city,
+            st_cd=state,
             zip_cd=zip_cd + (f"-{rng.randrange(10000):04d}" if self.chance(0.2) else ""),
-            phone_home=(f"(555) {rng.randint(200, 999)}-{rng.randrange(10000):04d}"
-                        if self.chance(0.93) else None),
-            mar_stat=rng.choice(("S", "M", "M", "D", "W", None) if adult else ("S", None)))
+            phone_home=(f"(555) {rng.randint(200, 999)}-{rng.randrange(10000):04d}" if self.chance(0.93) else None),
+            mar_stat=rng.choice(("S", "M", "M", "D", "W", None) if adult else ("S", None)),
+        )
 
     # problem list and medications
     def add_problems(self, pt: _Patient, chronic: bool) -> list[str]:
@@ -452,10 +715,8 @@ class _Hospital:
             keys.append(rng.choice(ACUTE_PROBLEMS))
         for key in keys:
             prob = PROBLEMS[key]
-            onset = self.between(max(pt.born, pt.since - timedelta(days=3650)) if prob.chronic
-                                 else pt.since, TODAY - timedelta(days=14))
-            stat = (rng.choices("ARI", (90, 0, 10))[0] if prob.chronic
-                    else rng.choices("ARI", (10, 85, 5))[0])
+            onset = self.between(max(pt.born, pt.since - timedelta(days=3650)) if prob.chronic else pt.since, TODAY - timedelta(days=14))
+            stat = rng.choices("ARI", (90, 0, 10))[0] if prob.chronic else rng.choices("ARI", (10, 85, 5))[0]
             resolved = onset + timedelta(days=rng.randint(7, 60)) if stat == "R" else None
             style = rng.random()
             if style < 0.55:
@@ -464,14 +725,21 @@ class _Hospital:
                 codes = f"ICD10:{prob.icd10}"
             else:
                 codes = f"LOCAL:{prob.local}"
-            self.out.add(prob_list, prob_id=next(self.ids["prob"]), prob_guid=self.uid(),
-                         pt_seq=pt.seq, dx_codes=codes, prob_desc=prob.desc,
-                         onset_dt=self.maybe_bad(0.1, _d8(onset), ""),
-                         resolved_dt=_d8(resolved) if resolved else None, prob_stat=stat,
-                         del_flg=self.deleted(0.01), upd_dttm=self.stamp(resolved or onset),
-                         entered_dt=(_d8(min(onset + timedelta(days=self.more.randint(0, 30)), TODAY))
-                                     if self.more.random() > 0.05 else ""),
-                         upd_user=self.more.choice(CLIN_USERS))
+            self.out.add(
+                prob_list,
+                prob_id=next(self.ids["prob"]),
+                prob_guid=self.uid(),
+                pt_seq=pt.seq,
+                dx_codes=codes,
+                prob_desc=prob.desc,
+                onset_dt=self.maybe_bad(0.1, _d8(onset), ""),
+                resolved_dt=_d8(resolved) if resolved else None,
+                prob_stat=stat,
+                del_flg=self.deleted(0.01),
+                upd_dttm=self.stamp(resolved or onset),
+                entered_dt=(_d8(min(onset + timedelta(days=self.more.randint(0, 30)), TODAY)) if self.more.random() > 0.05 else ""),
+                upd_user=self.more.choice(CLIN_USERS),
+            )
             if prob.meds and self.chance(0.8):
                 self.add_prescriptions(pt, rng.choice(prob.meds), onset, renew=prob.chronic)
         return keys
@@ -491,15 +759,25 @@ class _Hospital:
                 stop, stat = None, "A"
             sig, qty = SIGS[med]
             free_text = self.more.random() < 0.03  # typed in by hand, no drug code
-            self.out.add(rx_order, rx_id=next(self.ids["rx"]), rx_guid=self.uid(), pt_seq=pt.seq,
-                         visit_no=None, med_cd=None if free_text else med,
-                         drug_txt=MED_DESC[med] if free_text else None, sig_text=sig, qty=qty,
-                         refills=rng.randint(0, 5) if renew else 0, order_dt=_d8(ordered),
-                         stop_dt=_d8(stop) if stop else rng.choice((None, "")), rx_stat=stat,
-                         ordering_dr=pt.pcp if self.chance(0.8)
-                         else rng.choice(self.doctors["clinic"]),
-                         del_flg=self.deleted(), upd_dttm=self.stamp(stop or ordered),
-                         upd_user=self.more.choice(("PHARM02", "RXIFACE", "MA0021")))
+            self.out.add(
+                rx_order,
+                rx_id=next(self.ids["rx"]),
+                rx_guid=self.uid(),
+                pt_seq=pt.seq,
+                visit_no=None,
+                med_cd=None if free_text else med,
+                drug_txt=MED_DESC[med] if free_text else None,
+                sig_text=sig,
+                qty=qty,
+                refills=rng.randint(0, 5) if renew else 0,
+                order_dt=_d8(ordered),
+                stop_dt=_d8(stop) if stop else rng.choice((None, "")),
+                rx_stat=stat,
+                ordering_dr=pt.pcp if self.chance(0.8) else rng.choice(self.doctors["clinic"]),
+                del_flg=self.deleted(),
+                upd_dttm=self.stamp(stop or ordered),
+                upd_user=self.more.choice(("PHARM02", "RXIFACE", "MA0021")),
+            )
             if stat != "C" or not renew:
                 return
             ordered = stop
@@ -514,8 +792,7 @@ class _Hospital:
         for adm in sorted(pt.since + span * rng.random() for _ in range(count)):
             kind = rng.choices("OEI", (75, 15, 10))[0]
             if kind == "O":
-                adm = adm.replace(hour=rng.randint(8, 16), minute=rng.randrange(0, 60, 15),
-                                  second=0, microsecond=0)
+                adm = adm.replace(hour=rng.randint(8, 16), minute=rng.randrange(0, 60, 15), second=0, microsecond=0)
                 stay = timedelta(minutes=rng.randint(15, 90))
             else:
                 hours = rng.uniform(1.5, 10) if kind == "E" else rng.uniform(24, 216)
@@ -529,16 +806,23 @@ class _Hospital:
             admitted = self.maybe_bad(0.003, _ts19(adm), "0000-00-00 00:00:00")
             discharged = rng.choice((None, "")) if dsch > TODAY or self.chance(0.01) else _ts19(dsch)
             self.out.add(
-                enc_visit, visit_no=visit_no, visit_guid=guid, pt_seq=pt.seq,
-                adm_dt=admitted, dsch_dt=discharged,
-                visit_type=kind, attend_dr=doctor,
+                enc_visit,
+                visit_no=visit_no,
+                visit_guid=guid,
+                pt_seq=pt.seq,
+                adm_dt=admitted,
+                dsch_dt=discharged,
+                visit_type=kind,
+                attend_dr=doctor,
                 chief_cmplnt=rng.choice(COMPLAINTS[kind]) if self.chance(0.95) else None,
                 dept_cd=more.choice(DEPTS_BY_KIND[kind]) if more.random() > 0.02 else None,
                 dsch_disp=more.choice(DISPOSITIONS[kind]) if kind in DISPOSITIONS and discharged else None,
-                del_flg=self.deleted(), upd_dttm=self.stamp(min(dsch, TODAY)),
-                upd_user=more.choice(REG_USERS))
+                del_flg=self.deleted(),
+                upd_dttm=self.stamp(min(dsch, TODAY)),
+                upd_user=more.choice(REG_USERS),
+            )
             self.add_diagnoses(pt, visit_no, kind, adm)
-            if kind != "O" and more.random() < 0.3 or more.random() < 0.03:
+            if (kind != "O" and more.random() < 0.3) or more.random() < 0.03:
                 self.add_procedure(pt, visit_no, kind, adm + stay * more.random(), doctor)
             if self.chance(0.75 + boost):
                 self.add_vitals(pt, visit_no, adm)
@@ -553,20 +837,24 @@ class _Hospital:
         taken = when + timedelta(minutes=rng.randint(5, 30))
         bp_sys = round(rng.gauss(pt.bp if adult else 105, 10)) if age >= 3 and p(0.9) else None
         self.out.add(
-            vitals, vs_id=next(self.ids["vs"]), vs_guid=self.uid(), pt_seq=pt.seq,
+            vitals,
+            vs_id=next(self.ids["vs"]),
+            vs_guid=self.uid(),
+            pt_seq=pt.seq,
             visit_no=None if p(0.03) else visit_no,
             taken_dttm=self.maybe_bad(0.003, _ts14(taken), "", "00000000000000"),
             pulse=round(rng.gauss(76 if adult else 100, 10)) if p(0.92) else None,
-            bp_sys=bp_sys, bp_dia=round(bp_sys * rng.uniform(0.55, 0.7)) if bp_sys else None,
+            bp_sys=bp_sys,
+            bp_dia=round(bp_sys * rng.uniform(0.55, 0.7)) if bp_sys else None,
             resp_rate=(rng.randint(12, 20) if adult else rng.randint(18, 30)) if p(0.55) else None,
-            temp_f=round(rng.gauss(98.3, 0.5) + (rng.uniform(1, 3) if p(0.05) else 0), 1)
-            if p(0.7) else None,
-            wt_lb=round((pt.wt if adult else min(pt.wt, 7.5 + 6.5 * age)) + rng.gauss(0, 1.5), 1)
-            if p(0.65) else None,
+            temp_f=round(rng.gauss(98.3, 0.5) + (rng.uniform(1, 3) if p(0.05) else 0), 1) if p(0.7) else None,
+            wt_lb=round((pt.wt if adult else min(pt.wt, 7.5 + 6.5 * age)) + rng.gauss(0, 1.5), 1) if p(0.65) else None,
             ht_in=round(pt.ht if adult else min(pt.ht, 20 + 2.7 * age), 1) if p(0.15) else None,
             spo2=min(100, round(rng.gauss(97.5, 1.5))) if p(0.6) else None,
-            entered_by=f"RN{rng.randint(100, 180):04d}", del_flg=self.deleted(0.003),
-            upd_dttm=self.stamp(taken))
+            entered_by=f"RN{rng.randint(100, 180):04d}",
+            del_flg=self.deleted(0.003),
+            upd_dttm=self.stamp(taken),
+        )
 
     def add_lab_panel(self, pt: _Patient, visit_no: int, when: datetime, doctor: str) -> None:
         """One order: 3-8 results sharing one collection time, built around a typical panel."""
@@ -574,7 +862,7 @@ class _Hospital:
         panel = rng.choice(PANELS)
         codes = list(panel)
         codes += [c for c in rng.sample(NUMERIC_LABS, 8) if c not in codes]
-        codes = codes[:rng.randint(3, 8)]
+        codes = codes[: rng.randint(3, 8)]
         if self.chance(0.05):
             codes[-1] = rng.choice(("UDS", "XMISC"))
         collected = when + timedelta(minutes=rng.randint(10, 120))
@@ -605,21 +893,40 @@ class _Hospital:
             statuses.append(status)
             reported = max(reported, updated)
             self.out.add(
-                lab_result, res_id=res_id, res_guid=res_guid, pt_seq=pt.seq,
-                visit_no=visit, test_cd=code, collect_dttm=collect_txt, result_val=value,
-                result_units=units, abn_flag=abn_flag, res_status=status, comments=comments,
-                ord_no=order, del_flg=deleted, upd_dttm=self.stamp(updated))
+                lab_result,
+                res_id=res_id,
+                res_guid=res_guid,
+                pt_seq=pt.seq,
+                visit_no=visit,
+                test_cd=code,
+                collect_dttm=collect_txt,
+                result_val=value,
+                result_units=units,
+                abn_flag=abn_flag,
+                res_status=status,
+                comments=comments,
+                ord_no=order,
+                del_flg=deleted,
+                upd_dttm=self.stamp(updated),
+            )
         if order is not None:
-            more = self.more
-            stat = ("X" if set(statuses) == {"X"} else "P" if "P" in statuses
-                    else "C" if "C" in statuses else "F")
+            stat = "X" if set(statuses) == {"X"} else "P" if "P" in statuses else "C" if "C" in statuses else "F"
             self.out.add(
-                lab_order, ord_no=order, ord_guid=self.uid2(), acc_no=f"L{order + 2400000:08d}",
-                pt_seq=pt.seq, visit_no=visit, panel_cd=LAB_PANELS[PANELS.index(panel)][0],
-                ord_dr=doctor, collect_dttm=collect_txt,
-                rpt_dttm=_ts14(min(reported, TODAY)) if stat != "X" else None, ord_stat=stat,
-                del_flg=self.deleted2(0.003), upd_dttm=_ts14(min(reported, TODAY)),
-                upd_user="LABIFACE")
+                lab_order,
+                ord_no=order,
+                ord_guid=self.uid2(),
+                acc_no=f"L{order + 2400000:08d}",
+                pt_seq=pt.seq,
+                visit_no=visit,
+                panel_cd=LAB_PANELS[PANELS.index(panel)][0],
+                ord_dr=doctor,
+                collect_dttm=collect_txt,
+                rpt_dttm=_ts14(min(reported, TODAY)) if stat != "X" else None,
+                ord_stat=stat,
+                del_flg=self.deleted2(0.003),
+                upd_dttm=_ts14(min(reported, TODAY)),
+                upd_user="LABIFACE",
+            )
 
     # diagnoses, procedures and the clinical history lists (drawn from ``more``)
     def add_diagnoses(self, pt: _Patient, visit_no: int, kind: str, adm: datetime) -> None:
@@ -634,21 +941,38 @@ class _Hospital:
             prob = PROBLEMS[key]
             codes = f"ICD10:{prob.icd10}" if more.random() < 0.8 else f"ICD10:{prob.icd10};SNOMED-CT:{prob.snomed}"
             entered = min(adm + timedelta(hours=more.randint(1, 72)), TODAY)
-            self.out.add(enc_dx, dx_id=next(self.ids["dx"]), dx_guid=self.uid2(), visit_no=visit_no,
-                         pt_seq=pt.seq, dx_rank=rank, dx_codes=codes, dx_desc=prob.desc,
-                         ent_dttm=_ts14(entered) if more.random() > 0.01 else "00000000000000",
-                         del_flg=self.deleted2(), upd_dttm=self.stamp2(entered),
-                         upd_user=more.choice(("HIMCODE1", "HIMCODE2", "ADTIFACE")))
+            self.out.add(
+                enc_dx,
+                dx_id=next(self.ids["dx"]),
+                dx_guid=self.uid2(),
+                visit_no=visit_no,
+                pt_seq=pt.seq,
+                dx_rank=rank,
+                dx_codes=codes,
+                dx_desc=prob.desc,
+                ent_dttm=_ts14(entered) if more.random() > 0.01 else "00000000000000",
+                del_flg=self.deleted2(),
+                upd_dttm=self.stamp2(entered),
+                upd_user=more.choice(("HIMCODE1", "HIMCODE2", "ADTIFACE")),
+            )
 
     def add_procedure(self, pt: _Patient, visit_no: int, kind: str, when: datetime, doctor: str) -> None:
         more = self.more
         stat = more.choices("CXI", (92, 5, 3))[0]
-        self.out.add(proc_log, proc_id=next(self.ids["proc"]), proc_guid=self.uid2(), pt_seq=pt.seq,
-                     visit_no=visit_no if more.random() > 0.05 else None,
-                     proc_cd=more.choice(PROCS_BY_KIND[kind]),
-                     perf_dttm=(when.strftime("%Y%m%d%H%M") if more.random() > 0.01 else "000000000000"),
-                     perf_dr=doctor if more.random() > 0.1 else None, proc_stat=stat,
-                     del_flg=self.deleted2(), upd_dttm=self.stamp2(when), upd_user=more.choice(CLIN_USERS))
+        self.out.add(
+            proc_log,
+            proc_id=next(self.ids["proc"]),
+            proc_guid=self.uid2(),
+            pt_seq=pt.seq,
+            visit_no=visit_no if more.random() > 0.05 else None,
+            proc_cd=more.choice(PROCS_BY_KIND[kind]),
+            perf_dttm=(when.strftime("%Y%m%d%H%M") if more.random() > 0.01 else "000000000000"),
+            perf_dr=doctor if more.random() > 0.1 else None,
+            proc_stat=stat,
+            del_flg=self.deleted2(),
+            upd_dttm=self.stamp2(when),
+            upd_user=more.choice(CLIN_USERS),
+        )
 
     def add_history(self, pt: _Patient) -> None:
         """Smoking status, allergies and immunizations, recorded over the patient's history."""
@@ -659,23 +983,43 @@ class _Hospital:
             habit = more.choices("NFCSU", (55, 25, 12, 5, 3))[0]
             for _ in range(more.choices((0, 1, 2, 3), (10, 50, 25, 15))[0]):
                 recorded = pt.since + span * more.random()
-                self.out.add(soc_hx, sh_id=next(self.ids["sh"]), sh_guid=self.uid2(), pt_seq=pt.seq,
-                             visit_no=None, tob_use=habit if more.random() > 0.03 else more.choice(("", "?")),
-                             ppd=round(more.uniform(0.2, 2), 1) if habit in "CS" else None,
-                             rec_dttm=self.maybe_bad2(0.01, _ts14(recorded), "", "00000000000000"),
-                             del_flg=self.deleted2(), upd_dttm=self.stamp2(recorded),
-                             upd_user=more.choice(CLIN_USERS))
-        allergens = ([] if more.random() < 0.15 else ["NKA"] if more.random() < 0.5
-                     else more.sample([a[0] for a in ALLERGENS[:-1]], more.choices((1, 2, 3), (60, 30, 10))[0]))
+                self.out.add(
+                    soc_hx,
+                    sh_id=next(self.ids["sh"]),
+                    sh_guid=self.uid2(),
+                    pt_seq=pt.seq,
+                    visit_no=None,
+                    tob_use=habit if more.random() > 0.03 else more.choice(("", "?")),
+                    ppd=round(more.uniform(0.2, 2), 1) if habit in "CS" else None,
+                    rec_dttm=self.maybe_bad2(0.01, _ts14(recorded), "", "00000000000000"),
+                    del_flg=self.deleted2(),
+                    upd_dttm=self.stamp2(recorded),
+                    upd_user=more.choice(CLIN_USERS),
+                )
+        allergens = (
+            []
+            if more.random() < 0.15
+            else ["NKA"]
+            if more.random() < 0.5
+            else more.sample([a[0] for a in ALLERGENS[:-1]], more.choices((1, 2, 3), (60, 30, 10))[0])
+        )
         for code in allergens:
             entered = pt.since + span * more.random()
-            self.out.add(allergy, alg_id=next(self.ids["alg"]), alg_guid=self.uid2(), pt_seq=pt.seq,
-                         alg_cd=code, rxn_txt=None if code == "NKA" else more.choice(REACTIONS),
-                         sev_cd=None if code == "NKA" else more.choice(("MI", "MO", "SV", None, "")),
-                         alg_stat=more.choices("AIR", (85, 10, 5))[0], verif_yn=more.choice("YYYN"),
-                         entered_dt=_d8(entered) if more.random() > 0.03 else "00000000",
-                         del_flg=self.deleted2(0.01), upd_dttm=self.stamp2(entered),
-                         upd_user=more.choice(CLIN_USERS))
+            self.out.add(
+                allergy,
+                alg_id=next(self.ids["alg"]),
+                alg_guid=self.uid2(),
+                pt_seq=pt.seq,
+                alg_cd=code,
+                rxn_txt=None if code == "NKA" else more.choice(REACTIONS),
+                sev_cd=None if code == "NKA" else more.choice(("MI", "MO", "SV", None, "")),
+                alg_stat=more.choices("AIR", (85, 10, 5))[0],
+                verif_yn=more.choice("YYYN"),
+                entered_dt=_d8(entered) if more.random() > 0.03 else "00000000",
+                del_flg=self.deleted2(0.01),
+                upd_dttm=self.stamp2(entered),
+                upd_user=more.choice(CLIN_USERS),
+            )
         age_now = (TODAY - pt.born).days / 365.25
         shots = ["FLU"] * more.randint(0, max(1, span.days // 365)) + ["COVID"] * more.randint(0, 2)
         if adult and more.random() < 0.4:
@@ -688,16 +1032,23 @@ class _Hospital:
             given = pt.since + span * more.random()
             stat = more.choices("GRN", (92, 6, 2))[0]
             historical = stat == "G" and more.random() < 0.15
-            self.out.add(immun, imm_id=next(self.ids["imm"]), imm_guid=self.uid2(), pt_seq=pt.seq,
-                         visit_no=None, vac_cd=code,
-                         admin_dt=self.maybe_bad2(0.01, given.strftime("%Y-%m-%d"), "", "0000-00-00"),
-                         lot_no=(f"{more.choice('ABCEKMU')}{more.randrange(10**6):06d}"
-                                 if stat == "G" and not historical else None),
-                         imm_stat=stat, refuse_rsn={"R": "PO", "N": more.choice(("MP", "OS"))}.get(stat),
-                         hist_yn="Y" if historical else "N",
-                         given_by=None if historical or stat != "G" else more.choice(CLIN_USERS[:3]),
-                         del_flg=self.deleted2(), upd_dttm=self.stamp2(given),
-                         upd_user=more.choice(CLIN_USERS))
+            self.out.add(
+                immun,
+                imm_id=next(self.ids["imm"]),
+                imm_guid=self.uid2(),
+                pt_seq=pt.seq,
+                visit_no=None,
+                vac_cd=code,
+                admin_dt=self.maybe_bad2(0.01, given.strftime("%Y-%m-%d"), "", "0000-00-00"),
+                lot_no=(f"{more.choice('ABCEKMU')}{more.randrange(10**6):06d}" if stat == "G" and not historical else None),
+                imm_stat=stat,
+                refuse_rsn={"R": "PO", "N": more.choice(("MP", "OS"))}.get(stat),
+                hist_yn="Y" if historical else "N",
+                given_by=None if historical or stat != "G" else more.choice(CLIN_USERS[:3]),
+                del_flg=self.deleted2(),
+                upd_dttm=self.stamp2(given),
+                upd_user=more.choice(CLIN_USERS),
+            )
 
     def maybe_bad2(self, p: float, good: str, *bad: str) -> str:
         return self.more.choice(bad) if self.more.random() < p else good
@@ -724,6 +1075,7 @@ class _Hospital:
 
 
 # --- Public entry point -------------------------------------------------------------------
+
 
 def _fill(conn: Connection, patients: int, seed: int) -> dict[str, int]:
     """Create the tables, load them, then index them.
@@ -783,8 +1135,7 @@ def _generate_in_place(engine: Engine, patients: int, seed: int) -> dict[str, in
         return _fill(conn, patients, seed)
 
 
-def generate(target: str | os.PathLike | Engine, patients: int = 1000,
-             seed: int = DEMO_SEED) -> dict[str, int]:
+def generate(target: str | os.PathLike | Engine, patients: int = 1000, seed: int = DEMO_SEED) -> dict[str, int]:
     """Write the demo schema and data; return the row count per table.
 
     ``target`` is a SQLite file path, a SQLAlchemy URL string, or an Engine.

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from legacy_adapters.sources.hooklib import result_quantity, result_text
 from legacy_adapters.mapping.values import split_collection
+from legacy_adapters.sources.hooklib import result_quantity, result_text
 
 UCUM = "http://unitsofmeasure.org"
-
 
 
 def lab_quantity(result: str | None, units: str | None) -> dict | None:

@@ -34,7 +34,8 @@ def _upd() -> Column:
 
 
 pt_master = Table(
-    "pt_master", metadata,
+    "pt_master",
+    metadata,
     Column("pt_seq", Integer, primary_key=True, autoincrement=False),
     Column("pt_guid", String(36), nullable=False),
     Column("mrn", String(12)),
@@ -64,7 +65,8 @@ pt_master = Table(
 )
 
 enc_visit = Table(
-    "enc_visit", metadata,
+    "enc_visit",
+    metadata,
     Column("visit_no", Integer, primary_key=True, autoincrement=False),
     Column("visit_guid", String(36), nullable=False),
     Column("pt_seq", Integer),
@@ -84,7 +86,8 @@ enc_visit = Table(
 )
 
 lab_test_cd = Table(
-    "lab_test_cd", metadata,
+    "lab_test_cd",
+    metadata,
     Column("test_cd", String(10), primary_key=True),
     Column("test_desc", String(60)),
     Column("loinc_cd", String(10)),
@@ -95,7 +98,8 @@ lab_test_cd = Table(
 )
 
 lab_result = Table(
-    "lab_result", metadata,
+    "lab_result",
+    metadata,
     Column("res_id", Integer, primary_key=True, autoincrement=False),
     Column("res_guid", String(36), nullable=False),
     Column("pt_seq", Integer),
@@ -119,7 +123,8 @@ lab_result = Table(
 )
 
 vitals = Table(
-    "vitals", metadata,
+    "vitals",
+    metadata,
     Column("vs_id", Integer, primary_key=True, autoincrement=False),
     Column("vs_guid", String(36), nullable=False),
     Column("pt_seq", Integer),
@@ -142,7 +147,8 @@ vitals = Table(
 )
 
 med_cd = Table(
-    "med_cd", metadata,
+    "med_cd",
+    metadata,
     Column("med_cd", String(10), primary_key=True),
     Column("med_desc", String(80)),
     Column("rxnorm_cd", String(10)),
@@ -150,7 +156,8 @@ med_cd = Table(
 )
 
 rx_order = Table(
-    "rx_order", metadata,
+    "rx_order",
+    metadata,
     Column("rx_id", Integer, primary_key=True, autoincrement=False),
     Column("rx_guid", String(36), nullable=False),
     Column("pt_seq", Integer),
@@ -173,7 +180,8 @@ rx_order = Table(
 )
 
 prob_list = Table(
-    "prob_list", metadata,
+    "prob_list",
+    metadata,
     Column("prob_id", Integer, primary_key=True, autoincrement=False),
     Column("prob_guid", String(36), nullable=False),
     Column("pt_seq", Integer),
@@ -191,7 +199,8 @@ prob_list = Table(
 )
 
 staff = Table(
-    "staff", metadata,
+    "staff",
+    metadata,
     Column("dr_cd", String(10), primary_key=True),
     Column("last_nm", String(40)),
     Column("first_nm", String(30)),
@@ -207,7 +216,8 @@ staff = Table(
 # --- Added later in the legacy system's life: facilities, orders and clinical lists ---------
 
 org_mstr = Table(
-    "org_mstr", metadata,
+    "org_mstr",
+    metadata,
     Column("org_cd", String(6), primary_key=True),
     Column("org_nm", String(60)),
     Column("npi", String(10)),
@@ -221,7 +231,8 @@ org_mstr = Table(
 )
 
 dept_loc = Table(
-    "dept_loc", metadata,
+    "dept_loc",
+    metadata,
     Column("dept_cd", String(6), primary_key=True),
     Column("dept_nm", String(40)),
     Column("dept_typ", String(3)),  # CLN clinic, ED emergency, INP ward, LAB laboratory
@@ -231,7 +242,8 @@ dept_loc = Table(
 )
 
 enc_dx = Table(
-    "enc_dx", metadata,
+    "enc_dx",
+    metadata,
     Column("dx_id", Integer, primary_key=True, autoincrement=False),
     Column("dx_guid", String(36), nullable=False),
     Column("visit_no", Integer),
@@ -249,14 +261,16 @@ enc_dx = Table(
 )
 
 lab_panel_cd = Table(
-    "lab_panel_cd", metadata,
+    "lab_panel_cd",
+    metadata,
     Column("panel_cd", String(10), primary_key=True),
     Column("panel_desc", String(60)),
     Column("loinc_cd", String(10)),
 )
 
 lab_order = Table(
-    "lab_order", metadata,
+    "lab_order",
+    metadata,
     Column("ord_no", Integer, primary_key=True, autoincrement=False),
     Column("ord_guid", String(36), nullable=False),
     Column("acc_no", String(12)),  # accession number printed on the specimen label
@@ -276,7 +290,8 @@ lab_order = Table(
 )
 
 soc_hx = Table(
-    "soc_hx", metadata,
+    "soc_hx",
+    metadata,
     Column("sh_id", Integer, primary_key=True, autoincrement=False),
     Column("sh_guid", String(36), nullable=False),
     Column("pt_seq", Integer),
@@ -292,7 +307,8 @@ soc_hx = Table(
 )
 
 alg_cd = Table(
-    "alg_cd", metadata,
+    "alg_cd",
+    metadata,
     Column("alg_cd", String(10), primary_key=True),
     Column("alg_desc", String(60)),
     Column("snomed_cd", String(18)),
@@ -300,7 +316,8 @@ alg_cd = Table(
 )
 
 allergy = Table(
-    "allergy", metadata,
+    "allergy",
+    metadata,
     Column("alg_id", Integer, primary_key=True, autoincrement=False),
     Column("alg_guid", String(36), nullable=False),
     Column("pt_seq", Integer),
@@ -318,14 +335,16 @@ allergy = Table(
 )
 
 vac_cd = Table(
-    "vac_cd", metadata,
+    "vac_cd",
+    metadata,
     Column("vac_cd", String(8), primary_key=True),
     Column("vac_desc", String(60)),
     Column("cvx_cd", String(4)),
 )
 
 immun = Table(
-    "immun", metadata,
+    "immun",
+    metadata,
     Column("imm_id", Integer, primary_key=True, autoincrement=False),
     Column("imm_guid", String(36), nullable=False),
     Column("pt_seq", Integer),
@@ -346,7 +365,8 @@ immun = Table(
 )
 
 proc_cd = Table(
-    "proc_cd", metadata,
+    "proc_cd",
+    metadata,
     Column("proc_cd", String(8), primary_key=True),
     Column("proc_desc", String(60)),
     Column("cpt_cd", String(5)),
@@ -354,7 +374,8 @@ proc_cd = Table(
 )
 
 proc_log = Table(
-    "proc_log", metadata,
+    "proc_log",
+    metadata,
     Column("proc_id", Integer, primary_key=True, autoincrement=False),
     Column("proc_guid", String(36), nullable=False),
     Column("pt_seq", Integer),

@@ -15,9 +15,19 @@ CVX = "http://hl7.org/fhir/sid/cvx"
 DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
 # Lab unit strings as OpenEMR stores them → UCUM (OpenEMR itself rewrites in/lb the same way).
-LAB_UNITS = {"in": "[in_i]", "lb": "[lb_av]", "mg/dl": "mg/dL", "mg/dL": "mg/dL", "g/dL": "g/dL", "mmol/L": "mmol/L",
-             "%": "%", "U/L": "U/L", "mEq/L": "meq/L", "10*3/uL": "10*3/uL", "K/uL": "10*3/uL"}
-
+LAB_UNITS = {
+    "in": "[in_i]",
+    "lb": "[lb_av]",
+    "mg/dl": "mg/dL",
+    "mg/dL": "mg/dL",
+    "g/dL": "g/dL",
+    "mmol/L": "mmol/L",
+    "%": "%",
+    "U/L": "U/L",
+    "mEq/L": "meq/L",
+    "10*3/uL": "10*3/uL",
+    "K/uL": "10*3/uL",
+}
 
 
 def lab_quantity(result: str | None, units: str | None) -> dict | None:
@@ -48,8 +58,21 @@ def unknown_unless_date(value: object) -> str | None:
 
 
 # The vital-sign variants of the mapping, in the order of vitals_members' columns.
-VITAL_VARIANTS = ("pulse", "respiration", "temperature", "weight", "height", "head-circumference", "bmi", "oxygen-saturation",
-                  "oxygen-flow-rate", "inhaled-oxygen", "pediatric-bmi", "pediatric-head-circumference", "pediatric-weight-for-length")
+VITAL_VARIANTS = (
+    "pulse",
+    "respiration",
+    "temperature",
+    "weight",
+    "height",
+    "head-circumference",
+    "bmi",
+    "oxygen-saturation",
+    "oxygen-flow-rate",
+    "inhaled-oxygen",
+    "pediatric-bmi",
+    "pediatric-head-circumference",
+    "pediatric-weight-for-length",
+)
 
 
 def vitals_members(row_id: str | None, *values: object) -> list[dict] | None:
