@@ -11,6 +11,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from facade import __version__
+from facade.access.tokens import KeyProvider
 from facade.audit.search import AuditEventAdapter
 from facade.audit.store import AuditStore
 from facade.config import Settings
@@ -32,6 +33,7 @@ from legacy_adapters.engines import create_legacy_engine, sqlite_url
 from legacy_adapters.mapping.loader import load_mapping
 from legacy_adapters.protocol import LegacyAdapter, TerminologySource
 from legacy_adapters.sql_adapter import SqlAdapter
+from terminology.registry import Terminology
 
 
 def build_adapter(settings: Settings) -> SqlAdapter:
@@ -74,7 +76,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         state_store=state_store,
         audit=audit,
         auth=build_authenticator(settings, service.catalogues.__getitem__, _jwks_of(smart), state_store.engine),
-        terminology=TerminologyService(terminology, source.code_tables()) if source is not None and terminology is not None else None,
+        terminology=_terminology_service(source, terminology),
         smart=smart,
         oauth=OAuthServer(smart) if smart is not None else None,
     )
@@ -96,10 +98,16 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     return app
 
 
-def _jwks_of(smart: Smart | None):
+def _jwks_of(smart: Smart | None) -> KeyProvider:
     """The built-in server's public keys verify the access tokens it issues."""
 
     def keys(_refresh: bool = False) -> dict:
         return smart.key().jwks() if smart is not None else {"keys": []}
 
     return keys
+
+
+def _terminology_service(source: TerminologySource | None, terminology: Terminology | None) -> TerminologyService | None:
+    """The terminology endpoints' service, when the mapping names crosswalks and code tables."""
+    tables = source.code_tables() if source is not None else None
+    return TerminologyService(terminology, tables) if terminology is not None and tables is not None else None

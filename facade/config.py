@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -168,11 +169,11 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def load_settings(
-    config_file: str | None = None, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+    config_file: str | None = None, overrides: dict[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
     values: dict[str, Any] = {}
-    environ = os.environ if environ is None else environ
-    config_file = config_file or environ.get(ENV_PREFIX + "CONFIG")
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    config_file = config_file or env.get(ENV_PREFIX + "CONFIG")
     if config_file:
         try:
             document = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
@@ -190,7 +191,7 @@ def load_settings(
             if values.get(key) and not Path(values[key]).is_absolute():
                 values[key] = str(base / values[key])
     for name in _TYPES:
-        env_value = environ.get(ENV_PREFIX + name.upper())
+        env_value = env.get(ENV_PREFIX + name.upper())
         if env_value is not None:
             values[name] = _coerce(name, env_value)
     for name, value in (overrides or {}).items():

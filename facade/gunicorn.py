@@ -56,7 +56,7 @@ class FacadeServer(BaseApplication):
         return create_app(self.settings)
 
 
-def _worker_exit(_server, _worker) -> None:
+def _worker_exit(_server: object, _worker: object) -> None:
     """A worker stopping: ship or commit the audit records still pending before the process ends."""
     from facade.audit import spool, writer
 

@@ -18,6 +18,7 @@ Units CSV columns: ``legacy_unit,ucum_code,ucum_display,convert_to,factor``.
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
@@ -50,7 +51,7 @@ def manifest_files(manifest: Path) -> list[Path]:
 def load_snapshot(manifests: list[Path], generation: int = 0) -> Snapshot:
     """Load one or more sets into one snapshot; names must be unique across them."""
     crosswalks: dict[str, Crosswalk] = {}
-    aliases: dict[str, dict[str, str]] = {}
+    aliases: dict[str, Mapping[str, str]] = {}
     units: dict[str, UnitMap] = {}
     versions, publishers = [], []
     for manifest in manifests:

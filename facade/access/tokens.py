@@ -105,7 +105,7 @@ class JwtValidator:
             keys = cached[1]  # importing keys costs more than verifying with them
         else:
             try:
-                keys = KeySet.import_key_set(document)
+                keys = KeySet.import_key_set(document)  # type: ignore[arg-type]  # checked by joserfc itself
             except (JoseError, ValueError, TypeError, KeyError):
                 raise Unauthorized("The server cannot load the keys to check access tokens") from None
             self._key_set = (document, keys)
@@ -156,6 +156,7 @@ class RemoteJwks:
                 except (URLError, OSError, ValueError):
                     if self._document is None:
                         raise Unauthorized("The identity provider's keys cannot be fetched", error=None) from None
+            assert self._document is not None
             return self._document
 
 

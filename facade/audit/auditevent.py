@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 CLIENT_SYSTEM = "urn:fhir-facade:client-id"
-_REST = {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"}
-_LOGIN = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110114", "display": "User Authentication"}
+_REST: dict[str, Any] = {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"}
+_LOGIN: dict[str, Any] = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110114", "display": "User Authentication"}
 _ACTIONS = {"read": "R", "vread": "R", "search": "E", "create": "C", "update": "U", "delete": "D"}
 
 
@@ -42,7 +43,7 @@ def to_auditevent(record: dict) -> dict:
     if record.get("kind") == "spool":  # a spool line that was not a record: say so, claim nothing else
         event.pop("subtype")
         event.update(outcome="8", outcomeDesc=f"{record.get('error', 'unreadable spool line')}: {record.get('line', '')}"[:1000])
-    entities = []
+    entities: list[dict[str, Any]] = []
     if record.get("patient"):
         entities.append(
             {

@@ -36,6 +36,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -105,13 +106,15 @@ class _DriverInsert:
     def __init__(self, dialect: sa.Dialect):
         compiled = audit_record.insert().compile(dialect=dialect, column_keys=list(_COLUMNS))
         self.sql = compiled.string
-        self.order = tuple(compiled.positiontup) if compiled.positional else None
+        self.order = tuple(compiled.positiontup or ()) if compiled.positional else None
         self.copy = dialect.driver == "psycopg2"
 
     def run(self, connection: sa.Connection, rows: list[dict]) -> None:
         if self.copy:
             text = "".join("\t".join(_copy_text(row[name]) for name in _COLUMNS) + "\n" for row in rows)
-            cursor = connection.connection.dbapi_connection.cursor()
+            dbapi = connection.connection.dbapi_connection
+            assert dbapi is not None
+            cursor = dbapi.cursor()
             try:
                 cursor.copy_expert(_COPY, io.StringIO(text))
             finally:
@@ -145,7 +148,7 @@ DELIVERIES = ("spool", "commit")
 
 
 class AuditStore:
-    def __init__(self, engine: sa.Engine, *, delivery: str = "commit", spool_dir: str | None = None, **writer_options):
+    def __init__(self, engine: sa.Engine, *, delivery: str = "commit", spool_dir: str | None = None, **writer_options: Any):
         """``delivery``: ``commit`` (each record committed before ``append`` returns) or ``spool``
         (written to a file under ``spool_dir`` and shipped by a background thread)."""
         if delivery not in DELIVERIES:
@@ -190,7 +193,7 @@ class AuditStore:
         self.ensure()
         return self.writer.submit(record)
 
-    def write_batch(self, records: list[dict]) -> list[int]:
+    def write_batch(self, records: list[dict]) -> list[int | None]:
         """Number, chain and insert ``records`` in order, in one transaction; their sequence numbers."""
         with self._sequence.lock:
             writer, last = self._sequence.current()

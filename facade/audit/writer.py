@@ -64,7 +64,7 @@ class _Slot:
 class GroupCommitWriter:
     def __init__(
         self,
-        write_batch: Callable[[list[Any]], list[int]],
+        write_batch: Callable[[list[Any]], list[int | None]],
         *,
         max_pending: int = MAX_PENDING,
         max_batch: int = MAX_BATCH,

@@ -11,7 +11,7 @@ import click
 import orjson
 
 from facade.cli._common import config_option, settings_from
-from facade.config import ConfigError, load_settings
+from facade.config import ConfigError, Settings, load_settings
 from legacy_adapters.mapping.errors import MappingError
 
 
@@ -68,7 +68,7 @@ def openapi(out: str) -> None:
         Path(out).write_text(text, encoding="utf-8")
 
 
-def openapi_document(settings) -> dict:
+def openapi_document(settings: Settings) -> dict:
     from facade.app import create_app
 
     # Building the app reads the mapping only; the legacy database is not touched.

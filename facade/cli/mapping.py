@@ -8,6 +8,7 @@ import click
 import orjson
 
 from facade.cli._common import legacy_url
+from legacy_adapters.mapping.check import CheckReport
 from legacy_adapters.mapping.errors import MappingError
 
 
@@ -44,7 +45,7 @@ def check_command(mapping_path: str, db_url: str, as_json: bool, limit: int | No
     sys.exit(0 if report.ok else 1)
 
 
-def _print(report) -> None:
+def _print(report: CheckReport) -> None:
     for issue in report.issues:
         click.echo(f"{issue.severity.upper():8} {issue.where}: {issue.message}")
     if report.reconciliation:

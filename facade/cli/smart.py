@@ -143,7 +143,7 @@ def token(config_file, scope, patient, base_url, port):
         raise click.ClickException(str(exc)) from None
     base = settings.public_base_url
     issued = now()
-    claims = {
+    claims: dict[str, str | int] = {
         "iss": base,
         "aud": base,
         "sub": "fhir-facade-cli",
@@ -155,7 +155,10 @@ def token(config_file, scope, patient, base_url, port):
     }
     if patient:
         claims["patient"] = patient
-    _audit(settings, TokenEvent("issue", "fhir-facade-cli", None, grant_type="cli", scope=claims["scope"], jti=claims["jti"], source="cli"))
+    _audit(
+        settings,
+        TokenEvent("issue", "fhir-facade-cli", None, grant_type="cli", scope=" ".join(requested), jti=str(claims["jti"]), source="cli"),
+    )
     click.echo(f"access token for {base}, valid {settings.token_lifetime} s, scope: {claims['scope']}", err=True)
     click.echo(key.sign(claims))
 

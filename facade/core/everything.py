@@ -51,7 +51,7 @@ def everything(run: Run, catalogues: Catalogues, request: EverythingRequest, bas
             patient_seen = True
         matches += page.resources
         for param, ids in page.references.items():
-            referenced.setdefault(catalogues[resource_type][param].target, []).extend(ids)
+            referenced.setdefault(catalogues[resource_type][param].target or param, []).extend(ids)
         if page.next_cursor is not None:
             next_position = (index, *page.next_cursor)
             break

@@ -43,7 +43,7 @@ def parse_include(resource_type: str, key: str, raw: str, catalogues: Catalogues
     else:
         if source != resource_type:
             return None
-        target = parts[2] if len(parts) == 3 else definition.target
+        target = parts[2] if len(parts) == 3 else (definition.target or "")
         if target not in catalogues or not definition.refers_to(target):
             return None
     return Include(source, param, target, reverse)

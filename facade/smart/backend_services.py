@@ -19,6 +19,8 @@ import re
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -28,6 +30,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from facade.smart.clients import Client
 from facade.smart.store import now
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -88,12 +91,12 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
 class ClientKeys:
     """Registered public keys by client: inline JWKS, or a JWKS URL cached as its Cache-Control allows."""
 
-    def __init__(self, fetch=None):
+    def __init__(self, fetch: Callable[[str], tuple[dict, int]] | None = None):
         self._fetch = fetch or fetch_jwks
         self._cache: dict[str, tuple[float, dict]] = {}
         self._lock = threading.Lock()
 
-    def resolve(self, client, kid: str | None, alg: str):
+    def resolve(self, client: Client, kid: str | None, alg: str) -> Any:
         if not kid:
             raise InvalidClientError(description="client assertion header lacks kid")
         matches = self._matching(client, kid, refresh=False)
@@ -106,10 +109,10 @@ class ClientKeys:
             raise InvalidClientError(description=f"{alg} needs a {ALGORITHMS[alg]} key")
         return key
 
-    def _matching(self, client, kid: str, *, refresh: bool) -> list:
+    def _matching(self, client: Client, kid: str, *, refresh: bool) -> list:
         document = client.jwks if client.jwks else self._remote(client.jwks_url, refresh)
         try:
-            keys = KeySet.import_key_set(document).keys
+            keys = KeySet.import_key_set(document).keys  # type: ignore[arg-type]  # checked by joserfc itself
         except (JoseError, ValueError, TypeError, KeyError) as exc:
             raise InvalidClientError(description="the client's registered JWKS cannot be read") from exc
         return [key for key in keys if key.kid == kid]

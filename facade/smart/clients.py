@@ -101,7 +101,7 @@ class Client(ClientMixin):
         return redirect_uri in self.redirect_uris  # exact match, never a prefix
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return bool(self.secret_hash) and hmac.compare_digest(self.secret_hash, digest(client_secret))
+        return self.secret_hash is not None and hmac.compare_digest(self.secret_hash, digest(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return method in _AUTH_METHODS[self.kind]

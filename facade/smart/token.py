@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 from facade.smart import consent
+from facade.smart.clients import Client
 from facade.smart.keys import ID_TOKEN_ALG
 from facade.smart.store import loads, new_secret, now
 
@@ -36,7 +37,7 @@ class TokenIssuer:
     def __init__(self, smart: Smart):
         self.smart = smart
 
-    def issue(self, client, grant: dict, *, grant_type: str, family: str | None = None, scope: str | None = None) -> dict:
+    def issue(self, client: Client, grant: dict, *, grant_type: str, family: str | None = None, scope: str | None = None) -> dict:
         base = self.smart.fhir_base()
         issued = now()
         lifetime = self.smart.settings.token_lifetime
@@ -74,7 +75,7 @@ class TokenIssuer:
             grant.get("username"),
             grant_type=grant_type,
             scope=granted,
-            jti=claims["jti"],
+            jti=str(claims["jti"]),
         )
         return response
 
@@ -88,7 +89,7 @@ class TokenIssuer:
         context["smart_style_url"] = self.smart.fhir_base() + "/auth/smart-style.json"
         return context
 
-    def _id_token(self, client, grant: dict, granted: str, issued: int) -> str | None:
+    def _id_token(self, client: Client, grant: dict, granted: str, issued: int) -> str | None:
         names = consent.split_scopes(granted)
         if "openid" not in names or not grant.get("username"):
             return None
@@ -107,7 +108,7 @@ class TokenIssuer:
             claims["nonce"] = grant["nonce"]
         return self.smart.key().sign(claims, alg=ID_TOKEN_ALG)
 
-    def _refresh_token(self, client, grant: dict, family: str | None, access: dict) -> str | None:
+    def _refresh_token(self, client: Client, grant: dict, family: str | None, access: dict) -> str | None:
         names = consent.split_scopes(grant["scope"])
         if "offline_access" in names:
             lifetime = self.smart.settings.refresh_token_lifetime
@@ -128,7 +129,7 @@ class S256Only(CodeChallenge):
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
 
-    def validate_code_challenge(self, grant, redirect_uri):
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
         data = grant.request.payload.data
         if not data.get("code_challenge"):
             raise InvalidRequestError("PKCE is required: send code_challenge and code_challenge_method=S256")
@@ -160,21 +161,21 @@ class IssuedCode:
 class CodeGrant(AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = APP_AUTH_METHODS
 
-    def save_authorization_code(self, code: str, request) -> None:
+    def save_authorization_code(self, code: str, request: Any) -> None:
         grant = dict(request.user)
         grant["redirect_uri"] = request.payload.redirect_uri
         grant["code_challenge"] = request.payload.data.get("code_challenge")
         grant["nonce"] = request.payload.data.get("nonce")
         self.server.smart.store.save_code(code, request.client.client_id, grant, CODE_LIFETIME)
 
-    def query_authorization_code(self, code: str, client) -> IssuedCode | None:
+    def query_authorization_code(self, code: str, client: Client) -> IssuedCode | None:
         found = self.server.smart.store.consume_code(code, client.client_id)
         return IssuedCode(*found) if found else None
 
-    def delete_authorization_code(self, authorization_code) -> None:
+    def delete_authorization_code(self, authorization_code: IssuedCode) -> None:
         pass  # consumed when it was looked up
 
-    def authenticate_user(self, authorization_code):
+    def authenticate_user(self, authorization_code: IssuedCode) -> dict:
         return authorization_code.grant
 
     def create_token_response(self):
@@ -188,7 +189,7 @@ class StoredRefreshToken:
         self.row = row
         self.grant = loads(row.grant)
 
-    def check_client(self, client) -> bool:
+    def check_client(self, client: Client) -> bool:
         return self.row.client_id == client.client_id
 
     def get_scope(self) -> str:
@@ -206,7 +207,7 @@ class RefreshGrant(RefreshTokenGrant):
             return None
         return StoredRefreshToken(row)
 
-    def authenticate_user(self, refresh_token):
+    def authenticate_user(self, refresh_token: StoredRefreshToken) -> dict:
         return refresh_token.grant
 
     def create_token_response(self):

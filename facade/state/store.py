@@ -20,6 +20,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -94,13 +95,14 @@ class WriterLock:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _open(self) -> int:
+        assert self._path is not None
         if self._fd is None or self._pid != os.getpid():  # a forked worker needs its own open file
             self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
             weakref.finalize(self, os.close, self._fd)
         return self._fd
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=15000")

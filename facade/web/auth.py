@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 
+import sqlalchemy as sa
 from cachetools import TTLCache
 from flask import g, request
 
@@ -48,7 +49,7 @@ class Authenticator:
         return access
 
 
-def build_authenticator(settings: Settings, catalogue: Catalogue, keys: KeyProvider, state_engine) -> Authenticator:
+def build_authenticator(settings: Settings, catalogue: Catalogue, keys: KeyProvider, state_engine: sa.Engine) -> Authenticator:
     """``keys``: the built-in authorization server's JWKS (auth_mode "builtin")."""
     validator: JwtValidator | IntrospectionValidator | None = None
     accepted = settings.accepted_base_urls
@@ -59,7 +60,8 @@ def build_authenticator(settings: Settings, catalogue: Catalogue, keys: KeyProvi
             validator = IntrospectionValidator(
                 settings.introspection_url, settings.introspection_client_id, settings.introspection_client_secret
             )
-        else:
+        else:  # Settings.validate has checked both are set
+            assert settings.external_jwks_url is not None and settings.external_issuer is not None
             validator = JwtValidator(
                 RemoteJwks(settings.external_jwks_url),
                 issuers=(settings.external_issuer,),

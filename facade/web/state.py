@@ -41,6 +41,19 @@ class FacadeState:
     def adapter(self) -> LegacyAdapter:
         return self.service.adapter
 
+    @property
+    def authority(self) -> Smart:
+        """The built-in authorization server (its endpoints exist only when it does)."""
+        if self.smart is None:
+            raise RuntimeError("the built-in authorization server is not configured (auth_mode is not builtin)")
+        return self.smart
+
+    @property
+    def oauth_server(self) -> OAuthServer:
+        if self.oauth is None:
+            raise RuntimeError("the built-in authorization server is not configured (auth_mode is not builtin)")
+        return self.oauth
+
     def on_close(self, closer: Callable[[], None]) -> None:
         self._closers.append(closer)
 

@@ -217,7 +217,7 @@ def test_unenforceable_scopes_are_400_never_wider(client, mint, patients):
 
 
 def test_service_choke_point_narrows_searches_made_on_a_clients_behalf(app, raw_db, patients):
-    # Includes, $everything and any other search the service makes go through FhirService.run.
+    # Includes, $everything and any other search the service makes go through FhirService.run (Access.narrow, then the adapter).
     p, q = patients
     service = app.extensions["fhir_facade"].service
     access = Access(Grant(scopes=parse_scopes(f"patient/Observation.rs?category={LAB}"), patient=p), service.adapter.search_params)

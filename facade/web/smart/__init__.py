@@ -58,11 +58,11 @@ def token_endpoint() -> Response:
     if request.method == "OPTIONS":
         return Response(status=204)
     state = facade_state()
-    response = state.oauth.create_token_response()
+    response = state.oauth_server.create_token_response()
     if response.status_code >= 400:
         error = (response.get_json(silent=True) or {}).get("error")
         client_id = request.form.get("client_id") or (request.authorization.username if request.authorization else None)
-        state.smart.emit("failure", client_id, None, grant_type=request.form.get("grant_type"), step="token", error=error)
+        state.authority.emit("failure", client_id, None, grant_type=request.form.get("grant_type"), step="token", error=error)
     return response
 
 

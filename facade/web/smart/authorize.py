@@ -44,11 +44,11 @@ _PAGE_HEADERS = {
 
 
 def smart() -> Smart:
-    return facade_state().smart
+    return facade_state().authority
 
 
 def oauth() -> OAuthServer:
-    return facade_state().oauth
+    return facade_state().oauth_server
 
 
 def authorize() -> Response:
@@ -112,6 +112,8 @@ def consent() -> Response:
         return refusal
     params = pending["params"]
     user = smart().users.get(pending["username"])
+    if user is None:  # removed from the users file since signing in
+        return _page("error.html", 403, message="Sign in again.")
     patient = _patient_in_context(pending, user)
     stored = StoredAuthorizationRequest(smart().fhir_base() + "/auth/authorize", params)
     server = oauth()
@@ -143,6 +145,8 @@ def consent() -> Response:
 
 def _next_step(flow_id: str, pending: dict) -> Response:
     user = smart().users.get(pending["username"])
+    if user is None:
+        return _page("error.html", 403, message="Sign in again.")
     requested = split_scopes(pending["params"].get("scope"))
     needs_patient = "launch/patient" in requested or has_patient_scopes(requested)
     launch = pending["params"].get("launch")

@@ -15,15 +15,15 @@ from facade.web.state import facade_state
 
 def smart_configuration() -> Response:
     state = facade_state()
-    return _json(discovery.smart_configuration(state.smart.fhir_base(), sorted(state.service.types)))
+    return _json(discovery.smart_configuration(state.authority.fhir_base(), sorted(state.service.types)))
 
 
 def openid_configuration() -> Response:
-    return _json(discovery.openid_configuration(facade_state().smart.fhir_base()))
+    return _json(discovery.openid_configuration(facade_state().authority.fhir_base()))
 
 
 def jwks() -> Response:
-    return _json(facade_state().smart.key().jwks(), cache_seconds=300)
+    return _json(facade_state().authority.key().jwks(), cache_seconds=300)
 
 
 def smart_style() -> Response:

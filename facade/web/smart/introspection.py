@@ -23,7 +23,7 @@ CALLER_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key
 
 
 def introspect() -> Response:
-    smart = facade_state().smart
+    smart = facade_state().authority
     refusal = _authenticate_caller(smart)
     if refusal is not None:
         return refusal
@@ -40,7 +40,7 @@ def _authenticate_caller(smart: Any) -> Response | None:
             return reply({"error": "invalid_token"}, 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         return None
     try:
-        facade_state().oauth.authenticate_client(PublicRequest(smart.fhir_base()), CALLER_AUTH_METHODS, endpoint="introspection")
+        facade_state().oauth_server.authenticate_client(PublicRequest(smart.fhir_base()), CALLER_AUTH_METHODS, endpoint="introspection")
     except OAuth2Error as error:
         return reply({"error": error.error}, 401, {"WWW-Authenticate": 'Basic realm="fhir-facade"'})
     return None

@@ -22,9 +22,9 @@ from facade.web.state import facade_state
 
 def revoke() -> Response:
     state = facade_state()
-    smart = state.smart
+    smart = state.authority
     try:
-        client = state.oauth.authenticate_client(PublicRequest(smart.fhir_base()), APP_AUTH_METHODS, endpoint="revocation")
+        client = state.oauth_server.authenticate_client(PublicRequest(smart.fhir_base()), APP_AUTH_METHODS, endpoint="revocation")
     except OAuth2Error as error:
         headers = {"WWW-Authenticate": 'Basic realm="fhir-facade"'} if error.status_code == 401 else {}
         return reply({"error": error.error, "error_description": error.get_error_description()}, error.status_code, headers)
