@@ -31,7 +31,9 @@ def test_every_file_and_name_the_walk_mentions_exists():
             missing.append(path)
             continue
         for part in filter(None, (name or "").split(".")):
-            if not re.search(rf"^\s*(?:def|class)\s+{re.escape(part)}\b|^\s*{re.escape(part)}\s*[:=]", file.read_text(encoding="utf-8"), re.M):
+            if not re.search(
+                rf"^\s*(?:def|class)\s+{re.escape(part)}\b|^\s*{re.escape(part)}\s*[:=]", file.read_text(encoding="utf-8"), re.M
+            ):
                 missing.append(f"{path}:{name}")
                 break
     assert missing == []

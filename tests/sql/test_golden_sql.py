@@ -62,7 +62,7 @@ def adapters(app, request):
     pg.engine.dispose()
 
 
-def _statement(adapter, resource_type: str, query: str) -> sa.Select:  # noqa: ANN001
+def _statement(adapter, resource_type: str, query: str) -> sa.Select:
     from urllib.parse import parse_qsl
 
     from legacy_adapters.mapping.compiler import compile_page

@@ -16,9 +16,14 @@ from legacy_adapters.mapping.dates import LegacyDateFormat
 from legacy_adapters.mapping.sqlexpr import is_false, is_true
 
 TABLE = sa.Table(
-    "obs", sa.MetaData(),
-    sa.Column("guid", sa.String), sa.Column("code", sa.String), sa.Column("status", sa.String),
-    sa.Column("name", sa.String), sa.Column("taken", sa.String), sa.Column("pt", sa.String),
+    "obs",
+    sa.MetaData(),
+    sa.Column("guid", sa.String),
+    sa.Column("code", sa.String),
+    sa.Column("status", sa.String),
+    sa.Column("name", sa.String),
+    sa.Column("taken", sa.String),
+    sa.Column("pt", sa.String),
 )
 
 
@@ -30,13 +35,15 @@ def sql(expr: sa.ColumnElement) -> str:
     return str(expr.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
 
 
-def clause(name: str, type_: str, *values, modifier: str | None = None) -> SearchClause:  # noqa: ANN002
+def clause(name: str, type_: str, *values, modifier: str | None = None) -> SearchClause:
     return SearchClause(name, type_, modifier, tuple(values), raw="-")
 
 
 def test_token_with_a_value_map_searches_the_legacy_values():
-    binding = TokenBinding.from_spec({"column": "o.status", "map": {"F": "final", "P": "preliminary", "C": "final"},
-                                      "system": "http://hl7.org/fhir/observation-status"}, resolve)
+    binding = TokenBinding.from_spec(
+        {"column": "o.status", "map": {"F": "final", "P": "preliminary", "C": "final"}, "system": "http://hl7.org/fhir/observation-status"},
+        resolve,
+    )
     found = sql(binding.predicate(clause("status", "token", TokenValue(None, "final"))))
     assert "obs.status IN ('F', 'C')" in found
     assert is_false(binding.predicate(clause("status", "token", TokenValue("http://other", "final"))))  # another system: no row
@@ -45,7 +52,9 @@ def test_token_with_a_value_map_searches_the_legacy_values():
 
 
 def test_a_constant_code_is_decided_without_the_database():
-    binding = TokenBinding.from_spec({"const": "laboratory", "system": "http://terminology.hl7.org/CodeSystem/observation-category"}, resolve)
+    binding = TokenBinding.from_spec(
+        {"const": "laboratory", "system": "http://terminology.hl7.org/CodeSystem/observation-category"}, resolve
+    )
     assert is_true(binding.predicate(clause("category", "token", TokenValue(None, "laboratory"))))
     assert is_false(binding.predicate(clause("category", "token", TokenValue(None, "vital-signs"))))
 
@@ -65,7 +74,9 @@ def test_string_matches_start_exact_and_contains():
     binding = StringBinding.from_spec({"column": "o.name"}, resolve)
     assert "lower(obs.name) LIKE lower('smi') || '%'" in sql(binding.predicate(clause("name", "string", StringValue("smi"))))
     assert "obs.name = 'Smith'" in sql(binding.predicate(clause("name", "string", StringValue("Smith"), modifier="exact")))
-    assert "LIKE '%' || lower('m/_t') || '%' ESCAPE '/'" in sql(binding.predicate(clause("name", "string", StringValue("m_t"), modifier="contains")))
+    assert "LIKE '%' || lower('m/_t') || '%' ESCAPE '/'" in sql(
+        binding.predicate(clause("name", "string", StringValue("m_t"), modifier="contains"))
+    )
 
 
 def test_date_bounds_are_formatted_like_the_legacy_column():
@@ -83,9 +94,14 @@ def test_reference_ids_are_one_in_list_and_ids_of_another_type_match_nothing():
     assert is_false(binding.predicate(clause("subject", "reference", ReferenceValue("Group", "a"))))
 
 
-@pytest.mark.parametrize(("template", "value", "parts"), [
-    ("{o.guid}", "abc", ["abc"]), ("{o.guid}-pulse", "abc-pulse", ["abc"]), ("{o.guid}-pulse", "abc-temp", None),
-    ("{o.guid}-pulse", "abc-pulse\n", None),
-])
+@pytest.mark.parametrize(
+    ("template", "value", "parts"),
+    [
+        ("{o.guid}", "abc", ["abc"]),
+        ("{o.guid}-pulse", "abc-pulse", ["abc"]),
+        ("{o.guid}-pulse", "abc-temp", None),
+        ("{o.guid}-pulse", "abc-pulse\n", None),
+    ],
+)
 def test_id_templates_parse_only_their_own_shape(template, value, parts):
     assert IdTemplate(template, resolve).parse(value) == parts
