@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["check", "test"]
+nox.options.sessions = ["check", "docs", "test"]
 nox.options.reuse_existing_virtualenvs = True
 PACKAGES = ["facade", "legacy_adapters", "terminology", "bench", "tests"]
 
@@ -19,6 +19,13 @@ def check(session: nox.Session) -> None:
     session.run("ruff", "check", *PACKAGES)
     session.run("ruff", "format", "--check", *PACKAGES)
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site builds without a broken link (mkdocs serve to read it)."""
+    session.install("-e", ".[dev]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", session.create_tmp())
 
 
 @nox.session

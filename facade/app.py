@@ -23,8 +23,11 @@ from facade.state import StateStore
 from facade.web import smart as smart_endpoints
 from facade.web.audit_hook import audit_response, audit_token_events
 from facade.web.auth import build_authenticator
+from facade.web.compression import compress
+from facade.web.conditional import conditional
 from facade.web.cors import register_cors
 from facade.web.error_handlers import register_error_handlers
+from facade.web.operations import register_operations
 from facade.web.routes import make_blueprint
 from facade.web.smart.oauth import OAuthServer
 from facade.web.state import EXTENSION, FacadeState
@@ -93,8 +96,13 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     if smart is not None:
         app.register_blueprint(smart_endpoints.blueprint())
     register_error_handlers(app)
+    # After-request hooks run last-registered first: 304 and gzip shape the response, the
+    # operations hook counts it, the audit hook records it (or withholds it), CORS labels it.
     register_cors(app)
     app.after_request(audit_response)
+    register_operations(app, state)
+    app.after_request(compress)
+    app.after_request(conditional)
     return app
 
 

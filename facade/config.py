@@ -67,6 +67,11 @@ class Settings:
     introspection_url: str | None = None  # external mode, opaque tokens: its RFC 7662 endpoint
     introspection_client_id: str | None = None
     introspection_client_secret: str | None = None  # prefer FHIR_FACADE_INTROSPECTION_CLIENT_SECRET
+    # [operations]
+    log_format: str = "text"  # text | json (one JSON object per line, with the request id)
+    metrics: bool = True  # Prometheus metrics at /metrics (or on metrics_port)
+    metrics_port: int = 0  # 0: /metrics on the server's own port; else a separate port (firewall it)
+    ready_audit_lag: int = 30  # seconds: /readyz fails when audit records wait longer than this to be shipped
     # [demo]
     demo_path: str = field(default_factory=lambda: str(data_home() / "demo.sqlite"))
     demo_patients: int = 1000
@@ -117,6 +122,10 @@ class Settings:
             raise ConfigError("workers and threads must be at least 1")
         if not 1 <= self.default_count <= self.max_count:
             raise ConfigError("need 1 <= default_count <= max_count")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"log_format must be text or json, not {self.log_format!r}")
+        if self.metrics_port and not (0 < self.metrics_port < 65536 and self.metrics_port != self.port):
+            raise ConfigError(f"metrics_port {self.metrics_port} must be a free port other than the server's own")
         if self.audit_delivery not in ("spool", "commit"):
             raise ConfigError(f"audit_delivery must be spool or commit, not {self.audit_delivery!r}")
         if self.auth_mode not in ("builtin", "external", "off"):
@@ -138,6 +147,7 @@ _SECTIONS = {
     "search": ("default_count", "max_count", "strict_handling"),
     "state": ("state_url",),
     "audit": ("audit_delivery", "audit_spool_dir"),
+    "operations": ("log_format", "metrics", "metrics_port", "ready_audit_lag"),
     "demo": ("demo_path", "demo_patients"),
     "auth": (
         "auth_mode",

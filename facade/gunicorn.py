@@ -2,18 +2,24 @@
 
 The demo database is created here, in the master process, before any worker
 starts, so workers never race to build it. Each worker builds its own app (and
-its own connection pool) after the fork.
+its own connection pool) after the fork. The master also owns what the workers
+share on this host: the directory their metrics are summed from, and the metrics
+port when an operator asks for one.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
+import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
-from facade.config import Settings
+from facade.config import Settings, data_home
 
 log = logging.getLogger("facade.gunicorn")
 
@@ -49,6 +55,11 @@ class FacadeServer(BaseApplication):
         self.cfg.set("accesslog", None)  # URLs carry search values, which may be PHI
         self.cfg.set("proc_name", "fhir-facade")
         self.cfg.set("worker_exit", _worker_exit)
+        self.cfg.set("child_exit", _child_exit)
+        if s.metrics and s.metrics_port:
+            self.cfg.set("when_ready", _metrics_server(s.host, s.metrics_port))
+        if s.log_format == "json":
+            self.cfg.set("logconfig_dict", _json_logging())
 
     def load(self):
         from facade.app import create_app
@@ -64,8 +75,88 @@ def _worker_exit(_server: object, _worker: object) -> None:
     writer.close_all()
 
 
+def _child_exit(_server: object, worker: object) -> None:
+    """A worker has ended: its gauges no longer count (prometheus-client's multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(getattr(worker, "pid"))  # noqa: B009 - gunicorn's Worker is untyped
+
+
+def _metrics_server(host: str, port: int) -> Callable[[object], None]:
+    """gunicorn's when_ready hook: the master serves every worker's metrics on their own port."""
+
+    def when_ready(_server: object) -> None:
+        from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        start_http_server(port, addr=host, registry=registry)
+        log.info("metrics at http://%s:%d/metrics", host, port)
+
+    return when_ready
+
+
+def _json_logging() -> dict:
+    """gunicorn's own loggers in the same JSON lines as the application's."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "facade.operations.logs.JsonFormatter"}},
+        "filters": {"request_id": {"()": "facade.operations.logs.RequestIdFilter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}},
+        "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False}},
+    }
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail at once, in one line, when the port is taken (gunicorn would retry for seconds, then exit)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUse(f"port {port} on {host} is already in use: choose another with --port (or [server] port)") from None
+            raise
+
+
+def _metrics_directory(settings: Settings) -> Path:
+    """This instance's directory for its workers' metric files, empty at start."""
+    directory = data_home() / "metrics" / f"{settings.port}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def serve(settings: Settings) -> None:
+    check_port(settings.host, settings.port)
+    if settings.metrics_port:
+        check_port(settings.host, settings.metrics_port)
     if settings.is_demo:
         ensure_demo_database(settings)
-    log.info("serving FHIR at http://%s:%d/fhir (%d workers, pid %d)", settings.host, settings.port, settings.workers, os.getpid())
+    if settings.metrics:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_directory(settings))  # before any worker imports the metrics
+    base = settings.public_base_url
+    log.info("serving FHIR at %s (%d workers, pid %d)", base, settings.workers, os.getpid())
+    if settings.auth_mode == "builtin":
+        log.info("every FHIR request needs an access token; apps get one from %s/auth/token", base)
+        if settings.is_demo:
+            port = f" --port {settings.port}" if settings.port != 8080 and not settings.base_url else ""
+            log.info("for the demo, mint one with:  fhir-facade token --scope 'user/*.rs'%s", port)
+    if settings.is_demo:
+        from legacy_adapters.engines import create_legacy_engine, sqlite_url
+        from legacy_adapters.sources.demo.showcase import showcase_patient
+
+        engine = create_legacy_engine(sqlite_url(settings.demo_path))
+        try:
+            patient = showcase_patient(engine)
+        finally:
+            engine.dispose()
+        if patient:
+            log.info("a demo patient with data of every kind: %s/Patient/%s", base, patient)
     FacadeServer(settings).run()

@@ -45,6 +45,12 @@ class LegacyAdapter(Protocol):
 
 
 @runtime_checkable
+class ReadinessSource(Protocol):
+    def ready(self) -> None:
+        """Return when the backend can answer now (mapping bound, database answering); raise otherwise."""
+
+
+@runtime_checkable
 class TerminologySource(Protocol):
     def terminology(self) -> Terminology | None:
         """The crosswalks the mapping names (None: it names none)."""

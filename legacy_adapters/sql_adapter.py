@@ -63,6 +63,12 @@ class SqlAdapter:
         terminology = self.mapping.terminology
         return LegacyCodeTables(self.engine, terminology.code_tables) if terminology is not None else None
 
+    def ready(self) -> None:
+        """The mapping is bound to the tables and the database answers a trivial statement."""
+        self.bound()
+        with legacy_errors(), self.engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
     def explain_sql(self, request: SearchRequest) -> dict[str, str]:
         """The WHERE clause each source (and variant) would run for ``request``, for reviewers
         (``fhir-facade scopes explain``): literal values where the dialect can render them."""

@@ -20,12 +20,31 @@ from legacy_adapters.sources.demo.generate import generate
 DEMO_PATIENTS = 1000
 
 
+_DATA_HOME: str | None = None
+
+
 def pytest_configure(config) -> None:
     # Apps built with default settings keep their state database (audit, revocations) in a
-    # throw-away data directory, never in the developer's own.
+    # throw-away data directory, never in the developer's own; it goes when the run ends.
     import tempfile
 
-    os.environ.setdefault("XDG_DATA_HOME", tempfile.mkdtemp(prefix="fhir-facade-test-data-"))
+    global _DATA_HOME
+    if "XDG_DATA_HOME" not in os.environ:
+        _DATA_HOME = os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="fhir-facade-test-data-")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Leave nothing behind: the data directory, and the PostgreSQL demo schema of this run."""
+    import shutil
+
+    from support.pg_demo import drop_demo_schemas
+
+    try:
+        drop_demo_schemas()
+    except Exception as error:
+        print(f"could not drop the PostgreSQL demo schema: {type(error).__name__}")
+    if _DATA_HOME is not None:
+        shutil.rmtree(_DATA_HOME, ignore_errors=True)
 
 
 POSTGRES_URL = os.environ.get("FHIR_FACADE_TEST_POSTGRES", "postgresql+psycopg2://root@127.0.0.1:5432/test")

@@ -32,6 +32,7 @@ def rest_record(
     ids: tuple[str, ...] = (),
     patient: str | None = None,
     source: str | None = None,
+    request_id: str | None = None,
 ) -> dict:
     record = {
         "kind": "rest",
@@ -45,6 +46,7 @@ def rest_record(
         "token_id": grant.token_id if grant else None,
         "patient": (grant.patient if grant else None) or patient,
         "ids": list(ids),
+        "request_id": request_id,  # the X-Request-ID of the exchange: joins the record to log lines
     }
     if interaction.query is not None:
         record["query"] = interaction.query

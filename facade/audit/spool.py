@@ -106,6 +106,7 @@ class AuditSpool:
         self._thread: threading.Thread | None = None
         self._next_scan = 0.0
         self._closed = False
+        self._waiting_since: float | None = None  # when this process's backlog last became non-empty
         _spools.add(self)
 
     # -- requests ---------------------------------------------------------------------------
@@ -128,10 +129,21 @@ class AuditSpool:
             if done != len(data):  # a cut line: never shipped; start a clean file for the next
                 self._replace(spool)
                 raise AuditUnavailable("the audit spool could not be written (short write)")
+            if spool.written == spool.shipped and self._waiting_since is None:
+                self._waiting_since = time.monotonic()
             spool.written += done
             spool.records += 1
             if spool.written >= self._rotate_bytes:
                 self._replace(spool)
+
+    def unshipped_bytes(self) -> int:
+        spool = self._spool if self._pid == os.getpid() else None
+        return 0 if spool is None else spool.written - spool.shipped
+
+    def lag(self) -> float:
+        """Seconds this process's oldest unshipped record has waited (at most; 0 when none waits)."""
+        since = self._waiting_since
+        return 0.0 if since is None or not self.unshipped_bytes() else time.monotonic() - since
 
     # -- shipping ---------------------------------------------------------------------------
 
@@ -188,6 +200,8 @@ class AuditSpool:
             return
         with open(spool.path, "rb") as handle:
             spool.shipped = self._ship_file(spool.name, handle, spool.shipped)
+        if spool.shipped == spool.written:
+            self._waiting_since = None
 
     def _ship_file(self, name: str, handle: BinaryIO, offset: int) -> int:
         """Ship the complete lines of ``handle`` after ``offset``; returns the offset reached,

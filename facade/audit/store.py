@@ -221,6 +221,19 @@ class AuditStore:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(audit_spool.c.shipped).where(audit_spool.c.name == spool_name)).scalar() or 0
 
+    def unshipped_bytes(self) -> int:
+        """Records this process has spooled that are not in the chain yet (``commit``: none)."""
+        return self.spool.unshipped_bytes() if self.spool is not None else 0
+
+    def lag(self) -> float:
+        """Seconds the oldest of them has waited."""
+        return self.spool.lag() if self.spool is not None else 0.0
+
+    def ping(self) -> None:
+        """The chain's head can be read (the state database answers)."""
+        with self.engine.connect() as connection:
+            connection.execute(sa.select(audit_head.c.seq).where(audit_head.c.id == 1)).first()
+
     def flush(self) -> None:
         """Ship what this process (and any ended worker) has spooled."""
         if self.spool is not None:

@@ -3,7 +3,7 @@ this package, one module each (mapping, terminology, scopes, audit, smart)."""
 
 from __future__ import annotations
 
-import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +18,9 @@ from legacy_adapters.mapping.errors import MappingError
 @click.group()
 def main() -> None:
     """A FHIR R4 API in front of a legacy EHR database."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from facade.operations.logs import configure
+
+    configure(os.environ.get("FHIR_FACADE_LOG_FORMAT", "text"))
 
 
 @main.command()
@@ -29,9 +31,16 @@ def main() -> None:
 @click.option("--base-url", help="The public URL of /fhir, when clients reach the server through another address (a proxy).")
 def serve(config_file: str | None, host: str | None, port: int | None, workers: int | None, base_url: str | None) -> None:
     """Serve FHIR under /fhir. With no configuration: the embedded demo."""
+    from facade.gunicorn import PortInUse
     from facade.gunicorn import serve as run
+    from facade.operations.logs import configure
 
-    run(settings_from(config_file, host=host, port=port, workers=workers, base_url=base_url))
+    settings = settings_from(config_file, host=host, port=port, workers=workers, base_url=base_url)
+    configure(settings.log_format)
+    try:
+        run(settings)
+    except PortInUse as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.group()
@@ -51,6 +60,28 @@ def demo_init(patients: int, out: str, seed: int | None) -> None:
         Path(out).resolve().parent.mkdir(parents=True, exist_ok=True)
     counts = generate(out, patients=patients, seed=DEMO_SEED if seed is None else seed)
     click.echo(f"wrote {out}: " + ", ".join(f"{table}={count}" for table, count in counts.items()))
+
+
+@demo.command("patient")
+@config_option
+def demo_patient(config_file: str | None) -> None:
+    """Print the id of a demo patient with data of every kind (visits, labs, vitals, problems, medications…)."""
+    from facade.gunicorn import ensure_demo_database
+    from legacy_adapters.engines import create_legacy_engine, sqlite_url
+    from legacy_adapters.sources.demo.showcase import showcase_patient
+
+    settings = settings_from(config_file)
+    if not settings.is_demo:
+        raise click.ClickException("`fhir-facade demo patient` is for the embedded demo database")
+    ensure_demo_database(settings)
+    engine = create_legacy_engine(sqlite_url(settings.demo_path))
+    try:
+        patient = showcase_patient(engine)
+    finally:
+        engine.dispose()
+    if patient is None:
+        raise click.ClickException("no demo patient has data of every kind (is the demo very small?)")
+    click.echo(patient)
 
 
 @main.command()

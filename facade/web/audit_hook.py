@@ -48,6 +48,7 @@ def audit_response(response: Response) -> Response:
         ids=result.ids if result else (),
         patient=result.patient if result else None,
         source=request.remote_addr,
+        request_id=g.get("request_id"),
     )
     try:
         facade_state().audit.append(record)

@@ -16,6 +16,7 @@ from facade.core.service import FhirService
 from facade.errors import InvalidRequest, UnsupportedMediaType
 from facade.web import audit_hook, openapi_docs
 from facade.web.auth import request_access
+from facade.web.conditional import remember_last_modified
 from facade.web.rendering import fhir_response, negotiate
 from facade.web.state import facade_state
 
@@ -107,6 +108,7 @@ def _register_type(blp: Blueprint, resource_type: str, params: dict) -> None:
         audit_hook.begin("read", resource_type, resource_id=resource_id)
         media = negotiate(request)
         result = _service().read(resource_type, resource_id, request_access())
+        remember_last_modified(result.body)
         return _render(audit_hook.done(result).body, media)
 
     def search() -> Response:

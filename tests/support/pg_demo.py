@@ -1,15 +1,15 @@
 """The demo legacy database loaded into its own PostgreSQL schema of the shared ``test`` database.
 
-Other test suites use the same database, so the demo tables live in a dedicated
-schema and the façade reaches them through ``search_path`` in the URL's
-``options``. Loading takes about a second; it is done once and reused by later
-test runs (and by concurrent ones, serialised by an advisory lock) for as long
-as the generator, the schema module, the seed and the size are unchanged.
+Other test suites use the same database, so the demo tables live in a schema of this test
+run's own (named after its process) and the façade reaches them through ``search_path`` in
+the URL's ``options``. Loading takes about a second, once per run; the root conftest drops
+the schema when the run ends (:func:`drop_demo_schemas`), so nothing is left behind.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -38,8 +38,9 @@ def _fingerprint(patients: int, seed: int) -> str:
     return f"fhir-facade demo {digest.hexdigest()}"
 
 
-# Named after the data it holds, so checkouts with different generators never reload each other's schema.
-DEMO_SCHEMA = "fhir_facade_demo_" + _fingerprint(PG_DEMO_PATIENTS, DEMO_SEED)[-10:]
+# This run's own: concurrent runs (another checkout, another worker) never load or drop each other's.
+DEMO_SCHEMA = f"fhir_facade_demo_{os.getpid()}"
+_loaded: set[tuple[str, str]] = set()  # (admin URL, schema) this process created
 
 
 def ensure_demo_schema(admin_url: str, schema: str = DEMO_SCHEMA, patients: int = PG_DEMO_PATIENTS, seed: int = DEMO_SEED) -> str:
@@ -57,6 +58,7 @@ def ensure_demo_schema(admin_url: str, schema: str = DEMO_SCHEMA, patients: int 
                 lock.commit()
                 if current != marker:
                     _load(admin, url, schema, patients, seed, marker)
+                _loaded.add((admin_url, schema))
             finally:
                 lock.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
                 lock.commit()
@@ -104,3 +106,15 @@ def table_digest(engine: sa.Engine) -> dict[str, tuple[int, str]]:
                 count += 1
             out[table.name] = (count, digest.hexdigest())
     return out
+
+
+def drop_demo_schemas() -> None:
+    """Drop every demo schema this process loaded (at the end of the test run)."""
+    for admin_url, schema in sorted(_loaded):
+        admin = sa.create_engine(admin_url, poolclass=sa.NullPool)
+        try:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {admin.dialect.identifier_preparer.quote_identifier(schema)} CASCADE")
+        finally:
+            admin.dispose()
+    _loaded.clear()

@@ -1,0 +1,106 @@
+"""/healthz, /readyz and /metrics: what an operator's load balancer and monitoring call."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from facade.app import create_app
+from facade.config import Settings
+from legacy_adapters.engines import create_legacy_engine
+from legacy_adapters.mapping.loader import load_mapping
+from legacy_adapters.sql_adapter import SqlAdapter
+
+BASE = "http://testserver/fhir"
+
+
+def test_healthz_says_alive_without_a_token(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.get_json() == {"status": "alive"}
+
+
+def test_readyz_checks_every_dependency(client):
+    response = client.get("/readyz")
+    body = response.get_json()
+    assert response.status_code == 200 and body["status"] == "ready"
+    assert set(body["checks"]) == {"legacy_database", "state_database", "audit_shipping"}
+    assert all(check["ok"] for check in body["checks"].values())
+
+
+def test_readyz_is_503_naming_a_legacy_database_that_does_not_answer(demo_path, tmp_path):
+    from facade.config import DEMO_MAPPING
+
+    missing = create_legacy_engine(f"sqlite:///file:{tmp_path / 'gone.sqlite'}?mode=ro&uri=true")
+    app = create_app(
+        Settings(auth_mode="off", base_url=BASE, state_url=f"sqlite:///{tmp_path / 's.sqlite'}"),
+        adapter=SqlAdapter(load_mapping(DEMO_MAPPING), missing),
+    )
+    response = app.test_client().get("/readyz")
+    body = response.get_json()
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert body["checks"]["legacy_database"]["ok"] is False and body["checks"]["state_database"]["ok"] is True
+    assert body["checks"]["legacy_database"]["detail"] in ("UpstreamUnavailable", "MappingError")
+    app.extensions["fhir_facade"].close()
+
+
+def test_readyz_is_503_when_audit_records_wait_too_long(demo_path, tmp_path):
+    app = create_app(
+        Settings(auth_mode="off", demo_path=demo_path, base_url=BASE, state_url=f"sqlite:///{tmp_path / 's.sqlite'}", ready_audit_lag=1)
+    )
+    client = app.test_client()
+    audit = app.extensions["fhir_facade"].audit
+    audit.spool._interval = 3600  # the shipper is stuck
+    assert client.get("/fhir/Patient?_count=1").status_code == 200
+    audit.spool._waiting_since = time.monotonic() - 5
+    body = client.get("/readyz").get_json()
+    assert body["checks"]["audit_shipping"]["ok"] is False and "waited" in body["checks"]["audit_shipping"]["detail"]
+    audit.flush()
+    assert client.get("/readyz").status_code == 200
+    app.extensions["fhir_facade"].close()
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
+            if all(found.get(k) == v for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {name}{{{wanted}}} in the exposition")
+
+
+def test_metrics_count_interactions_by_type_and_status_and_time_the_legacy_sql(client, raw_db):
+    patient = raw_db.execute("SELECT pt_guid FROM pt_master WHERE del_flg <> 'Y' LIMIT 1").fetchone()[0]
+    before = client.get("/metrics").get_data(as_text=True)
+    searches_before = (
+        _metric(before, "fhir_facade_requests_total", interaction="search", resource_type="Observation", status="200")
+        if 'resource_type="Observation"' in before
+        else 0.0
+    )
+    sql_before = _metric(before, "fhir_facade_legacy_sql_seconds_count")
+    for _ in range(3):
+        assert client.get(f"/fhir/Observation?patient={patient}&_count=5").status_code == 200
+    assert client.get("/fhir/Patient/no-such-patient").status_code == 404
+    text = client.get("/metrics").get_data(as_text=True)
+    assert (
+        _metric(text, "fhir_facade_requests_total", interaction="search", resource_type="Observation", status="200") == searches_before + 3
+    )
+    assert _metric(text, "fhir_facade_requests_total", interaction="read", resource_type="Patient", status="404") >= 1
+    assert _metric(text, "fhir_facade_legacy_sql_seconds_count") >= sql_before + 3
+    assert _metric(text, "fhir_facade_request_seconds_count", interaction="search") >= 3
+    assert patient not in text and "no-such-patient" not in text  # labels never carry ids or queries
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_operations_endpoints_are_not_audited(app, client, path):
+    audit = app.extensions["fhir_facade"].audit
+    audit.flush()
+    with audit.engine.connect() as connection:
+        before = connection.execute(sa.text("SELECT count(*) FROM audit_record")).scalar_one()
+    assert client.get(path).status_code == 200
+    audit.flush()
+    with audit.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM audit_record")).scalar_one() == before
