@@ -1,8 +1,9 @@
 """gzip for answers worth compressing, when the client accepts it.
 
-A page of 50 Observations is about 25 KB of JSON and about a tenth of that compressed. Small
-answers (a single resource, an error) are sent as they are: compressing them costs more time
-than the bytes saved. Level 5 is close to the best ratio for JSON at a fraction of level 9's cost.
+A page of 50 laboratory Observations is about 53 KB of JSON and a tenth of that compressed. Small
+answers (a single resource, an error) are sent as they are: compressing them costs more time than
+the bytes saved. Level 3 is zlib's fast strategy: on that page it takes about half the time of
+level 5 (measured: 370 against 690 µs) for 5.0 KB against 4.4 KB.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import gzip
 from flask import Response, request
 
 MIN_BYTES = 1400  # about one TCP segment: below this nothing is saved
-LEVEL = 5
+LEVEL = 3
 _COMPRESSIBLE = ("application/fhir+json", "application/json", "application/fhir+ndjson", "application/ndjson")
 
 
