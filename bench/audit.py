@@ -144,8 +144,10 @@ def _check(
         for thread in clients:
             thread.start()
         started = time.monotonic()
-        for k in range(kills):  # spread over the run, never at its very end
+        for k in range(kills):  # spread over the run, never at its very end, and only once requests are being answered
             time.sleep(max(0.0, started + duration * (k + 1) / (kills + 1) - time.monotonic()))
+            while len(answered) < 2 * (k + 1) and time.monotonic() < started + 3 * duration:
+                time.sleep(0.05)
             pids = server.worker_pids()
             if pids:
                 os.kill(pids[k % len(pids)], signal.SIGKILL)

@@ -54,8 +54,15 @@ def main(argv: list[str] | None = None) -> int:
                 report[name] = {"bytes_per_response": _bytes(facade.port, lab.paths[0], headers), "rps": []}
             for _ in range(args.rounds):
                 for name, headers in variants.items():
-                    figures = wrk.run(facade.port, lab.paths, args.duration, args.connections, Path(tmp), headers=headers,
-                                      spread=facade.connections_per_worker)
+                    figures = wrk.run(
+                        facade.port,
+                        lab.paths,
+                        args.duration,
+                        args.connections,
+                        Path(tmp),
+                        headers=headers,
+                        spread=facade.connections_per_worker,
+                    )
                     report[name]["rps"].append(round(figures["rps"]))
     for name in variants:
         report[name]["mean_rps"] = round(sum(report[name]["rps"]) / len(report[name]["rps"]))

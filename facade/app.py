@@ -7,7 +7,7 @@ serves, while the legacy system is still down.
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from flask_smorest import Api
 
 from facade import __version__
@@ -30,7 +30,7 @@ from facade.web.error_handlers import register_error_handlers
 from facade.web.operations import register_operations
 from facade.web.routes import make_blueprint
 from facade.web.smart.oauth import OAuthServer
-from facade.web.state import EXTENSION, FacadeState
+from facade.web.state import EXTENSION, FacadeState, facade_state
 from facade.web.terminology_routes import make_terminology_blueprint
 from legacy_adapters.engines import create_legacy_engine, sqlite_url
 from legacy_adapters.mapping.loader import load_mapping
@@ -58,9 +58,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
     state_store = StateStore(settings.state_database_url)
-    state_store.create_tables()  # once, at start-up: every feature's tables (tokens, audit, …)
     audit = AuditStore(state_store.engine, delivery=settings.audit_delivery, spool_dir=settings.audit_spool_dir)
-    audit.create()
     builtin = settings.auth_mode == "builtin"
     source = adapter if isinstance(adapter, TerminologySource) else None
     terminology = source.terminology() if source is not None else None
@@ -95,15 +93,25 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         api.register_blueprint(make_terminology_blueprint())
     if smart is not None:
         app.register_blueprint(smart_endpoints.blueprint())
+    # Every state table (tokens, revocations, the audit trail) is created once, before the first
+    # request is served; building the app touches no database, so it starts while one is down.
+    app.before_request(_prepare_state)
     register_error_handlers(app)
-    # After-request hooks run last-registered first: 304 and gzip shape the response, the
-    # operations hook counts it, the audit hook records it (or withholds it), CORS labels it.
+    # After-request hooks run last-registered first: 304 and gzip shape the response, the audit
+    # hook records it (or withholds it), the operations hook counts what leaves and names it
+    # (X-Request-ID), CORS labels it.
     register_cors(app)
-    app.after_request(audit_response)
     register_operations(app, state)
+    app.after_request(audit_response)
     app.after_request(compress)
     app.after_request(conditional)
     return app
+
+
+def _prepare_state() -> None:
+    """Before a request that may need the state database (not the liveness and metrics probes)."""
+    if request.endpoint not in ("healthz", "readyz", "metrics"):
+        facade_state().prepare()
 
 
 def _jwks_of(smart: Smart | None) -> KeyProvider:

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 ENV_PREFIX = "FHIR_FACADE_"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - an any-address bind is reached locally there
 DEMO_MAPPING = str(Path(__file__).resolve().parent.parent / "legacy_adapters" / "sources" / "demo" / "mapping.yaml")
 
 
@@ -82,7 +81,12 @@ class Settings:
         Tokens name it as issuer and audience; links in responses start with it."""
         if self.base_url:
             return self.base_url.rstrip("/")
-        return f"http://{_url_host(_LOOPBACK_FOR.get(self.host, self.host))}:{self.port}/fhir"
+        return f"http://{_url_host(self.bind_host)}:{self.port}/fhir"
+
+    @property
+    def bind_host(self) -> str:
+        """The address to listen on, without the brackets an IPv6 address may be written with."""
+        return self.host[1:-1] if self.host.startswith("[") and self.host.endswith("]") else self.host
 
     @property
     def accepted_base_urls(self) -> tuple[str, ...]:
@@ -90,7 +94,7 @@ class Settings:
         aliases when the identity is derived from a loopback (or any-address) bind, so a
         demo reached as localhost, 127.0.0.1 or [::1] is one server."""
         own = self.public_base_url
-        if self.base_url or _LOOPBACK_FOR.get(self.host, self.host) not in _LOOPBACK:
+        if self.base_url or self.bind_host not in _LOOPBACK:
             return (own,)
         return (own, *(f"http://{_url_host(name)}:{self.port}/fhir" for name in _LOOPBACK if _url_host(name) not in own))
 
@@ -112,6 +116,10 @@ class Settings:
     def validate(self) -> Settings:
         if not 0 < self.port < 65536:
             raise ConfigError(f"port {self.port} is out of range")
+        if self.base_url is None and self.bind_host not in _LOOPBACK:
+            # Clients elsewhere reach this server by a name it cannot know; tokens, links and the
+            # OAuth endpoints' TLS rule all need it.
+            raise ConfigError(f"listening on {self.host} serves other machines: set [server] base_url (or --base-url) to the URL they use")
         if self.base_url is not None:
             parts = urlsplit(self.base_url)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:

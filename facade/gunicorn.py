@@ -9,11 +9,13 @@ port when an operator asks for one.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import logging
 import os
 import shutil
 import socket
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,7 +46,8 @@ class FacadeServer(BaseApplication):
 
     def load_config(self) -> None:
         s = self.settings
-        self.cfg.set("bind", f"{s.host}:{s.port}")
+        host = s.bind_host
+        self.cfg.set("bind", f"[{host}]:{s.port}" if ":" in host else f"{host}:{s.port}")
         self.cfg.set("workers", s.workers)
         self.cfg.set("threads", s.threads)
         # gthread even with one thread: it keeps connections alive between requests, where
@@ -105,7 +108,11 @@ def _json_logging() -> dict:
         "formatters": {"json": {"()": "facade.operations.logs.JsonFormatter"}},
         "filters": {"request_id": {"()": "facade.operations.logs.RequestIdFilter"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}},
-        "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False, "qualname": "gunicorn.error"},
+            "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False, "qualname": "gunicorn.access"},
+        },
     }
 
 
@@ -115,6 +122,7 @@ class PortInUse(RuntimeError):
 
 def check_port(host: str, port: int) -> None:
     """Fail at once, in one line, when the port is taken (gunicorn would retry for seconds, then exit)."""
+    host = host.strip("[]")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -126,10 +134,15 @@ def check_port(host: str, port: int) -> None:
 
 
 def _metrics_directory(settings: Settings) -> Path:
-    """This instance's directory for its workers' metric files, empty at start."""
-    directory = data_home() / "metrics" / f"{settings.port}"
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True, exist_ok=True)
+    """This instance's own directory for its workers' metric files (an operator's
+    ``PROMETHEUS_MULTIPROC_DIR`` when set), removed when the server stops."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        return Path(given)
+    parent = data_home() / "metrics"
+    parent.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix=f"{settings.port}-", dir=parent))
+    atexit.register(shutil.rmtree, directory, True)
     return directory
 
 
@@ -146,8 +159,9 @@ def serve(settings: Settings) -> None:
     if settings.auth_mode == "builtin":
         log.info("every FHIR request needs an access token; apps get one from %s/auth/token", base)
         if settings.is_demo:
-            port = f" --port {settings.port}" if settings.port != 8080 and not settings.base_url else ""
-            log.info("for the demo, mint one with:  fhir-facade token --scope 'user/*.rs'%s", port)
+            # The flag only when the identity is not the one a bare command derives.
+            identity = "" if base == Settings().public_base_url else f" --base-url {base}"
+            log.info("for the demo, mint one with:  fhir-facade token --scope 'user/*.rs'%s", identity)
     if settings.is_demo:
         from legacy_adapters.engines import create_legacy_engine, sqlite_url
         from legacy_adapters.sources.demo.showcase import showcase_patient

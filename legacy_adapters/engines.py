@@ -62,7 +62,8 @@ def create_legacy_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: 
         if "connect_timeout" not in parsed.query:
             connect_args["connect_timeout"] = 5
         options.update(pool_size=pool_size, max_overflow=pool_size)
-    engine = sa.create_engine(url, connect_args=connect_args, **options)
+    # hide_parameters: a failed statement's values (patient ids, search values) never reach a log.
+    engine = sa.create_engine(url, connect_args=connect_args, hide_parameters=True, **options)
 
     @event.listens_for(engine, "connect")
     def _read_only(dbapi_connection, _record):

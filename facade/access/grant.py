@@ -50,7 +50,7 @@ LETTERS = {
     "delete": "d",
 }
 # Records about the server itself, across every patient (the audit trail): only a user/ or
-# system/ scope without a filter reaches them; a patient/ scope never does.
+# system/ scope that names the type, without a filter, reaches them; `*` and patient/ scopes never do.
 SERVER_RECORDS = frozenset({"AuditEvent"})
 
 
@@ -129,8 +129,8 @@ class Access:
         assert self.grant is not None
         letter = LETTERS[interaction]
         scopes = [s for s in self.grant.scopes.resource if s.covers(resource_type, letter)]
-        if resource_type in SERVER_RECORDS:
-            if any(s.context in ("user", "system") and s.query is None for s in scopes):
+        if resource_type in SERVER_RECORDS:  # only a scope that names them: */ scopes mean clinical data
+            if any(s.context in ("user", "system") and s.query is None and s.resource_type == resource_type for s in scopes):
                 return ()
             raise Forbidden(
                 f"{interaction} on {resource_type} needs a user/{resource_type}.{letter} or system/{resource_type}.{letter} scope",

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from facade.audit.auditevent import to_auditevent
 from facade.audit.store import AuditStore
-from facade.errors import InvalidRequest
+from facade.errors import InvalidRequest, UnsupportedParameter
 from facade.search.params import DateValue, Prefix, ReferenceValue, SearchParamDef, SortKey, TokenValue
 from facade.search.request import SearchRequest
 from legacy_adapters.protocol import Page
@@ -45,6 +45,8 @@ class AuditEventAdapter:
     def search(self, request: SearchRequest) -> Page:
         if request.restrictions:  # Access grants the trail whole or not at all
             raise InvalidRequest("AuditEvent cannot be searched under a narrowed grant")
+        if request.ignored:  # a misspelt filter must not return the whole trail
+            raise UnsupportedParameter(f"Unknown or unsupported AuditEvent search parameter(s): {', '.join(request.ignored)}")
         filters: dict = {}
         for clause in request.clauses:
             if len(clause.values) != 1 or clause.modifier:

@@ -80,8 +80,10 @@ class _Spool:
 
     def retire(self) -> None:
         """Stop writing: the file becomes an orphan, shipped and deleted by the next scan."""
-        with contextlib.suppress(OSError):
-            os.close(self.fd)  # closing releases the flock
+        fd, self.fd = self.fd, -1  # never written through again, whatever number the OS reuses
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)  # closing releases the flock
 
 
 class AuditSpool:
@@ -107,6 +109,7 @@ class AuditSpool:
         self._next_scan = 0.0
         self._closed = False
         self._waiting_since: float | None = None  # when this process's backlog last became non-empty
+        self._retired: dict[str, int] = {}  # this process's retired files → bytes they held unshipped
         _spools.add(self)
 
     # -- requests ---------------------------------------------------------------------------
@@ -116,8 +119,11 @@ class AuditSpool:
         if self._closed:
             raise AuditUnavailable("the audit spool is shut down")
         with self._write_lock:
-            spool = self._current()
-            if spool.written - spool.shipped > self._max_backlog:
+            try:
+                spool = self._current()
+            except OSError as error:
+                raise AuditUnavailable(f"the audit spool could not be opened ({type(error).__name__})") from None
+            if self.unshipped_bytes() > self._max_backlog:
                 raise AuditUnavailable("the audit backlog is full: the state database is not taking records")
             # orjson writes no newline inside a document: one line per record.
             data = orjson.dumps({**record, "writer": spool.writer, "wseq": spool.records + 1}, option=orjson.OPT_SORT_KEYS) + b"\n"
@@ -129,7 +135,7 @@ class AuditSpool:
             if done != len(data):  # a cut line: never shipped; start a clean file for the next
                 self._replace(spool)
                 raise AuditUnavailable("the audit spool could not be written (short write)")
-            if spool.written == spool.shipped and self._waiting_since is None:
+            if self._waiting_since is None:
                 self._waiting_since = time.monotonic()
             spool.written += done
             spool.records += 1
@@ -137,8 +143,10 @@ class AuditSpool:
                 self._replace(spool)
 
     def unshipped_bytes(self) -> int:
+        """Bytes of records this process wrote that are not in the chain yet (retired files included)."""
         spool = self._spool if self._pid == os.getpid() else None
-        return 0 if spool is None else spool.written - spool.shipped
+        current = 0 if spool is None else max(0, spool.written - spool.shipped)
+        return current + sum(self._retired.values())
 
     def lag(self) -> float:
         """Seconds this process's oldest unshipped record has waited (at most; 0 when none waits)."""
@@ -196,11 +204,10 @@ class AuditSpool:
 
     def _ship_own(self) -> None:
         spool = self._spool if self._pid == os.getpid() else None
-        if spool is None or spool.shipped == spool.written:
-            return
-        with open(spool.path, "rb") as handle:
-            spool.shipped = self._ship_file(spool.name, handle, spool.shipped)
-        if spool.shipped == spool.written:
+        if spool is not None and spool.shipped < spool.written:
+            with open(spool.path, "rb") as handle:
+                spool.shipped = self._ship_file(spool.name, handle, spool.shipped)
+        if not self.unshipped_bytes():  # (a line may be shipped before its writer counted it: >=)
             self._waiting_since = None
 
     def _ship_file(self, name: str, handle: BinaryIO, offset: int) -> int:
@@ -253,24 +260,33 @@ class AuditSpool:
                     continue
                 self._ship_file(path.name, handle, self._shipped_offset(path.name))
                 path.unlink()
+                self._retired.pop(path.name, None)
 
     # -- the current file -------------------------------------------------------------------
 
     def _current(self) -> _Spool:
-        if self._spool is None or self._pid != os.getpid():  # a forked worker opens its own
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._spool, self._pid = _Spool(self.directory), os.getpid()
+        if self._pid != os.getpid():  # a forked worker has its own file and its own shipper
+            self._spool, self._pid, self._retired, self._waiting_since = None, os.getpid(), {}, None
             self._stop = threading.Event()
             self._thread = threading.Thread(target=self._run, name="audit-shipper", daemon=True)
             self._thread.start()
+        if self._spool is None:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._spool = _Spool(self.directory)
         return self._spool
 
     def _replace(self, spool: _Spool) -> None:
         """Retire ``spool`` (its unshipped lines go to the next orphan scan) and open a fresh one.
         Called with the write lock held; never waits for a shipment."""
+        self._spool = None  # if no new file can be opened, the next append tries again
         spool.retire()
+        if spool.written > spool.shipped:
+            self._retired[spool.name] = spool.written - spool.shipped
         self._next_scan = 0.0
-        self._spool = _Spool(self.directory)
+        try:
+            self._spool = _Spool(self.directory)
+        except OSError as error:  # the next append tries again (and is refused while it cannot)
+            log.error("a new audit spool file could not be opened (%s)", type(error).__name__)
 
 
 def close_all() -> None:

@@ -197,13 +197,21 @@ class AuditStore:
         """Number, chain and insert ``records`` in order, in one transaction; their sequence numbers."""
         with self._sequence.lock:
             writer, last = self._sequence.current()
-            rows = []
-            for number, record in enumerate(records, start=last + 1):
-                body = orjson.dumps({**record, "writer": writer, "wseq": number}, option=orjson.OPT_SORT_KEYS).decode()
-                rows.append(_row({**record, "writer": writer, "wseq": number}, body))
-            with self._writer_lock.held(), self.engine.begin() as connection:
-                seqs = self._chain(connection, rows)
-            self._sequence.last = last + len(records)  # only once committed: a failed batch leaves no gap
+            try:
+                with self._writer_lock.held(), self.engine.begin() as connection:
+                    if last is None:  # after a failure: did that batch commit after all?
+                        last = _last_number(connection, writer)
+                    rows = []
+                    for number, record in enumerate(records, start=last + 1):
+                        numbered = {**record, "writer": writer, "wseq": number}
+                        rows.append(_row(numbered, orjson.dumps(numbered, option=orjson.OPT_SORT_KEYS).decode()))
+                    seqs = self._chain(connection, rows)
+            except BaseException:
+                # The commit may have failed, or succeeded with the answer lost on the way back:
+                # the next batch reads how far this writer got instead of guessing.
+                self._sequence.last = None
+                raise
+            self._sequence.last = last + len(records)
             return seqs
 
     def ship(self, spool_name: str, offset: int, lines: list[bytes]) -> None:
@@ -324,7 +332,11 @@ class AuditStore:
 
     def verify(self) -> VerifyResult:
         """Walk the chain: every hash, the head, and each writer's numbering (a record lost
-        between its writer and the chain is a gap; one chained twice is a repeat)."""
+        between its writer and the chain is a gap; one chained twice is a repeat).
+
+        The head is read first and the walk stops at it: records up to the head were committed
+        with it and never change, so a server appending meanwhile does not make the chain look
+        cut. Records beyond the head that no append put there are reported at the end."""
         self.ensure()
         self.flush()
         result = VerifyResult()
@@ -332,7 +344,11 @@ class AuditStore:
         writers: dict[str, int] = {}  # writer → the last number seen
         columns = [audit_record.c[name] for name in _COLUMNS]
         with self.engine.connect() as connection:
-            rows = connection.execution_options(yield_per=1000).execute(sa.select(*columns).order_by(audit_record.c.seq))
+            head = connection.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
+            walk = sa.select(*columns).order_by(audit_record.c.seq)
+            if head is not None:
+                walk = walk.where(audit_record.c.seq <= head.seq)
+            rows = connection.execution_options(yield_per=1000).execute(walk)
             for seq, recorded, kind, patient, agent, body, stored_prev, stored_hash, writer, wseq in rows:
                 if seq != expected_seq:
                     result.problems.append(
@@ -358,7 +374,14 @@ class AuditStore:
                         _check_numbering(result.problems, writers, seq, writer, wseq)
                 expected_seq, prev_hash = seq + 1, stored_hash
                 result.count += 1
-            head = connection.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
+            # One statement, so it sees the head and the records as of one moment.
+            beyond = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(audit_record)
+                .where(audit_record.c.seq > sa.select(audit_head.c.seq).scalar_subquery())
+            ).scalar_one()
+        if beyond:
+            result.problems.append(f"{beyond} record(s) lie beyond the head (added outside the store?)")
         if head is None:
             result.problems.append("the audit head is missing")
         elif (head.seq, head.hash) != (expected_seq - 1, prev_hash):
@@ -396,19 +419,28 @@ class VerifyResult:
 
 
 class _Sequence:
-    """This process's writer id and the last number it committed (delivery "commit").
-    A forked worker is a new writer, numbered from 1."""
+    """This process's writer id and the last number it committed (delivery "commit"); None when
+    a batch failed and the chain must say. A forked worker is a new writer, numbered from 1."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.pid = 0
         self.writer = ""
-        self.last = 0
+        self.last: int | None = 0
 
-    def current(self) -> tuple[str, int]:
+    def current(self) -> tuple[str, int | None]:
         if self.pid != os.getpid():
             self.pid, self.writer, self.last = os.getpid(), new_writer_id(), 0
         return self.writer, self.last
+
+
+def _last_number(connection: sa.Connection, writer: str) -> int:
+    found = connection.execute(sa.select(sa.func.max(audit_record.c.wseq)).where(audit_record.c.writer == writer)).scalar()
+    return int(found or 0)
+
+
+class NumberingConflict(RuntimeError):
+    """A writer's number is already in the chain with other content: never chained over, never dropped."""
 
 
 def _row(record: dict, body: str) -> dict:
@@ -452,23 +484,29 @@ def _not_yet_stored(connection: sa.Connection, rows: list[dict]) -> tuple[list[d
     for row in rows:
         if row["writer"] is not None:
             ranges.setdefault(row["writer"], []).append(row["wseq"])
-    stored: set[tuple[str, int]] = set()
+    stored: dict[tuple[str, int], str] = {}
     for writer, numbers in ranges.items():
         found = connection.execute(
-            sa.select(audit_record.c.wseq).where(audit_record.c.writer == writer, audit_record.c.wseq.between(min(numbers), max(numbers)))
+            sa.select(audit_record.c.wseq, audit_record.c.body).where(
+                audit_record.c.writer == writer, audit_record.c.wseq.between(min(numbers), max(numbers))
+            )
         )
-        stored.update((writer, number) for (number,) in found)
-    seen_in_batch: set[tuple[str, int]] = set()
+        stored.update(((writer, number), body) for number, body in found)
+    seen_in_batch: dict[tuple[str, int], str] = {}
     kept_rows, kept = [], []
     for row in rows:
         key = (row["writer"], row["wseq"])
-        keep = row["writer"] is None or (key not in stored and key not in seen_in_batch)
-        if keep:
+        earlier = stored.get(key, seen_in_batch.get(key)) if row["writer"] is not None else None
+        if earlier is None:
             kept_rows.append(row)
-            seen_in_batch.add(key)
-        else:
+            if row["writer"] is not None:
+                seen_in_batch[key] = row["body"]
+            kept.append(True)
+        elif earlier == row["body"]:  # the same record shipped again: one copy is kept
             log.warning("audit record %s #%s is already in the chain: not chained again", row["writer"], row["wseq"])
-        kept.append(keep)
+            kept.append(False)
+        else:  # fail closed: the shipment (or the requests it answers for) waits, nothing is lost
+            raise NumberingConflict(f"audit record {row['writer']} #{row['wseq']} is in the chain with other content")
     return kept_rows, kept
 
 

@@ -134,7 +134,8 @@ class FhirService:
         forward = tuple(dict.fromkeys(i.param for i in request.includes if not i.reverse))
         page = self._query(replace(request, references=forward) if forward else request)
         included, warnings = fetch_includes(self._runner_for_others(access), request.includes, page)
-        return Result(searchset(request, page, base_url, included=included, warnings=warnings), _returned(page.resources))
+        bundle = searchset(request, page, base_url, included=included, warnings=warnings)
+        return Result(bundle, _returned([*page.resources, *included]))
 
     def everything(
         self, patient_id: str, params: Iterable[tuple[str, str]], base_url: str, access: Access, *, strict: bool = False

@@ -51,7 +51,7 @@ def active_access_token(smart: Smart, token: str) -> dict | None:
         claims = smart.key().verify(token)
     except Exception:  # noqa: BLE001 - any decoding failure means "not one of ours"
         return None
-    if claims.get("iss") != smart.fhir_base() or "client_id" not in claims or not isinstance(claims.get("exp"), int):
+    if claims.get("iss") not in smart.settings.accepted_base_urls or "client_id" not in claims or not isinstance(claims.get("exp"), int):
         return None
     if claims["exp"] < now() or smart.store.is_revoked(str(claims.get("jti"))):
         return None

@@ -35,10 +35,14 @@ class StateStore:
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             # One writer at a time is SQLite's rule; WAL lets readers go on meanwhile.
-            self.engine = sa.create_engine(url, connect_args={"timeout": 15})
+            # hide_parameters: a failed statement's values (ids, queries of audit records) never reach a log.
+            self.engine = sa.create_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            connect_args = (
+                {"connect_timeout": 5} if sa.engine.make_url(url).get_backend_name() in ("postgresql", "mysql", "mariadb") else {}
+            )
+            self.engine = sa.create_engine(url, pool_pre_ping=True, pool_timeout=5, hide_parameters=True, connect_args=connect_args)
 
     def create_tables(self) -> None:
         """Every table the imported feature modules declare (tokens, revocations, the audit trail),

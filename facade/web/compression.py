@@ -18,13 +18,15 @@ _COMPRESSIBLE = ("application/fhir+json", "application/json", "application/fhir+
 
 
 def accepts_gzip(header: str | None) -> bool:
-    """``Accept-Encoding`` allows gzip (listed with a non-zero q, or by ``*``)."""
+    """``Accept-Encoding`` allows gzip: named with a non-zero q, or else covered by ``*`` (RFC 9110 §12.5.3)."""
+    weights: dict[str, float] = {}
     for item in (header or "").lower().split(","):
         name, _, params = item.strip().partition(";")
-        if name.strip() in ("gzip", "*"):
-            q = params.strip()
-            return not (q.startswith("q=") and _q(q[2:]) == 0)
-    return False
+        q = params.strip()
+        weights[name.strip()] = _q(q[2:]) if q.startswith("q=") else 1.0
+    if "gzip" in weights:
+        return weights["gzip"] > 0
+    return weights.get("*", 0) > 0
 
 
 def _q(text: str) -> float:

@@ -30,6 +30,11 @@ def conditional(response: Response) -> Response:
         return response
     if response.direct_passthrough or response.mimetype not in ("application/fhir+json", "application/json"):
         return response
+    if request.authorization is not None:
+        # Patient data: a browser keeps it for this token only, and asks again before reusing it
+        # (so a revoked or expired token is checked, and the access audited, every time).
+        response.headers["Cache-Control"] = "private, no-cache"
+        response.vary.add("Authorization")
     body = response.get_data()
     etag = 'W/"' + hashlib.blake2s(body, digest_size=12).hexdigest() + '"'
     response.headers["ETag"] = etag

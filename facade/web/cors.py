@@ -11,8 +11,8 @@ from __future__ import annotations
 from flask import Flask, Response, request
 
 ALLOWED_METHODS = "GET, POST, OPTIONS"
-ALLOWED_HEADERS = "Authorization, Content-Type, Accept, Prefer"
-EXPOSED_HEADERS = "Location, Content-Location, WWW-Authenticate, Retry-After"
+ALLOWED_HEADERS = "Authorization, Content-Type, Accept, Prefer, If-None-Match, If-Modified-Since, X-Request-ID"
+EXPOSED_HEADERS = "Location, Content-Location, WWW-Authenticate, Retry-After, ETag, Last-Modified, X-Request-ID"
 
 
 def register_cors(app: Flask, prefix: str = "/fhir/") -> None:

@@ -75,6 +75,9 @@ def readyz() -> Response:
 
 
 def metrics_endpoint() -> Response:
+    audit = facade_state().audit  # this worker's backlog, as of the scrape
+    metrics.AUDIT_UNSHIPPED.set(audit.unshipped_bytes())
+    metrics.AUDIT_LAG.set(audit.lag())
     body, content_type = metrics.exposition()
     return Response(body, status=200, content_type=content_type)
 
@@ -91,7 +94,11 @@ def _checks(state: FacadeState) -> dict[str, Check]:
         if lag > state.settings.ready_audit_lag:
             raise NotReady(f"audit records have waited {lag:.0f} s to reach the chain (limit {state.settings.ready_audit_lag} s)")
 
-    return {"legacy_database": legacy, "state_database": state.audit.ping, "audit_shipping": audit_current}
+    def state_database() -> None:
+        state.prepare()  # its tables exist (created now if this worker has served nothing yet)
+        state.audit.ping()
+
+    return {"legacy_database": legacy, "state_database": state_database, "audit_shipping": audit_current}
 
 
 def _json(body: dict, status: int, headers: dict[str, str] | None = None) -> Response:

@@ -4,16 +4,19 @@ authorization server when it is built in."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from flask import current_app
 
 from facade.audit.store import AuditStore
 from facade.config import Settings
 from facade.core.service import FhirService
 from facade.core.terminology import TerminologyService
+from facade.errors import UpstreamUnavailable
 from facade.smart.server import Smart
 from facade.state import StateStore
 from legacy_adapters.protocol import LegacyAdapter
@@ -36,6 +39,8 @@ class FacadeState:
     smart: Smart | None = None  # the built-in authorization server (auth_mode "builtin")
     oauth: OAuthServer | None = None  # its authlib binding
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    _prepared: bool = False
+    _prepare_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def adapter(self) -> LegacyAdapter:
@@ -53,6 +58,21 @@ class FacadeState:
         if self.oauth is None:
             raise RuntimeError("the built-in authorization server is not configured (auth_mode is not builtin)")
         return self.oauth
+
+    def prepare(self) -> None:
+        """Create the state tables and the audit head once per process (a no-op afterwards);
+        while the state database cannot be reached, requests get 503 and the next one tries again."""
+        if self._prepared:
+            return
+        with self._prepare_lock:
+            if self._prepared:
+                return
+            try:
+                self.state_store.create_tables()
+                self.audit.create()
+            except sa.exc.SQLAlchemyError as error:
+                raise UpstreamUnavailable("The server's state database is unavailable; try again shortly") from error
+            self._prepared = True
 
     def on_close(self, closer: Callable[[], None]) -> None:
         self._closers.append(closer)

@@ -25,7 +25,7 @@ def test_defaults_serve_the_demo_on_8080():
 def test_file_then_environment_then_flags(tmp_path):
     config = tmp_path / "facade.toml"
     config.write_text(
-        '[server]\nport = 9000\nhost = "0.0.0.0"\n[search]\nmax_count = 200\ndefault_count = 10\n[legacy]\nmapping = "m.yaml"\n'
+        '[server]\nport = 9000\nhost = "0.0.0.0"\nbase_url = "https://fhir.example.org/fhir"\n[search]\nmax_count = 200\ndefault_count = 10\n[legacy]\nmapping = "m.yaml"\n'
     )
     settings = load_settings(str(config), environ={})
     assert (settings.port, settings.host, settings.max_count) == (9000, "0.0.0.0", 200)

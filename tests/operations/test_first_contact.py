@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -75,7 +76,12 @@ def test_a_token_for_another_address_is_refused_saying_which_is_expected(served)
 def test_the_start_up_log_says_how_to_get_a_token_and_names_a_demo_patient(served):
     server, env, port = served
     text = server.log.read_text()
-    assert f"fhir-facade token --scope 'user/*.rs' --port {port}" in text
+    hint = f"fhir-facade token --scope 'user/*.rs' --base-url http://127.0.0.1:{port}/fhir"
+    assert hint in text
+    done = subprocess.run(
+        [*facade_command(), *shlex.split(hint)[1:]], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )  # the command the log gives works as given
+    assert _get("localhost", port, "/fhir/Patient?_count=1", done.stdout.strip().splitlines()[-1])[0] == 200
     found = re.search(r"a demo patient with data of every kind: (\S+)/Patient/(\S+)", text)
     assert found and found.group(1) == f"http://127.0.0.1:{port}/fhir"
     done = subprocess.run([*facade_command(), "demo", "patient"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -115,7 +121,8 @@ def test_metrics_are_summed_across_the_workers(served):
     text = body.decode()
     counted = re.search(r'fhir_facade_requests_total\{interaction="search",resource_type="Practitioner",status="200"\} (\S+)', text)
     assert counted and float(counted.group(1)) == 20
-    assert len(list(Path(env["XDG_DATA_HOME"], "fhir-facade", "metrics", str(port)).glob("*.db"))) >= 2  # one file set per worker
+    [directory] = Path(env["XDG_DATA_HOME"], "fhir-facade", "metrics").glob(f"{port}-*")  # this instance's own
+    assert len(list(directory.glob("*.db"))) >= 2  # one file set per worker
 
 
 def test_metrics_can_have_their_own_port_for_the_operator_to_firewall(demo_path, tmp_path):

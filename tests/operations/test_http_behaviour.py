@@ -96,3 +96,17 @@ def test_a_page_worth_it_is_gzipped_when_the_client_accepts_it(client, patient):
 def test_small_answers_are_sent_as_they_are(client):
     response = client.get("/fhir/Nothing", headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 404 and "Content-Encoding" not in response.headers
+
+
+def test_an_answer_withheld_for_its_audit_record_still_carries_its_request_id(app, client, monkeypatch):
+    audit = app.extensions["fhir_facade"].audit
+
+    def broken(_record):
+        raise RuntimeError("the state database is full")
+
+    monkeypatch.setattr(audit, "append", broken)
+    response = client.get("/fhir/Patient?_count=1", headers={"X-Request-ID": "withheld-1"})
+    assert response.status_code == 503 and response.headers["X-Request-ID"] == "withheld-1"
+    monkeypatch.undo()
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'fhir_facade_requests_total{interaction="search",resource_type="Patient",status="503"}' in text

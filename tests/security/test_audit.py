@@ -502,3 +502,98 @@ def test_a_state_database_from_before_numbering_is_upgraded_in_place(tmp_path):
     result = store.verify()
     assert result.ok and result.count == 2 and result.writers == 1, result.problems
     store.close()
+
+
+def test_a_batch_committed_whose_answer_was_lost_is_not_numbered_again(tmp_path):
+    """The commit succeeded but the writer heard an error: the next batch must not reuse its
+    numbers (the store would take the new records for copies and drop them)."""
+    store = AuditStore(sa.create_engine(f"sqlite:///{tmp_path / 'state.sqlite'}"))
+    store.create()
+    store.append({"kind": "rest", "status": 200, "query": "first"})
+    real = store._chain
+
+    def committed_then_lost(connection, rows):
+        real(connection, rows)
+        connection.commit()
+        raise sa.exc.OperationalError("COMMIT", {}, Exception("connection lost"))
+
+    store._chain = committed_then_lost
+    with pytest.raises(AuditUnavailable):
+        store.append({"kind": "rest", "status": 200, "query": "second"})  # withheld, though recorded
+    store._chain = real
+    store.append({"kind": "rest", "status": 200, "query": "third"})
+    result = store.verify()
+    assert result.ok and result.count == 3, result.problems
+    assert sorted(r["query"] for r in store.search(limit=10)) == ["first", "second", "third"]
+    store.close()
+
+
+def test_a_number_already_used_for_other_content_stops_the_shipment_instead_of_dropping_it(tmp_path):
+    from facade.audit.store import NumberingConflict
+
+    store = AuditStore(sa.create_engine(f"sqlite:///{tmp_path / 'state.sqlite'}"), delivery="spool", spool_dir=str(tmp_path / "spool"))
+    store.create()
+
+    def line(query: str) -> bytes:
+        return orjson.dumps({"kind": "rest", "recorded": "2026-12-01T00:00:00.000Z", "query": query, "writer": "w1", "wseq": 1})
+
+    store.ship("w1.spool", 10, [line("a")])
+    with pytest.raises(NumberingConflict):
+        store.ship("w1.spool", 20, [line("b")])
+    result = store.verify()
+    assert result.ok and result.count == 1, result.problems
+    store.close()
+
+
+def test_verify_while_records_are_appended_reports_no_tampering(tmp_path):
+    url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    store = AuditStore(sa.create_engine(url))
+    store.create()
+    stop = threading.Event()
+
+    def append() -> None:
+        other = AuditStore(sa.create_engine(url))
+        while not stop.is_set():
+            other.append({"kind": "rest", "status": 200})
+        other.close()
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    try:
+        results = [store.verify() for _ in range(15)]
+    finally:
+        stop.set()
+        writer.join()
+    assert all(r.ok for r in results), [r.problems for r in results if not r.ok]
+    assert results[-1].count > results[0].count
+    store.close()
+
+
+def test_records_put_beyond_the_head_are_reported(tmp_path):
+    store = _filled_store(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    problems = _tamper(
+        store, "INSERT INTO audit_record (seq, recorded, kind, body, prev_hash, hash) VALUES (50, 'x', 'rest', '{}', '', '')"
+    )
+    assert any("beyond the head" in problem for problem in problems), problems
+
+
+def test_the_trail_is_reached_only_by_scopes_that_name_it_and_refuses_unknown_filters(app, client, mint, patient_id):
+    everything = mint.token("user/*.rs system/*.rs")
+    assert client.get("/fhir/AuditEvent", headers=bearer(everything)).status_code == 403  # `*` means clinical data
+    reviewer = mint.token("user/AuditEvent.rs")
+    assert client.get("/fhir/AuditEvent?_count=1", headers=bearer(reviewer)).status_code == 200
+    misspelt = client.get("/fhir/AuditEvent?patinet=Patient/x", headers=bearer(reviewer))
+    assert misspelt.status_code == 400 and "patinet" in misspelt.get_json()["issue"][0]["diagnostics"]
+
+
+def test_included_resources_are_in_the_searchs_audit_record(app, client, mint, patient_id):
+    token = mint.token("user/*.rs")
+    bundle = client.get(
+        f"/fhir/Patient?_id={patient_id}&_revinclude=Observation:patient&_count=1",
+        headers={**bearer(token), "X-Request-ID": "with-includes"},
+    ).get_json()
+    returned = [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"] if e["search"]["mode"] != "outcome"]
+    assert len(returned) > 1 and any(item.startswith("Observation/") for item in returned)
+    _store(app).flush()
+    record = next(r for r in _store(app).search(limit=20) if r.get("request_id") == "with-includes")
+    assert record["ids"] == returned

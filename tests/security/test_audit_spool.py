@@ -286,3 +286,61 @@ def test_long_records_written_while_the_shipper_runs_are_each_chained_once(tmp_p
     assert kinds == [("rest", 100)]  # no fragment of a split line
     tags = sorted(r["query"] for r in checker.search(limit=200))
     assert tags == sorted(f"tag=t{n}x{i}" for n in range(4) for i in range(25))
+
+
+def test_the_backlog_limit_counts_rotated_files_too(tmp_path):
+    """The state database refuses records for a long time: rotation must not hide the backlog."""
+    store = _spool_store(
+        f"sqlite:///{tmp_path / 'state.sqlite'}", tmp_path / "spool", _interval=3600, _rotate_bytes=2000, _max_backlog=10_000
+    )
+
+    def down(*_args) -> None:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("the state database is unreachable"))
+
+    store.spool._ship = down
+    accepted = 0
+    with pytest.raises(AuditUnavailable, match="backlog is full"):
+        for _ in range(1000):
+            store.append({"kind": "rest", "status": 200, "query": "x" * 200})
+            accepted += 1
+    assert 10_000 < store.unshipped_bytes() <= 10_000 + 500  # refused once 10 KB wait, across several files
+    assert len(list((tmp_path / "spool").glob("*.spool"))) >= 4
+    store.spool._ship = store.ship
+    store.flush()  # the database is back: everything waiting reaches the chain, and the backlog empties
+    assert store.unshipped_bytes() == 0 and store.lag() == 0
+    assert store.verify().count == accepted
+    store.close()
+
+
+def test_a_spool_file_that_cannot_be_replaced_never_writes_through_a_stale_descriptor(tmp_path, monkeypatch):
+    from facade.audit import spool as spool_module
+
+    store = _spool_store(f"sqlite:///{tmp_path / 'state.sqlite'}", tmp_path / "spool", _interval=3600, _rotate_bytes=300)
+    store.append({"kind": "rest", "status": 200, "query": "x" * 400})  # rotates: the next file is opened…
+    real = spool_module._Spool
+
+    def cannot_open(directory):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(spool_module, "_Spool", cannot_open)
+    store.spool._replace(store.spool._spool)  # …but no new file can be opened
+    victim = tmp_path / "victim.txt"
+    with open(victim, "w"):  # takes whatever descriptor number was freed
+        with pytest.raises(AuditUnavailable, match="could not be opened"):
+            store.append({"kind": "rest", "status": 200, "ids": ["Patient/secret"]})
+    assert victim.read_text() == ""
+    monkeypatch.setattr(spool_module, "_Spool", real)
+    store.append({"kind": "rest", "status": 200, "query": "after"})
+    assert store.verify().ok
+    store.close()
+
+
+def test_the_lag_is_counted_from_the_oldest_waiting_record_not_from_an_idle_spell(tmp_path):
+    store = _spool_store(f"sqlite:///{tmp_path / 'state.sqlite'}", tmp_path / "spool", _interval=3600)
+    store.append({"kind": "rest", "status": 200})
+    store.flush()
+    assert store.lag() == 0
+    time.sleep(0.5)  # idle
+    store.append({"kind": "rest", "status": 200})
+    assert store.lag() < 0.3
+    store.close()

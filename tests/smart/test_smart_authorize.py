@@ -263,3 +263,18 @@ def test_a_sign_in_flow_allows_five_wrong_passwords_then_ends(client, public):
     assert "Too many failed sign-ins" in last.get_data(as_text=True)
     right = client.post("/fhir/auth/login", data={**fields, "username": "maria", "password": "demo-patient"})
     assert right.status_code == 400  # the flow is gone, even with the right password
+
+
+def test_what_the_patient_picker_showed_a_clinician_is_audited(app, client, public):
+    _, challenge = pkce()
+    page = client.get(
+        "/fhir/auth/authorize", query_string=auth_params(public.client_id, challenge, "launch/patient openid fhirUser patient/*.rs")
+    )
+    fields = form_fields(page.get_data(as_text=True))
+    picker = client.post("/fhir/auth/login", data={**fields, "username": CLINICIAN[0], "password": CLINICIAN[1]})
+    assert picker.status_code == 200 and "patient" in picker.get_data(as_text=True).lower()
+    audit = app.extensions["fhir_facade"].audit
+    audit.flush()
+    shown = next(r for r in audit.search(limit=20) if r.get("step") == "patient-picker")
+    assert shown["interaction"] == "search" and shown["subject"] == CLINICIAN[0] and shown["client_id"] == public.client_id
+    assert shown["ids"] and all(item.startswith("Patient/") for item in shown["ids"])

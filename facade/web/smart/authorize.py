@@ -21,10 +21,14 @@ from __future__ import annotations
 import hmac
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
 from flask import Response, make_response, render_template, request
 
+from facade.access.grant import Grant
+from facade.access.scopes import ScopeSet
+from facade.audit.records import Interaction, rest_record
 from facade.errors import InvalidRequest, NotFound
 from facade.smart.consent import allowed_choices, describe, has_patient_scopes, narrowings, split_scopes
 from facade.smart.server import Smart
@@ -99,7 +103,9 @@ def choose_patient() -> Response:
         try:
             facade_state().service.read_for_system("Patient", chosen)
         except (NotFound, InvalidRequest):
+            _audit_picker(pending, Interaction("read", "Patient", resource_id=chosen), 404)
             return _picker(flow_id, error="No such patient.")
+        _audit_picker(pending, Interaction("read", "Patient", resource_id=chosen), 200)
         smart().store.update_pending(flow_id, patient=chosen)
         pending["patient"] = chosen
         return _next_step(flow_id, pending)
@@ -202,13 +208,25 @@ def _patient_in_context(pending: dict, user: Any) -> str | None:
 
 def _picker(flow_id: str, query: str = "", error: str | None = None) -> Response:
     params = [("_count", "20")] + ([("name", query)] if query else [])
-    # The picker runs for a signed-in clinician before any token exists: it lists patients unrestricted.
+    # The picker runs for a signed-in clinician before any token exists: it lists patients
+    # unrestricted, and what it showed whom is audited like any search.
     patients = []
-    for resource in facade_state().service.search_for_system("Patient", params):
+    found = facade_state().service.search_for_system("Patient", params)
+    for resource in found:
         name = (resource.get("name") or [{}])[0]
         label = " ".join(name.get("given", []) + [name.get("family", "")]).strip() or resource["id"]
         patients.append({"id": resource["id"], "label": label, "birth_date": resource.get("birthDate", "")})
+    pending = smart().store.get_pending(flow_id) or {}
+    _audit_picker(pending, Interaction("search", "Patient", query=urlencode(params)), 200, tuple(f"Patient/{r['id']}" for r in found))
     return _page("patient.html", 200, flow=flow_id, csrf=request.form["csrf"], patients=patients, query=query, error=error)
+
+
+def _audit_picker(pending: dict, interaction: Interaction, status: int, ids: tuple[str, ...] = ()) -> None:
+    """The patient picker's reads, in the audit trail: who (the signed-in user, for which app) saw what."""
+    params = pending.get("params") or {}
+    grant = Grant(scopes=ScopeSet((), (), ()), client_id=params.get("client_id"), subject=pending.get("username"))
+    record = rest_record(interaction, status, grant, ids=ids, source=request.remote_addr)
+    facade_state().audit.append({**record, "step": "patient-picker"})
 
 
 def _flow(need_user: bool = False) -> tuple[str, Any, Response | None]:
