@@ -7,6 +7,8 @@ serves, while the legacy system is still down.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, request
 from flask_smorest import Api
 
@@ -17,6 +19,7 @@ from facade.audit.store import AuditStore
 from facade.config import Settings
 from facade.core.service import FhirService
 from facade.core.terminology import TerminologyService
+from facade.errors import UpstreamUnavailable
 from facade.smart.discovery import rest_security
 from facade.smart.server import Smart
 from facade.state import StateStore
@@ -43,6 +46,20 @@ def build_adapter(settings: Settings) -> SqlAdapter:
     mapping = load_mapping(settings.mapping)
     url = settings.database_url or sqlite_url(settings.demo_path)
     return SqlAdapter(mapping, create_legacy_engine(url, pool_size=settings.pool_size))
+
+
+def preflight(settings: Settings) -> None:
+    """Load the mapping and bind it to the legacy database, as ``fhir-facade mapping check`` does,
+    before any worker starts: a mapping mistake stops the server with every problem and its
+    ``file:line:column`` (MappingError). A database that does not answer yet is no reason to
+    stay down: workers bind on first use."""
+    adapter = build_adapter(settings)
+    try:
+        adapter.bound()
+    except UpstreamUnavailable:
+        logging.getLogger(__name__).warning("the legacy database does not answer yet; the mapping is bound when it does")
+    finally:
+        adapter.engine.dispose()
 
 
 def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None = None) -> Flask:

@@ -152,6 +152,9 @@ def serve(settings: Settings) -> None:
         check_port(settings.host, settings.metrics_port)
     if settings.is_demo:
         ensure_demo_database(settings)
+    from facade.app import preflight
+
+    preflight(settings)
     if settings.metrics:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_directory(settings))  # before any worker imports the metrics
     base = settings.public_base_url

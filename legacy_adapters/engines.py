@@ -46,7 +46,11 @@ def create_legacy_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: 
         options["pool_timeout"] = 5
     if dialect == "sqlite":
         if "mode=ro" not in url and ":memory:" not in url:
-            raise ValueError("SQLite legacy databases must be opened read-only: use sqlite_url(path)")
+            path = parsed.database or "/path/to/legacy.sqlite"
+            raise ValueError(
+                f"SQLite legacy databases must be opened read-only: write the URL as sqlite:///file:{path}?mode=ro&uri=true"
+                " (commands that take --db also take the file's path)"
+            )
         connect_args["check_same_thread"] = False
     elif dialect == "postgresql":
         # connect_args replace same-named URL query parameters, so merge with the URL's own

@@ -106,6 +106,7 @@ class SqlAdapter:
         query = self._read_plans.get(key)
         if query is None:  # one plan per type and set of branches, reused for every id
             query = self._read_plans[key] = compile_read(resource, key[1])
+        assert query.statement is not None  # read plans are built only for branches that can hold the id
         with legacy_errors(), self.engine.connect() as connection:
             row = connection.execute(query.statement, params).first()
         if row is None:

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from terminology.files import TerminologyError, load_snapshot, manifest_files
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class Terminology:
-    def __init__(self, manifests: list[str | Path], check_seconds: float = 5.0, code_tables: dict | None = None):
+    def __init__(self, manifests: Sequence[str | Path], check_seconds: float = 5.0, code_tables: dict | None = None):
         self.manifests = [Path(m) for m in manifests]
         self.code_tables = dict(code_tables or {})  # name -> CodeTableSpec: local code systems kept in legacy tables
         self.check_seconds = check_seconds

@@ -41,6 +41,8 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
         run(settings)
     except PortInUse as error:
         raise click.ClickException(str(error)) from None
+    except MappingError as exc:  # the same checks and messages as `fhir-facade mapping check`
+        raise click.ClickException(f"the mapping cannot be served:\n{exc}") from None
 
 
 @main.group()

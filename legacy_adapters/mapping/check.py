@@ -2,16 +2,19 @@
 
 Two passes, for vendors and data stewards:
 
-1. **Schema** — every table and column the mapping names exists (all problems at once, not the
-   first); columns read with a legacy ``date:`` format are text (the format compares text);
-   each search column leads an index or primary key, else a warning (searches would scan).
+1. **Schema** — the mapping is bound exactly as the server binds it at start-up (the same
+   checks, the same errors, all at once, each at its ``file:line:column``); then warnings:
+   columns read with a legacy ``date:`` format that are not text, search columns that lead no
+   index or primary key (searches would scan).
 2. **Reconciliation** — per resource type and source: legacy rows, rows the source's filters
    exclude (soft deletes…), then every remaining row is built as the server would build it,
    streamed in batches. Rows that fail are grouped by reason with example keys — the exception
-   queue a migration team works from. Duplicate ids are found with ``GROUP BY … HAVING``.
+   queue a migration team works from. Duplicate ids are found with ``GROUP BY … HAVING``, ids
+   two sources share with ``INTERSECT``, code-table keys that are not unique with ``GROUP BY``.
+   Date values a column cannot decode (junk) are listed per column with example ids.
 
-Errors (missing tables or columns, rows that fail to map, duplicate ids) make the check fail;
-warnings do not.
+Errors (mapping problems, rows that fail to map, duplicate or shared ids, code tables whose key
+is not unique) make the check fail; warnings and junk values do not.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from legacy_adapters.mapping.binder import Branch, bind_mapping
+from legacy_adapters.mapping.binder import BoundResource, Branch, bind_mapping
 from legacy_adapters.mapping.errors import MappingError
+from legacy_adapters.mapping.idspaces import overlapping_pairs
 from legacy_adapters.mapping.loader import MappingSpec, expand_variant
-from legacy_adapters.mapping.values import TEMPLATE_FIELD
+from legacy_adapters.mapping.values import JUNK, TEMPLATE_FIELD
 
 EXAMPLES = 5
 _TEXT = (sa.String, sa.Text, sa.Unicode, sa.UnicodeText, sa.Enum)
@@ -36,6 +40,7 @@ class Issue:
     severity: str  # error | warning
     where: str
     message: str
+    at: str = ""  # file:line:column in the mapping
 
 
 @dataclass
@@ -48,6 +53,8 @@ class Reconciliation:
     resources: int = 0
     failures: dict[str, list[str]] = field(default_factory=dict)  # reason -> example ids/keys
     failure_counts: dict[str, int] = field(default_factory=dict)
+    junk: dict[str, list[str]] = field(default_factory=dict)  # "column: what" -> example ids (values are absent)
+    junk_counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,7 +71,11 @@ class CheckReport:
             "ok": self.ok,
             "issues": [vars(i) for i in self.issues],
             "reconciliation": [
-                {**vars(r), "failures": [{"reason": k, "rows": r.failure_counts[k], "examples": v} for k, v in r.failures.items()]}
+                {
+                    **{k: v for k, v in vars(r).items() if k not in ("failure_counts", "junk_counts")},
+                    "failures": [{"reason": k, "rows": r.failure_counts[k], "examples": v} for k, v in r.failures.items()],
+                    "junk": [{"value": k, "rows": r.junk_counts[k], "examples": v} for k, v in r.junk.items()],
+                }
                 for r in self.reconciliation
             ],
         }
@@ -72,23 +83,60 @@ class CheckReport:
 
 def check_mapping(mapping: MappingSpec, connection: sa.Connection, *, limit: int | None = None) -> CheckReport:
     report = CheckReport()
+    try:
+        bound = bind_mapping(mapping, connection)
+    except MappingError as exc:
+        for problem in exc.problems:
+            report.issues.append(Issue("error", problem.where, problem.message, str(problem.mark or "")))
+        bound = None
     inspector = sa.inspect(connection)
+    warnings = CheckReport()
     for type_name, spec in mapping.resources.items():
         for source in spec.sources:
             for label, expanded in _expanded(source):
-                _check_source(f"{type_name} source {source.get('name', source['table'])!r}{label}", expanded, inspector, report)
-    unique = {(i.severity, i.where, i.message): i for i in report.issues}  # variants repeat their source's findings
-    report.issues = list(unique.values())
-    if report.ok:
-        try:
-            bound = bind_mapping(mapping, connection)
-        except MappingError as exc:
-            report.issues.append(Issue("error", "mapping", str(exc)))
-            return report
-        for type_name, resource in bound.items():
-            for branch in resource.branches:
-                report.reconciliation.append(_reconcile(type_name, branch, connection, limit))
+                _check_source(f"{type_name} source {source.get('name', source['table'])!r}{label}", expanded, inspector, warnings)
+    unique = {(i.severity, i.where, i.message): i for i in warnings.issues if i.severity == "warning"}  # variants repeat findings
+    report.issues += list(unique.values())
+    if bound is None:
+        return report
+    for type_name, resource in bound.items():
+        for branch in resource.branches:
+            report.reconciliation.append(_reconcile(type_name, branch, connection, limit))
+        _shared_ids(type_name, resource, connection, report)
+    _code_table_keys(mapping, bound, connection, report)
     return report
+
+
+def _shared_ids(type_name: str, resource: BoundResource, connection: sa.Connection, report: CheckReport) -> None:
+    """Ids two sources (or variants) of one type both make: a read would find two rows."""
+    for a, b in overlapping_pairs(resource):
+        ids = [sa.select(branch.id.sql().label("shared")).select_from(branch.source.from_clause).where(*branch.where) for branch in (a, b)]
+        statement = sa.select(sa.intersect(*ids).subquery().c.shared).limit(EXAMPLES)
+        examples = [str(a.id.render(row[0])) for row in connection.execute(statement)]
+        if examples:
+            names = [f"{x.source.name!r}" + (f" variant {x.variant!r}" if x.variant else "") for x in (a, b)]
+            message = f"sources {names[0]} and {names[1]} make the same ids, e.g. {', '.join(examples)}: give each its own id prefix"
+            report.issues.append(Issue("error", type_name, message, str(getattr(b.id.template, "mark", None) or "")))
+
+
+def _code_table_keys(mapping: MappingSpec, bound: dict, connection: sa.Connection, report: CheckReport) -> None:
+    """A code table joined for output must have one row per key, else it repeats legacy rows."""
+    in_use: dict[int, Any] = {id(t): t for resource in bound.values() for source in resource.sources for t in source.code_tables}
+    for table in in_use.values():
+        key = table.table.c[table.spec.key]
+        statement = (
+            sa.select(key).where(*table._conditions(table.table)).group_by(key).having(sa.func.count() > 1).order_by(key).limit(EXAMPLES)
+        )
+        repeated = [str(row[0]) for row in connection.execute(statement)]
+        if repeated:
+            report.issues.append(
+                Issue(
+                    "error",
+                    f"code table {table.spec.name!r}",
+                    f"key {table.spec.key!r} is not unique in {table.spec.table!r} (e.g. {', '.join(repeated)}): "
+                    "narrow it with where: so that each key has one row",
+                )
+            )
 
 
 # --------------------------------------------------------------------------- schema
@@ -145,7 +193,8 @@ def _check_source(where: str, source: dict, inspector: Any, report: CheckReport)
     for name, binding in (source.get("search") or {}).items():
         for ref in _binding_columns(binding):
             alias, _, col = ref.rpartition(".")
-            if columns.get(alias or base) and col in columns[alias or base] and (alias or base, col) not in indexed:
+            known = columns.get(alias or base)
+            if known and col in known and (alias or base, col) not in indexed:
                 report.issues.append(
                     Issue(
                         "warning",
@@ -229,20 +278,38 @@ def _reconcile(type_name: str, branch: Branch, connection: sa.Connection, limit:
     if limit:
         statement = statement.limit(limit)
     width = len(source.columns)
-    for row in connection.execution_options(yield_per=1000).execute(statement):
-        key = row[width]
-        if key is None or str(key).strip() == "":
-            fail("no id: the id columns are empty", _row_key(row, width))
-            continue
-        try:
-            body = branch.build(row)
-        except Exception as exc:  # noqa: BLE001 - every way a row can fail is what the report is for
-            fail(f"cannot build: {type(exc).__name__}: {exc}", str(key))
-            continue
-        if not body:
-            fail("builds an empty resource", str(key))
-            continue
-        result.resources += 1
+    junk: dict[str, list[str]] = defaultdict(list)
+    junk_counts: dict[str, int] = defaultdict(int)
+    current: list[str] = [""]
+
+    def undecodable(ref: str, _raw: object) -> None:  # values stay out of the report: they may be PHI
+        what = f"{ref}: not a date this column can hold"
+        junk_counts[what] += 1
+        if len(junk[what]) < EXAMPLES:
+            junk[what].append(current[0])
+
+    token = JUNK.set(undecodable)
+    try:
+        for row in connection.execution_options(yield_per=1000).execute(statement):
+            key = row[width]
+            if key is None or str(key).strip() == "":
+                fail("no id: the id columns are empty", _row_key(row, width))
+                continue
+            current[0] = branch.id.render(key)
+            try:
+                body = branch.build(row)
+                if branch.last_updated is not None:
+                    branch.last_updated(row)
+            except Exception as exc:  # noqa: BLE001 - every way a row can fail is what the report is for
+                fail(f"cannot build: {type(exc).__name__}: {exc}", str(key))
+                continue
+            if not body:
+                fail("builds an empty resource", str(key))
+                continue
+            result.resources += 1
+    finally:
+        JUNK.reset(token)
+    result.junk, result.junk_counts = dict(junk), dict(junk_counts)
     duplicates = (
         sa.select(id_sql, sa.func.count().label("n"))
         .select_from(source.from_clause)

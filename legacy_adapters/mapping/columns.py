@@ -16,8 +16,10 @@ still used) and, on MySQL/MariaDB only, adds a byte-wise recheck of the same val
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
@@ -102,13 +104,13 @@ class MySQLRecheck(ColumnElement):
 
 
 @compiles(MySQLRecheck)
-def _no_recheck(element: MySQLRecheck, compiler, **kw) -> str:
+def _no_recheck(element: MySQLRecheck, compiler: Any, **kw: Any) -> str:
     return "(1 = 1)"
 
 
 @compiles(MySQLRecheck, "mysql")
 @compiles(MySQLRecheck, "mariadb")
-def _recheck(element: MySQLRecheck, compiler, **kw) -> str:
+def _recheck(element: MySQLRecheck, compiler: Any, **kw: Any) -> str:
     return "(" + compiler.process(element.recheck, **kw) + ")"
 
 
@@ -133,7 +135,7 @@ class ExactLike(ColumnElement):
     inherit_cache = True
     type = sa.Boolean()
     _traverse_internals = [
-        ("like", InternalTraversal.dp_clauseelement),
+        ("pattern", InternalTraversal.dp_clauseelement),
         ("recheck", InternalTraversal.dp_clauseelement),
         ("glob", InternalTraversal.dp_clauseelement),
     ]
@@ -141,27 +143,69 @@ class ExactLike(ColumnElement):
     def __init__(self, column: ColumnElement, pieces: Sequence):
         like = "".join("%" if p is ANY else p.replace("/", "//").replace("%", "/%").replace("_", "/_") for p in pieces)
         glob = "".join("*" if p is ANY else "".join(f"[{c}]" if c in "*?[" else c for c in p) for p in pieces)
-        self.like = column.like(like, escape="/")
+        self.pattern = column.like(like, escape="/")
         self.recheck = sa.func.binary(column).like(like, escape="/")
         self.glob = column.op("GLOB", return_type=sa.Boolean)(sa.literal(glob, sa.String))
 
 
 @compiles(ExactLike)
-def _like(element: ExactLike, compiler, **kw) -> str:
-    return "(" + compiler.process(element.like, **kw) + ")"
+def _like(element: ExactLike, compiler: Any, **kw: Any) -> str:
+    return "(" + compiler.process(element.pattern, **kw) + ")"
 
 
 @compiles(ExactLike, "mysql")
 @compiles(ExactLike, "mariadb")
-def _like_rechecked(element: ExactLike, compiler, **kw) -> str:
-    return "(" + compiler.process(sa.and_(element.like, element.recheck), **kw) + ")"
+def _like_rechecked(element: ExactLike, compiler: Any, **kw: Any) -> str:
+    return "(" + compiler.process(sa.and_(element.pattern, element.recheck), **kw) + ")"
 
 
 @compiles(ExactLike, "sqlite")
-def _glob(element: ExactLike, compiler, **kw) -> str:
+def _glob(element: ExactLike, compiler: Any, **kw: Any) -> str:
     return "(" + compiler.process(element.glob, **kw) + ")"
 
 
 def exact_like(column: ColumnElement, *pieces: str | object) -> ColumnElement:
     """The column matches literal text pieces and :data:`ANY` wildcards, exactly."""
     return ExactLike(column, pieces)
+
+
+# --------------------------------------------------------------------------- typed dates on SQLite
+class SqliteDateColumn(sa.types.TypeDecorator):
+    """A SQLite DATE, DATETIME or TIMESTAMP column as it is stored. SQLite keeps whatever was
+    written (ISO text as most tools write it, Unix seconds as some write, junk), where
+    SQLAlchemy's own date types would fail on the first value that is not ISO text. Values come
+    back raw (the mapping's date codec decides what is a date); dates given as bounds, filters or
+    cursor values are written as ISO text, the form that compares with stored ISO text."""
+
+    impl = sa.types.String
+    cache_ok = True
+
+    def __init__(self, kind: str = "date"):
+        super().__init__()
+        self.kind = kind  # date | datetime
+
+    @property
+    def python_type(self) -> type:
+        return object  # raw: text, numbers…
+
+    def process_bind_param(self, value, dialect):
+        if isinstance(value, datetime.datetime):
+            text = value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S")
+            return f"{text}.{value.microsecond:06d}" if value.microsecond else text
+        if isinstance(value, datetime.date):
+            return value.isoformat()
+        return value
+
+    def process_result_value(self, value, dialect):
+        return value
+
+
+def lenient_sqlite_type(column_type: sa.types.TypeEngine) -> sa.types.TypeEngine | None:
+    """The reflected type a SQLite column should be read with, when SQLAlchemy's would fail on junk."""
+    if isinstance(column_type, (sa.DateTime, sa.TIMESTAMP)):
+        return SqliteDateColumn("datetime")
+    if isinstance(column_type, sa.Date):
+        return SqliteDateColumn("date")
+    if isinstance(column_type, sa.Time):
+        return SqliteDateColumn("time")
+    return None

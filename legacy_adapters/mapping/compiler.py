@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, is_false, pyt
 
 @dataclass
 class PageQuery:
-    statement: sa.Select | None  # None when no branch can match
+    statement: sa.Select | sa.CompoundSelect | None  # None when no branch can match
     layout: dict[int, int]  # branch index -> offset of its source's columns in a result row
     meta: int  # position of the first meta column (branch, id, sort keys..., references...)
     references: int = 0  # position of the first reference column (one per ``request.references``)
@@ -193,7 +194,7 @@ def compile_count(resource: BoundResource, request: SearchRequest) -> sa.Select 
     ]
     if not counts:
         return None
-    total = counts[0]
+    total: ColumnElement = counts[0]
     for count in counts[1:]:
         total = total + count
     return sa.select(total)
@@ -208,10 +209,10 @@ def _sort_keys(branch: Branch, sort: tuple[SortKey, ...]) -> list[tuple[ColumnEl
     return keys
 
 
-def _order(keys: list[tuple[ColumnElement, bool]], nulls_last_by_default: bool) -> list[ColumnElement]:
+def _order(keys: Sequence[tuple[ColumnElement, bool]], nulls_last_by_default: bool) -> list[ColumnElement]:
     """NULL sorts as the smallest value. Engines that think otherwise are told, but only for
     nullable columns: an explicit NULLS clause can stop them using an index for the order."""
-    order = []
+    order: list[ColumnElement] = []
     for expr, descending in keys:
         term = expr.desc() if descending else expr.asc()
         if nulls_last_by_default and getattr(expr, "nullable", True):
@@ -248,6 +249,15 @@ def _after(
 
 
 _DATE_TEXT = re.compile(r"[0-9][0-9:. T+-]*")
+_ZERO_DATE = re.compile(r"0000-00-00( 00:00:00)?")
+
+
+def _iso(text: str) -> bool:
+    try:
+        datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _fits(expr: ColumnElement, value: object) -> bool:
@@ -255,6 +265,8 @@ def _fits(expr: ColumnElement, value: object) -> bool:
     expected = python_type(expr)
     if isinstance(value, bool):
         return False
+    if expected is object:  # a column read as stored (SQLite date columns): text or a number
+        return isinstance(value, (int, float)) or (isinstance(value, str) and len(value) <= 64)
     if isinstance(value, int):
         return expected in (int, float, None) and -(2**63) <= value < 2**63
     if isinstance(value, float):
@@ -262,7 +274,7 @@ def _fits(expr: ColumnElement, value: object) -> bool:
     if isinstance(value, str) and expected in (datetime.date, datetime.datetime):
         # A DATE/DATETIME sort key travels in the cursor as ISO text, or as the raw text of a
         # MySQL zero date ('0000-00-00 00:00:00'), which the driver cannot make a datetime.
-        return len(value) <= 32 and _DATE_TEXT.fullmatch(value) is not None
+        return len(value) <= 32 and _DATE_TEXT.fullmatch(value) is not None and bool(_ZERO_DATE.fullmatch(value) or _iso(value))
     return isinstance(value, str) and expected in (str, None)
 
 

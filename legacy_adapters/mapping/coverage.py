@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from legacy_adapters.mapping.binder import bind_mapping
+from legacy_adapters.mapping.codings import split_codings
 from legacy_adapters.mapping.loader import MappingSpec
-from legacy_adapters.mapping.values import split_codings
 
 
 @dataclass

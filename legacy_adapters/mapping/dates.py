@@ -12,10 +12,14 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.sql.elements import ColumnElement
 
 _FIELDS = {"%Y": ("year", 4), "%m": ("month", 2), "%d": ("day", 2), "%H": ("hour", 2), "%M": ("minute", 2), "%S": ("second", 2)}
 _ORDER = ["year", "month", "day", "hour", "minute", "second"]
-_STEP = {"day": timedelta(days=1), "hour": timedelta(hours=1), "minute": timedelta(minutes=1), "second": timedelta(seconds=1)}
+STEPS = {"day": timedelta(days=1), "hour": timedelta(hours=1), "minute": timedelta(minutes=1), "second": timedelta(seconds=1)}
+_NO_DATE = frozenset("0-:. T/")  # '', '00000000', '0000-00-00 00:00:00': how legacy text says "no date"
 
 
 class LegacyDateFormat:
@@ -41,9 +45,10 @@ class LegacyDateFormat:
             raise ValueError(f"date format '{fmt}' must run year, month, day[, hour, minute, second] in that order")
         self.width = position
         self._slices = [(start, end) for _, start, end in slices]
+        self.fields = slices  # (name, start, end) of each field, most significant first
         self.precision = names[-1]
         self.has_time = len(names) > 3
-        self.step = _STEP[self.precision]
+        self.step = STEPS[self.precision]
         self.guard = self.format_bound(datetime(1, 1, 1))  # every junk value sorts below this
         # Timestamps repeat a lot (a lab panel, a batch update), and converting one with its
         # zone is a good share of building a resource: remember the recent ones.
@@ -56,13 +61,13 @@ class LegacyDateFormat:
         formatted the same way); zero dates such as '0000-00-00' arrive as text and are junk."""
         if isinstance(text, date):
             value = text if isinstance(text, datetime) else datetime(text.year, text.month, text.day)
-            value = _truncate(value, self.precision)
+            value = truncate(value, self.precision)
             return value.replace(tzinfo=self.tz) if self.has_time else value
         if not text or len(text) < self.width:
             return None
         try:
             parts = [int(text[a:b]) for a, b in self._slices]
-            value = datetime(*parts)
+            value = datetime(*parts)  # type: ignore[arg-type]  # the slices are year…second, never tzinfo
         except ValueError:
             return None
         return value.replace(tzinfo=self.tz) if self.has_time else value
@@ -95,19 +100,28 @@ class LegacyDateFormat:
             .replace("%S", f"{value.second:02d}")
         )
 
+    def valid(self, column: ColumnElement) -> ColumnElement:
+        """Holds a date: junk sorts below year 0001 in a fixed-width format."""
+        return column >= self.guard
+
     def floor(self, value: datetime) -> datetime:
-        return _truncate(self._local(value), self.precision)
+        return truncate(self._local(value), self.precision)
 
     def ceil(self, value: datetime) -> datetime:
         local = self._local(value)
-        floored = _truncate(local, self.precision)
+        floored = truncate(local, self.precision)
         return floored if floored == local else floored + self.step
 
     def _local(self, value: datetime) -> datetime:
         return value.astimezone(self.tz).replace(tzinfo=None) if value.tzinfo is not None else value
 
 
-def _truncate(value: datetime, precision: str) -> datetime:
+def truncate(value: datetime, precision: str) -> datetime:
     keep = _ORDER.index(precision) + 1
     fields = [getattr(value, name) for name in _ORDER[:keep]]
     return datetime(*fields)
+
+
+def says_no_date(value: Any) -> bool:
+    """Legacy "no value" spellings of a date (zero dates, blanks): absent, not junk."""
+    return value is None or (isinstance(value, str) and set(value) <= _NO_DATE)

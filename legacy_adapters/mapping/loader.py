@@ -2,15 +2,16 @@
 
 The parameter catalogue and the CapabilityStatement come from here, so the server
 can start, and say what it supports, while the legacy database is still down.
-Binding to real tables happens later, in :mod:`binder`.
+Loading checks everything that can be checked without the database – the format
+(:mod:`format`, :mod:`validate`), the resource templates against FHIR R4
+(:mod:`fhircheck`), variables, search bindings (:mod:`staticcheck`) – and reports every
+problem at its ``file:line:column``. Binding to real tables happens later, in :mod:`binder`.
 """
 
 from __future__ import annotations
 
-import copy
 import importlib
 import importlib.resources
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from facade.search.params import SearchParamDef, SortKey
-from legacy_adapters.mapping.errors import MappingError
+from legacy_adapters.mapping import yamlpos
+from legacy_adapters.mapping.errors import MappingError, Problems
+from legacy_adapters.mapping.staticcheck import check_mapping_statically
+from legacy_adapters.mapping.validate import check_document
+from legacy_adapters.mapping.variants import expand_variant
+from legacy_adapters.mapping.yamlpos import key_mark, mark_of
 
 PARAM_TYPES = ("token", "string", "date", "reference")
-_VAR = re.compile(r"\$\{(\w+)\}")
-_VARIANT_KEYS = {"name", "require", "where", "vars", "resource", "search"}
-_SOURCE_KEYS = {"name", "table", "alias", "joins", "collections", "where", "id", "last_updated", "resource", "search", "variants"}
 
 
 @dataclass(frozen=True)
@@ -44,33 +47,45 @@ class MappingSpec:
     resources: dict[str, ResourceSpec] = field(default_factory=dict)
     path: str = ""
     terminology: Any = None  # terminology.registry.Terminology, when the mapping names crosswalk sets
+    code_tables: dict[str, Any] = field(default_factory=dict)  # name -> code_tables.CodeTableSpec
 
 
 def load_mapping(path: str | Path) -> MappingSpec:
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        document = yamlpos.load(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
         raise MappingError(f"cannot read mapping {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "mark", None)
+        if isinstance(mark, yamlpos.Mark):
+            raise MappingError(str(exc).partition(": ")[2] or str(exc), mark) from None
+        where = yamlpos.Mark(str(path), mark.line + 1, mark.column + 1) if mark is not None else None
+        raise MappingError(f"not valid YAML: {getattr(exc, 'problem', None) or exc}", where) from None
     return parse_mapping(document, str(path))
 
 
 def parse_mapping(document: Any, origin: str = "<mapping>") -> MappingSpec:
-    if not isinstance(document, dict) or not isinstance(document.get("resources"), dict):
-        raise MappingError(f"{origin}: a mapping needs a 'resources' section")
-    try:
-        tz = ZoneInfo(document.get("timezone", "UTC"))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise MappingError(f"{origin}: unknown timezone {document.get('timezone')!r}") from None
-    hooks = None
-    if document.get("hooks"):
+    if not isinstance(document, dict):
+        raise MappingError("a mapping is a YAML mapping with a 'resources' section", yamlpos.Mark(origin, 1, 1))
+    problems = Problems()
+    check_document(document, problems)
+    if any(not p.where.startswith("resources.") for p in problems.found) or not isinstance(document.get("resources"), dict):
+        problems.raise_any()  # the checks below read the mapping's shape
+    misshapen = {p.where.split(".")[1] for p in problems.found if p.where.startswith("resources.")}  # checked no further
+    tz = _timezone(document, problems)
+    hooks = _hooks(document, problems)
+    terminology = _terminology(document.get("terminology"), origin, problems)
+    code_tables = _code_tables(document, problems)
+    resources = {}
+    for type_name, spec in document["resources"].items():
+        if type_name in misshapen:
+            continue
         try:
-            hooks = importlib.import_module(document["hooks"])
-        except ImportError as exc:
-            raise MappingError(f"{origin}: cannot import hooks module {document['hooks']!r}: {exc}") from None
-    resources = {type_name: _parse_resource(type_name, spec, origin) for type_name, spec in document["resources"].items()}
-    terminology = _terminology(document.get("terminology"), origin)
-    return MappingSpec(
+            resources[str(type_name)] = _parse_resource(str(type_name), spec)  # plain text: names reach JSON as keys
+        except MappingError as exc:
+            problems.extend(exc)
+    mapping = MappingSpec(
         terminology=terminology,
         name=document.get("mapping", Path(origin).stem),
         description=document.get("description", ""),
@@ -78,27 +93,66 @@ def parse_mapping(document: Any, origin: str = "<mapping>") -> MappingSpec:
         hooks=hooks,
         resources=resources,
         path=origin,
+        code_tables=code_tables,
     )
+    check_mapping_statically(document, mapping, problems, skip=misshapen)
+    problems.raise_any()
+    return mapping
 
 
-def _terminology(section: Any, origin: str) -> Any:
+def _timezone(document: dict, problems: Problems) -> ZoneInfo:
+    try:
+        return ZoneInfo(document.get("timezone", "UTC"))
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.add(
+            f"unknown timezone {document.get('timezone')!r}: expected an IANA name such as America/New_York", mark_of(document, "timezone")
+        )
+        return ZoneInfo("UTC")
+
+
+def _hooks(document: dict, problems: Problems) -> Any:
+    if not document.get("hooks"):
+        return None
+    try:
+        return importlib.import_module(document["hooks"])
+    except ImportError as exc:
+        problems.add(f"cannot import hooks module {document['hooks']!r}: {exc}", mark_of(document, "hooks"))
+        return None
+
+
+def _code_tables(document: dict, problems: Problems) -> dict[str, Any]:
+    from legacy_adapters.code_tables import CodeTableSpec
+
+    found: dict[str, Any] = {}
+    published = (document.get("terminology") or {}).get("code_tables") or {}
+    for section, published_here in ((published, True), (document.get("code_tables") or {}, False)):
+        for name, spec in section.items():
+            if name in found:
+                problems.add(f"code table {name!r} is declared twice", key_mark(section, name))
+                continue
+            try:
+                found[str(name)] = CodeTableSpec.parse(name, spec or {}, published=published_here)
+            except ValueError as exc:
+                problems.add(str(exc), mark_of(section, name))
+    return found
+
+
+def _terminology(section: Any, origin: str, problems: Problems) -> Any:
     """``terminology: {crosswalks: [sets...], code_tables: {...}, check_seconds: 5}``; a set is a manifest path relative
     to the mapping file, or ``package:path`` for sets shipped inside an installed Python package."""
     if section is None:
         return None
+    from legacy_adapters.code_tables import CodeTableSpec
     from terminology.files import TerminologyError
     from terminology.registry import Terminology
 
-    if not isinstance(section, dict) or not isinstance(section.get("crosswalks"), list):
-        raise MappingError(f"{origin}: 'terminology' needs 'crosswalks': a list of crosswalk manifests")
-    from legacy_adapters.code_tables import CodeTableSpec
-
-    manifests = [_resolve_file(str(item), origin) for item in section["crosswalks"]]
     try:
-        code_tables = {name: CodeTableSpec.parse(name, spec or {}) for name, spec in (section.get("code_tables") or {}).items()}
+        manifests = [_resolve_file(str(item), origin) for item in section["crosswalks"]]
+        code_tables = {str(name): CodeTableSpec.parse(name, spec or {}) for name, spec in (section.get("code_tables") or {}).items()}
         return Terminology(manifests, check_seconds=float(section.get("check_seconds", 5)), code_tables=code_tables)
-    except (TerminologyError, ValueError) as exc:
-        raise MappingError(f"{origin}: {exc}") from None
+    except (TerminologyError, ValueError, MappingError) as exc:
+        problems.add(str(exc), mark_of(section, "crosswalks"))
+        return None
 
 
 def _resolve_file(ref: str, origin: str) -> Path:
@@ -112,94 +166,59 @@ def _resolve_file(ref: str, origin: str) -> Path:
     return path if path.is_absolute() else Path(origin).resolve().parent / path
 
 
-def _parse_resource(type_name: str, spec: dict, origin: str) -> ResourceSpec:
-    where = f"{origin}: {type_name}"
-    sources = spec.get("sources")
-    if not sources:
-        raise MappingError(f"{where}: needs at least one source")
-    for source in sources:
-        unknown = set(source) - _SOURCE_KEYS
-        if unknown:
-            raise MappingError(f"{where}: unknown source keys {sorted(unknown)}")
-        for variant in source.get("variants") or []:
-            unknown = set(variant) - _VARIANT_KEYS if isinstance(variant, dict) else {"(not a mapping)"}
-            if unknown or not isinstance(variant.get("name"), str):
-                raise MappingError(
-                    f"{where}: source {source.get('name', '?')!r}: a variant needs a 'name' and only {sorted(_VARIANT_KEYS)}"
-                )
-        for key in ("table", "id", "resource"):
-            if key not in source:
-                raise MappingError(f"{where}: source {source.get('name', '?')!r} needs '{key}'")
+def _parse_resource(type_name: str, spec: dict) -> ResourceSpec:
+    problems = Problems()
+    sources = spec["sources"]
     params: dict[str, SearchParamDef] = {
         "_id": SearchParamDef("_id", "token", description="Logical id of the resource", sortable=True),
     }
     if all("last_updated" in s for s in sources):
         params["_lastUpdated"] = SearchParamDef("_lastUpdated", "date", description="When the legacy row last changed", sortable=True)
-    for name, declared in (spec.get("search") or {}).items():
-        declared = declared or {}
-        if declared.get("type") not in PARAM_TYPES:
-            raise MappingError(f"{where}: search parameter {name!r} needs a type, one of {PARAM_TYPES}")
+    declared_params = spec.get("search") or {}
+    for name, declared in declared_params.items():
         if declared["type"] == "reference" and not declared.get("target"):
-            raise MappingError(f"{where}: reference parameter {name!r} needs a target type")
-        if not any(name in (s.get("search") or {}) for s in sources):
-            raise MappingError(f"{where}: search parameter {name!r} is declared but no source binds it")
+            problems.add(f"reference parameter {name!r} needs a target type", mark_of(declared), type_name)
+        if not any(name in (s.get("search") or {}) or _variant_binds(s, name) for s in sources):
+            problems.add(f"search parameter {name!r} is declared but no source binds it", key_mark(declared_params, name), type_name)
         target = declared.get("target")
         targets: tuple[str, ...] = ()
         if isinstance(target, list):  # several target types (e.g. Provenance 'target')
-            targets = tuple(target) if len(target) > 1 else ()
+            targets = tuple(str(t) for t in target) if len(target) > 1 else ()
             target = target[0] if len(target) == 1 else "Resource"
-        params[name] = SearchParamDef(
-            name,
-            declared["type"],
-            target=target,
+        params[str(name)] = SearchParamDef(
+            str(name),
+            str(declared["type"]),
+            target=str(target) if target is not None else None,
             targets=targets,
-            description=declared.get("description", ""),
+            description=str(declared.get("description", "")),
             sortable=bool(declared.get("sortable", False)),
         )
     for source in sources:
-        for name in source.get("search") or {}:
+        bound = [*(source.get("search") or {})] + [n for v in source.get("variants") or [] for n in (v.get("search") or {})]
+        for name in bound:
             if name not in params:
-                raise MappingError(f"{where}: source {source.get('name')!r} binds undeclared search parameter {name!r}")
-    default_sort = tuple(SortKey(item.lstrip("-"), item.startswith("-")) for item in spec.get("default_sort", ["_id"]))
-    for key in default_sort:
+                problems.add(
+                    f"source {source.get('name', source['table'])!r} binds search parameter {name!r}, which is not declared"
+                    f" under {type_name}.search",
+                    _binding_mark(source, name),
+                    type_name,
+                )
+    default_sort = tuple(SortKey(str(item).lstrip("-"), str(item).startswith("-")) for item in spec.get("default_sort", ["_id"]))
+    for i, key in enumerate(default_sort):
         if key.name not in params:
-            raise MappingError(f"{where}: default_sort uses unknown parameter {key.name!r}")
+            problems.add(f"default_sort uses unknown parameter {key.name!r}", mark_of(spec.get("default_sort"), i), type_name)
+    problems.raise_any()
     return ResourceSpec(type_name, params, default_sort, tuple(sources))
 
 
-def expand_variant(source: dict, variant: dict) -> dict:
-    """The source as one of its variants sees it (one legacy row → several resources):
-    ``${name}`` replaced by the variant's ``vars`` everywhere, its ``resource`` and ``search``
-    merged over the source's (a key set to null removes it), its ``where`` filters added, and
-    its ``require`` columns listed. The binder and ``mapping check`` both read variants this way."""
-    variables = {"variant": variant["name"], **(variant.get("vars") or {})}
-    merged = _substitute(copy.deepcopy({k: v for k, v in source.items() if k != "variants"}), variables)
-    merged["resource"] = _merge(merged["resource"], _substitute(variant.get("resource"), variables))
-    merged["search"] = _merge(merged.get("search") or {}, _substitute(variant.get("search"), variables))
-    merged["where"] = [*(merged.get("where") or []), *(_substitute(variant.get("where"), variables) or [])]
-    merged["require"] = list(variant.get("require") or [])
-    return merged
+def _variant_binds(source: dict, name: str) -> bool:
+    return any(name in (variant.get("search") or {}) for variant in source.get("variants") or [])
 
 
-def _substitute(node: Any, variables: dict[str, Any]) -> Any:
-    """Replace ``${name}`` with the variant's variables, everywhere in a spec."""
-    if isinstance(node, str):
-        whole = _VAR.fullmatch(node)
-        if whole:  # keep the variable's own type (numbers, lists, None)
-            return variables.get(whole.group(1), node)
-        return _VAR.sub(lambda m: str(variables.get(m.group(1), m.group(0))), node)
-    if isinstance(node, dict):
-        return {k: _substitute(v, variables) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_substitute(v, variables) for v in node]
-    return node
+def _binding_mark(source: dict, name: str) -> Any:
+    if name in (source.get("search") or {}):
+        return key_mark(source["search"], name)
+    return next((key_mark(v["search"], name) for v in source.get("variants") or [] if name in (v.get("search") or {})), mark_of(source))
 
 
-def _merge(base: dict, override: dict | None) -> dict:
-    merged = dict(base)
-    for key, value in (override or {}).items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged
+__all__ = ["MappingSpec", "ResourceSpec", "expand_variant", "load_mapping", "parse_mapping"]

@@ -6,6 +6,10 @@ data columns are all absent disappears, even if it also holds constants (a
 ``{system: loinc, code: {column: x}}`` coding vanishes when x is NULL), so the
 output never carries half-built elements.
 
+A primitive element FHIR requires (``Observation.status``, ``Immunization.occurrence[x]``)
+whose value is absent or junk in a row gets the DataAbsentReason extension instead
+(``_status: {extension: [data-absent-reason: unknown]}``), so the resource stays valid.
+
 Each template is compiled once into a single flat Python function (the way
 ``dataclasses`` writes ``__init__``): building a resource is then straight-line
 code with no recursion or per-node calls, which is most of a search's CPU time.
@@ -15,14 +19,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from legacy_adapters.mapping.fhirdefs import Element, choice_groups, elements
 from legacy_adapters.mapping.values import CompileContext, RowFn, compile_value, is_value_expression
+from legacy_adapters.mapping.yamlpos import plain
 
-_EMPTY = (None, [], {})
+_EMPTY: tuple[object, ...] = (None, [], {})
+DATA_ABSENT = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}
 
 
-def compile_template(node: Any, ctx: CompileContext, where: str = "resource") -> RowFn:
+def compile_template(node: Any, ctx: CompileContext, where: str = "resource", resource_type: str | None = None) -> RowFn:
     writer = _Writer(ctx)
-    result, _ = writer.node(node, where, depth=1)
+    result, _ = writer.node(node, where, depth=1, fhir_type=resource_type)
     source = "def build(row):\n" + "".join(writer.lines) + f"    return {result}\n"
     namespace = dict(writer.namespace)
     exec(compile(source, f"<template {where}>", "exec"), namespace)  # noqa: S102 - our own generated code
@@ -47,17 +54,17 @@ class _Writer:
     def emit(self, depth: int, line: str) -> None:
         self.lines.append("    " * depth + line + "\n")
 
-    def node(self, node: Any, where: str, depth: int) -> tuple[str, bool]:
+    def node(self, node: Any, where: str, depth: int, fhir_type: str | None = None) -> tuple[str, bool]:
         """Emit code for ``node``; return the variable holding its value (None when empty) and
-        whether it is constant (no data behind it)."""
+        whether it is constant (no data behind it). ``fhir_type`` is the node's FHIR type, when known."""
         if is_value_expression(node):
             return self.value(node, where, depth), "const" in node
         if isinstance(node, dict):
-            return self.object(node, where, depth)
+            return self.object(node, where, depth, fhir_type)
         if isinstance(node, list):
-            return self.list(node, where, depth)
+            return self.list(node, where, depth, fhir_type)
         name = self._name("k")
-        self.namespace[name] = node
+        self.namespace[name] = plain(node)
         return name, True
 
     def value(self, spec: dict, where: str, depth: int) -> str:
@@ -77,11 +84,14 @@ class _Writer:
             self.emit(depth + 1, f"{var} = None")
         return var
 
-    def object(self, node: dict, where: str, depth: int) -> tuple[str, bool]:
+    def object(self, node: dict, where: str, depth: int, fhir_type: str | None = None) -> tuple[str, bool]:
         var, has_data = self._name("o"), self._name("h")
+        found = (elements(fhir_type) or {}) if fhir_type else {}
         children = []
         for key, child in node.items():
-            children.append((key, *self.node(child, f"{where}.{key}", depth)))
+            element = found.get(str(key))
+            child_type = element.type if element is not None and not element.primitive else None
+            children.append((key, *self.node(child, f"{where}.{key}", depth, child_type)))
         all_constant = all(constant for _, _, constant in children)
         self.emit(depth, f"{var} = {{}}")
         self.emit(depth, f"{has_data} = {all_constant}")
@@ -92,13 +102,31 @@ class _Writer:
             self.emit(depth, f"if {child_var} is not None:")
             self.emit(depth + 1, f"{var}[{key!r}] = {child_var}")
             self.emit(depth + 1, f"{has_data} = True")
+        self.data_absent(node, found, {key: child_var for key, child_var, _ in children}, var, depth)
         self.emit(depth, f"if not ({has_data} and {var}):")
         self.emit(depth + 1, f"{var} = None")
         return var, all_constant
 
-    def list(self, node: list, where: str, depth: int) -> tuple[str, bool]:
+    def data_absent(self, node: dict, found: dict[str, Element], variables: dict, var: str, depth: int) -> None:
+        """Required primitives (and choices) made from data: DataAbsentReason when a row has none."""
+        groups: list[list[str]] = []
+        for element in found.values():
+            if element.required and element.primitive and not element.is_list and not element.choice:
+                groups.append([element.name])
+        for members in choice_groups(found).values():
+            if members[0].choice_required:
+                groups.append([m.name for m in members if m.name in node])
+        for names in groups:
+            present = [name for name in names if name in node]
+            if not present or any(f"_{name}" in node or not is_value_expression(node[name]) for name in present):
+                continue
+            absent = " and ".join(f"{variables[name]} is None" for name in present)
+            self.emit(depth, f"if {absent}:")
+            self.emit(depth + 1, f"{var}[{'_' + present[0]!r}] = {DATA_ABSENT!r}")
+
+    def list(self, node: list, where: str, depth: int, fhir_type: str | None = None) -> tuple[str, bool]:
         var = self._name("l")
-        items = [(self.node(item, f"{where}[{i}]", depth), item) for i, item in enumerate(node)]
+        items = [(self.node(item, f"{where}[{i}]", depth, fhir_type), item) for i, item in enumerate(node)]
         self.emit(depth, f"{var} = []")
         for (item_var, _constant), item in items:
             self.emit(depth, f"if {item_var} is not None:")

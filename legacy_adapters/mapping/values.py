@@ -10,8 +10,14 @@ transforms, compiled once into a function of a result row::
     {const: final}
     {column: r.test_cd, crosswalk: demo-lab}          # → standard codings + the local coding
     {hook: lab_quantity, columns: [...], units: demo-lab-units}   # Quantity gets UCUM system/code
+    {column: m.unit_concept_id, lookup: concept, get: code}       # a code table's row, joined in SQL
+    {first: [{column: m.measurement_datetime}, {column: m.measurement_date, as: date}]}
+    {parts: {year: p.year_of_birth, month: p.month_of_birth, day: p.day_of_birth}}   # 1950, 1950-06…
+    {column: s.npi, absent: ["0000000000"]}                       # sentinels mean "no value"
 
-``default`` gives the FHIR value for an absent legacy value; searches honour it too.
+``default`` gives the FHIR value for an absent legacy value; searches honour it too. A date
+the column cannot hold as a date (junk) is absent, and reported to ``mapping check``
+through :data:`JUNK`.
 
 Strings are right-trimmed and empty strings count as absent: legacy CHAR
 columns pad with blanks, and '' is how many of them say "no value".
@@ -21,14 +27,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from legacy_adapters.mapping.dates import LegacyDateFormat
+from legacy_adapters.mapping.codings import crosswalk_codings, split_codings, ucum_units
+from legacy_adapters.mapping.dates import says_no_date
+from legacy_adapters.mapping.datetypes import PartsDate
 from legacy_adapters.mapping.errors import MappingError
+from legacy_adapters.mapping.format import VALUE_SOURCES
+from legacy_adapters.mapping.yamlpos import plain
 
-SOURCE_KEYS = ("column", "const", "template", "hook")
-TRANSFORM_KEYS = ("map", "otherwise", "date", "as", "type", "case", "split_codings", "crosswalk", "units", "convert", "default")
+SOURCE_KEYS = VALUE_SOURCES
+TRANSFORM_KEYS = (
+    "map",
+    "otherwise",
+    "date",
+    "as",
+    "type",
+    "case",
+    "split_codings",
+    "crosswalk",
+    "units",
+    "convert",
+    "default",
+    "absent",
+    "lookup",
+    "get",
+)
+# Set by ``mapping check`` while it builds rows: called with (column, raw value) for each value
+# a date column holds that is no date. Unset when serving: junk is then simply absent.
+JUNK: ContextVar[Callable[[str, Any], None] | None] = ContextVar("junk", default=None)
 TEMPLATE_FIELD = re.compile(r"\{([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)?(?::[a-z]+)?)\}")  # "{p.uuid:uuid}": see columns.py
 
 RowFn = Callable[[Any], Any]
@@ -38,7 +67,10 @@ COLLECTION_SEPARATOR = ","  # joins a collection's values into one column (value
 class CompileContext(Protocol):
     def slot(self, ref: str) -> int: ...
     def hook(self, name: str) -> Callable[..., Any]: ...
-    def date_format(self, fmt: str) -> LegacyDateFormat: ...
+    def date_format(self, fmt: str | None, column: Any = None) -> Any: ...  # a date codec (dates.py, datetypes.py)
+
+    # Contexts bound to a database also offer ``lookup(name, ref)`` → (CodeTable, code, system,
+    # display slots): a code table joined on the column ``ref``.
 
     # Contexts of mappings with a ``terminology:`` section also offer ``terminology`` (a
     # terminology.registry.Terminology); crosswalk and units transforms need it.
@@ -60,10 +92,12 @@ def compile_value(spec: Mapping[str, Any], ctx: CompileContext, where: str) -> R
     if unknown:
         raise MappingError(f"{where}: unknown keys {sorted(unknown)} in value expression")
     fetch = _compile_source(spec, ctx, where)
+    if spec.get("absent"):
+        fetch = _without(fetch, spec["absent"])
     for transform in _compile_transforms(spec, ctx, where):
         fetch = _chain(fetch, transform)
     if "default" in spec:  # what an absent legacy value means in FHIR (e.g. gender 'unknown')
-        fetch = _with_default(fetch, spec["default"])
+        fetch = _with_default(fetch, plain(spec["default"]))
     return fetch
 
 
@@ -71,6 +105,17 @@ def _with_default(fetch: RowFn, default: Any) -> RowFn:
     def value(row: Any) -> Any:
         found = fetch(row)
         return default if found is None else found
+
+    return value
+
+
+def _without(fetch: RowFn, sentinels: list) -> RowFn:
+    """Sentinel values ('0000000000', 0, 'UNK') read as absent."""
+    absent = {str(value) for value in sentinels}
+
+    def value(row: Any) -> Any:
+        found = fetch(row)
+        return None if found is None or str(found) in absent else found
 
     return value
 
@@ -84,6 +129,15 @@ def _chain(fetch: RowFn, transform: Callable[[Any], Any]) -> RowFn:
 
 
 def _compile_source(spec: Mapping[str, Any], ctx: CompileContext, where: str) -> RowFn:
+    if "lookup" in spec:
+        return _lookup(spec, ctx, where)
+    if "first" in spec:
+        return _first([compile_value(item, ctx, f"{where}.first[{i}]") for i, item in enumerate(spec["first"])])
+    if "parts" in spec:
+        return _parts(spec["parts"], ctx)
+    if "column" in spec and ("date" in spec or "as" in spec):  # dates are read raw: the codec decodes
+        index = ctx.slot(spec["column"])
+        return lambda row: row[index]
     if "column" in spec:
         index = ctx.slot(spec["column"])
 
@@ -92,18 +146,71 @@ def _compile_source(spec: Mapping[str, Any], ctx: CompileContext, where: str) ->
 
         return column
     if "const" in spec:
-        constant = spec["const"]
+        constant = plain(spec["const"])
         return lambda row: constant
     if "template" in spec:
         return compile_template_string(spec["template"], ctx)
     hook = ctx.hook(spec["hook"])
     indexes = [ctx.slot(ref) for ref in spec.get("columns", [])]
-    args = dict(spec.get("args", {}))
+    args = plain(dict(spec.get("args", {})))
 
     def call_hook(row: Any) -> Any:
         return hook(*(clean(row[i]) for i in indexes), **args)
 
     return call_hook
+
+
+def _first(alternatives: list[RowFn]) -> RowFn:
+    def first(row: Any) -> Any:
+        for alternative in alternatives:
+            found = alternative(row)
+            if found is not None:
+                return found
+        return None
+
+    return first
+
+
+def _parts(parts: Mapping[str, str], ctx: CompileContext) -> RowFn:
+    """Year, month and day columns → ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``."""
+    refs = [parts.get(name) for name in ("year", "month", "day")]
+    indexes = [ctx.slot(ref) if ref else None for ref in refs]
+
+    def partial_date(row: Any) -> str | None:
+        year, month, day = (row[i] if i is not None else None for i in indexes)
+        if year is None:
+            return None
+        found = PartsDate.to_fhir(year, month, day)
+        if found is None:
+            _report(str(refs[0]), (year, month, day))
+        return found
+
+    return partial_date
+
+
+def _lookup(spec: Mapping[str, Any], ctx: CompileContext, where: str) -> RowFn:
+    """``{column: x, lookup: table}``: the code-table row joined on the column, as a Coding or one
+    of its parts (``get: code | system | display``)."""
+    if "column" not in spec:
+        raise MappingError(f"{where}: 'lookup' needs the 'column' holding the code table's key")
+    lookup = getattr(ctx, "lookup", None)
+    if lookup is None:
+        raise MappingError(f"{where}: code tables are looked up once the mapping is bound to its database")
+    table, code, system, display = lookup(spec["lookup"], spec["column"])
+    part = spec.get("get", "coding")
+    if part == "code":
+        return lambda row: clean(row[code])
+    if part == "display":
+        return lambda row: clean(row[display]) if display is not None else None
+    if part == "system":
+        return lambda row: table.system_of(row[system] if system is not None else None) if clean(row[code]) is not None else None
+    return lambda row: table.coding(row[code], row[system] if system is not None else None, row[display] if display is not None else None)
+
+
+def _report(ref: str, raw: Any) -> None:
+    sink = JUNK.get()
+    if sink is not None:
+        sink(ref, raw)
 
 
 def compile_template_string(template: str, ctx: CompileContext) -> RowFn:
@@ -131,12 +238,8 @@ def _compile_transforms(spec: Mapping[str, Any], ctx: CompileContext, where: str
         transforms.append(value_map(spec["map"], spec.get("otherwise")))
     elif "otherwise" in spec:
         raise MappingError(f"{where}: 'otherwise' needs 'map'")
-    if "date" in spec:
-        fmt = ctx.date_format(spec["date"])
-        kind = spec.get("as", "dateTime")
-        if kind not in ("date", "dateTime", "instant"):
-            raise MappingError(f"{where}: 'as' must be date, dateTime or instant")
-        transforms.append(lambda text: fmt.to_fhir(text, kind))
+    if ("date" in spec or "as" in spec) and "column" in spec:
+        transforms.append(_date(spec, ctx, where))
     if "type" in spec:
         try:
             transforms.append(_TYPES[spec["type"]])
@@ -163,7 +266,26 @@ def _compile_transforms(spec: Mapping[str, Any], ctx: CompileContext, where: str
     return transforms
 
 
-def _terminology(ctx: CompileContext, where: str):
+def _date(spec: Mapping[str, Any], ctx: CompileContext, where: str) -> Callable[[Any], Any]:
+    """A date column's value → FHIR text, through the codec of its format or its type."""
+    fmt = ctx.date_format(spec.get("date"), spec["column"])
+    kind = spec.get("as", "dateTime")
+    if kind not in ("date", "dateTime", "instant"):
+        raise MappingError(f"{where}: 'as' must be date, dateTime or instant")
+    ref = str(spec["column"])
+
+    def to_fhir(raw: Any) -> Any:
+        if isinstance(raw, str):
+            raw = raw.rstrip()
+        found = fmt.to_fhir(raw, kind)
+        if found is None and not says_no_date(raw):
+            _report(ref, raw)
+        return found
+
+    return to_fhir
+
+
+def _terminology(ctx: CompileContext, where: str) -> Any:
     terminology = getattr(ctx, "terminology", None)
     if terminology is None:
         raise MappingError(f"{where}: crosswalks and units need a 'terminology:' section in the mapping")
@@ -172,70 +294,6 @@ def _terminology(ctx: CompileContext, where: str):
 
 def _unknown(where: str, kind: str, name: str) -> Any:
     raise MappingError(f"{where}: unknown {kind} {name!r}")
-
-
-def crosswalk_codings(terminology: Any, name: str, where: str) -> Callable[[Any], list[dict]]:
-    """Local code → its standard codings plus the local coding (an unmapped code keeps the local
-    coding alone). Reads the terminology's current snapshot, so a reload applies at once.
-
-    After ``split_codings`` the value is a list of codings: those in the crosswalk's local system
-    are translated the same way, the others (standard codes the legacy stored itself) are kept,
-    and a coding that appears twice is given once."""
-    if name not in terminology.current().crosswalks:
-        _unknown(where, "crosswalk", name)
-
-    def codings(value: Any) -> list[dict]:
-        crosswalk = terminology.current().crosswalks.get(name)
-        if isinstance(value, list):
-            return _translated_codings(value, crosswalk)
-        if crosswalk is None:  # removed by a reload: keep the local code rather than drop it
-            return [{"code": str(value)}]
-        return crosswalk.codings_for(str(value))
-
-    return codings
-
-
-def _translated_codings(codings: list[dict], crosswalk: Any) -> list[dict]:
-    out: dict[tuple[Any, Any], dict] = {}
-    for coding in codings:
-        local = crosswalk is not None and coding.get("system") == crosswalk.local_system
-        for found in crosswalk.codings_for(coding["code"]) if local else [coding]:
-            key = (found.get("system"), found.get("code"))
-            if key not in out:
-                out[key] = found
-            elif found.get("display") and not out[key].get("display"):
-                out[key] = {**out[key], "display": found["display"]}
-    return list(out.values())
-
-
-def ucum_units(terminology: Any, name: str, convert: bool, where: str) -> Callable[[Any], Any]:
-    """A legacy unit string → its UCUM code; a Quantity dict → the same with UCUM system and code
-    (and, with ``convert: true``, the value converted where the unit table gives a factor)."""
-    if name not in terminology.current().units:
-        _unknown(where, "unit table", name)
-
-    def to_ucum(value: Any) -> Any:
-        table = terminology.current().units.get(name)
-        units = table.units if table is not None else {}
-        if not isinstance(value, dict):
-            found = units.get(str(value))
-            return found.ucum_code if found else None
-        found = units.get(value.get("unit")) if value.get("unit") else None
-        if found is None:
-            return value  # an unknown unit keeps its text and gets no code, never a guessed one
-        quantity = {k: v for k, v in value.items() if k not in ("system", "code")}
-        if convert and found.convert_to and found.factor is not None and isinstance(quantity.get("value"), (int, float)):
-            number = round(quantity["value"] * found.factor, 6)
-            quantity.update(value=int(number) if number.is_integer() else number, unit=found.convert_to)
-            quantity.update(system=UCUM, code=found.convert_to)
-        else:
-            quantity.update(system=UCUM, code=found.ucum_code)
-        return quantity
-
-    return to_ucum
-
-
-UCUM = "http://unitsofmeasure.org"
 
 
 def split_collection(text: Any) -> list[str]:
@@ -248,7 +306,8 @@ def split_collection(text: Any) -> list[str]:
 
 def value_map(table: Mapping[Any, Any], otherwise: Any = None) -> Callable[[Any], Any]:
     """Legacy value → FHIR value. ``otherwise: keep`` passes unmapped values through."""
-    lookup = {str(k): v for k, v in table.items()}
+    lookup = {str(k): plain(v) for k, v in table.items()}
+    otherwise = plain(otherwise)
     keep = otherwise == "keep"
 
     def mapped(value: Any) -> Any:
@@ -258,28 +317,6 @@ def value_map(table: Mapping[Any, Any], otherwise: Any = None) -> Callable[[Any]
         return value if keep else otherwise
 
     return mapped
-
-
-def split_codings(
-    separator: str = ";", system_separator: str = ":", systems: Mapping[str, str] | None = None
-) -> Callable[[str], list[dict] | None]:
-    """``'ICD10:E11.9;SNOMED-CT:44054006'`` → codings, prefixes mapped to system URIs."""
-    known = dict(systems or {})
-
-    def split(text: str) -> list[dict] | None:
-        codings = []
-        for item in str(text).split(separator):
-            prefix, found, code = item.strip().partition(system_separator)
-            if not found:
-                prefix, code = "", prefix
-            code = code.strip()
-            if not code:
-                continue
-            coding = {"system": known[prefix], "code": code} if prefix in known else {"code": code}
-            codings.append(coding)
-        return codings or None
-
-    return split
 
 
 def _decimal(value: Any) -> float | int | None:

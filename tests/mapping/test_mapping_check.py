@@ -110,7 +110,10 @@ def test_a_broken_mapping_file_is_a_clear_error(tmp_path, demo_path, flag):
     bad = tmp_path / "bad.yaml"
     bad.write_text("resources: {Patient: {}}\n", encoding="utf-8")
     run = CliRunner().invoke(main, ["mapping", "check", "--mapping", str(bad), "--db", demo_path] + ([flag] if flag else []))
-    assert run.exit_code == 1 and "needs at least one source" in run.output
+    assert run.exit_code == 1 and "a resource type needs 'sources'" in run.output and "bad.yaml:1:22" in run.output
+    if flag == "--json":  # the same issues as the table, as data
+        [issue] = orjson.loads(run.output)["issues"]
+        assert issue["at"].endswith("bad.yaml:1:22") and issue["where"] == "resources.Patient"
 
 
 @pytest.mark.postgres

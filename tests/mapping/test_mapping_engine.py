@@ -33,7 +33,7 @@ class Ctx:
     def hook(self, name):
         return self.hooks[name]
 
-    def date_format(self, fmt):
+    def date_format(self, fmt, column=None):
         return LegacyDateFormat(fmt, NEW_YORK)
 
     def row(self, **values):
@@ -147,7 +147,7 @@ def _doc(**source):
 
 def test_mapping_errors_name_the_problem():
     assert _bind(_doc())["Patient"].branches
-    with pytest.raises(MappingError, match="column 'nope' not found in table 'pat'"):
+    with pytest.raises(MappingError, match="column 'nope' not found in 'pat'"):
         _bind(_doc(resource={"gender": {"column": "nope"}}))
     with pytest.raises(MappingError, match="table 'missing' does not exist"):
         _bind(_doc(table="missing"))
@@ -159,26 +159,178 @@ def test_mapping_errors_name_the_problem():
                 }
             }
         )
-    with pytest.raises(MappingError, match="needs a type"):
+    with pytest.raises(MappingError, match="a search parameter needs 'type'"):
         parse_mapping({"resources": {"Patient": {"search": {"name": {}}, "sources": [{"table": "pat", "id": "{guid}", "resource": {}}]}}})
-    with pytest.raises(MappingError, match="unknown source keys"):
+    with pytest.raises(MappingError, match="unknown key 'joinz' in a source; did you mean 'joins'"):
         parse_mapping({"resources": {"Patient": {"sources": [{"table": "pat", "id": "{guid}", "resource": {}, "joinz": []}]}}})
 
 
-def test_code_tables_are_read_once_and_refreshed(tmp_path):
-    from legacy_adapters.code_tables import CodeTable
+def test_code_table_lookups_ask_the_table_and_refresh(tmp_path):
+    """A searched code is resolved to local keys by one query on the code table (never a copy of the
+    table in memory); the answer is kept for the refresh period, then asked again."""
+    from legacy_adapters.code_tables import CodeTable, CodeTableSpec
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'codes.sqlite'}")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE tests (cd TEXT PRIMARY KEY, loinc TEXT)")
         conn.exec_driver_sql("INSERT INTO tests VALUES ('GLU', '2345-7'), ('GLUF', '2345-7'), ('MISC', NULL)")
+        conn.exec_driver_sql("CREATE TABLE result (id INTEGER PRIMARY KEY, cd TEXT)")
+        conn.exec_driver_sql("INSERT INTO result VALUES (1, 'GLU'), (2, 'GLUF'), (3, 'MISC'), (4, NULL)")
     table = sa.Table("tests", sa.MetaData(), autoload_with=engine)
-    codes = CodeTable(engine, table, table.c.cd, table.c.loinc, refresh_seconds=3600)
-    assert sorted(codes.keys_for("2345-7")) == ["GLU", "GLUF"]
-    assert codes.keys_for("nope") == [] and codes.all_keys() == ["GLU", "GLUF"]
+    result = sa.Table("result", sa.MetaData(), autoload_with=engine)
+    spec = CodeTableSpec("tests", "tests", "http://loinc.org", "tests", "loinc", key="cd")
+    codes = CodeTable(spec, table, engine, refresh_seconds=3600)
+
+    def matching(system, code):
+        with engine.connect() as conn:
+            return sorted(conn.execute(sa.select(result.c.id).where(codes.match(result.c.cd, system, code))).scalars())
+
+    assert matching("http://loinc.org", "2345-7") == [1, 2]
+    assert matching(None, "2345-7") == [1, 2] and matching("http://snomed.info/sct", "2345-7") == []
+    assert matching("http://loinc.org", None) == [1, 2]  # any LOINC code: a subquery
+    assert matching("http://loinc.org", "nope") == []
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE tests SET loinc = '2345-7' WHERE cd = 'MISC'")
-    assert "MISC" not in codes.keys_for("2345-7")  # still within refresh_seconds
-    codes.refresh_seconds = 0
-    assert "MISC" in codes.keys_for("2345-7")
+    assert matching("http://loinc.org", "2345-7") == [1, 2]  # still within refresh_seconds
+    codes._keys.clear()  # the refresh period passes
+    assert matching("http://loinc.org", "2345-7") == [1, 2, 3]
     engine.dispose()
+
+
+def test_first_parts_and_sentinels_as_values():
+    assert value({"first": [{"column": "a"}, {"column": "b"}]}, a=None, b="B") == "B"
+    assert value({"first": [{"column": "a"}, {"column": "b"}]}, a="A", b="B") == "A"
+    assert value({"first": [{"column": "a", "absent": ["0"]}, {"const": "x"}]}, a="0") == "x"
+    parts = {"parts": {"year": "y", "month": "m", "day": "d"}}
+    assert value(parts, y=1950) == "1950" and value(parts, y=1950, m=6) == "1950-06" and value(parts, y=1950, m=6, d=1) == "1950-06-01"
+    assert value(parts, y=1950, m=13) is None and value(parts, y=1950, d=3) is None and value(parts, m=6) is None  # junk
+    assert value({"column": "a", "absent": ["0000000000", 0]}, a="0000000000") is None
+    assert value({"column": "a", "absent": [0]}, a=0) is None and value({"column": "a", "absent": [0]}, a=7) == 7
+    mapped = {"column": "a", "absent": ["UNK"], "map": {"M": "male"}, "otherwise": "other", "default": "unknown"}
+    assert value(mapped, a="UNK") == "unknown" and value(mapped, a="X") == "other"
+
+
+def test_sentinels_are_neither_found_nor_present_in_token_searches():
+    from facade.search.parser import parse_search
+    from legacy_adapters.mapping.compiler import branch_filters
+
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE staff (id INTEGER PRIMARY KEY, npi TEXT)")
+        conn.exec_driver_sql("INSERT INTO staff VALUES (1, '1234567893'), (2, '0000000000'), (3, NULL)")
+    document = {
+        "resources": {
+            "Practitioner": {
+                "search": {"identifier": {"type": "token"}},
+                "sources": [
+                    {
+                        "table": "staff",
+                        "alias": "s",
+                        "id": "{s.id}",
+                        "resource": {
+                            "identifier": [
+                                {"system": "http://hl7.org/fhir/sid/us-npi", "value": {"column": "s.npi", "absent": ["0000000000"]}}
+                            ]
+                        },
+                        "search": {"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "column": "s.npi", "absent": ["0000000000"]}},
+                    }
+                ],
+            }
+        }
+    }
+    with engine.connect() as conn:
+        bound = bind_mapping(parse_mapping(document), conn)["Practitioner"]
+
+        def found(token: str) -> set[int]:
+            request = parse_search("Practitioner", [("identifier", token)], bound.spec.params)
+            selected = branch_filters(bound, request)
+            if not selected:  # decided without asking the database
+                return set()
+            (branch, where), *_ = selected
+            return set(conn.execute(sa.select(sa.literal_column("s.id")).select_from(branch.source.from_clause).where(where)).scalars())
+
+        assert found("0000000000") == set() and not branch_filters(
+            bound, parse_search("Practitioner", [("identifier", "0000000000")], bound.spec.params)
+        )
+        assert found("1234567893") == {1}
+        request = parse_search("Practitioner", [("identifier:missing", "true")], bound.spec.params)
+        (branch, where), *_ = branch_filters(bound, request)
+        assert set(conn.execute(sa.select(sa.literal_column("s.id")).select_from(branch.source.from_clause).where(where)).scalars()) == {
+            2,
+            3,
+        }
+        row = conn.execute(
+            sa.select(*branch.source.columns).select_from(branch.source.from_clause).where(sa.literal_column("s.id") == 2)
+        ).first()
+        assert "identifier" not in (branch.build(row) or {})
+
+
+def test_first_of_in_token_and_string_searches():
+    """The alternative the resource shows is the one searched: a mobile number, else the home one."""
+    from facade.search.parser import parse_search
+    from legacy_adapters.mapping.compiler import compile_page
+
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE pat (id INTEGER PRIMARY KEY, mobile TEXT, home TEXT, nick TEXT, family TEXT)")
+        conn.exec_driver_sql(
+            "INSERT INTO pat VALUES (1, '555-1', '555-9', NULL, 'Smith'), (2, NULL, '555-1', 'Bo', 'Jones'), (3, NULL, NULL, NULL, 'Brown')"
+        )
+    document = {
+        "resources": {
+            "Patient": {
+                "search": {"phone": {"type": "token"}, "name": {"type": "string", "sortable": True}},
+                "sources": [
+                    {
+                        "table": "pat",
+                        "alias": "p",
+                        "id": "{p.id}",
+                        "resource": {
+                            "telecom": [{"system": "phone", "value": {"first": [{"column": "p.mobile"}, {"column": "p.home"}]}}],
+                            "name": [{"text": {"first": [{"column": "p.nick"}, {"column": "p.family"}]}}],
+                        },
+                        "search": {
+                            "phone": {"first": [{"column": "p.mobile"}, {"column": "p.home"}]},
+                            "name": {"first": [{"column": "p.nick"}, {"column": "p.family"}]},
+                        },
+                    }
+                ],
+            }
+        }
+    }
+    with engine.connect() as conn:
+        bound = bind_mapping(parse_mapping(document), conn)["Patient"]
+
+        def ids(*params) -> list[int]:
+            statement = compile_page(bound, parse_search("Patient", list(params), bound.spec.params), 100).statement
+            return [row._mapping["_id"] for row in conn.execute(statement)] if statement is not None else []
+
+        assert sorted(ids(("phone", "555-1"))) == [1, 2]  # 1's mobile, 2's home (2 has no mobile)
+        assert ids(("phone", "555-9")) == []  # 1's home number is not the one shown
+        assert ids(("phone:missing", "true")) == [3]
+        assert sorted(ids(("phone:not", "555-1"))) == [3]
+        assert ids(("name", "bo")) == [2] and ids(("name", "jones")) == []  # 2 is shown as 'Bo'
+        assert ids(("_sort", "name")) == [2, 3, 1]  # Bo, Brown, Smith
+
+
+def test_required_elements_without_a_value_say_why():
+    """A primitive FHIR requires, absent (or junk) in a row, carries the DataAbsentReason extension;
+    an element the template already extends, or a constant, is left as it is."""
+    ctx = Ctx()
+    build = compile_template(
+        {
+            "status": {"column": "st", "map": {"F": "final"}},
+            "code": {"text": {"column": "name"}},
+            "issued": {"column": "at", "date": "%Y%m%d", "as": "instant"},
+        },
+        ctx,
+        resource_type="Observation",
+    )
+    absent = build(ctx.row(st="?", name="Glucose"))
+    assert "status" not in absent and absent["_status"]["extension"][0] == {
+        "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+        "valueCode": "unknown",
+    }
+    assert "_issued" not in absent  # not required
+    assert build(ctx.row(st="F", name="Glucose"))["status"] == "final" and "_status" not in build(ctx.row(st="F", name="Glucose"))
+    assert build(ctx.row(st="?")) is None  # no data at all: no resource body, not a lone extension

@@ -53,8 +53,10 @@ MAPPING = {
                         },
                     },
                     "resource": {
+                        "status": "finished",
+                        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
                         "period": {"start": {"column": "v.s", "date": FMT}, "end": {"column": "v.e", "date": FMT}},
-                        "note": {"column": "notes.txt"},
+                        "serviceType": {"text": {"column": "notes.txt"}},
                     },
                     "search": {
                         "date": {"column": "v.s", "end": "v.e", "date": FMT},
@@ -166,8 +168,8 @@ def test_collection_values_come_back_as_one_column(bound):
     statement = sa.select(*branch.source.columns, branch.id.sql()).select_from(branch.source.from_clause)
     with engine.connect() as conn:
         built = {row[-1]: branch.build(row[:-1]) for row in conn.execute(statement)}
-    assert split_collection(built["a"]["note"]) == ["first", "second"]
-    assert "note" not in built["b"]  # only a deleted child
+    assert split_collection(built["a"]["serviceType"]["text"]) == ["first", "second"]
+    assert "serviceType" not in built["b"]  # only a deleted child
     assert split_collection(None) == [] and split_collection("b,a,,a") == ["a", "b"]
 
 

@@ -222,6 +222,50 @@ def test_patient_gender_and_birthdate(client, sql):
     assert set(ids(client, "/fhir/Patient?birthdate:missing=true")) == missing
 
 
+def test_marital_status_and_language_come_from_list_options(openemr, client, sql):
+    """patient_data holds list_options option_ids; the code tables give the standard code (notes),
+    its display (title) and system, in the page's one statement, and searches by system|code."""
+    jane = get_json(client, f"/fhir/Patient/{text_id('pat-jane')}")
+    assert jane["maritalStatus"] == {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": "M", "display": "Married"}]
+    }
+    assert jane["communication"] == [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "en", "display": "English"}]}}]
+    kim = get_json(client, f"/fhir/Patient/{text_id('pat-kim')}")
+    assert "communication" not in kim and "maritalStatus" not in kim  # 'decline_to_specify' has no code
+    zoe = get_json(client, f"/fhir/Patient/{text_id('pat-zoe')}")
+    assert zoe["maritalStatus"]["coding"][0]["code"] == "T"  # option 'domestic partner'
+
+    def speakers(code: str) -> set[str]:
+        return uuids(
+            sql(
+                "SELECT p.uuid FROM patient_data p JOIN list_options o ON o.list_id = 'language' AND o.option_id = p.language "
+                "WHERE p.uuid <> REPEAT(CHAR(0), 16) AND BINARY o.notes = :code",
+                code=code,
+            )
+        )
+
+    assert (
+        set(ids(client, "/fhir/Patient?language=" + q("urn:ietf:bcp:47|en"))) == speakers("en") == {text_id("pat-jane"), text_id("pat-zoe")}
+    )
+    assert set(ids(client, "/fhir/Patient?language=es")) == speakers("es") == {text_id("pat-john")}
+    assert ids(client, "/fhir/Patient?language=" + q("http://loinc.org|en")) == []  # the code table knows its system
+    assert set(ids(client, "/fhir/Patient?language:missing=true")) == {text_id("pat-kim")}
+    adapter = SqlAdapter(load_mapping(MAPPING), create_legacy_engine(openemr[0]))
+    request = parse_search("Patient", [("language", "urn:ietf:bcp:47|en")], adapter.search_params("Patient"))
+    sql_text = next(iter(adapter.explain_sql(request).values()))
+    assert "p.language = 'English'" in sql_text and "list_options" not in sql_text  # the indexed column, keys from the table
+    adapter.engine.dispose()
+
+
+def test_mapping_check_passes_on_openemr(openemr):
+    from click.testing import CliRunner
+
+    from facade.cli import main
+
+    run = CliRunner().invoke(main, ["mapping", "check", "--mapping", MAPPING, "--db", openemr[0]])
+    assert run.exit_code == 0 and run.output.rstrip().endswith("OK"), run.output
+
+
 # --------------------------------------------------------------------------- observations
 VITALS = {  # variant → form_vitals column (values above zero are measurements)
     "pulse": "pulse",

@@ -75,8 +75,8 @@ def test_values_are_bound_parameters_never_inlined(adapter):
 
 
 def test_code_table_lookups_filter_the_local_indexed_column(adapter, raw_db):
-    # LOINC 2345-7 is resolved in memory to the local codes whose code-table row carries it,
-    # so the database filters lab_result.test_cd (indexed with the date), not the code table.
+    # LOINC 2345-7 is resolved by the code table to the local codes whose row carries it, so
+    # the database filters lab_result.test_cd (indexed with the date), not the code table.
     from legacy_adapters.mapping.compiler import compile_page
 
     request = parse_search("Observation", [("code", "http://loinc.org|2345-7")], adapter.search_params("Observation"))
@@ -143,7 +143,7 @@ def test_code_table_edits_show_up_without_a_restart(tmp_path):
             for binding in branch.bindings.values():
                 for coding in getattr(binding, "codings", []):
                     if getattr(coding, "lookup", None) is not None:
-                        coding.lookup._loaded_at -= coding.lookup.refresh_seconds + 1
+                        coding.lookup._keys.expire(time.monotonic() + coding.lookup.refresh_seconds + 1)
     after = client.get(url).get_json().get("entry", [])
     assert len(after) > before
     assert {e["resource"]["code"]["coding"][-1]["code"] for e in after} == {"HGBA1C", "GLU"}  # the local codes

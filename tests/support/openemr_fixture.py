@@ -51,6 +51,10 @@ PATIENTS = [
     (6, "", "Zero", "Uuid", "Male", "1990-01-01", "MRN0006"),  # '' in binary(16): sixteen zero bytes, no uuid
 ]
 
+# patient_data.status and .language hold list_options option_ids ('decline_to_specify' has no code)
+MARITAL = {1: "married", 2: "single", 5: "domestic partner"}
+LANGUAGE = {1: "English", 2: "Spanish", 3: "decline_to_specify", 5: "English"}
+
 VITAL_COLUMNS = (
     "pulse",
     "respiration",
@@ -172,6 +176,8 @@ def _insert_rows(cursor) -> None:
             state="IL",
             postal_code="62701",
             last_updated="2024-05-01 12:00:00",
+            status=MARITAL.get(pid, ""),
+            language=LANGUAGE.get(pid, ""),
         )
 
     # encounters: (id, uuid name, pid, encounter number, date, date_end, class)

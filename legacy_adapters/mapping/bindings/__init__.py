@@ -21,7 +21,7 @@ from legacy_adapters.mapping.bindings.reference import CollectionReferenceBindin
 from legacy_adapters.mapping.bindings.string import StringBinding
 from legacy_adapters.mapping.bindings.token import Coding, CrosswalkCoding, TokenBinding
 
-Binding = TokenBinding | StringBinding | DateBinding | PeriodBinding | ReferenceBinding | IdBinding
+Binding = SearchBinding  # every parameter type, and `first:` over several of them
 
 __all__ = [
     "Binding",

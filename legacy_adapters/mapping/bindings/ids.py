@@ -14,6 +14,7 @@ from legacy_adapters.mapping.columns import UuidText, canonical_uuid, exact_in
 from legacy_adapters.mapping.errors import MappingError
 from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, as_text, negate, python_type
 from legacy_adapters.mapping.values import TEMPLATE_FIELD
+from legacy_adapters.mapping.yamlpos import located, mark_of
 
 
 class IdTemplate:
@@ -23,16 +24,16 @@ class IdTemplate:
         pieces = TEMPLATE_FIELD.split(template)
         self.template = template
         self.literals = pieces[0::2]
-        self.columns = [resolve(ref) for ref in pieces[1::2]]
+        self.columns = [resolve(located(ref, mark_of(template))) for ref in pieces[1::2]]
         if not self.columns:
-            raise MappingError(f"id template {template!r} must use at least one column")
+            raise MappingError(f"id template {template!r} must use at least one column", mark_of(template))
         pattern = "".join(re.escape(lit) + ("(.+?)" if i < len(self.columns) else "") for i, lit in enumerate(self.literals))
         self._regex = re.compile(pattern)
         # A converted column (a binary uuid) cannot be concatenated in SQL: the id's SQL is then
         # the column alone (the literals are constant) and render() adds the literals.
         self.converted = any(isinstance(column.type, UuidText) for column in self.columns)
         if self.converted and len(self.columns) != 1:
-            raise MappingError(f"id template {template!r}: a converted column ({{x.uuid:uuid}}) must be its only column")
+            raise MappingError(f"id template {template!r}: a converted column ({{x.uuid:uuid}}) must be its only column", mark_of(template))
 
     def has_value(self) -> ColumnElement:
         """Rows whose converted id column is empty (NULL or sixteen zero bytes) are not resources."""
@@ -51,7 +52,7 @@ class IdTemplate:
         match = self._regex.fullmatch(value)  # not .match: '$' would let a trailing newline through
         if not match:
             return None
-        parsed = []
+        parsed: list[int | str] = []
         for column, text in zip(self.columns, match.groups()):
             if python_type(column) is int:
                 # Only the canonical ASCII form, so one row has exactly one id ('01', '²' are not '1').

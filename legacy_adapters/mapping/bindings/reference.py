@@ -12,6 +12,7 @@ from facade.search.params import ReferenceValue, SearchClause
 from legacy_adapters.mapping.bindings.base import Resolve, SearchBinding, missing
 from legacy_adapters.mapping.bindings.ids import IdTemplate
 from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, as_text, is_false, present
+from legacy_adapters.mapping.yamlpos import located, mark_of
 
 
 class ReferenceBinding(SearchBinding):
@@ -24,7 +25,7 @@ class ReferenceBinding(SearchBinding):
 
     @classmethod
     def from_spec(cls, spec: dict, resolve: Resolve) -> ReferenceBinding:
-        template = spec.get("template") or "{" + spec["column"] + "}"
+        template = spec.get("template") or located("{" + spec["column"] + "}", mark_of(spec["column"]))
         return cls(IdTemplate(template, resolve), spec.get("type"))
 
     def _fits(self, value: Any) -> bool:
@@ -71,6 +72,7 @@ class CollectionReferenceBinding(ReferenceBinding):
     several_per_row = True  # every id of the row's collection, joined in one column
 
     def include_column(self) -> ColumnElement:
+        assert self.listed is not None  # several_per_row bindings are built with it
         return self.listed
 
 

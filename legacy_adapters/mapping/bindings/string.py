@@ -7,6 +7,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from facade.search.params import SearchClause, StringValue
 from legacy_adapters.mapping.bindings.base import Resolve, SearchBinding, missing
+from legacy_adapters.mapping.bindings.first import FirstOfBinding
 from legacy_adapters.mapping.columns import exact_in
 from legacy_adapters.mapping.errors import MappingError
 from legacy_adapters.mapping.sqlexpr import any_of, present
@@ -21,15 +22,20 @@ class StringBinding(SearchBinding):
         self.byte_ordered = byte_ordered  # text sorts by code point (SQLite's BINARY collation)
 
     @classmethod
-    def from_spec(cls, spec: dict, resolve: Resolve, byte_ordered: bool = False) -> StringBinding:
+    def from_spec(cls, spec: dict, resolve: Resolve, byte_ordered: bool = False) -> SearchBinding:
+        if "first" in spec:
+            return FirstOfBinding([cls.from_spec(item, resolve, byte_ordered) for item in spec["first"]])
         refs = spec.get("columns") or [spec["column"]]
         normalized = spec.get("normalized")
         if normalized not in (None, "upper", "lower"):
             raise MappingError("string binding 'normalized' must be upper or lower")
         return cls([resolve(ref) for ref in refs], normalized, byte_ordered)
 
+    def present(self) -> ColumnElement:
+        return any_of(*(present(c) for c in self.columns))
+
     def predicate(self, clause: SearchClause) -> ColumnElement:
-        found = missing(clause, any_of(*(present(c) for c in self.columns)))
+        found = missing(clause, self.present())
         if found is not None:
             return found
         texts = [value.value for value in clause.values if isinstance(value, StringValue)]

@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from facade.search.params import SearchClause, TokenValue
 from legacy_adapters.code_tables import CodeTable
 from legacy_adapters.mapping.bindings.base import Resolve, SearchBinding, missing
+from legacy_adapters.mapping.bindings.first import FirstOfBinding
 from legacy_adapters.mapping.codestrings import CodeString
 from legacy_adapters.mapping.columns import exact_in
 from legacy_adapters.mapping.errors import MappingError
@@ -28,32 +29,37 @@ class Coding:
     otherwise: Any = None
     default: str | None = None  # the code an absent legacy value stands for
     lookup: CodeTable | None = None  # codes live in a legacy code table keyed by ``column``
+    absent: tuple = ()  # sentinel legacy values meaning "no code"
 
     def present(self) -> ColumnElement:
-        if self.lookup is not None:
-            keys = self.lookup.all_keys()
-            return self.column.in_(keys) if keys else FALSE
-        return TRUE if self.column is None or self.default is not None else present(self.column)
+        if self.lookup is not None and self.column is not None:
+            return self.lookup.present(self.column)
+        if self.column is None or self.default is not None:
+            return TRUE
+        return all_of(present(self.column), *self._not_sentinel())
+
+    def _not_sentinel(self) -> list[ColumnElement]:
+        return [sa.not_(exact_in(self.column, list(self.absent)))] if self.absent and self.column is not None else []
 
     def equals(self, code: str) -> ColumnElement:
         """Never NULL, so that ':not' (NOT ...) keeps rows that lack the code."""
         if self.column is None:
             return TRUE if self.const == code else FALSE
-        if self.lookup is not None:
-            keys = self.lookup.keys_for(code)
-            return all_of(present(self.column), exact_in(self.column, keys)) if keys else FALSE
+        sentinels = {str(v) for v in self.absent}
         if self.reverse is None:
             legacy = [code]
         else:
             legacy = list(self.reverse.get(code, []))
             if self.otherwise == "keep" and code not in self._mapped_keys:
                 legacy.append(code)
+        legacy = [value for value in legacy if value not in sentinels]
+        has_value = all_of(present(self.column), *self._not_sentinel())
         condition = all_of(present(self.column), exact_in(self.column, legacy)) if legacy else FALSE
         if self.reverse is not None and self.otherwise not in (None, "keep") and code == self.otherwise:
             # Values outside the map show up as the 'otherwise' code.
-            condition = any_of(condition, all_of(present(self.column), sa.not_(exact_in(self.column, self._mapped_keys))))
+            condition = any_of(condition, all_of(has_value, sa.not_(exact_in(self.column, self._mapped_keys))))
         if self.default is not None and code == self.default:
-            condition = any_of(condition, sa.not_(present(self.column)))
+            condition = any_of(condition, sa.not_(has_value))
         return condition
 
     @property
@@ -115,15 +121,17 @@ class CrosswalkCoding:
 
 
 class TokenBinding(SearchBinding):
-    def __init__(self, codings: list[Coding | CrosswalkCoding]):
+    def __init__(self, codings: list[Coding | CrosswalkCoding | CodeString]):
         self.codings = codings
 
     @classmethod
     def from_spec(
-        cls, spec: dict, resolve: Resolve, code_table: Callable[[dict, ColumnElement], CodeTable] | None = None, terminology: Any = None
-    ) -> TokenBinding:
+        cls, spec: dict, resolve: Resolve, code_table: Callable[..., CodeTable] | None = None, terminology: Any = None
+    ) -> SearchBinding:
+        if "first" in spec:
+            return FirstOfBinding([cls.from_spec(item, resolve, code_table, terminology) for item in spec["first"]])
         items = spec.get("codings") or [spec]
-        codings: list[Coding | CrosswalkCoding] = []
+        codings: list[Coding | CrosswalkCoding | CodeString] = []
         for item in items:
             if isinstance((item.get("split_codings") or {}).get("systems"), str):  # the name of a terminology alias table
                 item = {
@@ -136,14 +144,14 @@ class TokenBinding(SearchBinding):
                         f"token binding {item!r}: 'crosswalk' needs a 'column' (the local code) and a crosswalk "
                         "named in the mapping's terminology section"
                     )
-                column = resolve(item["column"])
-                strings = CodeString(column, **(item["split_codings"] or {})) if "split_codings" in item else None
-                codings.append(CrosswalkCoding(column, terminology, item["crosswalk"], strings))
+                local = resolve(item["column"])
+                strings = CodeString(local, **(item["split_codings"] or {})) if "split_codings" in item else None
+                codings.append(CrosswalkCoding(local, terminology, item["crosswalk"], strings))
                 continue
             if "split_codings" in item:  # a column of 'TYPE:code;TYPE:code' strings
                 codings.append(CodeString(resolve(item["column"]), **(item["split_codings"] or {})))
                 continue
-            reverse = None
+            reverse: dict[str, list[str]] | None = None
             if "map" in item:
                 reverse = {}
                 for legacy, code in item["map"].items():
@@ -154,8 +162,10 @@ class TokenBinding(SearchBinding):
             lookup = None
             if "lookup" in item:
                 if column is None or code_table is None or reverse is not None:
-                    raise MappingError(f"token binding {item!r}: 'lookup' needs a 'column' (the local key) and no 'map'")
-                lookup = code_table(item["lookup"], column)
+                    raise MappingError("'lookup' needs a 'column' (the local key) and no 'map'", getattr(item, "mark", None))
+                if isinstance(item["lookup"], dict) and not item.get("system"):
+                    raise MappingError("an inline lookup {table, key, code} needs the binding's 'system'", getattr(item, "mark", None))
+                lookup = code_table(item["lookup"], column, item.get("system"))
             codings.append(
                 Coding(
                     item.get("system"),
@@ -165,12 +175,16 @@ class TokenBinding(SearchBinding):
                     item.get("otherwise"),
                     _opt_str(item.get("default")),
                     lookup,
+                    tuple(item.get("absent") or ()),
                 )
             )
         return cls(codings)
 
+    def present(self) -> ColumnElement:
+        return any_of(*(c.present() for c in self.codings))
+
     def predicate(self, clause: SearchClause) -> ColumnElement:
-        found = missing(clause, any_of(*(c.present() for c in self.codings)))
+        found = missing(clause, self.present())
         if found is not None:
             return found
         matched = any_of(*(self._match(value) for value in clause.values if isinstance(value, TokenValue)))
@@ -185,6 +199,8 @@ class TokenBinding(SearchBinding):
             return coding.match(value)
         if isinstance(coding, CodeString):
             return coding.match(value.system, value.code)
+        if coding.lookup is not None:  # the code table knows each code's system
+            return coding.lookup.match(coding.column, value.system, value.code)  # type: ignore[arg-type]
         if value.system is not None and (coding.system or "") != value.system:
             return FALSE
         if value.code is None:
