@@ -87,12 +87,12 @@ class TerminologyService:
                         wanted_system and wanted_system != crosswalk.local_system
                     ):
                         continue
-                    concept = _coding(crosswalk.local_system, row.local_code, crosswalk.displays.get(row.local_code))
+                    concept: dict | None = _coding(crosswalk.local_system, row.local_code, crosswalk.displays.get(row.local_code))
                 else:
                     if crosswalk.local_system != system or row.local_code != code or (wanted_system and wanted_system != row.target_system):
                         continue
                     concept = _coding(row.target_system, row.target_code, row.target_display) if row.target_code else None
-                part = [{"name": "equivalence", "valueCode": row.equivalence}]
+                part: list[dict[str, Any]] = [{"name": "equivalence", "valueCode": row.equivalence}]
                 if concept:
                     part.append({"name": "concept", "valueCoding": concept})
                 part.append({"name": "source", "valueUri": crosswalk.url})
@@ -113,6 +113,8 @@ class TerminologyService:
     def code_systems(self) -> dict[str, dict]:
         systems: dict[str, dict] = {}
         for name, spec in self.code_tables.specs.items():
+            if spec.system is None:
+                continue  # rows naming their own systems are not one CodeSystem
             concepts = [_concept(c.code, c.display) for c in self.code_tables.concepts(name)]
             systems[spec.system] = _code_system(name, spec.system, spec.title, "complete", concepts, self._version(), self._publisher())
         for name, crosswalk in sorted(self.terminology.current().crosswalks.items()):
@@ -132,7 +134,7 @@ class TerminologyService:
         raise NotFound(f"CodeSystem/{system_id} is not known")
 
     def search_code_systems(self, params: dict[str, str]) -> list[dict]:
-        found = self.code_systems().values()
+        found = list(self.code_systems().values())
         if "url" in params or "system" in params:
             found = [r for r in found if r["url"] in (params.get("url"), params.get("system"))]
         if "_id" in params:
@@ -169,13 +171,14 @@ class TerminologyService:
             url = args.get("url")
             if not url:
                 raise InvalidRequest("ValueSet/$expand needs url (or use ValueSet/{id}/$expand)")
-            set_id = url[len(VALUESET_URL) :] if url.startswith(VALUESET_URL) else None
-            if set_id not in self.code_tables.specs:
+            named = url[len(VALUESET_URL) :] if url.startswith(VALUESET_URL) else None
+            if named is None or named not in self.code_tables.specs:
                 raise NotFound(f"no ValueSet has url {url}")
+            set_id = named
         value_set = self.value_set(set_id)
         spec = self.code_tables.specs[set_id]
         text = str(args.get("filter") or "").lower()
-        offset, count = _natural(args.get("offset"), "offset", 0), _natural(args.get("count"), "count", None)
+        offset, count = _natural(args.get("offset"), "offset", 0) or 0, _natural(args.get("count"), "count", None)
         concepts = [c for c in self.code_tables.concepts(set_id) if not text or text in c.code.lower() or text in (c.display or "").lower()]
         page = concepts[offset : None if count is None else offset + count]
         expansion: dict = {"timestamp": _now(), "total": len(concepts), "offset": offset}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from facade.errors import FacadeError, NotAcceptable, operation_outcome
@@ -24,19 +24,20 @@ def _media_type() -> str:
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(FacadeError)
-    def facade_error(error: FacadeError):
+    def facade_error(error: FacadeError) -> Response:
         return fhir_response(error.to_outcome(), error.status, _media_type(), headers=error.headers)
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
+    def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         text = error.description if status != 404 else f"No FHIR endpoint at {request.path}"
         code = _HTTP_CODES.get(status, "invalid" if status < 500 else "exception")
-        headers = {"Allow": ", ".join(error.valid_methods)} if getattr(error, "valid_methods", None) else None
-        return fhir_response(operation_outcome("error", code, text), status, _media_type(), headers=headers)
+        allowed = getattr(error, "valid_methods", None)
+        headers = {"Allow": ", ".join(allowed)} if allowed else None
+        return fhir_response(operation_outcome("error", code, text or ""), status, _media_type(), headers=headers)
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception):
+    def unexpected(error: Exception) -> Response:
         # The log line names the failure, not the request's data (which may be PHI).
         log.exception("unhandled %s on %s %s", type(error).__name__, request.method, request.url_rule)
         outcome = operation_outcome("fatal", "exception", "Internal server error")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from flask import request
+from flask import Response, request
 from flask_smorest import Blueprint
 
 from facade.core.bundle import assemble
@@ -37,7 +37,7 @@ def _terminology() -> TerminologyService:
     return terminology
 
 
-def _respond(body: dict):
+def _respond(body: dict) -> Response:
     return fhir_response(body, media_type=negotiate(request), pretty=request.args.get("_pretty") == "true")
 
 

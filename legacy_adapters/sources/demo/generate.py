@@ -17,7 +17,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import URL
@@ -332,7 +332,7 @@ MED_DESC = {m[0]: m[1] for m in MEDS}
 
 
 # Facilities: the hospital, its outpatient network and the reference lab it sends tests to.
-ORGS = (
+ORGS: tuple[tuple[str, str, str | None, str, str, str, str, str | None], ...] = (
     ("GMH", "GENERAL MEMORIAL HOSPITAL", "1487653210", "1200 HOSPITAL DR", "SPRINGFIELD", "IL", "62701", "(555) 200-1000"),
     ("GMHCLN", "GMH COMMUNITY CLINICS", None, "45 MAPLE AVE", "SPRINGFIELD", "IL", "62704", "(555) 200-2000"),
     ("REFLAB", "STATEWIDE REFERENCE LABORATORY", "1962843577", "9 INDUSTRIAL PKWY", "DOVER", "DE", "19901", None),
@@ -489,7 +489,7 @@ class _Writer:
         self.buffers: dict[Table, list[dict]] = {t: [] for t in metadata.sorted_tables}
         self.counts = {t.name: 0 for t in metadata.sorted_tables}
 
-    def add(self, table: Table, **row) -> None:
+    def add(self, table: Table, **row: Any) -> None:
         buf = self.buffers[table]
         buf.append(row)
         if len(buf) >= CHUNK_ROWS:
@@ -599,12 +599,12 @@ class _Hospital:
                 org_cd="GMHCLN" if pool == "clinic" else "GMH",
                 active_yn="N" if more.random() < 0.1 else "Y",
             )
-        for org_cd, name, npi, addr, city, st, zip_cd, phone in ORGS:
+        for org_cd, name, org_npi, addr, city, st, zip_cd, phone in ORGS:
             self.out.add(
                 org_mstr,
                 org_cd=org_cd,
                 org_nm=name,
-                npi=npi,
+                npi=org_npi,
                 addr_line1=addr,
                 city=city,
                 st_cd=st,
@@ -749,6 +749,7 @@ class _Hospital:
         rng = self.rng
         ordered = max(start, pt.since)
         while True:
+            stop: datetime | None
             if not renew:
                 stop, stat = ordered + timedelta(days=10), "C"
             elif self.chance(0.06):
@@ -778,7 +779,7 @@ class _Hospital:
                 upd_dttm=self.stamp(stop or ordered),
                 upd_user=self.more.choice(("PHARM02", "RXIFACE", "MA0021")),
             )
-            if stat != "C" or not renew:
+            if stop is None or stat != "C" or not renew:
                 return
             ordered = stop
 
@@ -1092,12 +1093,12 @@ def _fill(conn: Connection, patients: int, seed: int) -> dict[str, int]:
         prev = hospital.add_patient(seq, prev)
     counts = out.close()
     for table in metadata.sorted_tables:
-        for index in sorted(table.indexes, key=lambda ix: ix.name):
+        for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
             index.create(conn)
     return counts
 
 
-def _fast_pragmas(dbapi_conn, _record) -> None:
+def _fast_pragmas(dbapi_conn: Any, _record: Any) -> None:
     """The file is private until renamed into place, so durability is pointless."""
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=OFF")
