@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 class Page:
     resources: list[dict] = field(default_factory=list)
     next_cursor: tuple | None = None  # keyset position after the last resource, when more follow
+    previous_cursor: tuple | None = None  # position of the first resource, when more precede it
     total: int | None = None  # only when the request asked for it
     # For each reference parameter named in ``request.references``: the target ids its
     # resources on this page point at (what ``_include`` fetches next, in one batch).
@@ -41,7 +42,9 @@ class LegacyAdapter(Protocol):
         """One resource as a plain FHIR JSON dict, or None."""
 
     def search(self, request: SearchRequest) -> Page:
-        """One page of matches in a total order, starting after ``request.cursor``."""
+        """One page of matches in a total order, starting after ``request.cursor`` (or ending
+        before it when ``request.before``); an adapter that cannot page backwards leaves
+        ``previous_cursor`` unset."""
 
 
 @runtime_checkable

@@ -127,12 +127,16 @@ class SqlAdapter:
             if query.statement is None:
                 return page
             rows = connection.execute(query.statement, cursor_params(request.cursor)).all()
+        more = len(rows) > request.count
+        rows = rows[: request.count]
+        if query.reversed:  # read backwards from the cursor: put the page in its order again
+            rows = rows[::-1]
         branches = resource.branches
         resource_type = request.resource_type
         meta = query.meta
         refs = query.references
         page.references = {name: [] for name in request.references}
-        for row in rows[: request.count]:
+        for row in rows:
             branch = branches[row[meta]]
             page.resources.append(_to_resource(resource_type, branch, row, query.layout[branch.index], meta))
             for j, name in enumerate(request.references):
@@ -143,9 +147,18 @@ class SqlAdapter:
                     page.references[name].extend(split_collection(value))
                 else:
                     page.references[name].append(str(value))
-        if len(rows) > request.count:
-            last = rows[request.count - 1]
-            page.next_cursor = tuple(_jsonable(v) for v in (*last[meta + 2 : refs], last[meta], last[meta + 1]))
+        if not rows:
+            return page
+
+        def position(row: sa.Row) -> tuple:
+            return tuple(_jsonable(v) for v in (*row[meta + 2 : refs], row[meta], row[meta + 1]))
+
+        # Forwards, rows precede the page when it has a cursor; backwards, the page came from
+        # its cursor, so rows follow it.
+        if more if query.reversed else request.cursor is not None:
+            page.previous_cursor = position(rows[0])
+        if request.cursor is not None if query.reversed else more:
+            page.next_cursor = position(rows[-1])
         return page
 
     def _page_plan(self, resource: BoundResource, request: SearchRequest) -> PageQuery:
@@ -154,7 +167,7 @@ class SqlAdapter:
         per page. Keyed by the full query text (clauses, including any added by authorization)."""
         terminology = self.mapping.terminology  # a crosswalk reload makes plans with old code lists stale
         generation = terminology.generation if terminology else 0
-        key = (request.canonical(), request.count, cursor_shape(request.cursor), request.references, generation)
+        key = (request.canonical(), request.count, cursor_shape(request.cursor), request.before, request.references, generation)
         with self._plans_lock:
             query = self._page_plans.get(key)
         if query is None:

@@ -64,7 +64,7 @@ class AuditEventAdapter:
                 filters["agent"] = value.code
         after = None
         if request.cursor is not None:
-            if len(request.cursor) != 1 or type(request.cursor[0]) is not int:
+            if request.before or len(request.cursor) != 1 or type(request.cursor[0]) is not int:
                 raise InvalidRequest("_cursor does not fit this search; follow the Bundle's links", expression="_cursor")
             after = request.cursor[0]
         page = Page()

@@ -1,7 +1,8 @@
 """Searchset Bundles (https://hl7.org/fhir/R4/bundle.html, R4 search §3.1.1.5–6).
 
 Links carry exactly the parameters that were applied, in a stable order; the
-``next`` link adds a keyset cursor, so paging needs no server-side state.
+``next`` and ``previous`` links add a keyset cursor, so paging needs no server-side
+state, and ``first`` is the search without one.
 Matches come first, then included resources (``search.mode = include``, each
 resource once), then an OperationOutcome entry for anything worth telling.
 """
@@ -28,7 +29,9 @@ def searchset(
 ) -> dict:
     """``warnings``: (OperationOutcome issue code, text) pairs for the outcome entry."""
     params = request.link_params()
-    next_cursor = encode_cursor(request.fingerprint(), page.next_cursor) if page.next_cursor is not None else None
+    fingerprint = request.fingerprint()
+    next_cursor = encode_cursor(fingerprint, page.next_cursor) if page.next_cursor is not None else None
+    previous_cursor = encode_cursor(fingerprint, page.previous_cursor, before=True) if page.previous_cursor is not None else None
     if request.ignored:
         ignored = f"Ignored unknown or unsupported search parameters: {', '.join(request.ignored)}"
         warnings = [("not-supported", ignored), *warnings]
@@ -44,6 +47,7 @@ def searchset(
         warnings,
         subsetter,
         total=page.total,
+        previous_cursor=previous_cursor,
     )
 
 
@@ -59,10 +63,15 @@ def assemble(
     subsetter: Subsetter | None = None,
     *,
     total: int | None = None,
+    previous_cursor: str | None = None,
 ) -> dict:
     """A searchset Bundle for ``{base_url}/{path}``: links, entries, and one outcome entry."""
     path = f"{base_url}/{path}"
     links = [{"relation": "self", "url": _url(path, params + ([("_cursor", self_cursor)] if self_cursor else []))}]
+    if self_cursor:
+        links.append({"relation": "first", "url": _url(path, params)})
+    if previous_cursor is not None:
+        links.append({"relation": "previous", "url": _url(path, params + [("_cursor", previous_cursor)])})
     if next_cursor is not None:
         links.append({"relation": "next", "url": _url(path, params + [("_cursor", next_cursor)])})
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}

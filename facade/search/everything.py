@@ -86,7 +86,7 @@ def parse_everything(
     request = EverythingRequest(patient_id, tuple(types), count, since, ignored=tuple(ignored))
     if cursor is None:
         return request
-    fingerprint, position = decode_cursor(cursor)
-    if fingerprint != request.fingerprint() or not position or type(position[0]) is not int or not 0 <= position[0] < len(types):
+    fingerprint, position, before = decode_cursor(cursor)
+    if before or fingerprint != request.fingerprint() or not position or type(position[0]) is not int or not 0 <= position[0] < len(types):
         raise InvalidRequest("_cursor belongs to a different request; follow the Bundle's links", expression="_cursor")
     return EverythingRequest(patient_id, request.types, count, since, (position[0], tuple(position[1:]) or None), request.ignored, cursor)

@@ -16,6 +16,7 @@ class SearchRequest:
     sort: tuple[SortKey, ...] = ()
     count: int = 20
     cursor: tuple | None = None  # keyset position after which this page starts (from cursor_token, checked)
+    before: bool = False  # the page ends before ``cursor`` instead (a ``previous`` link)
     cursor_token: str | None = field(default=None, compare=False)  # _cursor as received: the self link repeats it
     total: str = "none"  # none | accurate
     summary_count: bool = False

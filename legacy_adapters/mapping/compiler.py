@@ -37,6 +37,7 @@ class PageQuery:
     meta: int  # position of the first meta column (branch, id, sort keys..., references...)
     references: int = 0  # position of the first reference column (one per ``request.references``)
     listed: frozenset[int] = frozenset()  # reference columns holding several ids (a collection, split_collection)
+    reversed: bool = False  # rows come in reverse order (a page ending before its cursor)
 
 
 def branch_filters(resource: BoundResource, request: SearchRequest) -> list[tuple[Branch, ColumnElement]]:
@@ -96,8 +97,11 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
         if (binding := branch.bindings.get(name)) is not None and binding.several_per_row
     )
     selects = []
+    # A page that ends before its cursor (a ``previous`` link) reads the same order reversed;
+    # the adapter turns the rows round.
+    reverse = request.before and request.cursor is not None
     for branch, where in candidates:
-        keys = _sort_keys(branch, sort)
+        keys = _sort_keys(branch, sort, reverse)
         id_expr = branch.id.sql()
         columns = list(slot_columns[id(branch.source)])
         columns.append(sa.literal(branch.index, sa.Integer).label("_b"))
@@ -105,7 +109,7 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
         columns += [expr.label(f"_k{i}") for i, (expr, _) in enumerate(keys)]
         columns += [expr.label(f"_r{j}") for j, expr in enumerate(_reference_columns(branch, request.references))]
         if request.cursor is not None:
-            where = all_of(where, _after(keys, branch.index, id_expr, request.cursor, sort))
+            where = all_of(where, _after(keys, branch.index, id_expr, request.cursor, reverse))
             if is_false(where):
                 continue
         selects.append((sa.select(*columns).select_from(branch.source.from_clause).where(where), keys, id_expr))
@@ -114,16 +118,17 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
         return PageQuery(None, {}, 0)
     if len(selects) == 1:
         statement, keys, id_expr = selects[0]
-        statement = statement.order_by(*_order(keys, nulls_last_by_default), id_expr).limit(limit)
+        statement = statement.order_by(*_order(keys, nulls_last_by_default), _direction(id_expr, reverse)).limit(limit)
     else:
         members = []
         for statement, keys, id_expr in selects:
-            limited = statement.order_by(*_order(keys, nulls_last_by_default), id_expr).limit(limit).subquery()
+            limited = statement.order_by(*_order(keys, nulls_last_by_default), _direction(id_expr, reverse)).limit(limit).subquery()
             members.append(sa.select(limited))
         union = sa.union_all(*members).subquery("page")
-        outer_keys = [(union.c[f"_k{i}"], key.descending) for i, key in enumerate(sort)]
-        statement = sa.select(union).order_by(*_order(outer_keys, nulls_last_by_default), union.c["_b"], union.c["_id"]).limit(limit)
-    return PageQuery(statement, layout, position, position + 2 + len(sort), listed)
+        outer_keys = [(union.c[f"_k{i}"], key.descending != reverse) for i, key in enumerate(sort)]
+        ties = (_direction(union.c["_b"], reverse), _direction(union.c["_id"], reverse))
+        statement = sa.select(union).order_by(*_order(outer_keys, nulls_last_by_default), *ties).limit(limit)
+    return PageQuery(statement, layout, position, position + 2 + len(sort), listed, reverse)
 
 
 def _reference_columns(branch: Branch, names: tuple[str, ...]) -> list[ColumnElement]:
@@ -200,13 +205,18 @@ def compile_count(resource: BoundResource, request: SearchRequest) -> sa.Select 
     return sa.select(total)
 
 
-def _sort_keys(branch: Branch, sort: tuple[SortKey, ...]) -> list[tuple[ColumnElement, bool]]:
+def _sort_keys(branch: Branch, sort: tuple[SortKey, ...], reverse: bool = False) -> list[tuple[ColumnElement, bool]]:
+    """(expression, descending) per sort key; ``reverse`` turns every direction round."""
     keys = []
     for key in sort:
         binding = branch.bindings.get(key.name)
         expr = binding.sort_key() if binding is not None else sa.null()
-        keys.append((expr, key.descending))
+        keys.append((expr, key.descending != reverse))
     return keys
+
+
+def _direction(expr: ColumnElement, descending: bool) -> ColumnElement:
+    return expr.desc() if descending else expr
 
 
 def _order(keys: Sequence[tuple[ColumnElement, bool]], nulls_last_by_default: bool) -> list[ColumnElement]:
@@ -222,9 +232,10 @@ def _order(keys: Sequence[tuple[ColumnElement, bool]], nulls_last_by_default: bo
 
 
 def _after(
-    keys: list[tuple[ColumnElement, bool]], branch_index: int, id_expr: ColumnElement, cursor: tuple, sort: tuple[SortKey, ...]
+    keys: list[tuple[ColumnElement, bool]], branch_index: int, id_expr: ColumnElement, cursor: tuple, reverse: bool
 ) -> ColumnElement:
-    """Rows strictly after the cursor in (keys..., branch, id) order, NULL being smallest."""
+    """Rows strictly after the cursor in (keys..., branch, id) order, NULL being smallest; with
+    ``reverse`` the keys come already turned round, and branch and id ties turn with them."""
     if len(cursor) != len(keys) + 2:
         raise InvalidRequest("_cursor does not fit this search; follow the Bundle's links", expression="_cursor")
     *values, cursor_branch, cursor_id = cursor
@@ -241,10 +252,11 @@ def _after(
         alternatives.append(all_of(*equal_so_far, beyond))
         equal_so_far.append(expr.is_(None) if bound is None else expr == bound)
     # Ties on every key: branch, then id, break them.
-    if branch_index > cursor_branch:
+    cursor_id_bound = sa.bindparam("cursor_id", cursor_id, type_=id_expr.type)
+    if (branch_index < cursor_branch) if reverse else (branch_index > cursor_branch):
         alternatives.append(all_of(*equal_so_far))
     elif branch_index == cursor_branch:
-        alternatives.append(all_of(*equal_so_far, id_expr > sa.bindparam("cursor_id", cursor_id, type_=id_expr.type)))
+        alternatives.append(all_of(*equal_so_far, id_expr < cursor_id_bound if reverse else id_expr > cursor_id_bound))
     return any_of(*alternatives)
 
 

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from facade.app import create_app
 from facade.cli import main
 from facade.config import Settings
+from support.fhir_client import walk, walk_back
 from support.scratch_db import reader_url, scratch_database
 
 DDL = {
@@ -207,6 +208,7 @@ def test_paging_sorted_by_a_typed_column(typed, type_name, param, key, column, d
     keys = [key(by_id[i.rpartition("-")[2]]) for i in ids if i.rpartition("-")[2] in by_id]
     keys = [k for k in keys if k is not None]  # NULL sorts below every value; its place is the engine's
     assert keys == sorted(keys, reverse=descending)
+    walk_back(client, walk(client, f"/fhir/{type_name}?_sort={sort}&_count=4"))  # typed cursor values backwards too
 
 
 def _ids(client, url: str) -> set[str]:

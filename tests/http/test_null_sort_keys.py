@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from facade.app import create_app
 from facade.config import Settings
 from legacy_adapters.sources.demo.generate import generate
-from support.fhir_client import search_resources
+from support.fhir_client import search_resources, walk, walk_back
 from support.pg_demo import with_search_path
 
 PATIENTS = 60
@@ -72,3 +72,4 @@ def test_null_keys_sort_lowest_and_page_exactly_once(request, engine_case, desce
     assert sum(1 for r in resources if "birthDate" not in r) >= PATIENTS // 4  # the NULLs are really there
     assert len(set(ids)) == len(ids)
     assert ids == _expected(engine, descending)
+    walk_back(client, walk(client, f"/fhir/Patient?_sort={sort}&_count={count}"))

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
-from support.fhir_client import entry_ids, get_json, link, search_ids, sql_ids
+from support.fhir_client import entry_ids, get_json, link, search_ids, sql_ids, walk_back
 from support.fhir_client import walk as _walk
 
 BASE = "http://testserver/fhir"
@@ -175,6 +175,31 @@ def test_patient_sort_ties(client, raw_db, sort, count, key):
         assert [r["name"][0]["family"].upper() for r in seen] == values
     else:
         assert [r.get("birthDate", "").replace("-", "") or None for r in seen] == [v if v not in ("", "00000000") else None for v in values]
+
+
+# --------------------------------------------------------------------------- previous and first links
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/fhir/Patient?_sort=family&_count=37",
+        "/fhir/Patient?_sort=-birthdate,family&_count=50",
+        "/fhir/Observation?category=vital-signs&date=ge2020-01-01&_sort=-date&_count=97",  # several branches: a UNION
+        "/fhir/Observation?date=lt2012-01-01&_sort=date&_count=40",
+    ],
+)
+def test_previous_links_walk_back_over_the_same_pages(client, path):
+    """Keyset paging backwards: each ``previous`` page is the page the walk forward saw, ties
+    and NULL sort keys included, and a page reached backwards continues forwards correctly."""
+    pages = walk(client, path)
+    assert len(pages) >= 3, "the search must span several pages to test anything"
+    walk_back(client, pages)
+
+
+def test_previous_cursor_cannot_be_replayed_on_another_search(client):
+    second = walk(client, "/fhir/Patient?_sort=family&_count=5")[1]
+    cursor = dict(parse_qsl(urlsplit(link(second, "previous")).query))["_cursor"]
+    outcome = get_json(client, f"/fhir/Patient?_sort=-family&_count=5&_cursor={quote(cursor)}", 400)
+    assert outcome["resourceType"] == "OperationOutcome"
 
 
 def test_exact_multiple_of_count_has_no_extra_page(client, raw_db):

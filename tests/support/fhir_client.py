@@ -40,6 +40,24 @@ def walk(client, path: str, on_page: Callable[[dict], object] | None = None) -> 
     return pages
 
 
+def walk_back(client, pages: list[dict]) -> None:
+    """From the last of ``pages`` (a walk forward), ``previous`` links give every earlier page
+    again, the same ids in the same order; from each of them ``next`` gives the page after it;
+    every page but the first links ``first`` to the first, and the first has no ``previous``."""
+    first_ids = entry_ids(pages[0])
+    assert link(pages[0], "previous") is None and link(pages[0], "first") is None
+    bundle = pages[-1]
+    for index in range(len(pages) - 2, -1, -1):
+        assert entry_ids(get_json(client, link(bundle, "first") or "")) == first_ids
+        url = link(bundle, "previous")
+        assert url, f"page {index + 2} has no previous link"
+        bundle = get_json(client, url)
+        assert entry_ids(bundle) == entry_ids(pages[index]), f"previous of page {index + 2}"
+        forward = link(bundle, "next")
+        assert forward and entry_ids(get_json(client, forward)) == entry_ids(pages[index + 1])
+    assert link(bundle, "previous") is None, "nothing precedes the first page"
+
+
 def entry_ids(bundle: dict) -> list[str]:
     """Ids of the ``match`` entries of one Bundle page."""
     return [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
