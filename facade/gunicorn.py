@@ -152,11 +152,11 @@ def serve(settings: Settings) -> None:
         check_port(settings.host, settings.metrics_port)
     if settings.is_demo:
         ensure_demo_database(settings)
-    from facade.app import preflight
+    if settings.metrics:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_directory(settings))  # before anything imports the metrics
+    from facade.app import preflight  # imports the metrics: after their directory is set
 
     preflight(settings)
-    if settings.metrics:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_directory(settings))  # before any worker imports the metrics
     base = settings.public_base_url
     log.info("serving FHIR at %s (%d workers, pid %d)", base, settings.workers, os.getpid())
     if settings.auth_mode == "builtin":

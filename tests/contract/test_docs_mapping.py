@@ -11,15 +11,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import yaml
 from click.testing import CliRunner
 
 from facade.app import create_app
 from facade.cli import main
 from facade.config import Settings
 from legacy_adapters.engines import create_legacy_engine, sqlite_url
-from legacy_adapters.mapping import yamlpos
-from legacy_adapters.mapping.loader import parse_mapping
 from legacy_adapters.mapping.reference import reference_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,14 +174,3 @@ def test_the_index_names_the_schema_as_the_shipped_mappings_do():
     modeline = blocks(DOCS / "index.md", "text")[0].strip()
     for shipped in (ROOT / "legacy_adapters" / "sources").glob("*/mapping.yaml"):
         assert shipped.read_text(encoding="utf-8").splitlines()[0] == modeline
-
-
-def test_the_readme_mapping_examples_load():
-    readme = ROOT / "README.md"
-    section = readme.read_text(encoding="utf-8").partition("## Writing a mapping")[2].partition("\n## ")[0]
-    examples = [body for lang, body in FENCE.findall(section) if lang == "yaml" and "resources:" in body]
-    assert examples
-    for body in examples:
-        parse_mapping(yamlpos.load(body, "README.md"), "README.md")
-    assert "docs/mapping/" in section
-    assert yaml.safe_load(examples[0])["resources"]
