@@ -244,6 +244,10 @@ def test_serve_stops_with_the_mapping_errors(tmp_path, database, monkeypatch):
 
     started = []
     monkeypatch.setattr(facade.gunicorn.FacadeServer, "run", lambda self: started.append(self))
+    # serve() names the workers' metrics directory in the environment: undone after the test,
+    # or every later in-process app would read metrics from there.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    (tmp_path / "metrics").mkdir()
     mapping = _write(tmp_path, VALID.replace("birthDate: {column", "birthdate: {column"))
     env = {"FHIR_FACADE_MAPPING": str(mapping), "FHIR_FACADE_DATABASE_URL": sqlite_url(database), "FHIR_FACADE_AUTH_MODE": "off"}
     run = CliRunner().invoke(main, ["serve"], env=env)

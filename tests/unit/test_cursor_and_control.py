@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 
 import pytest
@@ -39,8 +40,11 @@ def test_a_cursor_round_trips_and_refuses_what_it_was_not_issued_for():
     by_code = SearchClause("code", "token", None, (TokenValue(None, "x"),), raw="x")
     request = SearchRequest("Observation", clauses=(by_code,))
     token = encode_cursor(request.fingerprint(), ("2024-01-01", 0, "id-9"))
-    assert decode_cursor(token) == (request.fingerprint(), ("2024-01-01", 0, "id-9"))
+    assert decode_cursor(token) == (request.fingerprint(), ("2024-01-01", 0, "id-9"), False)
     assert resume(dataclasses.replace(request, cursor_token=token)).cursor == ("2024-01-01", 0, "id-9")
+    before = encode_cursor(request.fingerprint(), ("2024-01-01", 0, "id-9"), before=True)
+    assert decode_cursor(before) == (request.fingerprint(), ("2024-01-01", 0, "id-9"), True)
+    assert resume(dataclasses.replace(request, cursor_token=before)).before
     other = dataclasses.replace(request, clauses=(), cursor_token=token)
     with pytest.raises(InvalidRequest, match="different search"):
         resume(other)
@@ -49,7 +53,22 @@ def test_a_cursor_round_trips_and_refuses_what_it_was_not_issued_for():
         resume(narrowed)  # the same search under another grant is another search
 
 
-@pytest.mark.parametrize("garbage", ["!!!", "e30", "W10", encode_cursor("x", ({"a": 1},)), encode_cursor("x", ([1],))])
+def _raw(payload: bytes) -> str:
+    return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "!!!",
+        "e30",
+        "W10",
+        encode_cursor("x", ({"a": 1},)),
+        encode_cursor("x", ([1],)),
+        _raw(b'["x", [1], "after"]'),
+        _raw(b'["x", [1], "before", 1]'),
+    ],
+)
 def test_a_cursor_that_is_not_ours_is_a_400(garbage):
     with pytest.raises(InvalidRequest, match="not a paging cursor"):
         decode_cursor(garbage)

@@ -120,7 +120,7 @@ def test_links_carry_applied_parameters_in_order():
 def test_cursor_round_trip_and_binding_to_query():
     request = parse(("name", "smi"))
     token = encode_cursor(request.fingerprint(), ("2024", 0, "abc"))
-    assert decode_cursor(token) == (request.fingerprint(), ("2024", 0, "abc"))
+    assert decode_cursor(token) == (request.fingerprint(), ("2024", 0, "abc"), False)
     assert parse(("name", "smi"), ("_cursor", token)).cursor is None  # kept as received until resumed
     assert resume(parse(("name", "smi"), ("_cursor", token))).cursor == ("2024", 0, "abc")
     with pytest.raises(InvalidRequest):
