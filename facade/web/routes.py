@@ -16,6 +16,7 @@ from facade.core.service import FhirService
 from facade.errors import InvalidRequest, UnsupportedMediaType
 from facade.web import audit_hook, openapi_docs
 from facade.web.auth import request_access
+from facade.web.bodies import json_body
 from facade.web.conditional import remember_last_modified
 from facade.web.rendering import fhir_response, negotiate
 from facade.web.state import facade_state
@@ -74,7 +75,7 @@ def _operation_pairs(req: Request) -> list[tuple[str, str]]:
         raise UnsupportedMediaType(
             f"POST $everything takes a FHIR Parameters resource (application/fhir+json), not {req.mimetype or 'no content type'}"
         )
-    body = req.get_json(silent=True)
+    body = json_body(req, "POST $everything")
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters" or not isinstance(body.get("parameter", []), list):
         raise InvalidRequest("POST $everything takes a FHIR Parameters resource")
     for parameter in body.get("parameter", []):

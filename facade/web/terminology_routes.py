@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from flask import request
 from flask_smorest import Blueprint
 
@@ -21,6 +20,7 @@ from facade.core.terminology import TerminologyService
 from facade.errors import InvalidRequest, UnsupportedMediaType
 from facade.web import audit_hook
 from facade.web.auth import request_access
+from facade.web.bodies import json_body
 from facade.web.rendering import fhir_response, negotiate
 from facade.web.routes import public_base
 from facade.web.state import facade_state
@@ -67,6 +67,33 @@ def _guarded(interaction: str, resource_type: str, answer: Callable[..., dict], 
     return fhir_response(body, media_type=media, pretty=request.args.get("_pretty") == "true")
 
 
+def _typed(name: str, value: Any) -> Any:
+    """A ``Parameters`` value of the type its name takes, or a 400: the operations below
+    compare, hash and echo these values, and a JSON object where a string belongs is the
+    client's mistake."""
+    if name in ("coding", "codeableConcept"):
+        expected = "a Coding" if name == "coding" else "a CodeableConcept"
+        if not isinstance(value, dict):
+            raise InvalidRequest(f"{name} must be {expected}")
+        codings = value.get("coding", []) if name == "codeableConcept" else [value]
+        if not isinstance(codings, list) or not all(
+            isinstance(c, dict) and all(isinstance(c.get(k, ""), str) for k in ("system", "code")) for c in codings
+        ):
+            raise InvalidRequest(f"{name} must be {expected} whose system and code are strings")
+        return value
+    if name == "reverse":
+        if not isinstance(value, bool | str):
+            raise InvalidRequest("reverse must be true or false")
+        return value
+    if name in ("count", "offset"):
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise InvalidRequest(f"{name} must be a whole number")
+        return value
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be a string")
+    return value
+
+
 def operation_args() -> dict[str, Any]:
     """Operation inputs from the query string (GET) or a FHIR ``Parameters`` body (POST)."""
     if request.method == "GET":
@@ -76,18 +103,15 @@ def operation_args() -> dict[str, Any]:
             raise UnsupportedMediaType(
                 f"POST takes a FHIR Parameters resource as application/fhir+json, not {request.mimetype or 'no content type'}"
             )
-        try:
-            body = orjson.loads(request.get_data())
-        except orjson.JSONDecodeError:
-            raise InvalidRequest("the request body is not valid JSON") from None
-        if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        body = json_body(request, f"POST {request.path.rsplit('/', 1)[-1]}")
+        if not isinstance(body, dict) or body.get("resourceType") != "Parameters" or not isinstance(body.get("parameter") or [], list):
             raise InvalidRequest("the request body must be a FHIR Parameters resource")
         args = {}
         for parameter in body.get("parameter") or []:
             if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
                 raise InvalidRequest("each Parameters.parameter needs a name")
             value = next((v for k, v in parameter.items() if k.startswith("value")), None)
-            args[parameter["name"]] = value
+            args[parameter["name"]] = _typed(parameter["name"], value)
     if isinstance(args.get("coding"), str):  # GET: coding=system|code
         system, _, code = args["coding"].partition("|")
         args["coding"] = {"system": system, "code": code}
