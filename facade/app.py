@@ -26,6 +26,7 @@ from facade.state import StateStore
 from facade.web import smart as smart_endpoints
 from facade.web.audit_hook import audit_response, audit_token_events
 from facade.web.auth import build_authenticator
+from facade.web.bodies import frame_chunked_body
 from facade.web.compression import compress
 from facade.web.conditional import conditional
 from facade.web.cors import register_cors
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         app.register_blueprint(smart_endpoints.blueprint())
     # Every state table (tokens, revocations, the audit trail) is created once, before the first
     # request is served; building the app touches no database, so it starts while one is down.
+    app.before_request(frame_chunked_body)  # first: nothing may read a body before it is framed
     app.before_request(_prepare_state)
     register_error_handlers(app)
     # After-request hooks run last-registered first: 304 and gzip shape the response, the audit
