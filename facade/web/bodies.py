@@ -47,7 +47,7 @@ def frame_chunked_body() -> None:
     environ["CONTENT_LENGTH"] = str(len(body))
     del environ["HTTP_TRANSFER_ENCODING"]
     del environ["wsgi.input_terminated"]
-    request._get_current_object().__dict__.pop("content_length", None)  # Werkzeug caches it
+    vars(request._get_current_object()).pop("content_length", None)  # type: ignore[attr-defined]  # Werkzeug caches it
 
 
 def json_body(req: Request, what: str) -> Any:
