@@ -35,7 +35,10 @@ def frame_chunked_body() -> None:
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     stream, chunks, size = environ["wsgi.input"], [], 0
     while size <= limit:
-        chunk = stream.read(min(_READ, limit + 1 - size))
+        try:
+            chunk = stream.read(min(_READ, limit + 1 - size))
+        except Exception:  # noqa: BLE001 - the server's own parse errors (a bad chunk size…); their text is the client's data
+            raise InvalidRequest("The chunked request body is not valid HTTP/1.1 chunked encoding") from None
         if not chunk:
             break
         chunks.append(chunk)

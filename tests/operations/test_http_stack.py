@@ -26,8 +26,11 @@ def served(demo_path, tmp_path_factory):
         FHIR_FACADE_STATE_URL=f"sqlite:///{work / 'state.sqlite'}",
         FHIR_FACADE_WORKERS="1",
         XDG_DATA_HOME=str(work / "data"),
-        HOME=str(work / "home"),  # where gunicorn would put its default control socket
+        HOME=str(work / "home"),  # where gunicorn would put its default control socket…
+        XDG_RUNTIME_DIR=str(work / "run"),  # …or here, when it exists
     )
+    (work / "home").mkdir()
+    (work / "run").mkdir()
     server = Server("façade", [*facade_command(), "serve", "--port", str(port)], env, port, work / "serve.log")
     server.start("/healthz")
     token = subprocess.run(
@@ -56,6 +59,8 @@ def exchange(port: int, raw: bytes, timeout: float = 30) -> tuple[int, dict[str,
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     if headers.get("transfer-encoding") == "chunked":
         body = _dechunk(body)
+    elif "content-length" in headers:
+        body = body[: int(headers["content-length"])]
     return int(lines[0].split()[1]), headers, body
 
 
@@ -129,3 +134,77 @@ def test_chunked_bodies_are_read_checked_and_limited_like_content_length_ones(se
     )
     status, _, body = exchange(server.port, raw)
     assert status == 200 and len(json.loads(body)["expansion"]["contains"]) == 1, body[:300]
+
+
+# -- what gunicorn refuses itself -------------------------------------------------------------
+
+PHI = ("Mueller", "M\u00fcller", "1961-02-03", "555-12-3456")
+
+
+def _hostile(token: str) -> list[tuple[str, bytes, int]]:
+    query = "family=M\u00fcller&birthdate=1961-02-03&identifier=555-12-3456"
+    auth = b"Authorization: Bearer %s\r\n" % token.encode()
+    return [
+        ("raw UTF-8 in the request line", f"GET /fhir/Patient?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), 400),
+        ("a space in the query", b"GET /fhir/Patient?family=Mueller Young&birthdate=1961-02-03 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("a tab before the version", b"GET /fhir/Patient?family=Mueller&birthdate=1961-02-03\tHTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        ("a bad method", b"G\x01T /fhir/Patient?family=Mueller&birthdate=1961-02-03 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (
+            "a request line over the limit",
+            b"GET /fhir/Patient?family=Mueller&birthdate=1961-02-03&_pad=" + b"A" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            414,
+        ),
+        (
+            "a header over the limit",
+            b"GET /fhir/Patient?family=Mueller HTTP/1.1\r\nHost: x\r\nX-Note: 1961-02-03 " + b"A" * 9000 + b"\r\n\r\n",
+            431,
+        ),
+        ("too many headers", b"GET /fhir/Patient?family=Mueller HTTP/1.1\r\nHost: x\r\n" + b"X-N: 555-12-3456\r\n" * 101 + b"\r\n", 431),
+        ("an invalid header name", b"GET /fhir/Patient?family=Mueller HTTP/1.1\r\nHost: x\r\nX Bad: 1961-02-03\r\n\r\n", 400),
+        (
+            "a bad chunk size",
+            b"POST /fhir/Patient/_search?family=Mueller HTTP/1.1\r\nHost: x\r\n"
+            + auth
+            + b"Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbirthdate=1961-02-03\r\n0\r\n\r\n",
+            400,
+        ),
+    ]
+
+
+def test_requests_gunicorn_refuses_get_an_operation_outcome_and_leave_no_phi_in_the_log(served):
+    server, token, _ = served
+    before = server.log.read_bytes()
+    for name, raw, expected in _hostile(token):
+        status, headers, body = exchange(server.port, raw)
+        assert status == expected, (name, status, body[:300])
+        assert headers["content-type"] == "application/fhir+json; charset=utf-8", (name, headers)
+        outcome = json.loads(body)
+        assert outcome["resourceType"] == "OperationOutcome", name
+        for value in PHI:
+            assert value.encode() not in body, (name, body)
+    assert server.get("/healthz")[0] == 200
+    log = server.log.read_bytes()[len(before) :]
+    assert log.count(b"Invalid request from ip=") >= len(_hostile(token)) - 1, log.decode(errors="replace")
+    for line in log.splitlines():
+        for value in (*PHI, "family=", "Patient?"):
+            assert value.encode() not in line, line
+
+
+def test_a_get_search_of_about_8_kb_is_served(served):
+    server, token, _ = served
+    raw = (
+        b"GET /fhir/Patient?_elements=id&_id="
+        + b",".join([b"x" * 70] * 100)
+        + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n" % token.encode()
+    )
+    assert len(raw) > 7000
+    status, _, body = exchange(server.port, raw)
+    assert status == 200, body[:300]
+
+
+def test_an_instance_holds_no_shared_control_socket(served):
+    """gunicorn's default control socket is one path per user: a second server on the host would
+    take it over and unlink it when it stops. The façade opens none."""
+    _, _, work = served
+    found = [p for d in (work / "home", work / "run") for p in d.rglob("*") if p.name.endswith(".ctl")]
+    assert found == []
