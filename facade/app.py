@@ -46,7 +46,10 @@ from terminology.registry import Terminology
 def build_adapter(settings: Settings) -> SqlAdapter:
     mapping = load_mapping(settings.mapping)
     url = settings.database_url or sqlite_url(settings.demo_path)
-    return SqlAdapter(mapping, create_legacy_engine(url, pool_size=settings.pool_size))
+    engine = create_legacy_engine(
+        url, pool_size=settings.pool_size, statement_timeout_ms=settings.statement_timeout * 1000, network_timeout=settings.network_timeout
+    )
+    return SqlAdapter(mapping, engine)
 
 
 def preflight(settings: Settings) -> None:
@@ -75,7 +78,9 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    state_store = StateStore(settings.state_database_url)
+    state_store = StateStore(
+        settings.state_database_url, statement_timeout=settings.state_statement_timeout, network_timeout=settings.network_timeout
+    )
     audit = AuditStore(state_store.engine, delivery=settings.audit_delivery, spool_dir=settings.audit_spool_dir)
     builtin = settings.auth_mode == "builtin"
     source = adapter if isinstance(adapter, TerminologySource) else None
