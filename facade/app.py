@@ -23,6 +23,7 @@ from facade.errors import UpstreamUnavailable
 from facade.smart.discovery import rest_security
 from facade.smart.server import Smart
 from facade.state import StateStore
+from facade.web import openapi_docs
 from facade.web import smart as smart_endpoints
 from facade.web.audit_hook import audit_response, audit_token_events
 from facade.web.auth import build_authenticator
@@ -111,6 +112,8 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         state.on_close(smart.events.subscribe(audit_token_events(audit)))
 
     api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 façade over a legacy EHR database"}})
+    openapi_docs.register_schemas(api.spec)
+    openapi_docs.register_converters(app, api)
     api.register_blueprint(make_blueprint(service))
     if state.terminology is not None:
         api.register_blueprint(make_terminology_blueprint())

@@ -95,13 +95,13 @@ def _register_everything(blp: Blueprint) -> None:
         return _render(audit_hook.done(result).body, media)
 
     get = blp.doc(**openapi_docs.everything("GET"))(patient_everything)
-    blp.add_url_rule("/Patient/<resource_id>/$everything", "everything_Patient", get, methods=["GET"])
+    blp.add_url_rule("/Patient/<fhir_id:resource_id>/$everything", "everything_Patient", get, methods=["GET"])
 
     def patient_everything_post(resource_id: str) -> Response:
         return patient_everything(resource_id)
 
     post = blp.doc(**openapi_docs.everything("POST"))(patient_everything_post)
-    blp.add_url_rule("/Patient/<resource_id>/$everything", "everything_post_Patient", post, methods=["POST"])
+    blp.add_url_rule("/Patient/<fhir_id:resource_id>/$everything", "everything_post_Patient", post, methods=["POST"])
 
 
 def _register_type(blp: Blueprint, resource_type: str, params: dict) -> None:
@@ -139,6 +139,5 @@ def _register_type(blp: Blueprint, resource_type: str, params: dict) -> None:
         blp.doc(**openapi_docs.search_post(resource_type, params))(search_post),
         methods=["POST"],
     )
-    blp.add_url_rule(
-        f"/{resource_type}/<resource_id>", f"read_{resource_type}", blp.doc(**openapi_docs.read(resource_type))(read), methods=["GET"]
-    )
+    documented_read = blp.doc(**openapi_docs.read(resource_type))(read)
+    blp.add_url_rule(f"/{resource_type}/<fhir_id:resource_id>", f"read_{resource_type}", documented_read, methods=["GET"])

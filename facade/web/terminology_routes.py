@@ -18,7 +18,7 @@ from facade.core.bundle import assemble
 from facade.core.service import Result
 from facade.core.terminology import TerminologyService
 from facade.errors import InvalidRequest, UnsupportedMediaType
-from facade.web import audit_hook
+from facade.web import audit_hook, openapi_docs
 from facade.web.auth import request_access
 from facade.web.bodies import json_body
 from facade.web.rendering import fhir_response, negotiate
@@ -27,8 +27,8 @@ from facade.web.state import facade_state
 
 _JSON = ("application/fhir+json", "application/json", "application/json+fhir")
 _BOOLEANS = {"true": True, "false": False}
-_OK = {"200": {"description": "FHIR resource", "content": {"application/fhir+json": {"schema": {"type": "object"}}}}}
-_ERRORS = {code: {"description": "OperationOutcome"} for code in ("400", "404", "415")}
+_OK = {"200": openapi_docs.ok("FHIR resource")}
+_ERRORS = {code: openapi_docs.OUTCOME for code in ("400", "401", "404", "406", "413", "415", "503")}
 
 
 def _terminology() -> TerminologyService:
@@ -146,7 +146,16 @@ def make_terminology_blueprint() -> Blueprint:
 
         view.__name__ = endpoint
         documented = blp.doc(summary=summary, tags=[resource_type], responses={**_OK, **_ERRORS})(view)
-        blp.add_url_rule(path, endpoint, documented, methods=list(methods))
+        blp.add_url_rule(path, endpoint, documented, methods=["GET"])
+        if "POST" in methods:  # the same answer to a Parameters body; its own rule, so its own body schema
+
+            def post_view(**route_args: str) -> Any:
+                return _guarded(interaction, resource_type, answer, **route_args)
+
+            post_view.__name__ = f"{endpoint}_post"
+            body = openapi_docs.parameters_body("FHIR Parameters: the operation's inputs")
+            posted = blp.doc(summary=summary, tags=[resource_type], requestBody=body, responses={**_OK, **_ERRORS})(post_view)
+            blp.add_url_rule(path, post_view.__name__, posted, methods=["POST"])
 
     t = _terminology
     route(
@@ -167,7 +176,7 @@ def make_terminology_blueprint() -> Blueprint:
         ("GET", "POST"),
     )
     route(
-        "/ConceptMap/<resource_id>",
+        "/ConceptMap/<fhir_id:resource_id>",
         "read_conceptmap",
         "read",
         "ConceptMap",
@@ -175,7 +184,7 @@ def make_terminology_blueprint() -> Blueprint:
         "Read a ConceptMap (one per crosswalk)",
     )
     route(
-        "/ConceptMap/<resource_id>/$translate",
+        "/ConceptMap/<fhir_id:resource_id>/$translate",
         "translate_instance",
         "operation",
         "ConceptMap",
@@ -201,7 +210,7 @@ def make_terminology_blueprint() -> Blueprint:
         ("GET", "POST"),
     )
     route(
-        "/CodeSystem/<resource_id>",
+        "/CodeSystem/<fhir_id:resource_id>",
         "read_codesystem",
         "read",
         "CodeSystem",
@@ -226,7 +235,7 @@ def make_terminology_blueprint() -> Blueprint:
         ("GET", "POST"),
     )
     route(
-        "/ValueSet/<resource_id>",
+        "/ValueSet/<fhir_id:resource_id>",
         "read_valueset",
         "read",
         "ValueSet",
@@ -234,7 +243,7 @@ def make_terminology_blueprint() -> Blueprint:
         "Read a local ValueSet",
     )
     route(
-        "/ValueSet/<resource_id>/$expand",
+        "/ValueSet/<fhir_id:resource_id>/$expand",
         "expand_instance",
         "operation",
         "ValueSet",
