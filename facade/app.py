@@ -23,9 +23,11 @@ from facade.errors import UpstreamUnavailable
 from facade.smart.discovery import rest_security
 from facade.smart.server import Smart
 from facade.state import StateStore
+from facade.web import openapi_docs
 from facade.web import smart as smart_endpoints
 from facade.web.audit_hook import audit_response, audit_token_events
 from facade.web.auth import build_authenticator
+from facade.web.bodies import frame_chunked_body
 from facade.web.compression import compress
 from facade.web.conditional import conditional
 from facade.web.cors import register_cors
@@ -45,7 +47,10 @@ from terminology.registry import Terminology
 def build_adapter(settings: Settings) -> SqlAdapter:
     mapping = load_mapping(settings.mapping)
     url = settings.database_url or sqlite_url(settings.demo_path)
-    return SqlAdapter(mapping, create_legacy_engine(url, pool_size=settings.pool_size))
+    engine = create_legacy_engine(
+        url, pool_size=settings.pool_size, statement_timeout_ms=settings.statement_timeout * 1000, network_timeout=settings.network_timeout
+    )
+    return SqlAdapter(mapping, engine)
 
 
 def preflight(settings: Settings) -> None:
@@ -74,7 +79,9 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    state_store = StateStore(settings.state_database_url)
+    state_store = StateStore(
+        settings.state_database_url, statement_timeout=settings.state_statement_timeout, network_timeout=settings.network_timeout
+    )
     audit = AuditStore(state_store.engine, delivery=settings.audit_delivery, spool_dir=settings.audit_spool_dir)
     builtin = settings.auth_mode == "builtin"
     source = adapter if isinstance(adapter, TerminologySource) else None
@@ -105,6 +112,8 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         state.on_close(smart.events.subscribe(audit_token_events(audit)))
 
     api = Api(app, spec_kwargs={"info": {"description": "FHIR R4 façade over a legacy EHR database"}})
+    openapi_docs.register_schemas(api.spec)
+    openapi_docs.register_converters(app, api)
     api.register_blueprint(make_blueprint(service))
     if state.terminology is not None:
         api.register_blueprint(make_terminology_blueprint())
@@ -112,6 +121,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         app.register_blueprint(smart_endpoints.blueprint())
     # Every state table (tokens, revocations, the audit trail) is created once, before the first
     # request is served; building the app touches no database, so it starts while one is down.
+    app.before_request(frame_chunked_body)  # first: nothing may read a body before it is framed
     app.before_request(_prepare_state)
     register_error_handlers(app)
     # After-request hooks run last-registered first: 304 and gzip shape the response, the audit

@@ -39,12 +39,15 @@ class Settings:
     database_url: str | None = None  # None: the embedded demo (SQLite, created on first run)
     mapping: str = DEMO_MAPPING
     pool_size: int = 5
+    statement_timeout: int = 30  # seconds a legacy statement may run (the database cancels it: 500 too-costly)
+    network_timeout: int = 5  # seconds to connect, and to wait past a statement's time before a silent database is down (503)
     # [search]
     default_count: int = 20
     max_count: int = 1000
     strict_handling: bool = False  # unknown parameters: 400 instead of ignored-and-reported
     # [state]
     state_url: str | None = None  # the façade's own database (tokens, audit); None: SQLite in the data directory
+    state_statement_timeout: int = 10  # seconds a state-database statement may run (network databases; network_timeout applies too)
     # [audit]
     audit_delivery: str = (
         "spool"  # spool: a worker-owned file before the response, shipped to the chain within 50 ms; commit: committed before the response
@@ -144,6 +147,8 @@ class Settings:
             raise ConfigError("token_lifetime must be between 1 and 3600 seconds")
         if self.refresh_token_lifetime < 1:
             raise ConfigError("refresh_token_lifetime must be positive")
+        if not (1 <= self.statement_timeout <= 3600 and 1 <= self.state_statement_timeout <= 3600 and 1 <= self.network_timeout <= 600):
+            raise ConfigError("statement_timeout and state_statement_timeout take 1–3600 seconds, network_timeout 1–600")
         if self.demo_patients < 1:
             raise ConfigError("demo_patients must be at least 1")
         return self
@@ -151,9 +156,9 @@ class Settings:
 
 _SECTIONS = {
     "server": ("host", "port", "workers", "threads", "base_url"),
-    "legacy": ("database_url", "mapping", "pool_size"),
+    "legacy": ("database_url", "mapping", "pool_size", "statement_timeout", "network_timeout"),
     "search": ("default_count", "max_count", "strict_handling"),
-    "state": ("state_url",),
+    "state": ("state_url", "state_statement_timeout"),
     "audit": ("audit_delivery", "audit_spool_dir"),
     "operations": ("log_format", "metrics", "metrics_port", "ready_audit_lag"),
     "demo": ("demo_path", "demo_patients"),

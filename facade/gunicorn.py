@@ -19,7 +19,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import errors as http_errors
+from gunicorn.util import write_nonblock
+from gunicorn.workers.gthread import ThreadWorker
 
 from facade.config import Settings, data_home
 
@@ -51,8 +55,12 @@ class FacadeServer(BaseApplication):
         self.cfg.set("workers", s.workers)
         self.cfg.set("threads", s.threads)
         # gthread even with one thread: it keeps connections alive between requests, where
-        # gunicorn's sync worker closes each one.
-        self.cfg.set("worker_class", "gthread")
+        # gunicorn's sync worker closes each one. Ours answers what gunicorn itself refuses.
+        self.cfg.set("worker_class", FacadeWorker)
+        self.cfg.set("limit_request_line", 8190)  # gunicorn's maximum: GET searches of about 8 KB
+        # gunicorn's control socket has one default path per user: a second instance on the host
+        # would take it over and unlink it on exit. Nothing here uses it.
+        self.cfg.set("control_socket_disable", True)
         self.cfg.set("keepalive", 5)
         self.cfg.set("timeout", 60)
         self.cfg.set("accesslog", None)  # URLs carry search values, which may be PHI
@@ -68,6 +76,47 @@ class FacadeServer(BaseApplication):
         from facade.app import create_app
 
         return create_app(self.settings)
+
+
+# What gunicorn refuses before the application sees the request: (status, reason, issue code, words).
+_REFUSALS: list[tuple[type[Exception], int, str, str, str]] = [
+    (http_errors.InvalidResponseHeader, 500, "Internal Server Error", "exception", "Internal server error"),
+    (http_errors.InvalidResponseHeaderName, 500, "Internal Server Error", "exception", "Internal server error"),
+    (http_errors.LimitRequestLine, 414, "URI Too Long", "too-long", "The request line is too long; send long searches as POST _search"),
+    (http_errors.LimitRequestHeaders, 431, "Request Header Fields Too Large", "too-long", "Too many or too large request headers"),
+    (http_errors.UnsupportedTransferCoding, 501, "Not Implemented", "not-supported", "Unsupported Transfer-Encoding"),
+    (http_errors.ExpectationFailed, 417, "Expectation Failed", "not-supported", "Unsupported Expect header"),
+    (http_errors.ForbiddenProxyRequest, 403, "Forbidden", "forbidden", "Request forbidden"),
+    (http_errors.ConfigurationProblem, 500, "Internal Server Error", "exception", "Server configuration problem"),
+    (http_errors.ParseException, 400, "Bad Request", "invalid", "The request is not valid HTTP/1.1"),
+]
+
+
+class FacadeWorker(ThreadWorker):
+    """gunicorn's threaded worker, but what gunicorn refuses itself (a request line too long or
+    not valid, too many headers…) is answered with an OperationOutcome, and logged by kind only:
+    gunicorn's own message repeats the request line, query string and all, which may be PHI."""
+
+    def handle_error(self, req, client, addr, exc):  # gunicorn's signature
+        ip = (addr or ("",))[0]
+        refusal = next((r for r in _REFUSALS if isinstance(exc, r[0])), None)
+        if refusal is None:
+            self.log.exception("Error handling request (%s)", type(exc).__name__)
+            status, reason, code, words = 500, "Internal Server Error", "exception", "Internal server error"
+        else:
+            _, status, reason, code, words = refusal
+            self.log.warning("Invalid request from ip=%s: %s (%d)", ip, type(exc).__name__, status)
+        from facade.errors import operation_outcome
+
+        body = orjson.dumps(operation_outcome("fatal" if status >= 500 else "error", code, words))
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/fhir+json; charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        try:
+            write_nonblock(client, head.encode("latin-1") + body)
+        except OSError:
+            self.log.debug("could not send the error answer")
 
 
 def _worker_exit(_server: object, _worker: object) -> None:

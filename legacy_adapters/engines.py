@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from facade.errors import FacadeError, TooCostly, UpstreamUnavailable
+from legacy_adapters import watchdog
+from legacy_adapters.watchdog import NETWORK_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,20 @@ def sqlite_url(path: str | Path, read_only: bool = True) -> str:
     return f"sqlite:///file:{resolved}?mode=ro&uri=true" if read_only else f"sqlite:///{resolved}"
 
 
-def create_legacy_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: int = 30000) -> sa.Engine:
-    """An engine whose every connection refuses writes."""
+def create_legacy_engine(
+    url: str, *, pool_size: int = 5, statement_timeout_ms: int = 30000, network_timeout: int = NETWORK_TIMEOUT
+) -> sa.Engine:
+    """An engine whose every connection refuses writes, and whose waits are bounded
+    (legacy_adapters/watchdog.py): a statement gets ``statement_timeout_ms`` on the server, and
+    the client gives up ``network_timeout`` seconds later."""
     parsed = sa.engine.make_url(url)
     dialect = parsed.get_backend_name()
-    connect_args: dict = {}
+    statement_timeout = max(1, -(-statement_timeout_ms // 1000))
+    connect_args: dict = {
+        k: v
+        for k, v in watchdog.connect_args(dialect, network_timeout=network_timeout, statement_timeout=statement_timeout).items()
+        if k not in parsed.query
+    }
     # Network databases drop connections; a ping on checkout finds that out before a query does.
     # A SQLite file cannot drop a connection, so it is spared the extra statement per request.
     options: dict = {"pool_pre_ping": dialect != "sqlite", "pool_recycle": 1800}
@@ -59,12 +70,8 @@ def create_legacy_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: 
         connect_args["options"] = " ".join(
             [f"-c statement_timeout={statement_timeout_ms}", *_query_values(parsed, "options"), "-c default_transaction_read_only=on"]
         )
-        if "connect_timeout" not in parsed.query:
-            connect_args["connect_timeout"] = 5
         options.update(pool_size=pool_size, max_overflow=pool_size)
     elif dialect in ("mysql", "mariadb"):
-        if "connect_timeout" not in parsed.query:
-            connect_args["connect_timeout"] = 5
         options.update(pool_size=pool_size, max_overflow=pool_size)
     # hide_parameters: a failed statement's values (patient ids, search values) never reach a log.
     engine = sa.create_engine(url, connect_args=connect_args, hide_parameters=True, **options)
@@ -76,8 +83,13 @@ def create_legacy_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: 
             cursor.execute("PRAGMA query_only = ON")
         elif dialect in ("mysql", "mariadb"):
             cursor.execute("SET SESSION TRANSACTION READ ONLY")
+            try:  # the server cancels a long statement before the client's read timeout gives up
+                cursor.execute(f"SET SESSION max_statement_time = {statement_timeout_ms / 1000:.3f}")  # MariaDB
+            except Exception:  # noqa: BLE001 - MySQL names it differently (and counts SELECTs only)
+                cursor.execute(f"SET SESSION max_execution_time = {int(statement_timeout_ms)}")
         cursor.close()
 
+    watchdog.watch(engine, network_timeout=network_timeout, statement_timeout=statement_timeout)
     return engine
 
 

@@ -103,6 +103,7 @@ class FhirService:
 
     def read(self, resource_type: str, resource_id: str, access: Access) -> Result:
         self._known(resource_type)
+        _possible_id(resource_type, resource_id)
         if not access.restrictions(resource_type, "read"):
             resource = self._adapters[resource_type].read(resource_type, resource_id)
         else:
@@ -143,6 +144,7 @@ class FhirService:
         """``Patient/{id}/$everything``: the patient's compartment across every served type, paged."""
         self._known("Patient")
         access.restrictions("Patient", "read")  # no grant on the Patient: 403, not an empty record
+        _possible_id("Patient", patient_id)
         request = parse_everything(
             patient_id, params, self.catalogues, strict=strict, default_count=self.default_count, max_count=self.max_count
         )
@@ -161,3 +163,9 @@ class FhirService:
     def search_for_system(self, resource_type: str, params: Iterable[tuple[str, str]]) -> list[dict]:
         bundle = self.search(resource_type, params, "", Access.unrestricted()).body
         return [entry["resource"] for entry in bundle.get("entry", ()) if entry.get("search", {}).get("mode") == "match"]
+
+
+def _possible_id(resource_type: str, resource_id: str) -> None:
+    """No resource has an id with a NUL in it (PostgreSQL cannot even be asked): not found."""
+    if "\x00" in resource_id:
+        raise NotFound(f"{resource_type}/{resource_id.replace(chr(0), '')} is not known")

@@ -281,10 +281,11 @@ def _computable(name: str) -> str:
 def _natural(value: Any, name: str, default: int | None) -> int | None:
     if value in (None, ""):
         return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"{name} must be a whole number, not {value!r}") from None
+    # ASCII digits only: int() would also take '٣', '1_000' or ' 7 '.
+    digits = isinstance(value, str) and value.isascii() and value.lstrip("-").isdigit()
+    if isinstance(value, bool) or not (isinstance(value, int) or digits):
+        raise InvalidRequest(f"{name} must be a whole number, not {str(value)[:40]!r}")
+    number = int(value)
     if number < 0:
         raise InvalidRequest(f"{name} must not be negative")
     return number

@@ -36,6 +36,8 @@ def decode_cursor(token: str) -> tuple[str, tuple, bool]:
             raise ValueError
         if not all(v is None or isinstance(v, (str, int, float)) for v in position):
             raise ValueError
+        if any(isinstance(v, str) and "\x00" in v for v in position):  # never issued; PostgreSQL refuses it
+            raise ValueError
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise InvalidRequest("_cursor is not a paging cursor issued by this server", expression="_cursor") from None
     return fingerprint, tuple(position), bool(direction)

@@ -60,5 +60,9 @@ def parse_date_range(text: str) -> tuple[datetime, datetime]:
         low = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
         step = timedelta(microseconds=1) if fraction else timedelta(seconds=1)
         return low, low + step
-    except (ValueError, OverflowError) as exc:  # e.g. month 13, Feb 30; 9999-12-31 has no day after it
-        raise InvalidRequest(f"'{text}' is not a valid FHIR date: {exc}") from None
+    except (ValueError, OverflowError):  # e.g. month 13, Feb 30, +25:00; 9999-12-31 has no day after it
+        # Said in plain words: Python's own message ("offset must be a timedelta strictly between…") is not for clients.
+        raise InvalidRequest(
+            f"'{text}' is not a date that exists (years 0001–9998, months 01–12, a day of that month, "
+            "hours 00–23, minutes and seconds 00–59, a zone offset under 24 hours)"
+        ) from None

@@ -24,11 +24,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from legacy_adapters import watchdog
+from legacy_adapters.watchdog import NETWORK_TIMEOUT
+
 metadata = sa.MetaData()
 
 
 class StateStore:
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, statement_timeout: int = 10, network_timeout: int = NETWORK_TIMEOUT):
         self.url = url
         if url.startswith("sqlite"):
             database = sa.engine.make_url(url).database
@@ -39,10 +42,15 @@ class StateStore:
             self.engine = sa.create_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            connect_args = (
-                {"connect_timeout": 5} if sa.engine.make_url(url).get_backend_name() in ("postgresql", "mysql", "mariadb") else {}
-            )
+            # A partitioned state database fails in bounded time, as the legacy one does (503, not a hang).
+            parsed = sa.engine.make_url(url)
+            dialect = parsed.get_backend_name()
+            connect_args = watchdog.connect_args(dialect, network_timeout=network_timeout, statement_timeout=statement_timeout)
+            connect_args = {k: v for k, v in connect_args.items() if k not in parsed.query}
+            if dialect == "postgresql":  # the URL's own options (a search_path…) come after, and may override it
+                connect_args["options"] = " ".join([f"-c statement_timeout={statement_timeout * 1000}", *_options(parsed)])
             self.engine = sa.create_engine(url, pool_pre_ping=True, pool_timeout=5, hide_parameters=True, connect_args=connect_args)
+            watchdog.watch(self.engine, network_timeout=network_timeout, statement_timeout=statement_timeout)
 
     def create_tables(self) -> None:
         """Every table the imported feature modules declare (tokens, revocations, the audit trail),
@@ -114,3 +122,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     # nothing, a power cut may lose the last commits. Per-request audit appends need that speed.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _options(url: sa.engine.URL) -> list[str]:
+    value = url.query.get("options")
+    return [] if value is None else [value] if isinstance(value, str) else list(value)

@@ -6,14 +6,88 @@ own table (facade/search/control.py), the search parameters from the mapping's c
 
 from __future__ import annotations
 
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+from werkzeug.routing import BaseConverter
+
 from facade.search import control
 from facade.search.params import SearchParamDef
 
 FORM = "application/x-www-form-urlencoded"
 FHIR_JSON = "application/fhir+json"
+FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"
 _OBJECT = {"type": "object"}
-OUTCOME = {"description": "OperationOutcome", "content": {FHIR_JSON: {"schema": _OBJECT}}}
+# What a response is served as: FHIR JSON, or plain JSON when the client asks (Accept or _format).
+JSON_TYPES = (FHIR_JSON, "application/json")
+
+
+def content(schema: dict) -> dict:
+    return {media: {"schema": schema} for media in JSON_TYPES}
+
+
+OUTCOME = {"description": "OperationOutcome", "content": content(_OBJECT)}
 ERRORS = {code: OUTCOME for code in ("400", "401", "403", "404", "406", "503")}
+
+
+# -- path ids -------------------------------------------------------------------------------
+
+
+class FhirIdConverter(BaseConverter):
+    """A path id as FHIR defines it (R4 datatypes §2.24.0.1, ``id``). ``/Patient/_search`` is
+    then no read of the id "_search": GET there is 405, as for any path without GET."""
+
+    regex = FHIR_ID
+
+
+def register_converters(app: Any, api: Any) -> None:
+    """Before any route: the ``fhir_id`` converter, and its schema in the document."""
+    app.url_map.converters["fhir_id"] = FhirIdConverter
+    api.register_converter(FhirIdConverter, lambda _converter: {"type": "string", "pattern": f"^{FHIR_ID}$"})
+
+
+# -- request bodies: FHIR Parameters, as the operations read them (facade/web/bodies.py) -----------
+
+
+class CodingSchema(Schema):
+    system = fields.String()
+    code = fields.String()
+    display = fields.String()
+
+
+class CodeableConceptSchema(Schema):
+    coding = fields.List(fields.Nested(CodingSchema))
+    text = fields.String()
+
+
+class ParameterSchema(Schema):
+    """One ``Parameters.parameter``: a name and one value[x] of the types the operations take."""
+
+    name = fields.String(required=True)
+    value_string = fields.String(data_key="valueString")
+    value_uri = fields.String(data_key="valueUri")
+    value_code = fields.String(data_key="valueCode")
+    value_integer = fields.Integer(data_key="valueInteger")
+    value_boolean = fields.Boolean(data_key="valueBoolean")
+    value_instant = fields.String(data_key="valueInstant")
+    value_coding = fields.Nested(CodingSchema, data_key="valueCoding")
+    value_codeable_concept = fields.Nested(CodeableConceptSchema, data_key="valueCodeableConcept")
+
+
+class ParametersSchema(Schema):
+    resource_type = fields.String(required=True, validate=validate.OneOf(["Parameters"]), data_key="resourceType")
+    parameter = fields.List(fields.Nested(ParameterSchema))
+
+
+def register_schemas(spec: Any) -> None:
+    """Name the body schemas once in the document's components (``api.spec``)."""
+    spec.components.schema("Parameters", schema=ParametersSchema)
+
+
+def parameters_body(description: str) -> dict:
+    """The requestBody of an operation that takes a FHIR ``Parameters`` resource."""
+    reference = {"$ref": "#/components/schemas/Parameters"}
+    return {"description": description, "required": True, "content": {media: {"schema": reference} for media in JSON_TYPES}}
 
 
 def _control_doc(c: control.Control) -> dict:
@@ -39,7 +113,7 @@ def everything_parameters() -> list[dict]:
 
 
 def ok(description: str) -> dict:
-    return {"description": description, "content": {FHIR_JSON: {"schema": _OBJECT}}}
+    return {"description": description, "content": content(_OBJECT)}
 
 
 def read(resource_type: str) -> dict:
@@ -75,10 +149,9 @@ def everything(method: str) -> dict:
             "parameters": everything_parameters(),
             "responses": {"200": bundle, **ERRORS},
         }
-    body = {"type": "object", "description": "FHIR Parameters: _count, _since, _type"}
     return {
         "summary": "Patient $everything with a Parameters body (same results as GET)",
         "tags": ["Patient"],
-        "requestBody": {"content": {FHIR_JSON: {"schema": body}}},
+        "requestBody": parameters_body("FHIR Parameters: _count, _since, _type"),
         "responses": {"200": bundle, "415": OUTCOME, **ERRORS},
     }

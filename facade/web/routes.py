@@ -16,6 +16,7 @@ from facade.core.service import FhirService
 from facade.errors import InvalidRequest, UnsupportedMediaType
 from facade.web import audit_hook, openapi_docs
 from facade.web.auth import request_access
+from facade.web.bodies import json_body
 from facade.web.conditional import remember_last_modified
 from facade.web.rendering import fhir_response, negotiate
 from facade.web.state import facade_state
@@ -74,7 +75,7 @@ def _operation_pairs(req: Request) -> list[tuple[str, str]]:
         raise UnsupportedMediaType(
             f"POST $everything takes a FHIR Parameters resource (application/fhir+json), not {req.mimetype or 'no content type'}"
         )
-    body = req.get_json(silent=True)
+    body = json_body(req, "POST $everything")
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters" or not isinstance(body.get("parameter", []), list):
         raise InvalidRequest("POST $everything takes a FHIR Parameters resource")
     for parameter in body.get("parameter", []):
@@ -94,13 +95,13 @@ def _register_everything(blp: Blueprint) -> None:
         return _render(audit_hook.done(result).body, media)
 
     get = blp.doc(**openapi_docs.everything("GET"))(patient_everything)
-    blp.add_url_rule("/Patient/<resource_id>/$everything", "everything_Patient", get, methods=["GET"])
+    blp.add_url_rule("/Patient/<fhir_id:resource_id>/$everything", "everything_Patient", get, methods=["GET"])
 
     def patient_everything_post(resource_id: str) -> Response:
         return patient_everything(resource_id)
 
     post = blp.doc(**openapi_docs.everything("POST"))(patient_everything_post)
-    blp.add_url_rule("/Patient/<resource_id>/$everything", "everything_post_Patient", post, methods=["POST"])
+    blp.add_url_rule("/Patient/<fhir_id:resource_id>/$everything", "everything_post_Patient", post, methods=["POST"])
 
 
 def _register_type(blp: Blueprint, resource_type: str, params: dict) -> None:
@@ -138,6 +139,5 @@ def _register_type(blp: Blueprint, resource_type: str, params: dict) -> None:
         blp.doc(**openapi_docs.search_post(resource_type, params))(search_post),
         methods=["POST"],
     )
-    blp.add_url_rule(
-        f"/{resource_type}/<resource_id>", f"read_{resource_type}", blp.doc(**openapi_docs.read(resource_type))(read), methods=["GET"]
-    )
+    documented_read = blp.doc(**openapi_docs.read(resource_type))(read)
+    blp.add_url_rule(f"/{resource_type}/<fhir_id:resource_id>", f"read_{resource_type}", documented_read, methods=["GET"])

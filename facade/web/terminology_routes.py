@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from flask import Response, request
 from flask_smorest import Blueprint
 
@@ -19,16 +18,17 @@ from facade.core.bundle import assemble
 from facade.core.service import Result
 from facade.core.terminology import TerminologyService
 from facade.errors import InvalidRequest, UnsupportedMediaType
-from facade.web import audit_hook
+from facade.web import audit_hook, openapi_docs
 from facade.web.auth import request_access
+from facade.web.bodies import json_body
 from facade.web.rendering import fhir_response, negotiate
 from facade.web.routes import public_base
 from facade.web.state import facade_state
 
 _JSON = ("application/fhir+json", "application/json", "application/json+fhir")
 _BOOLEANS = {"true": True, "false": False}
-_OK = {"200": {"description": "FHIR resource", "content": {"application/fhir+json": {"schema": {"type": "object"}}}}}
-_ERRORS = {code: {"description": "OperationOutcome"} for code in ("400", "404", "415")}
+_OK = {"200": openapi_docs.ok("FHIR resource")}
+_ERRORS = {code: openapi_docs.OUTCOME for code in ("400", "401", "404", "406", "413", "415", "503")}
 
 
 def _terminology() -> TerminologyService:
@@ -67,6 +67,33 @@ def _guarded(interaction: str, resource_type: str, answer: Callable[..., dict], 
     return fhir_response(body, media_type=media, pretty=request.args.get("_pretty") == "true")
 
 
+def _typed(name: str, value: Any) -> Any:
+    """A ``Parameters`` value of the type its name takes, or a 400: the operations below
+    compare, hash and echo these values, and a JSON object where a string belongs is the
+    client's mistake."""
+    if name in ("coding", "codeableConcept"):
+        expected = "a Coding" if name == "coding" else "a CodeableConcept"
+        if not isinstance(value, dict):
+            raise InvalidRequest(f"{name} must be {expected}")
+        codings = value.get("coding", []) if name == "codeableConcept" else [value]
+        if not isinstance(codings, list) or not all(
+            isinstance(c, dict) and all(isinstance(c.get(k, ""), str) for k in ("system", "code")) for c in codings
+        ):
+            raise InvalidRequest(f"{name} must be {expected} whose system and code are strings")
+        return value
+    if name == "reverse":
+        if not isinstance(value, bool | str):
+            raise InvalidRequest("reverse must be true or false")
+        return value
+    if name in ("count", "offset"):
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise InvalidRequest(f"{name} must be a whole number")
+        return value
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be a string")
+    return value
+
+
 def operation_args() -> dict[str, Any]:
     """Operation inputs from the query string (GET) or a FHIR ``Parameters`` body (POST)."""
     if request.method == "GET":
@@ -76,18 +103,15 @@ def operation_args() -> dict[str, Any]:
             raise UnsupportedMediaType(
                 f"POST takes a FHIR Parameters resource as application/fhir+json, not {request.mimetype or 'no content type'}"
             )
-        try:
-            body = orjson.loads(request.get_data())
-        except orjson.JSONDecodeError:
-            raise InvalidRequest("the request body is not valid JSON") from None
-        if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        body = json_body(request, f"POST {request.path.rsplit('/', 1)[-1]}")
+        if not isinstance(body, dict) or body.get("resourceType") != "Parameters" or not isinstance(body.get("parameter") or [], list):
             raise InvalidRequest("the request body must be a FHIR Parameters resource")
         args = {}
         for parameter in body.get("parameter") or []:
             if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
                 raise InvalidRequest("each Parameters.parameter needs a name")
             value = next((v for k, v in parameter.items() if k.startswith("value")), None)
-            args[parameter["name"]] = value
+            args[parameter["name"]] = _typed(parameter["name"], value)
     if isinstance(args.get("coding"), str):  # GET: coding=system|code
         system, _, code = args["coding"].partition("|")
         args["coding"] = {"system": system, "code": code}
@@ -122,7 +146,16 @@ def make_terminology_blueprint() -> Blueprint:
 
         view.__name__ = endpoint
         documented = blp.doc(summary=summary, tags=[resource_type], responses={**_OK, **_ERRORS})(view)
-        blp.add_url_rule(path, endpoint, documented, methods=list(methods))
+        blp.add_url_rule(path, endpoint, documented, methods=["GET"])
+        if "POST" in methods:  # the same answer to a Parameters body; its own rule, so its own body schema
+
+            def post_view(**route_args: str) -> Any:
+                return _guarded(interaction, resource_type, answer, **route_args)
+
+            post_view.__name__ = f"{endpoint}_post"
+            body = openapi_docs.parameters_body("FHIR Parameters: the operation's inputs")
+            posted = blp.doc(summary=summary, tags=[resource_type], requestBody=body, responses={**_OK, **_ERRORS})(post_view)
+            blp.add_url_rule(path, post_view.__name__, posted, methods=["POST"])
 
     t = _terminology
     route(
@@ -143,7 +176,7 @@ def make_terminology_blueprint() -> Blueprint:
         ("GET", "POST"),
     )
     route(
-        "/ConceptMap/<resource_id>",
+        "/ConceptMap/<fhir_id:resource_id>",
         "read_conceptmap",
         "read",
         "ConceptMap",
@@ -151,7 +184,7 @@ def make_terminology_blueprint() -> Blueprint:
         "Read a ConceptMap (one per crosswalk)",
     )
     route(
-        "/ConceptMap/<resource_id>/$translate",
+        "/ConceptMap/<fhir_id:resource_id>/$translate",
         "translate_instance",
         "operation",
         "ConceptMap",
@@ -177,7 +210,7 @@ def make_terminology_blueprint() -> Blueprint:
         ("GET", "POST"),
     )
     route(
-        "/CodeSystem/<resource_id>",
+        "/CodeSystem/<fhir_id:resource_id>",
         "read_codesystem",
         "read",
         "CodeSystem",
@@ -202,7 +235,7 @@ def make_terminology_blueprint() -> Blueprint:
         ("GET", "POST"),
     )
     route(
-        "/ValueSet/<resource_id>",
+        "/ValueSet/<fhir_id:resource_id>",
         "read_valueset",
         "read",
         "ValueSet",
@@ -210,7 +243,7 @@ def make_terminology_blueprint() -> Blueprint:
         "Read a local ValueSet",
     )
     route(
-        "/ValueSet/<resource_id>/$expand",
+        "/ValueSet/<fhir_id:resource_id>/$expand",
         "expand_instance",
         "operation",
         "ValueSet",

@@ -23,7 +23,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "facade": (),
     "facade.search": ("facade.search", "facade.errors"),
     "facade.access": ("facade.access", "facade.search", "facade.errors", "facade.state"),
-    "facade.state": ("facade.state",),
+    "facade.state": ("facade.state", "legacy_adapters.watchdog"),  # bounded waits, as on the legacy database
     "facade.smart": ("facade.smart", "facade.access.scopes", "facade.config", "facade.state", "facade.errors"),
     "facade.audit": (
         "facade.audit",
@@ -50,6 +50,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "facade.errors": (),
     "facade.gunicorn": (
         "facade.config",
+        "facade.errors",  # the OperationOutcome of what gunicorn refuses itself
         "facade.app",
         "facade.audit",
         "facade.operations",

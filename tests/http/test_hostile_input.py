@@ -95,3 +95,95 @@ def test_request_canonical_text_is_unambiguous():
         ),
     )
     assert one.canonical() != two.canonical() and one.fingerprint() != two.fingerprint()
+
+
+# -- client mistakes are 400/404, never 500 -----------------------------------------------------
+
+PARAMETERS = "application/fhir+json"
+
+
+def _parameters(*parameters: dict) -> str:
+    import json
+
+    return json.dumps({"resourceType": "Parameters", "parameter": list(parameters)})
+
+
+@pytest.mark.parametrize(
+    ("path", "parameters"),
+    [
+        ("/fhir/CodeSystem/$lookup", [{"name": "system", "valueUri": {"a": 1}}, {"name": "code", "valueCode": "GLU"}]),
+        ("/fhir/CodeSystem/$lookup", [{"name": "system", "valueUri": "x"}, {"name": "code", "valueCode": ["GLU"]}]),
+        ("/fhir/ValueSet/$expand", [{"name": "url", "valueUri": {"a": 1}}]),
+        ("/fhir/ValueSet/$expand", [{"name": "url", "valueUri": 7}]),
+        ("/fhir/ValueSet/demo-lab-tests/$expand", [{"name": "filter", "valueString": {"a": 1}}]),
+        ("/fhir/ValueSet/demo-lab-tests/$expand", [{"name": "count", "valueInteger": True}]),
+        ("/fhir/ConceptMap/$translate", [{"name": "system", "valueUri": 5}, {"name": "code", "valueCode": "GLU"}]),
+        ("/fhir/ConceptMap/$translate", [{"name": "coding", "valueCoding": {"system": ["x"], "code": "GLU"}}]),
+        ("/fhir/ConceptMap/$translate", [{"name": "codeableConcept", "valueCodeableConcept": {"coding": "x"}}]),
+        ("/fhir/ConceptMap/$translate", [{"name": "reverse", "valueBoolean": {"a": 1}}]),
+    ],
+)
+def test_terminology_parameters_of_the_wrong_type_are_400(client, path, parameters):
+    response = client.post(path, data=_parameters(*parameters), content_type=PARAMETERS)
+    assert response.status_code == 400, response.data
+    assert response.get_json()["issue"][0]["code"] == "invalid"
+
+
+def test_terminology_count_takes_ascii_digits_only(client):
+    assert client.get("/fhir/ValueSet/demo-lab-tests/$expand?count=2").status_code == 200
+    for count in ("\u0663", "1_0", " 3"):
+        response = client.get("/fhir/ValueSet/demo-lab-tests/$expand", query_string={"count": count})
+        assert response.status_code == 400, (count, response.data)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        _parameters({"name": "_type", "valueString": "[" * 5000}).replace('"' + "[" * 5000 + '"', "[" * 5000 + "]" * 5000),
+    ],
+)
+def test_deeply_nested_json_is_400(client, body):
+    pid = client.get("/fhir/Patient?_count=1").get_json()["entry"][0]["resource"]["id"]
+    for path in (f"/fhir/Patient/{pid}/$everything", "/fhir/ConceptMap/$translate"):
+        response = client.post(path, data=body, content_type=PARAMETERS)
+        assert response.status_code == 400, (path, response.data[:200])
+        assert "not valid JSON" in response.get_json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("count", ["\u0663", "\u0969", "\uff13", "\u00b3", "1_0", "+3", " 3"])
+def test_count_takes_ascii_digits_only(client, count):
+    pid = client.get("/fhir/Patient?_count=1").get_json()["entry"][0]["resource"]["id"]
+    for path in ("/fhir/Observation", f"/fhir/Patient/{pid}/$everything"):
+        response = client.get(path, query_string={"_count": count})
+        assert response.status_code == 400, (path, count, response.data)
+        assert response.get_json()["issue"][0]["expression"] == ["_count"]
+
+
+@pytest.mark.parametrize("value", ["2020-02-30", "2020-13", "2020-01-01T24:00", "2020-01-01T10:00:00+25:00", "0000", "9999"])
+def test_date_errors_are_in_plain_words(client, value):
+    response = client.get("/fhir/Patient", query_string={"birthdate": value})
+    assert response.status_code == 400, response.data
+    text = response.get_json()["issue"][0]["diagnostics"]
+    assert "is not a date that exists" in text
+    for python in ("timedelta", "out of range", "must be in", "year 10000"):
+        assert python not in text, text
+
+
+def test_nul_in_an_id_or_a_cursor_on_postgresql_is_404_or_400(postgres_url):
+    from urllib.parse import parse_qs, urlsplit
+
+    from facade.search.cursor import decode_cursor
+
+    ensure_demo_schema(postgres_url)
+    client = create_app(Settings(auth_mode="off", database_url=with_search_path(postgres_url, DEMO_SCHEMA))).test_client()
+    for path in ("/fhir/Patient/abc%00def", "/fhir/Patient/abc%00def/$everything", "/fhir/Observation/x%00"):
+        response = client.get(path)
+        assert response.status_code == 404, (path, response.data)
+    path = "/fhir/Patient?_sort=family&_count=2"
+    next_url = next(link["url"] for link in client.get(path).get_json()["link"] if link["relation"] == "next")
+    fingerprint, position, _ = decode_cursor(parse_qs(urlsplit(next_url).query)["_cursor"][0])
+    forged = tuple(v + "\x00" if isinstance(v, str) else v for v in position)
+    response = client.get(f"{path}&_cursor={encode_cursor(fingerprint, forged)}")
+    assert response.status_code == 400, response.data
+    assert response.get_json()["issue"][0]["expression"] == ["_cursor"]

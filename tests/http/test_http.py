@@ -142,3 +142,12 @@ def test_capability_statement_lists_the_audit_trail(client):
     [audit] = [r for r in rest["resource"] if r["type"] == "AuditEvent"]
     assert {p["name"] for p in audit["searchParam"]} == {"_id", "date", "patient", "agent"}
     assert {i["code"] for i in audit["interaction"]} == {"read", "search-type"}
+
+
+def test_search_post_path_is_not_a_read(client):
+    """``/Patient/_search`` is POST only: GET there is 405, not a read of the id "_search"."""
+    response = client.get("/fhir/Patient/_search")
+    assert response.status_code == 405 and response.get_json()["resourceType"] == "OperationOutcome"
+    assert "GET" not in response.headers["Allow"] and "POST" in response.headers["Allow"]
+    assert "GET" not in client.options("/fhir/Patient/_search").headers["Allow"]
+    assert client.get("/fhir/Patient/" + "a" * 65).status_code == 404  # longer than a FHIR id

@@ -133,6 +133,91 @@ def test_outage_gives_503_then_recovers_without_restart(proxy, pg_demo_url, expe
         _dispose(app)
 
 
+# -- a partition: packets dropped, sockets left open ------------------------------------------
+
+BOUND = 8.0  # seconds: statement_timeout 1 + network_timeout 1, a reconnect (libpq waits at least 2 s), slack
+
+
+@pytest.mark.postgres
+def test_a_partitioned_postgres_is_503_within_the_configured_time(proxy, pg_demo_url, expected):
+    proxy.start()
+    settings = Settings(auth_mode="off", database_url=_through(proxy, pg_demo_url), base_url=BASE, statement_timeout=1, network_timeout=1)
+    app = create_app(settings)
+    client = app.test_client()
+    try:
+        assert client.get(SEARCH).data == expected  # a pooled connection, alive
+        proxy.blackhole()
+        for _ in range(2):  # the pooled connection's pre-ping, then a new connection that is never answered
+            response, elapsed = _timed_get(client, SEARCH)
+            assert response.status_code == 503 and elapsed < BOUND, (response.status_code, elapsed)
+            _assert_unavailable(response, 0)
+    finally:
+        proxy.stop()
+        _dispose(app)
+
+
+@pytest.mark.postgres
+def test_a_statement_on_a_partitioned_postgres_connection_is_cut(proxy, pg_demo_url):
+    from legacy_adapters.engines import create_legacy_engine
+
+    proxy.start()
+    engine = create_legacy_engine(_through(proxy, pg_demo_url), statement_timeout_ms=1000, network_timeout=1)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT 1")).scalar() == 1
+            proxy.blackhole()
+            started = time.monotonic()
+            with pytest.raises(UpstreamUnavailable), legacy_errors():
+                connection.execute(sa.text("SELECT 2"))
+            assert time.monotonic() - started < 4
+    finally:
+        proxy.stop()
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_partitioned_postgres_state_database_fails_in_bounded_time(proxy, postgres_url):
+    from facade.state import StateStore
+
+    proxy.start()
+    url = sa.engine.make_url(postgres_url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    store = StateStore(url, statement_timeout=1, network_timeout=1)
+    try:
+        with store.engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT 1")).scalar() == 1
+            proxy.blackhole()
+            started = time.monotonic()
+            with pytest.raises(sa.exc.OperationalError) as failure:
+                connection.execute(sa.text("SELECT 2"))
+            assert time.monotonic() - started < 4
+            assert failure.value.connection_invalidated  # the pool drops it; the next checkout reconnects
+    finally:
+        proxy.stop()
+        store.dispose()
+
+
+@pytest.mark.mariadb
+def test_a_partitioned_mariadb_is_an_outage_within_the_configured_time(mariadb_url):
+    from legacy_adapters.engines import create_legacy_engine
+
+    url = sa.engine.make_url(mariadb_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 3306).start()
+    engine = create_legacy_engine(
+        url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False), statement_timeout_ms=1000, network_timeout=1
+    )
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT 1")).scalar() == 1
+            proxy.blackhole()
+            started = time.monotonic()
+            with pytest.raises(UpstreamUnavailable), legacy_errors():
+                connection.execute(sa.text("SELECT 2"))
+            assert time.monotonic() - started < 4
+    finally:
+        proxy.stop()
+        engine.dispose()
+
+
 @pytest.mark.postgres
 def test_repeated_outages(proxy, pg_demo_url, expected):
     """Pre-ping and pool invalidation keep working after more than one cut."""

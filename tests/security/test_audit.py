@@ -597,3 +597,30 @@ def test_included_resources_are_in_the_searchs_audit_record(app, client, mint, p
     _store(app).flush()
     record = next(r for r in _store(app).search(limit=20) if r.get("request_id") == "with-includes")
     assert record["ids"] == returned
+
+
+TERMINOLOGY = [
+    ("GET", "/fhir/ConceptMap", "search", "ConceptMap"),
+    ("GET", "/fhir/ConceptMap/$translate?system=x&code=y", "operation", "ConceptMap"),
+    ("GET", "/fhir/CodeSystem", "search", "CodeSystem"),
+    ("GET", "/fhir/CodeSystem/$lookup?system=x&code=y", "operation", "CodeSystem"),
+    ("GET", "/fhir/ValueSet", "search", "ValueSet"),
+    ("GET", "/fhir/ValueSet/demo-lab-tests", "read", "ValueSet"),
+    ("GET", "/fhir/ValueSet/demo-lab-tests/$expand?count=1", "operation", "ValueSet"),
+    ("POST", "/fhir/ValueSet/demo-lab-tests/$expand", "operation", "ValueSet"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "interaction", "resource_type"), TERMINOLOGY)
+def test_terminology_needs_a_token_and_is_audited(app, client, mint, method, path, interaction, resource_type):
+    """The terminology endpoints hold no patient data, but follow the API's rule: a valid token
+    (any scope), and one audit record per request, refused or not."""
+    body = {"json": {"resourceType": "Parameters", "parameter": [{"name": "count", "valueInteger": 1}]}} if method == "POST" else {}
+    assert client.open(path, method=method, **body).status_code == 401
+    token = mint.token("user/Patient.rs", client_id="terminology-app")
+    response = client.open(path, method=method, headers=bearer(token), **body)
+    assert response.status_code in (200, 404), response.data  # 404: no such code, still an answer
+    answered, refused = _store(app).search(limit=2)
+    for record, status in ((refused, 401), (answered, response.status_code)):
+        assert (record["interaction"], record["resource_type"], record["status"]) == (interaction, resource_type, status)
+    assert answered["client_id"] == "terminology-app"

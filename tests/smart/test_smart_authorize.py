@@ -278,3 +278,32 @@ def test_what_the_patient_picker_showed_a_clinician_is_audited(app, client, publ
     shown = next(r for r in audit.search(limit=20) if r.get("step") == "patient-picker")
     assert shown["interaction"] == "search" and shown["subject"] == CLINICIAN[0] and shown["client_id"] == public.client_id
     assert shown["ids"] and all(item.startswith("Patient/") for item in shown["ids"])
+
+
+LAB_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+
+@pytest.mark.parametrize(("form", "searches"), [("read", True), ("*", True), ("rs", True), ("write", False)])
+def test_a_v1_scope_with_a_filter_granted_on_the_consent_page_grants_exactly_that(client, public, form, searches):
+    """One grammar on both sides: what the user consented to is what the token reaches."""
+    scope = f"patient/Observation.{form}?category={LAB_SYSTEM}|laboratory"
+    code, verifier, _ = obtain_code(client, public.client_id, f"launch/patient openid {scope}")
+    token = exchange(client, code, verifier, public.client_id).get_json()
+    assert scope in token["scope"].split()
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+
+    def count(query: str):
+        response = client.get(f"/fhir/Observation?{query}&_summary=count", headers=bearer)
+        return response.get_json()["total"] if response.status_code == 200 else response.status_code
+
+    if not searches:  # write only: no read, no search
+        assert count("category=laboratory") == 403
+        return
+    # what the patient's whole-type grant finds in the laboratory category
+    code, verifier, _ = obtain_code(client, public.client_id, "launch/patient openid patient/Observation.rs")
+    whole = {"Authorization": f"Bearer {exchange(client, code, verifier, public.client_id).get_json()['access_token']}"}
+    labs = client.get("/fhir/Observation?category=laboratory&_summary=count", headers=whole).get_json()["total"]
+    assert labs > 0
+    assert count("category=laboratory") == labs
+    assert count("") == labs  # the filter applies to every search
+    assert count("category=vital-signs") == 0

@@ -2,6 +2,8 @@
 
 ``stop()`` closes the listening socket *and* every live connection, as a crashed
 or unreachable database would; ``start()`` again listens on the same port.
+``blackhole()`` is a network partition instead: nothing is forwarded any more, new
+connections are accepted and left unanswered, and no socket is closed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib
 import select
 import socket
 import threading
+import time
 
 
 class TcpProxy:
@@ -22,7 +25,12 @@ class TcpProxy:
         self._sockets: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
         self._acceptor: threading.Thread | None = None
+        self._holding = threading.Event()
         self.accepted = 0
+
+    def blackhole(self) -> None:
+        """From now on forward nothing and answer no one, but keep every socket open."""
+        self._holding.set()
 
     @property
     def running(self) -> bool:
@@ -56,6 +64,7 @@ class TcpProxy:
         self._stopping.set()
         if self._acceptor is not None:  # first, so no connection is added from here on
             self._acceptor.join(timeout=5)
+        self._holding.clear()
         listener.close()  # new connections are refused from here on
         with self._lock:
             sockets = list(self._sockets)
@@ -105,6 +114,8 @@ class TcpProxy:
             self._track(client)
             if stopping.is_set():
                 return  # stop() closes it
+            if self._holding.is_set():
+                continue  # accepted, never answered (stop() closes it)
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -125,6 +136,8 @@ class TcpProxy:
                 data = source.recv(65536)
                 if not data:
                     break
+                while self._holding.is_set() and not stopping.is_set():
+                    time.sleep(0.05)  # partitioned: the bytes go nowhere, the sockets stay open
                 sink.sendall(data)
         except OSError:
             pass
