@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         max_count=settings.max_count,
         security=rest_security if builtin else None,
         terminology=terminology is not None,
+        bulk=True,
     )
     smart = Smart(settings, state_store) if builtin else None
     state = FacadeState(

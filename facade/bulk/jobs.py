@@ -157,10 +157,12 @@ class JobStore:
 
     # -- the runner's side -------------------------------------------------------------
 
-    def claim(self, owner: str) -> Job | None:
-        """The oldest queued job, or a running one whose lease ran out (its runner died)."""
+    def claim(self, owner: str, only: str | None = None) -> Job | None:
+        """The oldest queued job (or the job ``only``), or a running one whose lease ran out (its runner died)."""
         now = time.time()
         claimable = sa.and_(bulk_job.c.status.in_(UNFINISHED), sa.or_(bulk_job.c.lease_until.is_(None), bulk_job.c.lease_until < now))
+        if only is not None:
+            claimable = sa.and_(claimable, bulk_job.c.id == only)
         with self.engine.begin() as connection:
             candidate = sa.select(bulk_job.c.id).where(claimable).order_by(bulk_job.c.created_at).limit(1)
             if connection.dialect.name == "postgresql":

@@ -74,10 +74,10 @@ class ExportRunner:
         for job_id in self.jobs.sweep():
             remove(self.root / job_id)
 
-    def run_one(self) -> bool:
-        """Claim one job and run it to its end; False when there was none to claim."""
+    def run_one(self, job_id: str | None = None) -> bool:
+        """Claim one job (the oldest, or ``job_id``) and run it to its end; False when there was none to claim."""
         owner = f"{os.getpid()}-{threading.get_ident()}-{secrets.token_hex(4)}"
-        job = self.jobs.claim(owner)
+        job = self.jobs.claim(owner, job_id)
         if job is None:
             return False
 

@@ -58,6 +58,7 @@ class FhirService:
         max_count: int = 1000,
         security: Callable[[str], dict] | None = None,
         terminology: bool = False,
+        bulk: bool = False,
     ):
         """``adapter``: the legacy system; ``records``: the façade's own records (the audit trail),
         served beside it. ``security``: base URL → CapabilityStatement ``rest.security``."""
@@ -71,6 +72,7 @@ class FhirService:
             self._adapters["Group"] = self.groups
         self.security = security
         self.terminology = terminology
+        self.bulk = bulk
         self.default_count = default_count
         self.max_count = max_count
         self.types = frozenset(self._adapters)
@@ -166,7 +168,7 @@ class FhirService:
         return Result(bundle, _returned(matches), patient_id)
 
     def capabilities(self, base_url: str) -> dict:
-        return capability_statement(self.catalogues, base_url, self.started, self.security, terminology=self.terminology)
+        return capability_statement(self.catalogues, base_url, self.started, self.security, terminology=self.terminology, bulk=self.bulk)
 
     # -- for the authorization server's patient picker (a signed-in clinician, before any token) --
 

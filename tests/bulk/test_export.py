@@ -294,3 +294,16 @@ def test_download_is_gzipped_when_asked(client, mint):
     zipped = client.get(url, headers={**bearer(access), "Accept-Encoding": "gzip"})
     assert zipped.headers["Content-Encoding"] == "gzip" and gzip.decompress(zipped.data) == plain
     assert len(zipped.data) < len(plain) / 3
+
+
+def test_capability_statement_declares_bulk_data(client):
+    statement = client.get("/fhir/metadata").get_json()
+    get_fhir_model_class("CapabilityStatement").model_validate(statement)
+    assert "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data" in statement["instantiates"]
+    rest = statement["rest"][0]
+    assert rest["operation"] == [{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}]
+    operations = {r["type"]: {o["name"]: o["definition"] for o in r.get("operation", [])} for r in rest["resource"]}
+    assert operations["Patient"]["export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+    assert operations["Group"]["export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
+    group = next(r for r in rest["resource"] if r["type"] == "Group")
+    assert {i["code"] for i in group["interaction"]} == {"read", "search-type"}
