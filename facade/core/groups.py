@@ -14,7 +14,7 @@ from dataclasses import replace
 from urllib.parse import parse_qsl
 
 from facade.errors import CannotEnforce, FacadeError, NotFound, UnsupportedParameter
-from facade.search.params import SearchParamDef, StringValue, TokenValue
+from facade.search.params import MissingValue, SearchParamDef, StringValue, TokenValue
 from facade.search.parser import parse_search
 from facade.search.request import SearchRequest
 from legacy_adapters.protocol import Page
@@ -59,9 +59,11 @@ class GroupAdapter:
             raise UnsupportedParameter(f"Unknown or unsupported Group search parameter(s): {', '.join(request.ignored)}")
         found = sorted(self._groups)
         for clause in request.clauses:
-            if clause.modifier:
-                raise UnsupportedParameter(f"Group '{clause.name}' takes no modifiers", expression=clause.name)
-            if clause.name == "_id":
+            if clause.modifier == "missing":  # every group has an id and a name
+                found = [] if any(isinstance(v, MissingValue) and v.missing for v in clause.values) else found
+            elif clause.modifier:
+                raise UnsupportedParameter(f"Group '{clause.name}' takes no modifier but :missing", expression=clause.name)
+            elif clause.name == "_id":
                 wanted = {v.code for v in clause.values if isinstance(v, TokenValue)}
                 found = [g for g in found if g in wanted]
             else:
