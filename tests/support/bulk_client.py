@@ -68,3 +68,28 @@ def searched_ids(client, resource_type: str, access: str, query: str = "") -> li
         ids += [e["resource"]["id"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
         url = next((local(link["url"]) for link in bundle["link"] if link["relation"] == "next"), None)
     return ids
+
+
+def run_export(settings, pairs: list[tuple[str, str]]) -> dict[str, list[bytes]]:
+    """Run an export with the server's engine in this process (no runner threads): each type's
+    NDJSON lines, in file order."""
+    from dataclasses import replace
+
+    from facade.access.grant import Access
+    from facade.app import create_app
+
+    state = create_app(replace(settings, bulk_threads=0)).extensions["fhir_facade"]
+    try:
+        state.prepare()
+        bulk = state.bulk
+        job = bulk.kick_off("system", pairs, Access.unrestricted(), "test", lenient=False)
+        assert bulk.runner.run_one(job.id)
+        finished = bulk.jobs.get(job.id)
+        assert finished is not None and finished.status == "complete", finished and finished.error
+        lines: dict[str, list[bytes]] = {}
+        for output in finished.outputs:
+            lines.setdefault(output["type"], []).extend((bulk.root / job.id / output["name"]).read_bytes().splitlines())
+        return lines
+    finally:
+        state.close()
+        state.service.adapter.engine.dispose()
