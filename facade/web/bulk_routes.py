@@ -87,8 +87,8 @@ def make_bulk_blueprint() -> Blueprint:
             # 404 for an unknown group. No Group scope is needed (bulk clients ask for the exported
             # types' scopes only): what is exported of its members is narrowed per type.
             facade_state().service.read("Group", group_id, Access.unrestricted())
-        url = request.url if not request.query_string else request.base_url + "?" + request.query_string.decode(errors="replace")
-        request_url = _base() + url[len(request.host_url.rstrip("/")) + len("/fhir") :] if url.startswith(request.host_url) else url
+        query = request.query_string.decode(errors="replace")
+        request_url = _base() + request.path.removeprefix("/fhir") + (f"?{query}" if query else "")  # as the client sent it
         job = _bulk().kick_off(
             level,
             _kickoff_pairs(request),

@@ -309,3 +309,22 @@ def test_capability_statement_declares_bulk_data(client):
     assert operations["Group"]["export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
     group = next(r for r in rest["resource"] if r["type"] == "Group")
     assert {i["code"] for i in group["interaction"]} == {"read", "search-type"}
+
+
+def test_include_associated_data_adds_the_compartments_provenance(client, mint):
+    access = token(mint)
+    manifest = export(client, "Patient/$export", access, _type="Patient", includeAssociatedData="LatestProvenanceResources")
+    found = resources(client, manifest, access)
+    assert set(found) == {"Patient", "Provenance"}
+    assert len(found["Provenance"]) == len(searched_ids(client, "Provenance", access))
+
+
+def test_a_patient_token_exports_its_patients_compartment_only(client, mint):
+    everyone = token(mint)
+    patient = searched_ids(client, "Patient", everyone)[5]
+    access = token(mint, "patient/*.rs", client_id="patient-app", patient=patient)
+    manifest = export(client, "Patient/$export", access, _type="Patient,Condition,Observation")
+    found = resources(client, manifest, access)
+    assert [p["id"] for p in found["Patient"]] == [patient]
+    assert sorted(c["id"] for c in found["Condition"]) == sorted(searched_ids(client, "Condition", everyone, f"patient={patient}"))
+    assert {o["subject"]["reference"] for o in found["Observation"]} == {f"Patient/{patient}"}
