@@ -96,7 +96,8 @@ class ExportRunner:
             self.jobs.finish(job, owner, FAILED, job.outputs, error.diagnostics)
             return True
         except Exception as error:
-            log.exception("export %s failed", job.id)
+            # The error's class only: its message may quote legacy data (no PHI in logs).
+            log.error("export %s failed: %s", job.id, type(error).__name__)
             self.jobs.finish(job, owner, FAILED, job.outputs, f"The export failed ({type(error).__name__})")
             return True
         self.jobs.finish(job, owner, COMPLETE, outputs)

@@ -147,3 +147,21 @@ def test_postgresql_leases_skip_locked_jobs(postgres_url):
         with admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_a_failed_export_is_an_outcome_without_its_data(manual_app, mint, monkeypatch, caplog):
+    client = manual_app.test_client()
+    access = token(mint, client_id="unlucky")
+    location = local(kick_off(client, "$export", access, _type="Patient").headers["Content-Location"])
+    bulk = _bulk(manual_app)
+
+    def broken(_request):
+        raise RuntimeError("row for SMITH, JOHN could not be read")
+
+    monkeypatch.setattr(bulk.engine, "query", broken)
+    assert bulk.runner.run_one(location.rsplit("/", 1)[1])
+    failed = client.get(location, headers=bearer(access))
+    assert failed.status_code == 500
+    outcome = failed.get_json()
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["diagnostics"] == "The export failed (RuntimeError)"
+    assert "SMITH" not in failed.get_data(as_text=True) and "SMITH" not in caplog.text
