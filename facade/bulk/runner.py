@@ -95,7 +95,7 @@ class ExportRunner:
         except FacadeError as error:
             self.jobs.finish(job, owner, FAILED, job.outputs, error.diagnostics)
             return True
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any failure ends the job as failed, never the runner
             # The error's class only: its message may quote legacy data (no PHI in logs).
             log.error("export %s failed: %s", job.id, type(error).__name__)
             self.jobs.finish(job, owner, FAILED, job.outputs, f"The export failed ({type(error).__name__})")
