@@ -151,7 +151,7 @@ class ExportEngine:
     def _batches(self, request: ExportRequest, start: object) -> Iterator[tuple[object, tuple[str, ...]]]:
         """From the batch starting at ``start``: each batch of patient ids, with where the next
         batch starts (None after the last), so a resumed run goes on from a batch boundary."""
-        if request.patients:
+        if request.patients and request.group_id is None:
             offset = int(start or 0)  # type: ignore[call-overload]
             while offset < len(request.patients):
                 following = offset + PATIENT_BATCH
@@ -159,13 +159,15 @@ class ExportEngine:
                 offset = following
             return
         assert request.group_id is not None
+        chosen = set(request.patients)  # with `patient`: only those of the group's members
         cursor = tuple(start) if isinstance(start, list) else None
         while True:
             page = self.members(request.group_id, cursor, PATIENT_BATCH)
             cursor = page.next_cursor
             following = list(cursor) if cursor is not None else None
-            if page.resources:
-                yield following, tuple(r["id"] for r in page.resources)
+            members = tuple(r["id"] for r in page.resources if not chosen or r["id"] in chosen)
+            if members:
+                yield following, members
             if cursor is None:
                 return
 

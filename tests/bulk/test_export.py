@@ -328,3 +328,19 @@ def test_a_patient_token_exports_its_patients_compartment_only(client, mint):
     assert [p["id"] for p in found["Patient"]] == [patient]
     assert sorted(c["id"] for c in found["Condition"]) == sorted(searched_ids(client, "Condition", everyone, f"patient={patient}"))
     assert {o["subject"]["reference"] for o in found["Observation"]} == {f"Patient/{patient}"}
+
+
+def test_patient_parameter_in_a_group_export_keeps_to_members(client, mint):
+    access = token(mint)
+    women = searched_ids(client, "Patient", access, "gender=female")
+    men = searched_ids(client, "Patient", access, "gender=male")
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "_type", "valueString": "Patient"}]
+        + [{"name": "patient", "valueReference": {"reference": f"Patient/{p}"}} for p in (women[0], men[0])],
+    }
+    headers = {**bearer(access), "Prefer": "respond-async", "Content-Type": "application/fhir+json"}
+    started = client.post("/fhir/Group/women/$export", json=body, headers=headers)
+    assert started.status_code == 202, started.get_json()
+    manifest = wait(client, started.headers["Content-Location"], access).get_json()
+    assert [p["id"] for p in resources(client, manifest, access)["Patient"]] == [women[0]]  # not the man: not a member

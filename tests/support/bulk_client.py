@@ -42,6 +42,7 @@ def export(client, path: str, access: str, **params) -> dict:
     assert started.status_code == 202, started.get_json()
     done = wait(client, started.headers["Content-Location"], access)
     assert done.status_code == 200, done.get_json()
+    assert done.mimetype == "application/json" and done.headers["Expires"].endswith("GMT")
     return done.get_json()
 
 
