@@ -8,6 +8,7 @@ serves, while the legacy system is still down.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from flask import Flask, request
 from flask_smorest import Api
@@ -16,6 +17,10 @@ from facade import __version__
 from facade.access.tokens import KeyProvider
 from facade.audit.search import AuditEventAdapter
 from facade.audit.store import AuditStore
+from facade.bulk.engine import ExportEngine
+from facade.bulk.exports import BulkExports
+from facade.bulk.jobs import JobStore
+from facade.bulk.runner import ExportRunner
 from facade.config import Settings
 from facade.core.service import FhirService
 from facade.core.terminology import TerminologyService
@@ -28,6 +33,7 @@ from facade.web import smart as smart_endpoints
 from facade.web.audit_hook import audit_response, audit_token_events
 from facade.web.auth import build_authenticator
 from facade.web.bodies import frame_chunked_body
+from facade.web.bulk_routes import make_bulk_blueprint
 from facade.web.compression import compress
 from facade.web.conditional import conditional
 from facade.web.cors import register_cors
@@ -93,6 +99,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         max_count=settings.max_count,
         security=rest_security if builtin else None,
         terminology=terminology is not None,
+        bulk=True,
     )
     smart = Smart(settings, state_store) if builtin else None
     state = FacadeState(
@@ -104,9 +111,12 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         terminology=_terminology_service(source, terminology),
         smart=smart,
         oauth=OAuthServer(smart) if smart is not None else None,
+        bulk=build_bulk(settings, service, state_store),
     )
     app.extensions[EXTENSION] = state
     state.on_close(state_store.dispose)
+    if state.bulk is not None:
+        state.on_close(state.bulk.runner.stop)
     state.on_close(audit.close)
     if smart is not None:  # token events join the audit chain
         state.on_close(smart.events.subscribe(audit_token_events(audit)))
@@ -115,6 +125,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     openapi_docs.register_schemas(api.spec)
     openapi_docs.register_converters(app, api)
     api.register_blueprint(make_blueprint(service))
+    api.register_blueprint(make_bulk_blueprint())
     if state.terminology is not None:
         api.register_blueprint(make_terminology_blueprint())
     if smart is not None:
@@ -133,6 +144,28 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     app.after_request(compress)
     app.after_request(conditional)
     return app
+
+
+def build_bulk(settings: Settings, service: FhirService, state_store: StateStore) -> BulkExports:
+    """The export service: jobs in the state database, read through the REST search path, from
+    ``[bulk] database_url`` (a read-only replica) when it is set."""
+    exporter = service
+    if settings.bulk_database_url:
+        replica = SqlAdapter(
+            load_mapping(settings.mapping), create_legacy_engine(settings.bulk_database_url, pool_size=max(1, settings.bulk_threads))
+        )
+        exporter = FhirService(replica, default_count=settings.default_count, max_count=settings.max_count)
+    engine = ExportEngine(
+        exporter.query_narrowed,
+        {t: c for t, c in service.catalogues.items() if t in exporter.types},
+        exporter.group_members,
+        page_size=settings.bulk_page_size,
+        max_bytes=settings.bulk_file_bytes,
+    )
+    root = Path(settings.bulk_directory)
+    jobs = JobStore(state_store.engine, expiry=settings.bulk_expiry)
+    runner = ExportRunner(jobs, engine, root, settings.bulk_threads)
+    return BulkExports(jobs, engine, runner, root, jobs_per_client=settings.bulk_jobs_per_client)
 
 
 def _prepare_state() -> None:

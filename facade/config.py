@@ -74,6 +74,14 @@ class Settings:
     metrics: bool = True  # Prometheus metrics at /metrics (or on metrics_port)
     metrics_port: int = 0  # 0: /metrics on the server's own port; else a separate port (firewall it)
     ready_audit_lag: int = 30  # seconds: /readyz fails when audit records wait longer than this to be shipped
+    # [bulk] — $export (facade/bulk)
+    bulk_dir: str | None = None  # where export files are written; None: "bulk" in the data directory
+    bulk_expiry: int = 3600  # seconds a finished export's manifest and files are kept
+    bulk_threads: int = 1  # export threads per server process (each holds one legacy connection while it runs)
+    bulk_jobs_per_client: int = 2  # unfinished exports one client may have; more get 429
+    bulk_file_bytes: int = 100 * 1024 * 1024  # an output file is closed and a new one started past this size
+    bulk_page_size: int = 1000  # resources per SQL page (one statement each)
+    bulk_database_url: str | None = None  # exports read this database (a read-only replica) instead of [legacy] database_url
     # [demo]
     demo_path: str = field(default_factory=lambda: str(data_home() / "demo.sqlite"))
     demo_patients: int = 1000
@@ -104,6 +112,10 @@ class Settings:
     @property
     def state_database_url(self) -> str:
         return self.state_url or "sqlite:///" + str(data_home() / "state.sqlite")
+
+    @property
+    def bulk_directory(self) -> str:
+        return self.bulk_dir or str(data_home() / "bulk")
 
     @property
     def signing_key_file(self) -> str | None:
@@ -149,6 +161,10 @@ class Settings:
             raise ConfigError("refresh_token_lifetime must be positive")
         if not (1 <= self.statement_timeout <= 3600 and 1 <= self.state_statement_timeout <= 3600 and 1 <= self.network_timeout <= 600):
             raise ConfigError("statement_timeout and state_statement_timeout take 1–3600 seconds, network_timeout 1–600")
+        if self.bulk_expiry < 1 or self.bulk_threads < 0 or self.bulk_jobs_per_client < 1:
+            raise ConfigError("bulk_expiry and bulk_jobs_per_client must be positive, bulk_threads at least 0")
+        if self.bulk_file_bytes < 1024 or not 1 <= self.bulk_page_size <= 10_000:
+            raise ConfigError("bulk_file_bytes must be at least 1024 and bulk_page_size between 1 and 10000")
         if self.demo_patients < 1:
             raise ConfigError("demo_patients must be at least 1")
         return self
@@ -162,6 +178,8 @@ _SECTIONS = {
     "audit": ("audit_delivery", "audit_spool_dir"),
     "operations": ("log_format", "metrics", "metrics_port", "ready_audit_lag"),
     "demo": ("demo_path", "demo_patients"),
+    # [bulk] keys are written without the prefix: [bulk] database_url sets bulk_database_url.
+    "bulk": ("bulk_dir", "bulk_expiry", "bulk_threads", "bulk_jobs_per_client", "bulk_file_bytes", "bulk_page_size", "bulk_database_url"),
     "auth": (
         "auth_mode",
         "signing_key_path",
@@ -206,11 +224,12 @@ def load_settings(
             if section not in _SECTIONS or not isinstance(table, dict):
                 raise ConfigError(f"{config_file}: unknown section [{section}]")
             for key, value in table.items():
+                key = f"bulk_{key}" if section == "bulk" else key
                 if key not in _SECTIONS[section]:
                     raise ConfigError(f"{config_file}: unknown key {key!r} in [{section}]")
                 values[key] = _coerce(key, value)
         base = Path(config_file).resolve().parent
-        for key in ("mapping", "signing_key_path", "users_file", "clients_file", "audit_spool_dir"):
+        for key in ("mapping", "signing_key_path", "users_file", "clients_file", "audit_spool_dir", "bulk_dir"):
             if values.get(key) and not Path(values[key]).is_absolute():
                 values[key] = str(base / values[key])
     for name in _TYPES:

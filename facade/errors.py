@@ -13,6 +13,7 @@ which layer failed or why::
     ├── NotFound (404, not-found)            unknown type or id
     ├── NotAcceptable (406, not-supported)   Accept/_format we cannot produce
     ├── UnsupportedMediaType (415, not-supported)
+    ├── TooManyRequests (429, throttled)     a client past its limit of concurrent exports
     ├── TooCostly (500, too-costly)          the legacy database timed out on the statement
     └── UpstreamUnavailable (503, transient) legacy database unreachable
 
@@ -103,6 +104,19 @@ class NotAcceptable(FacadeError):
 class UnsupportedMediaType(FacadeError):
     status = 415
     code = "not-supported"
+
+
+class TooManyRequests(FacadeError):
+    status = 429
+    code = "throttled"
+
+    def __init__(self, diagnostics: str, *, retry_after: int = 60):
+        super().__init__(diagnostics)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class TooCostly(FacadeError):

@@ -60,3 +60,9 @@ class TerminologySource(Protocol):
 
     def code_tables(self) -> LegacyCodeTables | None:
         """The legacy code tables the mapping declares as local code systems."""
+
+
+@runtime_checkable
+class GroupSource(Protocol):
+    def groups(self) -> dict[str, dict[str, str]]:
+        """Patient groups the mapping declares: id → ``{name, members}`` (a Patient search query)."""

@@ -56,6 +56,9 @@ class SqlAdapter:
     def search_params(self, resource_type: str) -> dict[str, SearchParamDef]:
         return self.mapping.resources[resource_type].params
 
+    def groups(self) -> dict[str, dict[str, str]]:
+        return self.mapping.groups
+
     def terminology(self) -> Terminology | None:
         return self.mapping.terminology
 

@@ -33,6 +33,7 @@ def rest_record(
     patient: str | None = None,
     source: str | None = None,
     request_id: str | None = None,
+    detail: dict | None = None,
 ) -> dict:
     record = {
         "kind": "rest",
@@ -48,6 +49,8 @@ def rest_record(
         "ids": list(ids),
         "request_id": request_id,  # the X-Request-ID of the exchange: joins the record to log lines
     }
+    if detail:
+        record["detail"] = detail  # an export's job id, file and counts
     if interaction.query is not None:
         record["query"] = interaction.query
     elif interaction.resource_id is not None and not ids:

@@ -1,5 +1,5 @@
 """The ``fhir-facade`` command: ``serve``, ``demo``, ``openapi`` here; the other groups live in
-this package, one module each (mapping, terminology, scopes, audit, smart)."""
+this package, one module each (mapping, terminology, scopes, audit, export, smart)."""
 
 from __future__ import annotations
 
@@ -111,11 +111,12 @@ def openapi_document(settings: Settings) -> dict:
 # The other command groups, one module each.
 from facade.cli import smart as smart_cli  # noqa: E402
 from facade.cli.audit import audit  # noqa: E402
+from facade.cli.export import export  # noqa: E402
 from facade.cli.mapping import mapping  # noqa: E402
 from facade.cli.scopes import scopes  # noqa: E402
 from facade.cli.terminology import terminology  # noqa: E402
 
-for group in (mapping, terminology, scopes, audit, smart_cli.clients, smart_cli.users, smart_cli.launch, smart_cli.token):
+for group in (mapping, terminology, scopes, audit, export, smart_cli.clients, smart_cli.users, smart_cli.launch, smart_cli.token):
     main.add_command(group)
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from facade.search.includes import ANY_TARGET
 from facade.search.params import SearchParamDef
 
 Catalogues = Mapping[str, Mapping[str, SearchParamDef]]
+BULK = "http://hl7.org/fhir/uv/bulkdata"
 
 # Canonical definitions for search parameters the mappings commonly bind.
 _STANDARD = {
@@ -52,10 +53,16 @@ def _includes(catalogues: Catalogues) -> tuple[dict[str, list[str]], dict[str, l
 
 
 def capability_statement(
-    catalogues: Catalogues, base_url: str, published: str, security: Callable[[str], dict] | None = None, *, terminology: bool = False
+    catalogues: Catalogues,
+    base_url: str,
+    published: str,
+    security: Callable[[str], dict] | None = None,
+    *,
+    terminology: bool = False,
+    bulk: bool = False,
 ) -> dict:
     """``security``: base URL → ``rest.security`` (how clients get tokens), when authorization is on;
-    ``terminology``: whether the terminology endpoints are served."""
+    ``terminology``: whether the terminology endpoints are served; ``bulk``: whether ``$export`` is."""
     resources = []
     includes, revincludes = _includes(catalogues)
     for resource_type, catalogue in catalogues.items():
@@ -85,10 +92,13 @@ def capability_statement(
             entry["searchRevInclude"] = revincludes[resource_type]
         if resource_type == "Patient":
             entry["operation"] = [{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
+        if bulk and resource_type in ("Patient", "Group"):
+            operation = {"name": "export", "definition": f"{BULK}/OperationDefinition/{resource_type.lower()}-export"}
+            entry["operation"] = [*entry.get("operation", []), operation]
         resources.append(entry)
     if terminology:
         resources += _terminology_resources()
-    return {
+    statement: dict = {
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": published,
@@ -111,6 +121,10 @@ def capability_statement(
             }
         ],
     }
+    if bulk:  # Bulk Data Access 2.0: system, Patient and Group $export
+        statement["instantiates"] = [f"{BULK}/CapabilityStatement/bulk-data"]
+        statement["rest"][0]["operation"] = [{"name": "export", "definition": f"{BULK}/OperationDefinition/export"}]
+    return statement
 
 
 # Terminology endpoints (facade/web/terminology_routes.py), served when the mapping names crosswalks.

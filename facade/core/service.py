@@ -19,6 +19,7 @@ from facade.access.grant import Access
 from facade.core.bundle import searchset
 from facade.core.capability import capability_statement
 from facade.core.everything import everything
+from facade.core.groups import GroupAdapter
 from facade.core.includes import fetch_includes
 from facade.core.subsetting import element_sets
 from facade.errors import Forbidden, NotFound
@@ -27,7 +28,7 @@ from facade.search.everything import parse_everything
 from facade.search.params import SearchClause, TokenValue
 from facade.search.parser import parse_search
 from facade.search.request import SearchRequest
-from legacy_adapters.protocol import LegacyAdapter, Page
+from legacy_adapters.protocol import GroupSource, LegacyAdapter, Page
 
 MAX_AUDITED_IDS = 1000  # resources named per audit record (a page is at most max_count)
 
@@ -40,6 +41,7 @@ class Result:
     body: dict
     ids: tuple[str, ...] = ()
     patient: str | None = None
+    detail: dict | None = None  # what else the record names (an export's job id and counts)
 
 
 def _returned(resources: Iterable[dict]) -> tuple[str, ...]:
@@ -56,6 +58,7 @@ class FhirService:
         max_count: int = 1000,
         security: Callable[[str], dict] | None = None,
         terminology: bool = False,
+        bulk: bool = False,
     ):
         """``adapter``: the legacy system; ``records``: the façade's own records (the audit trail),
         served beside it. ``security``: base URL → CapabilityStatement ``rest.security``."""
@@ -63,8 +66,13 @@ class FhirService:
         self._adapters = {t: adapter for t in adapter.resource_types()}
         if records is not None:
             self._adapters.update({t: records for t in records.resource_types()})
+        groups = adapter.groups() if isinstance(adapter, GroupSource) and "Patient" in self._adapters else {}
+        self.groups = GroupAdapter(groups, adapter.search_params("Patient") if groups else {}, adapter.search)
+        if groups and "Group" not in self._adapters:  # the mapping's groups, unless it maps Group itself
+            self._adapters["Group"] = self.groups
         self.security = security
         self.terminology = terminology
+        self.bulk = bulk
         self.default_count = default_count
         self.max_count = max_count
         self.types = frozenset(self._adapters)
@@ -82,6 +90,15 @@ class FhirService:
     def run(self, request: SearchRequest, access: Access, interaction: str = "search") -> Page:
         """Narrow ``request`` for ``access``, then answer it (includes, ``$everything``'s types)."""
         return self._query(access.narrow(request, interaction))
+
+    def query_narrowed(self, request: SearchRequest) -> Page:
+        """A request ``Access.narrow`` has already narrowed (the bulk export adds its
+        ``_typeFilter`` group after the token's restrictions)."""
+        return self._query(request)
+
+    def group_members(self, group_id: str, cursor: tuple | None, count: int) -> Page:
+        """A page of a mapped group's Patients (for ``Group/[id]/$export``)."""
+        return self.groups.members(group_id, cursor, count)
 
     def _runner_for_others(self, access: Access) -> Callable[[SearchRequest], Page]:
         """Lookups made on the client's behalf (includes, $everything's types): a type the token
@@ -153,7 +170,7 @@ class FhirService:
         return Result(bundle, _returned(matches), patient_id)
 
     def capabilities(self, base_url: str) -> dict:
-        return capability_statement(self.catalogues, base_url, self.started, self.security, terminology=self.terminology)
+        return capability_statement(self.catalogues, base_url, self.started, self.security, terminology=self.terminology, bulk=self.bulk)
 
     # -- for the authorization server's patient picker (a signed-in clinician, before any token) --
 

@@ -49,6 +49,7 @@ def audit_response(response: Response) -> Response:
         patient=result.patient if result else None,
         source=request.remote_addr,
         request_id=g.get("request_id"),
+        detail=result.detail if result else None,
     )
     try:
         facade_state().audit.append(record)

@@ -155,3 +155,31 @@ def everything(method: str) -> dict:
         "requestBody": parameters_body("FHIR Parameters: _count, _since, _type"),
         "responses": {"200": bundle, "415": OUTCOME, **ERRORS},
     }
+
+
+# -- Bulk Data $export (facade/web/bulk_routes.py) --------------------------------------------
+
+_HEADER = {"schema": {"type": "string"}}
+
+
+def bulk_kickoff() -> dict:
+    accepted = {"description": "Accepted: poll the Content-Location", "headers": {"Content-Location": _HEADER}, **OUTCOME}
+    busy = {"description": "Too many exports under way for this client", "headers": {"Retry-After": _HEADER}, **OUTCOME}
+    return {"202": accepted, "429": busy, "415": OUTCOME, **ERRORS}
+
+
+def bulk_status() -> dict:
+    running = {"description": "In progress", "headers": {"X-Progress": _HEADER, "Retry-After": _HEADER}}
+    done = {"description": "The manifest", "headers": {"Expires": _HEADER}, "content": {"application/json": {"schema": _OBJECT}}}
+    return {"200": done, "202": running, "500": OUTCOME, **ERRORS}
+
+
+def bulk_cancel() -> dict:
+    return {"202": OUTCOME, **ERRORS}
+
+
+def bulk_file() -> dict:
+    return {
+        "200": {"description": "NDJSON, one resource per line", "content": {"application/fhir+ndjson": {"schema": {"type": "string"}}}},
+        **ERRORS,
+    }

@@ -22,6 +22,7 @@ from facade.state import StateStore
 from legacy_adapters.protocol import LegacyAdapter
 
 if TYPE_CHECKING:
+    from facade.bulk.exports import BulkExports
     from facade.web.auth import Authenticator
     from facade.web.smart.oauth import OAuthServer
 
@@ -38,6 +39,7 @@ class FacadeState:
     terminology: TerminologyService | None = None
     smart: Smart | None = None  # the built-in authorization server (auth_mode "builtin")
     oauth: OAuthServer | None = None  # its authlib binding
+    bulk: BulkExports | None = None  # $export (facade/bulk)
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _prepared: bool = False
     _prepare_lock: threading.Lock = field(default_factory=threading.Lock)

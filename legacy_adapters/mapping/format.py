@@ -251,6 +251,20 @@ SCHEMA: dict[str, Any] = {
             type="object",
             additionalProperties={"$ref": "#/$defs/code_table"},
         ),
+        "groups": _s(
+            "Patient groups served as FHIR Group (read, search, `Group/[id]/$export`), by id: "
+            "each a name and its members as a Patient search.",
+            type="object",
+            additionalProperties={
+                "type": "object",
+                "properties": {
+                    "name": _s("The group's name.", type="string"),
+                    "members": _s("Who belongs: a Patient search query, e.g. `gender=female&birthdate=lt1950`.", type="string"),
+                },
+                "required": ["name", "members"],
+                "additionalProperties": False,
+            },
+        ),
         "resources": _s(
             "FHIR R4 resource types served, by name.",
             type="object",

@@ -48,6 +48,7 @@ class MappingSpec:
     path: str = ""
     terminology: Any = None  # terminology.registry.Terminology, when the mapping names crosswalk sets
     code_tables: dict[str, Any] = field(default_factory=dict)  # name -> code_tables.CodeTableSpec
+    groups: dict[str, dict[str, str]] = field(default_factory=dict)  # Group id -> {name, members: a Patient search}
 
 
 def load_mapping(path: str | Path) -> MappingSpec:
@@ -94,6 +95,7 @@ def parse_mapping(document: Any, origin: str = "<mapping>") -> MappingSpec:
         resources=resources,
         path=origin,
         code_tables=code_tables,
+        groups={str(k): {"name": str(v["name"]), "members": str(v["members"])} for k, v in (document.get("groups") or {}).items()},
     )
     check_mapping_statically(document, mapping, problems, skip=misshapen)
     problems.raise_any()

@@ -1,0 +1,138 @@
+"""bulk_export: the ``$export`` engine against a hand-written floor writing the same NDJSON.
+
+    python -m bench.bulk_export [--size 10000] [--rounds 2] [--page-size 1000]
+
+The export is every Patient and every laboratory Observation (``_type=Patient,Observation``,
+``_typeFilter=Observation?category=laboratory``), run by the server's own engine in this process
+(the job in a state database, keyset pages through the mapping compiler, checkpoints, files) —
+what a worker's export thread does, without the HTTP download. The floor is what a hand-written
+exporter for this one schema could do: one streaming SQL query per type, the resources built by
+bench/floor_fhir.py (the bench's floor server), orjson, one file per type. Both files must hold the
+same lines (as sets: the orders differ), or the run stops. Figures: resources/s and MB/s per side
+(best of the rounds), the ratio, and the peak RSS of this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+
+from bench import data
+from bench import floor_fhir as fhir
+
+NOT_DELETED = "p.del_flg != 'Y'"
+
+
+def facade_export(db: Path, work: Path, page_size: int) -> tuple[float, dict[str, Path]]:
+    from facade.access.grant import Access
+    from facade.app import create_app
+    from facade.config import Settings
+
+    settings = Settings(
+        demo_path=str(db),
+        auth_mode="off",
+        base_url="http://bench/fhir",
+        state_url=f"sqlite:///{work}/state.sqlite",
+        bulk_dir=str(work / "facade"),
+        bulk_threads=0,
+        bulk_page_size=page_size,
+    )
+    state = create_app(replace(settings)).extensions["fhir_facade"]
+    try:
+        state.prepare()
+        bulk = state.bulk
+        pairs = [("_type", "Patient,Observation"), ("_typeFilter", "Observation?category=laboratory")]
+        started = time.perf_counter()
+        job = bulk.kick_off("system", pairs, Access.unrestricted(), "bench", lenient=False)
+        bulk.runner.run_one(job.id)
+        elapsed = time.perf_counter() - started
+        finished = bulk.jobs.get(job.id)
+        assert finished is not None and finished.status == "complete", finished
+        files = {o["type"]: bulk.root / job.id / o["name"] for o in finished.outputs}
+        assert len(files) == len(finished.outputs), "the bench expects one file per type (raise bulk_file_bytes)"
+        return elapsed, files
+    finally:
+        state.close()
+
+
+def floor_export(db: Path, work: Path) -> tuple[float, dict[str, Path]]:
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    work.mkdir(parents=True, exist_ok=True)
+    queries = {
+        "Patient": (
+            f"SELECT {fhir.PATIENT_COLUMNS} FROM pt_master p LEFT JOIN pt_master s ON s.pt_seq = p.merged_to_seq WHERE {NOT_DELETED}",
+            fhir.patient,
+        ),
+        "Observation": (
+            f"SELECT {fhir.LAB_COLUMNS} FROM lab_result r JOIN pt_master p ON p.pt_seq = r.pt_seq "
+            f"LEFT JOIN lab_test_cd t ON t.test_cd = r.test_cd WHERE r.del_flg != 'Y' AND {NOT_DELETED}",
+            fhir.lab,
+        ),
+    }
+    started = time.perf_counter()
+    files = {}
+    for resource_type, (sql, build) in queries.items():
+        path = files[resource_type] = work / f"{resource_type}.ndjson"
+        with path.open("wb") as out:
+            rows = connection.execute(sql)
+            while batch := rows.fetchmany(1000):
+                out.write(b"".join(orjson.dumps(build(row)) + b"\n" for row in batch))
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return elapsed, files
+
+
+def _lines(path: Path) -> set[bytes]:
+    return set(path.read_bytes().splitlines())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bulk_export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=10_000, help="demo patients (cached in bench/.data)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args(argv)
+    db = data.ensure_database(args.size)
+    best: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-bulk-") as tmp:
+        for round_number in range(args.rounds):
+            work = Path(tmp) / f"round{round_number}"
+            facade_seconds, facade_files = facade_export(db, work, args.page_size)
+            floor_seconds, floor_files = floor_export(db, work / "floor")
+            if round_number == 0:
+                for resource_type, path in floor_files.items():
+                    if _lines(path) != _lines(facade_files[resource_type]):
+                        print(f"the floor's {resource_type} NDJSON differs from the façade's", file=sys.stderr)
+                        return 3
+                resources = sum(len(path.read_bytes().splitlines()) for path in floor_files.values())
+                megabytes = sum(path.stat().st_size for path in floor_files.values()) / 1e6
+            best["facade"] = min(best.get("facade", float("inf")), facade_seconds)
+            best["floor"] = min(best.get("floor", float("inf")), floor_seconds)
+    report = {
+        "size": args.size,
+        "resources": resources,
+        "megabytes": round(megabytes, 1),
+        "same_ndjson": True,
+        **{f"{side}_resources_per_s": round(resources / seconds) for side, seconds in best.items()},
+        **{f"{side}_mb_per_s": round(megabytes / seconds, 1) for side, seconds in best.items()},
+        "ratio": round(best["floor"] / best["facade"], 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Export jobs survive real life: a runner that dies mid-export is replaced by another, which
+finishes with exact counts; leases keep two runners off one job (PostgreSQL: SKIP LOCKED); a
+client past its limit of concurrent jobs gets 429."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from facade.bulk import engine as engine_module
+from facade.bulk.jobs import JobStore
+from facade.state import create_state_tables
+from support.bulk_client import kick_off, local, resources, searched_ids, token, wait
+from support.pg_demo import with_search_path
+from support.smart_tokens import bearer
+from tests.bulk.conftest import make_app
+
+
+class WorkerDied(BaseException):
+    """The process running the export is gone: nothing after this point runs."""
+
+
+@pytest.fixture(scope="module")
+def manual_app(bulk_demo, tmp_path_factory, mint):
+    """No runner threads: the tests drive runners by hand (``run_one``)."""
+    app = make_app(bulk_demo, tmp_path_factory, mint, bulk_threads=0, bulk_jobs_per_client=2, bulk_page_size=40)
+    yield app
+    app.extensions["fhir_facade"].close()
+
+
+def _bulk(app):
+    return app.extensions["fhir_facade"].bulk
+
+
+def test_a_client_past_its_concurrent_jobs_gets_429(manual_app, mint):
+    client = manual_app.test_client()
+    busy = token(mint, client_id="busy")
+    first, second = (kick_off(client, "$export", busy, _type="Patient") for _ in range(2))
+    assert first.status_code == second.status_code == 202
+    refused = kick_off(client, "$export", busy, _type="Patient")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.get_json()["issue"][0]["code"] == "throttled"
+    assert kick_off(client, "$export", token(mint, client_id="another"), _type="Patient").status_code == 202
+    client.delete(local(first.headers["Content-Location"]), headers=bearer(busy))  # a cancelled job no longer counts
+    assert kick_off(client, "$export", busy, _type="Patient").status_code == 202
+    for job in _bulk(manual_app).jobs.all():
+        _bulk(manual_app).jobs.cancel(job.id)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "die_after"),
+    [
+        ("$export", {"_type": "Patient,Observation,Condition"}, 7),  # mid-Observation
+        ("$export", {"_type": "Patient,Observation"}, 1),  # right after Patient's last page
+        ("Group/women/$export", {"_type": "Observation,Patient"}, 4),  # between and within patient batches
+    ],
+)
+def test_a_dead_runner_is_replaced_and_the_export_is_exact(manual_app, mint, monkeypatch, path, params, die_after):
+    monkeypatch.setattr(engine_module, "PATIENT_BATCH", 7)  # several batches of the demo's women
+    client = manual_app.test_client()
+    access = token(mint, client_id=f"resumer-{die_after}")
+    started = kick_off(client, path, access, **params)
+    location = local(started.headers["Content-Location"])
+    bulk = _bulk(manual_app)
+    checkpoint = bulk.jobs.checkpoint
+    calls = 0
+
+    def dies(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls > die_after:  # the page's lines are on disk; its checkpoint never happens
+            raise WorkerDied
+        return checkpoint(*args, **kwargs)
+
+    monkeypatch.setattr(bulk.jobs, "checkpoint", dies)
+    with pytest.raises(WorkerDied):
+        bulk.runner.run_one()
+    monkeypatch.setattr(bulk.jobs, "checkpoint", checkpoint)
+    assert client.get(location, headers=bearer(access)).status_code == 202
+    assert not bulk.runner.run_one()  # its lease still holds: nobody else may take it yet
+    job_id = location.rsplit("/", 1)[1]
+    with bulk.jobs.engine.begin() as connection:  # the lease runs out
+        connection.execute(sa.text("UPDATE bulk_job SET lease_until = 0 WHERE id = :id"), {"id": job_id})
+    assert bulk.runner.run_one()
+    manifest = wait(client, location, access).get_json()
+    found = resources(client, manifest, access)
+    women = searched_ids(client, "Patient", access, "gender=female") if path.startswith("Group") else None
+    for resource_type, exported in found.items():
+        ids = [r["id"] for r in exported]
+        assert len(ids) == len(set(ids)), f"{resource_type}: duplicates after the takeover"
+        if women is None:
+            expected = searched_ids(client, resource_type, access)
+        elif resource_type == "Patient":
+            expected = women
+        else:
+            expected = [i for p in women for i in searched_ids(client, resource_type, access, f"patient={p}")]
+        assert sorted(ids) == sorted(expected), f"{resource_type}: gaps after the takeover"
+        assert sum(o["count"] for o in manifest["output"] if o["type"] == resource_type) == len(ids)
+
+
+def test_files_rotate_at_the_configured_size(bulk_demo, tmp_path_factory, mint):
+    app = make_app(bulk_demo, tmp_path_factory, mint, bulk_file_bytes=64 * 1024, bulk_threads=0)
+    client = app.test_client()
+    access = token(mint)
+    location = local(kick_off(client, "$export", access, _type="Observation").headers["Content-Location"])
+    assert _bulk(app).runner.run_one()
+    manifest = wait(client, location, access).get_json()
+    files = [o for o in manifest["output"] if o["type"] == "Observation"]
+    assert len(files) > 3
+    sizes = [(_bulk(app).root / location.rsplit("/", 1)[1] / o["url"].rsplit("/", 1)[1]).stat().st_size for o in files]
+    assert all(size <= 64 * 1024 + 4096 for size in sizes)  # closed at the first line past the size
+    assert sum(o["count"] for o in files) == len(searched_ids(client, "Observation", access))
+    app.extensions["fhir_facade"].close()
+
+
+def test_postgresql_leases_skip_locked_jobs(postgres_url):
+    """Many runners claiming at once on PostgreSQL: each job is claimed exactly once."""
+    schema = f"fhir_facade_bulk_{os.getpid()}"
+    admin = sa.create_engine(postgres_url, poolclass=sa.NullPool)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = sa.create_engine(with_search_path(postgres_url, schema), pool_size=10)
+    try:
+        create_state_tables(engine)
+        store = JobStore(engine)
+        created = {store.create("c", "u", {"types": []}, {}, limit=100).id for _ in range(30)}
+        claimed: list[str] = []
+        lock = threading.Lock()
+
+        def runner(number: int) -> None:
+            while (job := store.claim(f"runner-{number}")) is not None:
+                with lock:
+                    claimed.append(job.id)
+
+        threads = [threading.Thread(target=runner, args=(n,)) for n in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(claimed) == sorted(created)  # every job once: no job claimed twice, none left
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_a_failed_export_is_an_outcome_without_its_data(manual_app, mint, monkeypatch, caplog):
+    client = manual_app.test_client()
+    access = token(mint, client_id="unlucky")
+    location = local(kick_off(client, "$export", access, _type="Patient").headers["Content-Location"])
+    bulk = _bulk(manual_app)
+
+    def broken(_request):
+        raise RuntimeError("row for SMITH, JOHN could not be read")
+
+    monkeypatch.setattr(bulk.engine, "query", broken)
+    assert bulk.runner.run_one(location.rsplit("/", 1)[1])
+    failed = client.get(location, headers=bearer(access))
+    assert failed.status_code == 500
+    outcome = failed.get_json()
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["diagnostics"] == "The export failed (RuntimeError)"
+    assert "SMITH" not in failed.get_data(as_text=True) and "SMITH" not in caplog.text
