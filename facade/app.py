@@ -20,6 +20,9 @@ from facade.config import Settings
 from facade.core.service import FhirService
 from facade.core.terminology import TerminologyService
 from facade.errors import UpstreamUnavailable
+from facade.sandbox.keys import SandboxKey, load_sandbox_key
+from facade.sandbox.policy import load_policy
+from facade.sandbox.service import SandboxService
 from facade.smart.discovery import rest_security
 from facade.smart.server import Smart
 from facade.state import StateStore
@@ -32,6 +35,7 @@ from facade.web.cors import register_cors
 from facade.web.error_handlers import register_error_handlers
 from facade.web.operations import register_operations
 from facade.web.routes import make_blueprint
+from facade.web.sandbox_routes import blueprint as sandbox_blueprint
 from facade.web.smart.oauth import OAuthServer
 from facade.web.state import EXTENSION, FacadeState, facade_state
 from facade.web.terminology_routes import make_terminology_blueprint
@@ -88,6 +92,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         terminology=terminology is not None,
     )
     smart = Smart(settings, state_store) if builtin else None
+    sandbox = build_sandbox(settings, service) if settings.sandbox_enabled else None
     state = FacadeState(
         settings=settings,
         service=service,
@@ -97,7 +102,12 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         terminology=_terminology_service(source, terminology),
         smart=smart,
         oauth=OAuthServer(smart) if smart is not None else None,
+        sandbox=sandbox,
     )
+    if sandbox is not None:  # its own audience: identified tokens are refused there, its tokens here
+        state.sandbox_auth = build_authenticator(
+            settings, sandbox.inner.catalogues.__getitem__, _jwks_of(smart), state_store.engine, audiences=settings.sandbox_base_urls
+        )
     app.extensions[EXTENSION] = state
     state.on_close(state_store.dispose)
     state.on_close(audit.close)
@@ -110,6 +120,8 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         api.register_blueprint(make_terminology_blueprint())
     if smart is not None:
         app.register_blueprint(smart_endpoints.blueprint())
+    if sandbox is not None:
+        app.register_blueprint(sandbox_blueprint(settings.sandbox_path))
     # Every state table (tokens, revocations, the audit trail) is created once, before the first
     # request is served; building the app touches no database, so it starts while one is down.
     app.before_request(_prepare_state)
@@ -123,6 +135,16 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     app.after_request(compress)
     app.after_request(conditional)
     return app
+
+
+def build_sandbox(settings: Settings, service: FhirService) -> SandboxService:
+    """The de-identified API over the same service: its policy is read (and checked) now, its
+    key on first use."""
+
+    def key() -> SandboxKey:
+        return load_sandbox_key(secret_hex=settings.sandbox_key, path=settings.sandbox_key_file, generate=settings.sandbox_key_path is None)
+
+    return SandboxService(service, load_policy(settings.sandbox_policy), key, small_cell=settings.sandbox_small_cell)
 
 
 def _prepare_state() -> None:

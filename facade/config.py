@@ -71,6 +71,13 @@ class Settings:
     metrics: bool = True  # Prometheus metrics at /metrics (or on metrics_port)
     metrics_port: int = 0  # 0: /metrics on the server's own port; else a separate port (firewall it)
     ready_audit_lag: int = 30  # seconds: /readyz fails when audit records wait longer than this to be shipped
+    # [sandbox] the de-identified endpoint (docs/sandbox.md)
+    sandbox: str = "auto"  # auto: on for the embedded demo only; on | off
+    sandbox_path: str = "/sandbox/fhir"  # where it is served, beside /fhir
+    sandbox_policy: str = "safe-harbor"  # a shipped policy (safe-harbor, limited-data-set) or a policy file
+    sandbox_key_path: str | None = None  # hex key file; None: generated for the embedded demo in the data directory
+    sandbox_key: str | None = None  # the key itself, hex (prefer FHIR_FACADE_SANDBOX_KEY)
+    sandbox_small_cell: int = 11  # counts (total, _summary=count) from 1 to this minus one are withheld
     # [demo]
     demo_path: str = field(default_factory=lambda: str(data_home() / "demo.sqlite"))
     demo_patients: int = 1000
@@ -97,6 +104,25 @@ class Settings:
         if self.base_url or self.bind_host not in _LOOPBACK:
             return (own,)
         return (own, *(f"http://{_url_host(name)}:{self.port}/fhir" for name in _LOOPBACK if _url_host(name) not in own))
+
+    @property
+    def sandbox_enabled(self) -> bool:
+        return self.sandbox == "on" or (self.sandbox == "auto" and self.is_demo)
+
+    @property
+    def sandbox_base_url(self) -> str:
+        """The sandbox's identity (its tokens' audience; its links): ``sandbox_path`` beside /fhir."""
+        return _sandbox_url(self.public_base_url, self.sandbox_path)
+
+    @property
+    def sandbox_base_urls(self) -> tuple[str, ...]:
+        return tuple(_sandbox_url(url, self.sandbox_path) for url in self.accepted_base_urls)
+
+    @property
+    def sandbox_key_file(self) -> str | None:
+        if self.sandbox_key_path:
+            return self.sandbox_key_path
+        return str(data_home() / "sandbox-key") if self.is_demo else None
 
     @property
     def state_database_url(self) -> str:
@@ -144,6 +170,15 @@ class Settings:
             raise ConfigError("token_lifetime must be between 1 and 3600 seconds")
         if self.refresh_token_lifetime < 1:
             raise ConfigError("refresh_token_lifetime must be positive")
+        if self.sandbox not in ("auto", "on", "off"):
+            raise ConfigError(f"sandbox must be auto, on or off, not {self.sandbox!r}")
+        path = self.sandbox_path
+        if not path.startswith("/") or path.endswith("/") or path == "/fhir" or path.startswith("/fhir/") or "?" in path:
+            raise ConfigError(f"sandbox_path must be a path of its own beside /fhir, e.g. /sandbox/fhir, not {path!r}")
+        if self.sandbox_small_cell < 1:
+            raise ConfigError("sandbox_small_cell must be at least 1")
+        if self.sandbox_enabled and not (self.sandbox_key or self.sandbox_key_file):
+            raise ConfigError("the sandbox needs its own key: set [sandbox] sandbox_key_path or FHIR_FACADE_SANDBOX_KEY")
         if self.demo_patients < 1:
             raise ConfigError("demo_patients must be at least 1")
         return self
@@ -157,6 +192,7 @@ _SECTIONS = {
     "audit": ("audit_delivery", "audit_spool_dir"),
     "operations": ("log_format", "metrics", "metrics_port", "ready_audit_lag"),
     "demo": ("demo_path", "demo_patients"),
+    "sandbox": ("sandbox", "sandbox_path", "sandbox_policy", "sandbox_key_path", "sandbox_key", "sandbox_small_cell"),
     "auth": (
         "auth_mode",
         "signing_key_path",
@@ -205,7 +241,7 @@ def load_settings(
                     raise ConfigError(f"{config_file}: unknown key {key!r} in [{section}]")
                 values[key] = _coerce(key, value)
         base = Path(config_file).resolve().parent
-        for key in ("mapping", "signing_key_path", "users_file", "clients_file", "audit_spool_dir"):
+        for key in ("mapping", "signing_key_path", "users_file", "clients_file", "audit_spool_dir", "sandbox_key_path"):
             if values.get(key) and not Path(values[key]).is_absolute():
                 values[key] = str(base / values[key])
     for name in _TYPES:
@@ -216,6 +252,12 @@ def load_settings(
         if value is not None:
             values[name] = _coerce(name, value)
     return replace(Settings(), **values).validate()
+
+
+def _sandbox_url(fhir_base: str, path: str) -> str:
+    """``https://host/prefix/fhir`` → ``https://host/prefix`` + ``path``."""
+    root = fhir_base[: -len("/fhir")] if fhir_base.endswith("/fhir") else fhir_base.rstrip("/")
+    return root + path
 
 
 def _url_host(host: str) -> str:

@@ -164,8 +164,20 @@ class IntrospectionValidator:
     """Opaque tokens: ask the identity provider (RFC 7662). Answers are kept ``cache_seconds``
     (default 1 s, never past ``exp``), which is therefore also how late a revocation bites."""
 
-    def __init__(self, url: str, client_id: str | None, client_secret: str | None, *, cache_seconds: float = 1.0, timeout: float = 5.0):
+    def __init__(
+        self,
+        url: str,
+        client_id: str | None,
+        client_secret: str | None,
+        *,
+        audiences: tuple[str, ...] | None = None,
+        cache_seconds: float = 1.0,
+        timeout: float = 5.0,
+    ):
+        """``audiences``: when given, the answer must name one of them as ``aud`` (the sandbox's
+        tokens and the identified API's are told apart by it)."""
         self.url = url
+        self._audiences = audiences
         self._auth = _basic(client_id, client_secret) if client_id else None
         self._timeout = timeout
         self._answers: TTLCache = TTLCache(maxsize=20_000, ttl=cache_seconds)
@@ -182,6 +194,11 @@ class IntrospectionValidator:
         exp = claims.get("exp")
         if not isinstance(exp, int) or exp <= time.time():
             raise Unauthorized("The access token has expired")
+        if self._audiences is not None:
+            aud = claims.get("aud")
+            named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+            if not any(isinstance(a, str) and a.rstrip("/") in self._audiences for a in named):
+                raise Unauthorized("The access token was not issued for this server")
         return claims
 
     def _introspect(self, token: str) -> dict:

@@ -33,7 +33,9 @@ def rest_record(
     patient: str | None = None,
     source: str | None = None,
     request_id: str | None = None,
+    sandbox: dict | None = None,
 ) -> dict:
+    """``sandbox``: for the de-identified API, its policy and key id (the client's purpose joins them)."""
     record = {
         "kind": "rest",
         "interaction": interaction.name,
@@ -48,6 +50,8 @@ def rest_record(
         "ids": list(ids),
         "request_id": request_id,  # the X-Request-ID of the exchange: joins the record to log lines
     }
+    if sandbox is not None:
+        record["sandbox"] = {**sandbox, "purpose": grant.purpose if grant else None}
     if interaction.query is not None:
         record["query"] = interaction.query
     elif interaction.resource_id is not None and not ids:
