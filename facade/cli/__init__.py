@@ -112,10 +112,11 @@ def openapi_document(settings: Settings) -> dict:
 from facade.cli import smart as smart_cli  # noqa: E402
 from facade.cli.audit import audit  # noqa: E402
 from facade.cli.mapping import mapping  # noqa: E402
+from facade.cli.sandbox import sandbox  # noqa: E402
 from facade.cli.scopes import scopes  # noqa: E402
 from facade.cli.terminology import terminology  # noqa: E402
 
-for group in (mapping, terminology, scopes, audit, smart_cli.clients, smart_cli.users, smart_cli.launch, smart_cli.token):
+for group in (mapping, terminology, scopes, audit, sandbox, smart_cli.clients, smart_cli.users, smart_cli.launch, smart_cli.token):
     main.add_command(group)
 
 if __name__ == "__main__":
