@@ -28,7 +28,7 @@ from facade.sandbox.deid import Deidentifier
 from facade.sandbox.keys import SandboxKey
 from facade.sandbox.policy import Policy
 from facade.search.compartment import PATIENT_COMPARTMENT_PARAM
-from facade.search.params import DateValue, ReferenceValue, SearchClause, SearchParamDef, SearchValue, TokenValue
+from facade.search.params import DateValue, ReferenceValue, SearchClause, SearchParamDef, TokenValue
 from facade.search.request import SearchRequest
 
 ID_CLAUSES = ("_id",)
@@ -114,8 +114,8 @@ class SandboxService:
         return pairs
 
     def translate(self, request: SearchRequest) -> SearchRequest:
-        """The parsed request in legacy terms. Ids: a pseudonym that is not one of ours stays as
-        it is and so matches nothing. Dates (what the client sees → what the legacy holds):
+        """The parsed request in legacy terms. Ids: a value that is not one of our pseudonyms (a
+        legacy id, a forgery) is dropped, so it matches nothing and excludes nothing. Dates (what the client sees → what the legacy holds):
 
         - ``dates: year``: only whole years can be asked for (the year shown is the legacy's
           own); a finer date, or a sort on a date, is refused (400): it would reveal what the
@@ -152,24 +152,24 @@ class SandboxService:
 
     def _clause(self, resource_type: str, clause: SearchClause, definition: SearchParamDef | None) -> SearchClause:
         if clause.name in ID_CLAUSES:
-            values = tuple(
-                TokenValue(v.system, self.deid.key.reveal(resource_type, v.code) or v.code) if isinstance(v, TokenValue) and v.code else v
-                for v in clause.values
-            )
-            return replace(clause, values=values)
-        if clause.type == "reference" and definition is not None:
-            return replace(clause, values=tuple(self._reference(v, definition) for v in clause.values))
-        return clause
+            revealed = (self._id(resource_type, v) if isinstance(v, TokenValue) else v for v in clause.values)
+        elif clause.type == "reference" and definition is not None:
+            revealed = (self._reference(v, definition) if isinstance(v, ReferenceValue) else v for v in clause.values)
+        else:
+            return clause
+        return replace(clause, values=tuple(v for v in revealed if v is not None))
 
-    def _reference(self, value: SearchValue, definition: SearchParamDef) -> SearchValue:
-        if not isinstance(value, ReferenceValue):
-            return value
+    def _id(self, resource_type: str, value: TokenValue) -> TokenValue | None:
+        legacy = self.deid.key.reveal(resource_type, value.code) if value.code else None
+        return TokenValue(value.system, legacy) if legacy is not None else None
+
+    def _reference(self, value: ReferenceValue, definition: SearchParamDef) -> ReferenceValue | None:
         candidates = [value.type] if value.type else [t for t in sorted(self.types) if definition.refers_to(t)]
         for resource_type in candidates:
             legacy = self.deid.key.reveal(resource_type, value.id)
             if legacy is not None:
                 return ReferenceValue(resource_type, legacy)
-        return value
+        return None
 
     def _one_patient(self, request: SearchRequest) -> str | None:
         """The legacy id of the one patient the search is limited to, if it is."""
