@@ -36,15 +36,16 @@ def check_command(config_file: str | None, policy: str | None, limit: int | None
         service = FhirService(adapter, max_count=max(settings.max_count, 500))
         sandboxed = build_sandbox(settings, service)
         walk = check_everything if walk_everything else check
-        findings = walk(service, sandboxed, limit=limit)
+        report = walk(service, sandboxed, limit=limit)
     except (PolicyError, SandboxKeyError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         adapter.engine.dispose()
+    findings = report.findings
     for finding in findings:
         click.echo(f"RESIDUAL {finding.kind}: {finding.element} ({finding.count})")
     scope = "all of it" if not limit else f"{limit} patients" if walk_everything else f"at most {limit} per type"
     verdict = f"{len(findings)} kinds of residual identifier" if findings else "no residual identifiers"
-    click.echo(f"policy {sandboxed.policy.name}, key {sandboxed.key_id}, {scope}: {verdict}")
+    click.echo(f"policy {sandboxed.policy.name}, key {sandboxed.key_id}, {scope}, {report.resources} resources: {verdict}")
     if findings:
         raise SystemExit(1)

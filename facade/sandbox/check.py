@@ -106,22 +106,34 @@ class Finding:
     count: int
 
 
-def check(identified: FhirService, sandbox: SandboxService, *, limit: int | None = None, page_size: int = 500) -> list[Finding]:
+@dataclass(frozen=True)
+class Report:
+    findings: list[Finding]
+    resources: int  # sandbox resources checked
+
+
+def _report(found: Counter[tuple[str, str]], resources: int) -> Report:
+    return Report([Finding(element, kind, count) for (element, kind), count in sorted(found.items())], resources)
+
+
+def check(identified: FhirService, sandbox: SandboxService, *, limit: int | None = None, page_size: int = 500) -> Report:
     """Findings over every type the sandbox serves (at most ``limit`` resources of each)."""
     known = Identifiers()
     found: Counter[tuple[str, str]] = Counter()
+    resources = 0
     types = sorted(sandbox.types, key=lambda t: (FIRST.index(t) if t in FIRST else len(FIRST), t))
     for resource_type in types:
         known._seen.clear()  # this type's identifiers are collected as it is walked
         for legacy, shown in _pairs(identified, sandbox, resource_type, limit, page_size):
             known.legacy_ids.add(legacy["id"])
             known.collect(legacy, resource_type)
+            resources += 1
             for element, kind in _residuals(legacy, shown, resource_type, known):
                 found[(element, kind)] += 1
-    return [Finding(element, kind, count) for (element, kind), count in sorted(found.items())]
+    return _report(found, resources)
 
 
-def check_everything(identified: FhirService, sandbox: SandboxService, *, limit: int | None = None, page_size: int = 500) -> list[Finding]:
+def check_everything(identified: FhirService, sandbox: SandboxService, *, limit: int | None = None, page_size: int = 500) -> Report:
     """Findings in ``Patient/$everything`` of every patient (at most ``limit`` patients): each
     resource of the sandbox's answer beside the identified answer's."""
     known = Identifiers()
@@ -130,19 +142,21 @@ def check_everything(identified: FhirService, sandbox: SandboxService, *, limit:
             known.legacy_ids.add(legacy["id"])
             known.collect(legacy, resource_type)
     found: Counter[tuple[str, str]] = Counter()
+    resources = 0
     for patient, _ in _pairs(identified, sandbox, "Patient", limit, page_size):
         answer = _everything(identified, patient["id"], page_size)
         known.legacy_ids.update(r["id"] for r in answer)
         by_pseudonym = {f"{r['resourceType']}/{sandbox.deid.pseudonym(r['resourceType'], r['id'])}": r for r in answer}
         pseudonym = sandbox.deid.pseudonym("Patient", patient["id"])
         for shown in _everything(sandbox, pseudonym, page_size):
+            resources += 1
             original = by_pseudonym.get(f"{shown['resourceType']}/{shown['id']}")
             if original is None:
                 found[(shown["resourceType"], "not in the identified answer")] += 1
                 continue
             for element, kind in _residuals(original, shown, shown["resourceType"], known):
                 found[(element, kind)] += 1
-    return [Finding(element, kind, count) for (element, kind), count in sorted(found.items())]
+    return _report(found, resources)
 
 
 def _everything(service: FhirService | SandboxService, patient: str, page_size: int) -> list[dict]:
