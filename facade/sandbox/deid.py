@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from facade.sandbox.keys import SandboxKey
+from facade.sandbox.keys import SandboxKey, SandboxKeyError
 from facade.sandbox.policy import IDENTIFYING_TYPES, TEXT_TYPES, Policy, Rule
 from legacy_adapters.mapping.fhirdefs import DATE_TYPES, PRIMITIVES, RESOURCE_TYPES, elements
 
@@ -68,9 +68,13 @@ class Deidentifier:
         modifiers = resource.get("modifierExtension") or []
         if any(m.get("url") not in self.policy.extensions for m in modifiers if isinstance(m, dict)):
             return None  # a modifier we cannot judge changes the meaning of everything else
+        try:
+            pseudonym = self.pseudonym(resource_type, resource["id"])
+        except SandboxKeyError:
+            return None  # an id too long for a pseudonym: withheld rather than shown
         walk = _Walk(self, self.offset_days(resource))
         body = walk.object(resource, resource_type, rules.elements, skip=("resourceType", "id"))
-        return {"resourceType": resource_type, "id": self.pseudonym(resource_type, resource["id"]), **body}
+        return {"resourceType": resource_type, "id": pseudonym, **body}
 
 
 class _Walk:
@@ -178,7 +182,10 @@ class _Walk:
             if target.startswith("#"):
                 out["reference"] = target
             elif resource_type in RESOURCE_TYPES and legacy_id and "/" not in legacy_id and self.deid.serves(resource_type):
-                out["reference"] = f"{resource_type}/{self.deid.pseudonym(resource_type, legacy_id)}"
+                try:
+                    out["reference"] = f"{resource_type}/{self.deid.pseudonym(resource_type, legacy_id)}"
+                except SandboxKeyError:
+                    pass  # its target is withheld too
         if out and isinstance(value.get("type"), str):
             out["type"] = value["type"]
         return out or None  # display and identifier never leave: they name what the id hides

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from facade.sandbox.deid import MASKED, REDACTED, Deidentifier
-from facade.sandbox.keys import SandboxKey
+from facade.sandbox.keys import SandboxKey, SandboxKeyError
 from facade.sandbox.policy import PolicyError, load_policy
 
 KEY = SandboxKey(bytes(range(32)))
@@ -169,4 +169,14 @@ def test_pseudonyms_are_keyed_reversible_and_typed():
     assert KEY.reveal("Patient", pseudonym[:-2] + "AA") is None
     other = SandboxKey(bytes(range(1, 33)))
     assert other.pseudonym("Patient", legacy) != pseudonym and other.reveal("Patient", pseudonym) is None
-    assert len(KEY.pseudonym("Provenance", "alg-" + legacy)) <= 64
+    for long in ("alg-" + legacy, legacy + "-head-circumference", "A" * 47):
+        assert len(KEY.pseudonym("Observation", long)) <= 64 and KEY.reveal("Observation", KEY.pseudonym("Observation", long)) == long
+    with pytest.raises(SandboxKeyError):
+        KEY.pseudonym("Observation", "A" * 64)  # FHIR allows it; a pseudonym cannot carry it (said, not truncated)
+
+
+def test_an_id_too_long_for_a_pseudonym_is_withheld_not_an_error(tmp_path):
+    engine = deid(tmp_path)
+    assert engine.resource({**PATIENT, "id": "A" * 64}) is None
+    observation = engine.resource({**OBSERVATION, "subject": {"reference": "Patient/" + "A" * 64}})
+    assert observation is not None and "subject" not in observation
