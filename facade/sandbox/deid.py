@@ -8,6 +8,7 @@ reference year for ages, so the same request gives the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
@@ -182,10 +183,8 @@ class _Walk:
             if target.startswith("#"):
                 out["reference"] = target
             elif resource_type in RESOURCE_TYPES and legacy_id and "/" not in legacy_id and self.deid.serves(resource_type):
-                try:
+                with contextlib.suppress(SandboxKeyError):  # its target is withheld too
                     out["reference"] = f"{resource_type}/{self.deid.pseudonym(resource_type, legacy_id)}"
-                except SandboxKeyError:
-                    pass  # its target is withheld too
         if out and isinstance(value.get("type"), str):
             out["type"] = value["type"]
         return out or None  # display and identifier never leave: they name what the id hides
