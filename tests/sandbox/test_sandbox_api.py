@@ -199,3 +199,14 @@ def test_every_access_is_audited_as_sandbox(client, sandbox_headers, patient, st
         assert record["sandbox"]["policy"] == policy and record["sandbox"]["key_id"] == state.sandbox.key_id
     assert records[0]["sandbox"]["purpose"] == "readmission model" and records[0]["client_id"] == "lab-1"
     assert records[0]["ids"][0].startswith("Patient/") and patient not in records[0]["ids"][0]  # the legacy id, for the record
+
+
+def test_a_read_answers_exactly_what_everything_and_search_show(client, sandbox_headers, patient):
+    """Reads, searches and $everything pass each resource through the same policy: with the whole
+    demo's search and $everything output checked (test_residuals.py), reads are too."""
+    resources = everything(client, patient, sandbox_headers)
+    for resource in resources:
+        read = get(client, f"/sandbox/fhir/{resource['resourceType']}/{resource['id']}", sandbox_headers)
+        assert read.status_code == 200 and read.get_json() == resource
+    searched = get(client, f"/sandbox/fhir/Condition?patient={patient}&_count=1000", sandbox_headers).get_json()["entry"]
+    assert [e["resource"] for e in searched] == [r for r in resources if r["resourceType"] == "Condition"]
