@@ -144,7 +144,9 @@ def build_sandbox(settings: Settings, service: FhirService) -> SandboxService:
     def key() -> SandboxKey:
         return load_sandbox_key(secret_hex=settings.sandbox_key, path=settings.sandbox_key_file, generate=settings.sandbox_key_path is None)
 
-    return SandboxService(service, load_policy(settings.sandbox_policy), key, small_cell=settings.sandbox_small_cell)
+    # Tokens come from the one authorization server, under the identified API's base URL.
+    security = (lambda _base: rest_security(settings.public_base_url)) if settings.auth_mode == "builtin" else None
+    return SandboxService(service, load_policy(settings.sandbox_policy), key, small_cell=settings.sandbox_small_cell, security=security)
 
 
 def _prepare_state() -> None:

@@ -74,11 +74,14 @@ class FhirService:
         for resource_type in adapter.resource_types():  # _summary/_elements tables, read once from the R4 definitions
             element_sets(resource_type)
 
-    def offering(self, offer: Mapping[str, Collection[str]]) -> FhirService:
+    def offering(self, offer: Mapping[str, Collection[str]], *, security: Callable[[str], dict] | None = None) -> FhirService:
         """A view of this service serving only the types and search parameters in ``offer``
         (type → parameter names), over the same adapters: its catalogues, so its parser,
-        CapabilityStatement and ``$everything``, know nothing else (the sandbox)."""
+        CapabilityStatement and ``$everything``, know nothing else (the sandbox). No terminology
+        endpoints; ``security``: its CapabilityStatement's ``rest.security``."""
         view = copy.copy(self)
+        view.security = security
+        view.terminology = False
         view._adapters = {t: a for t, a in self._adapters.items() if t in offer}
         view.types = frozenset(view._adapters)
         view.catalogues = {t: {n: d for n, d in self.catalogues[t].items() if n in offer[t]} for t in view.types}

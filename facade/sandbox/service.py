@@ -35,11 +35,21 @@ ID_CLAUSES = ("_id",)
 
 
 class SandboxService:
-    def __init__(self, service: FhirService, policy: Policy, key: Callable[[], SandboxKey], *, small_cell: int, today: date | None = None):
-        """``key``: loads the sandbox key, on first use (building an app writes no key file)."""
+    def __init__(
+        self,
+        service: FhirService,
+        policy: Policy,
+        key: Callable[[], SandboxKey],
+        *,
+        small_cell: int,
+        today: date | None = None,
+        security: Callable[[str], dict] | None = None,
+    ):
+        """``key``: loads the sandbox key, on first use (building an app writes no key file);
+        ``security``: the CapabilityStatement's ``rest.security`` (the authorization server's)."""
         self.policy = policy
         offer = {t: set(rules.search) for t, rules in policy.resources.items() if t in service.types}
-        self.inner = service.offering(offer)
+        self.inner = service.offering(offer, security=security)
         self.small_cell = small_cell
         self.types = self.inner.types
         self._key = key

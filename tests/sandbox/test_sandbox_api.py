@@ -57,6 +57,9 @@ def test_the_capability_statement_offers_only_what_the_policy_lets_out(client):
     assert resources["Patient"] == {"_id", "gender"}
     assert {"patient", "code", "date"} <= resources["Observation"]
     assert statement["implementation"]["url"] == SANDBOX
+    token_url = statement["rest"][0]["security"]["extension"][0]["extension"][1]["valueUri"]
+    assert token_url == "http://testserver/fhir/auth/token"
+    assert "CodeSystem" not in resources and "ValueSet" not in resources
     get_fhir_model_class("CapabilityStatement").model_validate(statement)
 
 
