@@ -63,7 +63,11 @@ def build_authenticator(
     elif settings.auth_mode == "external":
         if settings.introspection_url:
             validator = IntrospectionValidator(
-                settings.introspection_url, settings.introspection_client_id, settings.introspection_client_secret, audiences=audiences
+                settings.introspection_url,
+                settings.introspection_client_id,
+                settings.introspection_client_secret,
+                audiences=audiences,
+                refused_audiences=settings.sandbox_base_urls if settings.sandbox_enabled and audiences is None else (),
             )
         else:  # Settings.validate has checked both are set
             assert settings.external_jwks_url is not None and settings.external_issuer is not None

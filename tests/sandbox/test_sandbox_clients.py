@@ -80,3 +80,21 @@ def test_the_settings_that_turn_the_sandbox_on(tmp_path):
             Settings(sandbox_path=path).validate()
     settings = Settings(base_url="https://ehr.example.org/api/fhir", sandbox_path="/deid/fhir")
     assert settings.sandbox_base_url == "https://ehr.example.org/api/deid/fhir"
+
+
+def test_introspected_tokens_are_told_apart_by_audience(monkeypatch):
+    from facade.access.tokens import IntrospectionValidator
+    from facade.errors import Unauthorized
+
+    answers = {
+        "sandbox": {"active": True, "exp": 2**40, "aud": SANDBOX_BASE},
+        "identified": {"active": True, "exp": 2**40, "aud": BASE},
+        "no-aud": {"active": True, "exp": 2**40},
+    }
+    monkeypatch.setattr(IntrospectionValidator, "_introspect", lambda self, token: answers[token])
+    sandbox = IntrospectionValidator("https://idp.example/introspect", None, None, audiences=(SANDBOX_BASE,))
+    identified = IntrospectionValidator("https://idp.example/introspect", None, None, refused_audiences=(SANDBOX_BASE,))
+    assert sandbox.validate("sandbox") and identified.validate("identified") and identified.validate("no-aud")
+    for validator, token in ((sandbox, "identified"), (sandbox, "no-aud"), (identified, "sandbox")):
+        with pytest.raises(Unauthorized):
+            validator.validate(token)
