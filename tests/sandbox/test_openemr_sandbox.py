@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 import pytest
-import sqlalchemy as sa
 from conftest import POLICIES, SANDBOX_KEY
 
 from facade.app import create_app
@@ -72,7 +71,3 @@ def _references(node) -> list[str]:
     if isinstance(node, list):
         return [r for v in node for r in _references(v)]
     return []
-
-
-def test_engine_is_read_only(openemr_url):
-    assert sa.make_url(openemr_url).database == DATABASE
