@@ -56,7 +56,10 @@ def preflight(settings: Settings) -> None:
     """Load the mapping and bind it to the legacy database, as ``fhir-facade mapping check`` does,
     before any worker starts: a mapping mistake stops the server with every problem and its
     ``file:line:column`` (MappingError). A database that does not answer yet is no reason to
-    stay down: workers bind on first use."""
+    stay down: workers bind on first use. The sandbox's policy is read too (PolicyError, with its
+    ``file:line:column``)."""
+    if settings.sandbox_enabled:
+        load_policy(settings.sandbox_policy)
     adapter = build_adapter(settings)
     try:
         adapter.bound()

@@ -12,6 +12,7 @@ import orjson
 
 from facade.cli._common import config_option, settings_from
 from facade.config import ConfigError, Settings, load_settings
+from facade.sandbox.policy import PolicyError
 from legacy_adapters.mapping.errors import MappingError
 
 
@@ -43,6 +44,8 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
         raise click.ClickException(str(error)) from None
     except MappingError as exc:  # the same checks and messages as `fhir-facade mapping check`
         raise click.ClickException(f"the mapping cannot be served:\n{exc}") from None
+    except PolicyError as exc:
+        raise click.ClickException(f"the sandbox policy cannot be served:\n{exc}") from None
 
 
 @main.group()

@@ -98,3 +98,11 @@ def test_introspected_tokens_are_told_apart_by_audience(monkeypatch):
     for validator, token in ((sandbox, "identified"), (sandbox, "no-aud"), (identified, "sandbox")):
         with pytest.raises(Unauthorized):
             validator.validate(token)
+
+
+def test_serve_stops_on_a_policy_mistake_and_names_its_place(demo_path, tmp_path):
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("policy: x\ntitle: X\ndates: year\nresources:\n  Patient:\n    elements:\n      name: keep\n")
+    env = {"XDG_DATA_HOME": str(tmp_path), "FHIR_FACADE_DEMO_PATH": demo_path, "FHIR_FACADE_SANDBOX_POLICY": str(bad)}
+    result = CliRunner().invoke(main, ["serve", "--port", "1"], env=env)
+    assert result.exit_code != 0 and f"{bad}:7:7: Patient.name (HumanName)" in result.output
