@@ -125,7 +125,8 @@ class SandboxService:
 
     def translate(self, request: SearchRequest) -> SearchRequest:
         """The parsed request in legacy terms. Ids: a value that is not one of our pseudonyms (a
-        legacy id, a forgery) is dropped, so it matches nothing and excludes nothing. Dates (what the client sees → what the legacy holds):
+        legacy id, a forgery) is dropped, so it matches nothing and excludes nothing. Dates, from
+        what the client sees to what the legacy holds:
 
         - ``dates: year``: only whole years can be asked for (the year shown is the legacy's
           own); a finer date, or a sort on a date, is refused (400): it would reveal what the
