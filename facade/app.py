@@ -25,6 +25,9 @@ from facade.config import Settings
 from facade.core.service import FhirService
 from facade.core.terminology import TerminologyService
 from facade.errors import UpstreamUnavailable
+from facade.sandbox.keys import SandboxKey, load_sandbox_key
+from facade.sandbox.policy import load_policy
+from facade.sandbox.service import SandboxService
 from facade.smart.discovery import rest_security
 from facade.smart.server import Smart
 from facade.state import StateStore
@@ -40,6 +43,7 @@ from facade.web.cors import register_cors
 from facade.web.error_handlers import register_error_handlers
 from facade.web.operations import register_operations
 from facade.web.routes import make_blueprint
+from facade.web.sandbox_routes import blueprint as sandbox_blueprint
 from facade.web.smart.oauth import OAuthServer
 from facade.web.state import EXTENSION, FacadeState, facade_state
 from facade.web.terminology_routes import make_terminology_blueprint
@@ -63,7 +67,10 @@ def preflight(settings: Settings) -> None:
     """Load the mapping and bind it to the legacy database, as ``fhir-facade mapping check`` does,
     before any worker starts: a mapping mistake stops the server with every problem and its
     ``file:line:column`` (MappingError). A database that does not answer yet is no reason to
-    stay down: workers bind on first use."""
+    stay down: workers bind on first use. The sandbox's policy is read too (PolicyError, with its
+    ``file:line:column``)."""
+    if settings.sandbox_enabled:
+        load_policy(settings.sandbox_policy)
     adapter = build_adapter(settings)
     try:
         adapter.bound()
@@ -102,6 +109,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         bulk=True,
     )
     smart = Smart(settings, state_store) if builtin else None
+    sandbox = build_sandbox(settings, service) if settings.sandbox_enabled else None
     state = FacadeState(
         settings=settings,
         service=service,
@@ -112,7 +120,12 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         smart=smart,
         oauth=OAuthServer(smart) if smart is not None else None,
         bulk=build_bulk(settings, service, state_store),
+        sandbox=sandbox,
     )
+    if sandbox is not None:  # its own audience: identified tokens are refused there, its tokens here
+        state.sandbox_auth = build_authenticator(
+            settings, sandbox.inner.catalogues.__getitem__, _jwks_of(smart), state_store.engine, audiences=settings.sandbox_base_urls
+        )
     app.extensions[EXTENSION] = state
     state.on_close(state_store.dispose)
     if state.bulk is not None:
@@ -130,6 +143,8 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         api.register_blueprint(make_terminology_blueprint())
     if smart is not None:
         app.register_blueprint(smart_endpoints.blueprint())
+    if sandbox is not None:
+        app.register_blueprint(sandbox_blueprint(settings.sandbox_path))
     # Every state table (tokens, revocations, the audit trail) is created once, before the first
     # request is served; building the app touches no database, so it starts while one is down.
     app.before_request(frame_chunked_body)  # first: nothing may read a body before it is framed
@@ -166,6 +181,18 @@ def build_bulk(settings: Settings, service: FhirService, state_store: StateStore
     jobs = JobStore(state_store.engine, expiry=settings.bulk_expiry)
     runner = ExportRunner(jobs, engine, root, settings.bulk_threads)
     return BulkExports(jobs, engine, runner, root, jobs_per_client=settings.bulk_jobs_per_client)
+
+
+def build_sandbox(settings: Settings, service: FhirService) -> SandboxService:
+    """The de-identified API over the same service: its policy is read (and checked) now, its
+    key on first use."""
+
+    def key() -> SandboxKey:
+        return load_sandbox_key(secret_hex=settings.sandbox_key, path=settings.sandbox_key_file, generate=settings.sandbox_key_path is None)
+
+    # Tokens come from the one authorization server, under the identified API's base URL.
+    security = (lambda _base: rest_security(settings.public_base_url)) if settings.auth_mode == "builtin" else None
+    return SandboxService(service, load_policy(settings.sandbox_policy), key, small_cell=settings.sandbox_small_cell, security=security)
 
 
 def _prepare_state() -> None:

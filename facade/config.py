@@ -82,6 +82,14 @@ class Settings:
     bulk_file_bytes: int = 100 * 1024 * 1024  # an output file is closed and a new one started past this size
     bulk_page_size: int = 1000  # resources per SQL page (one statement each)
     bulk_database_url: str | None = None  # exports read this database (a read-only replica) instead of [legacy] database_url
+
+    # [sandbox] the de-identified endpoint (docs/sandbox.md)
+    sandbox: str = "auto"  # auto: on for the embedded demo only; on | off
+    sandbox_path: str = "/sandbox/fhir"  # where it is served, beside /fhir
+    sandbox_policy: str = "safe-harbor"  # a shipped policy (safe-harbor, limited-data-set) or a policy file
+    sandbox_key_path: str | None = None  # hex key file; None: generated for the embedded demo in the data directory
+    sandbox_key: str | None = None  # the key itself, hex (prefer FHIR_FACADE_SANDBOX_KEY)
+    sandbox_small_cell: int = 11  # counts (total, _summary=count) from 1 to this minus one are withheld
     # [demo]
     demo_path: str = field(default_factory=lambda: str(data_home() / "demo.sqlite"))
     demo_patients: int = 1000
@@ -108,6 +116,25 @@ class Settings:
         if self.base_url or self.bind_host not in _LOOPBACK:
             return (own,)
         return (own, *(f"http://{_url_host(name)}:{self.port}/fhir" for name in _LOOPBACK if _url_host(name) not in own))
+
+    @property
+    def sandbox_enabled(self) -> bool:
+        return self.sandbox == "on" or (self.sandbox == "auto" and self.is_demo)
+
+    @property
+    def sandbox_base_url(self) -> str:
+        """The sandbox's identity (its tokens' audience; its links): ``sandbox_path`` beside /fhir."""
+        return _sandbox_url(self.public_base_url, self.sandbox_path)
+
+    @property
+    def sandbox_base_urls(self) -> tuple[str, ...]:
+        return tuple(_sandbox_url(url, self.sandbox_path) for url in self.accepted_base_urls)
+
+    @property
+    def sandbox_key_file(self) -> str | None:
+        if self.sandbox_key_path:
+            return self.sandbox_key_path
+        return str(data_home() / "sandbox-key") if self.is_demo else None
 
     @property
     def state_database_url(self) -> str:
@@ -165,6 +192,15 @@ class Settings:
             raise ConfigError("bulk_expiry and bulk_jobs_per_client must be positive, bulk_threads at least 0")
         if self.bulk_file_bytes < 1024 or not 1 <= self.bulk_page_size <= 10_000:
             raise ConfigError("bulk_file_bytes must be at least 1024 and bulk_page_size between 1 and 10000")
+        if self.sandbox not in ("auto", "on", "off"):
+            raise ConfigError(f"sandbox must be auto, on or off, not {self.sandbox!r}")
+        path = self.sandbox_path
+        if not path.startswith("/") or path.endswith("/") or path == "/fhir" or path.startswith("/fhir/") or "?" in path:
+            raise ConfigError(f"sandbox_path must be a path of its own beside /fhir, e.g. /sandbox/fhir, not {path!r}")
+        if self.sandbox_small_cell < 1:
+            raise ConfigError("sandbox_small_cell must be at least 1")
+        if self.sandbox_enabled and not (self.sandbox_key or self.sandbox_key_file):
+            raise ConfigError("the sandbox needs its own key: set [sandbox] sandbox_key_path or FHIR_FACADE_SANDBOX_KEY")
         if self.demo_patients < 1:
             raise ConfigError("demo_patients must be at least 1")
         return self
@@ -180,6 +216,7 @@ _SECTIONS = {
     "demo": ("demo_path", "demo_patients"),
     # [bulk] keys are written without the prefix: [bulk] database_url sets bulk_database_url.
     "bulk": ("bulk_dir", "bulk_expiry", "bulk_threads", "bulk_jobs_per_client", "bulk_file_bytes", "bulk_page_size", "bulk_database_url"),
+    "sandbox": ("sandbox", "sandbox_path", "sandbox_policy", "sandbox_key_path", "sandbox_key", "sandbox_small_cell"),
     "auth": (
         "auth_mode",
         "signing_key_path",
@@ -229,7 +266,7 @@ def load_settings(
                     raise ConfigError(f"{config_file}: unknown key {key!r} in [{section}]")
                 values[key] = _coerce(key, value)
         base = Path(config_file).resolve().parent
-        for key in ("mapping", "signing_key_path", "users_file", "clients_file", "audit_spool_dir", "bulk_dir"):
+        for key in ("mapping", "signing_key_path", "users_file", "clients_file", "audit_spool_dir", "bulk_dir", "sandbox_key_path"):
             if values.get(key) and not Path(values[key]).is_absolute():
                 values[key] = str(base / values[key])
     for name in _TYPES:
@@ -240,6 +277,12 @@ def load_settings(
         if value is not None:
             values[name] = _coerce(name, value)
     return replace(Settings(), **values).validate()
+
+
+def _sandbox_url(fhir_base: str, path: str) -> str:
+    """``https://host/prefix/fhir`` → ``https://host/prefix`` + ``path``."""
+    root = fhir_base[: -len("/fhir")] if fhir_base.endswith("/fhir") else fhir_base.rstrip("/")
+    return root + path
 
 
 def _url_host(host: str) -> str:

@@ -66,6 +66,7 @@ class Grant:
     encounter: str | None = None
     token_id: str | None = None  # jti
     expires_at: int | None = None
+    purpose: str | None = None  # why the client reads (sandbox clients declare it; audited)
 
     @classmethod
     def from_claims(cls, claims: Mapping) -> Grant:
@@ -83,6 +84,7 @@ class Grant:
             encounter=text("encounter"),
             token_id=text("jti"),
             expires_at=expires if isinstance(expires, int) else None,
+            purpose=text("purpose"),
         )
 
 

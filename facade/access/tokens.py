@@ -164,8 +164,23 @@ class IntrospectionValidator:
     """Opaque tokens: ask the identity provider (RFC 7662). Answers are kept ``cache_seconds``
     (default 1 s, never past ``exp``), which is therefore also how late a revocation bites."""
 
-    def __init__(self, url: str, client_id: str | None, client_secret: str | None, *, cache_seconds: float = 1.0, timeout: float = 5.0):
+    def __init__(
+        self,
+        url: str,
+        client_id: str | None,
+        client_secret: str | None,
+        *,
+        audiences: tuple[str, ...] | None = None,
+        refused_audiences: tuple[str, ...] = (),
+        cache_seconds: float = 1.0,
+        timeout: float = 5.0,
+    ):
+        """``audiences``: when given, the answer must name one of them as ``aud``;
+        ``refused_audiences``: an answer naming one of them is refused (the sandbox's tokens on
+        the identified API, which accepts answers without ``aud``)."""
         self.url = url
+        self._audiences = audiences
+        self._refused = refused_audiences
         self._auth = _basic(client_id, client_secret) if client_id else None
         self._timeout = timeout
         self._answers: TTLCache = TTLCache(maxsize=20_000, ttl=cache_seconds)
@@ -182,6 +197,10 @@ class IntrospectionValidator:
         exp = claims.get("exp")
         if not isinstance(exp, int) or exp <= time.time():
             raise Unauthorized("The access token has expired")
+        aud = claims.get("aud")
+        named = [a.rstrip("/") for a in ([aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []) if isinstance(a, str)]
+        if (self._audiences is not None and not set(named) & set(self._audiences)) or set(named) & set(self._refused):
+            raise Unauthorized("The access token was not issued for this server")
         return claims
 
     def _introspect(self, token: str) -> dict:

@@ -34,7 +34,9 @@ def rest_record(
     source: str | None = None,
     request_id: str | None = None,
     detail: dict | None = None,
+    sandbox: dict | None = None,
 ) -> dict:
+    """``sandbox``: for the de-identified API, its policy and key id (the client's purpose joins them)."""
     record = {
         "kind": "rest",
         "interaction": interaction.name,
@@ -51,6 +53,8 @@ def rest_record(
     }
     if detail:
         record["detail"] = detail  # an export's job id, file and counts
+    if sandbox is not None:
+        record["sandbox"] = {**sandbox, "purpose": grant.purpose if grant else None}
     if interaction.query is not None:
         record["query"] = interaction.query
     elif interaction.resource_id is not None and not ids:

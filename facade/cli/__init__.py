@@ -12,6 +12,7 @@ import orjson
 
 from facade.cli._common import config_option, settings_from
 from facade.config import ConfigError, Settings, load_settings
+from facade.sandbox.policy import PolicyError
 from legacy_adapters.mapping.errors import MappingError
 
 
@@ -43,6 +44,8 @@ def serve(config_file: str | None, host: str | None, port: int | None, workers: 
         raise click.ClickException(str(error)) from None
     except MappingError as exc:  # the same checks and messages as `fhir-facade mapping check`
         raise click.ClickException(f"the mapping cannot be served:\n{exc}") from None
+    except PolicyError as exc:
+        raise click.ClickException(f"the sandbox policy cannot be served:\n{exc}") from None
 
 
 @main.group()
@@ -113,10 +116,11 @@ from facade.cli import smart as smart_cli  # noqa: E402
 from facade.cli.audit import audit  # noqa: E402
 from facade.cli.export import export  # noqa: E402
 from facade.cli.mapping import mapping  # noqa: E402
+from facade.cli.sandbox import sandbox  # noqa: E402
 from facade.cli.scopes import scopes  # noqa: E402
 from facade.cli.terminology import terminology  # noqa: E402
 
-for group in (mapping, terminology, scopes, audit, export, smart_cli.clients, smart_cli.users, smart_cli.launch, smart_cli.token):
+for group in (mapping, terminology, scopes, audit, export, sandbox, smart_cli.clients, smart_cli.users, smart_cli.launch, smart_cli.token):
     main.add_command(group)
 
 if __name__ == "__main__":

@@ -41,12 +41,22 @@ def clients() -> None:
 @click.option("--jwks-url", help="Where the client publishes its JWKS (https).")
 @click.option("--scope", default="", help="Backend clients: the system/ scopes they may be granted.")
 @click.option("--launch-url", help="The app's EHR launch URL (used by `fhir-facade launch`).")
-def clients_add(config_file, name, kind, redirect_uris, jwks_file, jwks_url, scope, launch_url):
+@click.option("--sandbox", is_flag=True, help="Backend clients: for the de-identified sandbox only (docs/sandbox.md).")
+@click.option("--purpose", default="", help="Sandbox clients: why they read (in their tokens and every audit record).")
+def clients_add(config_file, name, kind, redirect_uris, jwks_file, jwks_url, scope, launch_url, sandbox, purpose):
     """Register a client; prints its client_id (and, once, a confidential client's secret)."""
     jwks = orjson.loads(Path(jwks_file).read_bytes()) if jwks_file else None
     try:
         client, secret = _registry(settings_from(config_file)).add(
-            kind, name, list(redirect_uris), jwks=jwks, jwks_url=jwks_url, scope=scope, launch_url=launch_url
+            kind,
+            name,
+            list(redirect_uris),
+            jwks=jwks,
+            jwks_url=jwks_url,
+            scope=scope,
+            launch_url=launch_url,
+            sandbox=sandbox,
+            purpose=purpose,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -61,7 +71,8 @@ def clients_list(config_file):
     """Registered clients (never their secrets)."""
     for client in _registry(settings_from(config_file)).list():
         where = " ".join(client.redirect_uris) or client.scope
-        click.echo(f"{client.client_id}\t{client.kind}\t{client.name}\t{where}")
+        audience = "\tsandbox: " + client.purpose if client.audience == "sandbox" else ""
+        click.echo(f"{client.client_id}\t{client.kind}\t{client.name}\t{where}{audience}")
 
 
 @clients.command("remove")
@@ -122,8 +133,10 @@ def launch(config_file, patient, encounter, client_id, base_url, port):
 @config_option
 @click.option("--scope", "scope", required=True, help='Scopes, e.g. "patient/*.rs" or "user/Observation.rs".')
 @click.option("--patient", help="Patient in context (for patient/ scopes).")
+@click.option("--sandbox", is_flag=True, help="A token for the de-identified sandbox (system/ scopes), not the identified API.")
+@click.option("--purpose", default="demo", show_default=True, help="With --sandbox: the purpose recorded with every access.")
 @identity_options
-def token(config_file, scope, patient, base_url, port):
+def token(config_file, scope, patient, sandbox, purpose, base_url, port):
     """Mint a short-lived access token for local development (embedded demo only); printed on the last line."""
     settings = settings_from(config_file, base_url=base_url, port=port)
     if not settings.is_demo or settings.signing_key_path or settings.auth_mode != "builtin":
@@ -137,15 +150,18 @@ def token(config_file, scope, patient, base_url, port):
         raise click.ClickException(f"not SMART scopes: {' '.join(bad)}")
     if consent.has_patient_scopes(requested) and not patient:
         raise click.ClickException("patient/ scopes need --patient ID")
+    if sandbox and (patient or not all(text.startswith("system/") for text in requested)):
+        raise click.ClickException("sandbox tokens carry system/ scopes only, and no patient")
     try:
         key = load_signing_key(settings.signing_key_file, generate=True)
     except KeyConfigError as exc:
         raise click.ClickException(str(exc)) from None
     base = settings.public_base_url
+    audience = settings.sandbox_base_url if sandbox else base
     issued = now()
     claims: dict[str, str | int] = {
         "iss": base,
-        "aud": base,
+        "aud": audience,
         "sub": "fhir-facade-cli",
         "client_id": "fhir-facade-cli",
         "scope": " ".join(requested),
@@ -155,11 +171,13 @@ def token(config_file, scope, patient, base_url, port):
     }
     if patient:
         claims["patient"] = patient
+    if sandbox:
+        claims["purpose"] = purpose
     _audit(
         settings,
         TokenEvent("issue", "fhir-facade-cli", None, grant_type="cli", scope=" ".join(requested), jti=str(claims["jti"]), source="cli"),
     )
-    click.echo(f"access token for {base}, valid {settings.token_lifetime} s, scope: {claims['scope']}", err=True)
+    click.echo(f"access token for {audience}, valid {settings.token_lifetime} s, scope: {claims['scope']}", err=True)
     click.echo(key.sign(claims))
 
 

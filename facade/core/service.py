@@ -11,7 +11,8 @@ Each interaction returns a :class:`Result`: the body, and what the audit trail r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import copy
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -81,6 +82,19 @@ class FhirService:
         for resource_type in adapter.resource_types():  # _summary/_elements tables, read once from the R4 definitions
             element_sets(resource_type)
 
+    def offering(self, offer: Mapping[str, Collection[str]], *, security: Callable[[str], dict] | None = None) -> FhirService:
+        """A view of this service serving only the types and search parameters in ``offer``
+        (type → parameter names), over the same adapters: its catalogues, so its parser,
+        CapabilityStatement and ``$everything``, know nothing else (the sandbox). No terminology
+        endpoints; ``security``: its CapabilityStatement's ``rest.security``."""
+        view = copy.copy(self)
+        view.security = security
+        view.terminology = False
+        view._adapters = {t: a for t, a in self._adapters.items() if t in offer}
+        view.types = frozenset(view._adapters)
+        view.catalogues = {t: {n: d for n, d in self.catalogues[t].items() if n in offer[t]} for t in view.types}
+        return view
+
     # -- the one query path -----------------------------------------------------------------
 
     def _query(self, request: SearchRequest) -> Page:
@@ -134,8 +148,17 @@ class FhirService:
         return Result(resource, _returned([resource]), resource_id if resource_type == "Patient" else None)
 
     def search(
-        self, resource_type: str, params: Iterable[tuple[str, str]], base_url: str, access: Access, *, strict: bool = False
+        self,
+        resource_type: str,
+        params: Iterable[tuple[str, str]],
+        base_url: str,
+        access: Access,
+        *,
+        strict: bool = False,
+        translate: Callable[[SearchRequest], SearchRequest] | None = None,
     ) -> Result:
+        """``translate``: applied to the parsed request before it is narrowed (the sandbox's
+        pseudonyms and shifted dates → legacy values; the links keep the client's own)."""
         self._known(resource_type)
         parsed = parse_search(
             resource_type,
@@ -146,6 +169,8 @@ class FhirService:
             max_count=self.max_count,
             catalogues=self.catalogues,
         )
+        if translate is not None:
+            parsed = translate(parsed)
         # Narrowed once; the cursor is checked against the query as it runs, restrictions included.
         request = resume(access.narrow(parsed, "search"))
         # The page reports the ids its _include parameters point at, so each include is one lookup.

@@ -52,6 +52,8 @@ class Client(ClientMixin):
     jwks_url: str | None = None
     scope: str = ""  # backend: the pre-authorized scopes; apps: empty (the user decides)
     launch_url: str | None = None
+    audience: str = "fhir"  # fhir: the identified API; sandbox: the de-identified one (backend clients only)
+    purpose: str = ""  # sandbox clients: why they read, carried in their tokens and audited
 
     @classmethod
     def from_document(cls, document: dict) -> Client:
@@ -68,6 +70,8 @@ class Client(ClientMixin):
             jwks_url=document.get("jwks_url"),
             scope=document.get("scope", ""),
             launch_url=document.get("launch_url"),
+            audience=document.get("audience", "fhir"),
+            purpose=document.get("purpose", ""),
         )
 
     def to_document(self) -> dict:
@@ -81,6 +85,8 @@ class Client(ClientMixin):
             "jwks_url": self.jwks_url,
             "scope": self.scope,
             "launch_url": self.launch_url,
+            "audience": None if self.audience == "fhir" else self.audience,
+            "purpose": self.purpose,
         }
         return {key: value for key, value in document.items() if value not in (None, "", [])}
 
@@ -140,10 +146,17 @@ class ClientRegistry:
         jwks_url: str | None = None,
         scope: str = "",
         launch_url: str | None = None,
+        sandbox: bool = False,
+        purpose: str = "",
     ) -> tuple[Client, str | None]:
-        """Register a client; returns it and, for confidential-symmetric clients, its secret (shown once)."""
+        """Register a client; returns it and, for confidential-symmetric clients, its secret (shown once).
+        ``sandbox``: its tokens are for the de-identified API only (a backend client, with a purpose)."""
         if kind not in KINDS:
             raise ValueError(f"type must be one of {', '.join(KINDS)}")
+        if sandbox and (kind != "backend" or not purpose.strip()):
+            raise ValueError("sandbox clients are backend clients with a --purpose (recorded with every access)")
+        if purpose and not sandbox:
+            raise ValueError("--purpose is for sandbox clients")
         if kind != "backend" and not redirect_uris:
             raise ValueError("apps need at least one --redirect-uri")
         if kind in ("confidential-asymmetric", "backend") and not (jwks or jwks_url):
@@ -164,6 +177,8 @@ class ClientRegistry:
             jwks_url=jwks_url,
             scope=scope,
             launch_url=launch_url,
+            audience="sandbox" if sandbox else "fhir",
+            purpose=purpose.strip(),
         )
         self.store.put_client(client.client_id, client.to_document())
         return client, secret

@@ -44,7 +44,9 @@ class TokenIssuer:
         granted = scope if scope is not None else grant["scope"]
         claims = {
             "iss": base,
-            "aud": base,
+            # A sandbox client's tokens name the sandbox: the identified API refuses them, and
+            # the sandbox refuses everyone else's.
+            "aud": self.smart.settings.sandbox_base_url if client.audience == "sandbox" else base,
             "sub": grant.get("username") or client.client_id,
             "client_id": client.client_id,
             "scope": granted,
@@ -55,6 +57,8 @@ class TokenIssuer:
         for claim, key in (("patient", "patient"), ("encounter", "encounter"), ("fhirUser", "fhir_user")):
             if grant.get(key):
                 claims[claim] = grant[key]
+        if client.purpose:
+            claims["purpose"] = client.purpose
         response = {
             "access_token": self.smart.key().sign(claims),
             "token_type": "Bearer",

@@ -25,9 +25,12 @@ from facade.web.state import facade_state
 log = logging.getLogger("facade.web.audit")
 
 
-def begin(name: str, resource_type: str, *, resource_id: str | None = None, query: str | None = None) -> None:
-    """This request is a FHIR interaction and must be audited, whatever its outcome."""
+def begin(name: str, resource_type: str, *, resource_id: str | None = None, query: str | None = None, sandbox: dict | None = None) -> None:
+    """This request is a FHIR interaction and must be audited, whatever its outcome. ``sandbox``:
+    it is one of the de-identified API's (its policy and key id, recorded with it)."""
     g.interaction = Interaction(name, resource_type, resource_id, query)
+    if sandbox is not None:
+        g.sandbox = sandbox
 
 
 def done(result: Result) -> Result:
@@ -50,6 +53,7 @@ def audit_response(response: Response) -> Response:
         source=request.remote_addr,
         request_id=g.get("request_id"),
         detail=result.detail if result else None,
+        sandbox=g.get("sandbox"),
     )
     try:
         facade_state().audit.append(record)

@@ -49,16 +49,25 @@ class Authenticator:
         return access
 
 
-def build_authenticator(settings: Settings, catalogue: Catalogue, keys: KeyProvider, state_engine: sa.Engine) -> Authenticator:
-    """``keys``: the built-in authorization server's JWKS (auth_mode "builtin")."""
+def build_authenticator(
+    settings: Settings, catalogue: Catalogue, keys: KeyProvider, state_engine: sa.Engine, *, audiences: tuple[str, ...] | None = None
+) -> Authenticator:
+    """``keys``: the built-in authorization server's JWKS (auth_mode "builtin"). ``audiences``: the
+    ``aud`` a token must name (default: the identified API's base URLs; the sandbox has its own)."""
     validator: JwtValidator | IntrospectionValidator | None = None
-    accepted = settings.accepted_base_urls
+    accepted = audiences or settings.accepted_base_urls
     if settings.auth_mode == "builtin":
-        validator = JwtValidator(keys, issuers=accepted, audiences=accepted, is_revoked=revocation_check(state_engine))
+        # The built-in server issues both APIs' tokens: one issuer, an audience each.
+        issuers = settings.accepted_base_urls
+        validator = JwtValidator(keys, issuers=issuers, audiences=accepted, is_revoked=revocation_check(state_engine))
     elif settings.auth_mode == "external":
         if settings.introspection_url:
             validator = IntrospectionValidator(
-                settings.introspection_url, settings.introspection_client_id, settings.introspection_client_secret
+                settings.introspection_url,
+                settings.introspection_client_id,
+                settings.introspection_client_secret,
+                audiences=audiences,
+                refused_audiences=settings.sandbox_base_urls if settings.sandbox_enabled and audiences is None else (),
             )
         else:  # Settings.validate has checked both are set
             assert settings.external_jwks_url is not None and settings.external_issuer is not None
@@ -71,8 +80,9 @@ def build_authenticator(settings: Settings, catalogue: Catalogue, keys: KeyProvi
     return Authenticator(catalogue, validator)
 
 
-def request_access() -> Access:
-    """This request's access, or Unauthorized. Remembered on ``g`` for the audit record."""
-    access = facade_state().auth.access(request.headers.get("Authorization"))
+def request_access(authenticator: Authenticator | None = None) -> Access:
+    """This request's access, or Unauthorized. Remembered on ``g`` for the audit record.
+    ``authenticator``: another API's (the sandbox's), with its own audience."""
+    access = (authenticator or facade_state().auth).access(request.headers.get("Authorization"))
     g.access = access
     return access

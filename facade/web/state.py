@@ -17,6 +17,7 @@ from facade.config import Settings
 from facade.core.service import FhirService
 from facade.core.terminology import TerminologyService
 from facade.errors import UpstreamUnavailable
+from facade.sandbox.service import SandboxService
 from facade.smart.server import Smart
 from facade.state import StateStore
 from legacy_adapters.protocol import LegacyAdapter
@@ -40,6 +41,8 @@ class FacadeState:
     smart: Smart | None = None  # the built-in authorization server (auth_mode "builtin")
     oauth: OAuthServer | None = None  # its authlib binding
     bulk: BulkExports | None = None  # $export (facade/bulk)
+    sandbox: SandboxService | None = None  # the de-identified API (settings.sandbox_enabled)
+    sandbox_auth: Authenticator | None = None  # its token checking: its own audience
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _prepared: bool = False
     _prepare_lock: threading.Lock = field(default_factory=threading.Lock)

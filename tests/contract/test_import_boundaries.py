@@ -55,6 +55,16 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "facade.config",
         "legacy_adapters.protocol",
     ),
+    "facade.sandbox": (
+        "facade.sandbox",
+        "facade.core",
+        "facade.search",
+        "facade.access",
+        "facade.errors",
+        "legacy_adapters.protocol",
+        "legacy_adapters.mapping.fhirdefs",
+        "legacy_adapters.mapping.yamlpos",
+    ),
     "facade.operations": ("facade.operations",),
     "facade.config": (),
     "facade.errors": (),
@@ -179,3 +189,14 @@ def test_no_import_cycles():
 
 def test_the_rules_cover_every_module():
     assert all(_layer(module) for module in MODULES)
+
+
+def test_test_modules_take_fixtures_as_arguments_not_imports():
+    """A test module importing ``conftest`` gets whichever conftest Python found first: shared
+    constants and helpers live in tests/support."""
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "conftest":
+                raise AssertionError(f"{path.relative_to(ROOT)}:{node.lineno} imports conftest")
+            if isinstance(node, ast.Import) and any(alias.name.split(".")[0] == "conftest" for alias in node.names):
+                raise AssertionError(f"{path.relative_to(ROOT)}:{node.lineno} imports conftest")

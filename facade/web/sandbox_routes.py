@@ -1,0 +1,100 @@
+"""The de-identified sandbox's routes (``[sandbox] sandbox_path``, default /sandbox/fhir).
+
+Thin, like the identified API's: name the interaction for the audit (marked sandbox, with the
+policy and key id; the token's purpose joins them), check the token against the sandbox's own
+audience, call the sandbox service, render. Only backend (system) tokens issued for the
+sandbox are accepted; a token for the identified API is refused here (401), and one for the
+sandbox is refused there.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from facade.access.grant import Access
+from facade.errors import Forbidden, UnsupportedMediaType
+from facade.sandbox.service import SandboxService
+from facade.smart.discovery import smart_configuration as smart_document
+from facade.web import audit_hook
+from facade.web.auth import request_access
+from facade.web.rendering import fhir_response, negotiate
+from facade.web.routes import FORM, _operation_pairs, _pretty, _strict
+from facade.web.state import facade_state
+
+
+def _sandbox() -> SandboxService:
+    sandbox = facade_state().sandbox
+    assert sandbox is not None  # the blueprint is registered only with it
+    return sandbox
+
+
+def _base() -> str:
+    return facade_state().settings.sandbox_base_url
+
+
+def _begin(name: str, resource_type: str, **details: str | None) -> None:
+    sandbox = _sandbox()
+    audit_hook.begin(name, resource_type, sandbox={"policy": sandbox.policy.name, "key_id": sandbox.key_id}, **details)
+
+
+def _access() -> Access:
+    access = request_access(facade_state().sandbox_auth)
+    if access.grant is not None and access.grant.patient:
+        raise Forbidden("The sandbox serves system tokens, not a patient's launch context")
+    return access
+
+
+def _render(body: dict) -> Response:
+    return fhir_response(body, media_type=negotiate(request), pretty=_pretty(request))
+
+
+def blueprint(path: str) -> Blueprint:
+    blp = Blueprint("sandbox", __name__, url_prefix=path)
+
+    @blp.get("/metadata")
+    def metadata() -> Response:
+        return _render(_sandbox().capabilities(_base()))
+
+    @blp.get("/.well-known/smart-configuration")
+    def smart_configuration() -> Response:
+        """Tokens come from the same authorization server (its issuer), for the sandbox's audience."""
+        state = facade_state()
+        document = smart_document(state.authority.fhir_base(), sorted(_sandbox().types))
+        document.update(
+            grant_types_supported=["client_credentials"],
+            scopes_supported=["system/*.rs", *(f"system/{t}.rs" for t in sorted(_sandbox().types))],
+            capabilities=["client-confidential-asymmetric", "permission-v2"],
+        )
+        return fhir_response(document, media_type="application/json")
+
+    @blp.route("/Patient/<resource_id>/$everything", methods=["GET", "POST"])
+    def everything(resource_id: str) -> Response:
+        _begin("everything", "Patient", resource_id=resource_id)
+        access = _access()
+        result = _sandbox().everything(resource_id, _operation_pairs(request), _base(), access, strict=_strict(request))
+        return _render(audit_hook.done(result).body)
+
+    @blp.get("/<resource_type>")
+    def search(resource_type: str) -> Response:
+        _begin("search", resource_type, query=request.query_string.decode(errors="replace"))
+        access = _access()
+        result = _sandbox().search(resource_type, request.args.items(multi=True), _base(), access, strict=_strict(request))
+        return _render(audit_hook.done(result).body)
+
+    @blp.post("/<resource_type>/_search")
+    def search_post(resource_type: str) -> Response:
+        _begin("search", resource_type, query=request.query_string.decode(errors="replace"))
+        if request.content_length and request.mimetype != FORM:
+            raise UnsupportedMediaType(f"POST _search takes {FORM}, not {request.mimetype or 'no content type'}")
+        access = _access()
+        pairs = list(request.args.items(multi=True)) + list(request.form.items(multi=True))
+        result = _sandbox().search(resource_type, pairs, _base(), access, strict=_strict(request))
+        return _render(audit_hook.done(result).body)
+
+    @blp.get("/<resource_type>/<resource_id>")
+    def read(resource_type: str, resource_id: str) -> Response:
+        _begin("read", resource_type, resource_id=resource_id)
+        access = _access()
+        return _render(audit_hook.done(_sandbox().read(resource_type, resource_id, access)).body)
+
+    return blp

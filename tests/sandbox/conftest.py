@@ -1,0 +1,63 @@
+"""The sandbox as deployed (auth_mode builtin, trusting a test token mint), under each shipped policy."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from legacy_adapters.sources.demo.showcase import showcase_patient
+from support.sandbox import POLICIES, SANDBOX, sandbox_app
+from support.smart_tokens import BASE, TokenMint, bearer
+
+
+@pytest.fixture(scope="module")
+def mint():
+    return TokenMint()
+
+
+@pytest.fixture(scope="module", params=POLICIES)
+def policy(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def app(demo_path, state_url, mint, policy):
+    return sandbox_app(demo_path, state_url, mint, policy)
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def state(app):
+    return app.extensions["fhir_facade"]
+
+
+@pytest.fixture(scope="module")
+def sandbox_headers(mint) -> dict:
+    return bearer(mint.token("system/*.rs", aud=SANDBOX, sub="lab-1", client_id="lab-1", purpose="readmission model"))
+
+
+@pytest.fixture(scope="module")
+def identified_headers(mint) -> dict:
+    return bearer(mint.token("system/*.rs", aud=BASE))
+
+
+@pytest.fixture(scope="session")
+def legacy_patient(demo_path) -> str:
+    """A demo patient with rows of every kind (the legacy id)."""
+    engine = sa.create_engine(f"sqlite:///{demo_path}")
+    try:
+        found = showcase_patient(engine)
+    finally:
+        engine.dispose()
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="module")
+def patient(state, legacy_patient) -> str:
+    """The same patient's pseudonym."""
+    return state.sandbox.deid.pseudonym("Patient", legacy_patient)
