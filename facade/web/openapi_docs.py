@@ -152,9 +152,17 @@ def everything(method: str) -> dict:
     return {
         "summary": "Patient $everything with a Parameters body (same results as GET)",
         "tags": ["Patient"],
-        "requestBody": parameters_body("FHIR Parameters: _count, _since, _type"),
+        "requestBody": _everything_body(),
         "responses": {"200": bundle, "415": OUTCOME, **ERRORS},
     }
+
+
+def _everything_body() -> dict:
+    """A ``Parameters`` resource, or the same inputs as a form (both are read: facade/web/routes.py)."""
+    body = parameters_body("FHIR Parameters (_count, _since, _type), or the same as a form")
+    docs = everything_parameters()
+    form = {"type": "object", "properties": {d["name"]: {**d["schema"], "description": d["description"]} for d in docs}}
+    return {**body, "content": {**body["content"], FORM: {"schema": form}}}
 
 
 # -- Bulk Data $export (facade/web/bulk_routes.py) --------------------------------------------
