@@ -157,3 +157,21 @@ def test_an_export_process_killed_mid_export_is_finished_by_another(tmp_path, bu
         assert sorted(resumed[resource_type]) == sorted(lines), f"{resource_type}: gaps"
     app.extensions["fhir_facade"].close()
     engine.dispose()
+
+
+def test_a_mapping_group_that_is_not_a_patient_search_is_a_mapping_error(tmp_path):
+    from pathlib import Path
+
+    from legacy_adapters.mapping.errors import MappingError
+    from legacy_adapters.mapping.loader import load_mapping
+
+    demo = Path(__file__).resolve().parents[2] / "legacy_adapters" / "sources" / "demo" / "mapping.yaml"
+    text = demo.read_text(encoding="utf-8").replace("members: gender=female", "members: shoe-size=42")
+    broken = tmp_path / "mapping.yaml"
+    broken.write_text(text.replace("hooks: legacy_adapters", "hooks: legacy_adapters"), encoding="utf-8")
+    try:
+        load_mapping(broken)
+    except MappingError as error:
+        assert "group women" in str(error) and "shoe-size" in str(error) and "mapping.yaml:" in str(error)
+    else:
+        raise AssertionError("a group that is not a Patient search was accepted")
