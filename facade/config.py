@@ -77,7 +77,7 @@ class Settings:
     # [bulk] — $export (facade/bulk)
     bulk_dir: str | None = None  # where export files are written; None: "bulk" in the data directory
     bulk_expiry: int = 3600  # seconds a finished export's manifest and files are kept
-    bulk_threads: int = 1  # export threads per server process (each holds one legacy connection while it runs)
+    bulk_threads: int = 1  # exports running at once per host, whatever its worker processes (each holds one legacy connection)
     bulk_jobs_per_client: int = 2  # unfinished exports one client may have; more get 429
     bulk_file_bytes: int = 100 * 1024 * 1024  # an output file is closed and a new one started past this size
     bulk_page_size: int = 1000  # resources per SQL page (one statement each)

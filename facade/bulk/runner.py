@@ -1,18 +1,22 @@
-"""Background threads that claim export jobs and run them, a bounded number per process.
+"""Background threads that claim export jobs and run them, a bounded number per host.
 
 Started by the first export request a process serves (after gunicorn forks, never before), so
 every worker that answers exports also runs them; a job whose runner died is claimed again once
 its lease runs out. Each thread runs one job at a time, holding one legacy connection while a
-page is read: the interactive API keeps the rest of the pool.
+page is read. However many worker processes a host has, at most ``[bulk] threads`` exports run on
+it at once (:class:`HostSlots`): the interactive API keeps the rest of the CPU and the pool.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from facade.bulk.engine import ExportEngine, Stopped
@@ -22,6 +26,34 @@ from facade.errors import FacadeError, UpstreamUnavailable
 
 log = logging.getLogger("facade.bulk")
 SWEEP_SECONDS = 30
+
+
+class HostSlots:
+    """``count`` lock files in the export directory: a running export holds one (``flock``), so a
+    host runs at most ``count`` exports whatever its number of worker processes and threads."""
+
+    def __init__(self, directory: Path, count: int):
+        self.directory = directory
+        self.count = count
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[bool]:
+        """True while a slot is held; False when every slot is taken."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for number in range(self.count):
+            fd = os.open(self.directory / f".slot-{number}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            return
+        yield False
 
 
 class ExportRunner:
@@ -36,6 +68,7 @@ class ExportRunner:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._last_sweep = 0.0
+        self.slots = HostSlots(root, threads)
 
     def start(self) -> None:
         """Start this process's threads once (a no-op afterwards); wake them for a new job."""
@@ -58,7 +91,8 @@ class ExportRunner:
         while not self._stop.is_set():
             try:
                 self.sweep()
-                worked = self.run_one()
+                with self.slots.slot() as held:
+                    worked = held and self.run_one()
             except Exception as error:  # noqa: BLE001 - the state database is down: try again later
                 log.warning("export runner: %s", type(error).__name__)
                 worked = False

@@ -116,9 +116,7 @@ def make_bulk_blueprint() -> Blueprint:
         ("/Patient/$export", "export_patient", patient_export, "every patient's compartment"),
         ("/Group/<group_id>/$export", "export_group", group_export, "the Group members' compartments"),
     ):
-        documented = blp.doc(summary=f"Bulk Data kick-off: export {what} (Prefer: respond-async)", responses=openapi_docs.bulk_kickoff())(
-            view
-        )
+        documented = blp.doc(summary=f"Bulk Data kick-off: export {what} (Prefer: respond-async)", **openapi_docs.bulk_kickoff())(view)
         blp.add_url_rule(rule, name, documented, methods=["GET", "POST"])
 
     @blp.route("/$export-poll/<job_id>", methods=["GET"])

@@ -170,10 +170,29 @@ def _everything_body() -> dict:
 _HEADER = {"schema": {"type": "string"}}
 
 
+_KICKOFF = (
+    ("_outputFormat", "application/fhir+ndjson (default), application/ndjson or ndjson"),
+    ("_type", "Resource types to export, comma-separated (default: every type the token may read)"),
+    ("_since", "Only resources whose last update is after this FHIR instant"),
+    ("_until", "Only resources whose last update is at or before this FHIR instant"),
+    ("_typeFilter", "Type?search queries (repeatable), OR-ed per type"),
+    ("_elements", "Top-level elements to keep (resources are tagged SUBSETTED)"),
+    ("includeAssociatedData", "LatestProvenanceResources or RelevantProvenanceResources: add the Provenance"),
+)
+
+
 def bulk_kickoff() -> dict:
     accepted = {"description": "Accepted: poll the Content-Location", "headers": {"Content-Location": _HEADER}, **OUTCOME}
     busy = {"description": "Too many exports under way for this client", "headers": {"Retry-After": _HEADER}, **OUTCOME}
-    return {"202": accepted, "429": busy, "415": OUTCOME, **ERRORS}
+    parameters = [{"in": "query", "name": n, "required": False, "schema": {"type": "string"}, "description": d} for n, d in _KICKOFF]
+    prefer = {
+        "in": "header",
+        "name": "Prefer",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "respond-async[, handling=lenient]",
+    }
+    return {"parameters": [prefer, *parameters], "responses": {"202": accepted, "429": busy, "415": OUTCOME, **ERRORS}}
 
 
 def bulk_status() -> dict:

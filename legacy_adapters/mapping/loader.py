@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import importlib
 import importlib.resources
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from facade.errors import FacadeError
 from facade.search.params import SearchParamDef, SortKey
+from facade.search.parser import parse_search
 from legacy_adapters.mapping import yamlpos
 from legacy_adapters.mapping.errors import MappingError, Problems
 from legacy_adapters.mapping.staticcheck import check_mapping_statically
@@ -95,7 +99,7 @@ def parse_mapping(document: Any, origin: str = "<mapping>") -> MappingSpec:
         resources=resources,
         path=origin,
         code_tables=code_tables,
-        groups={str(k): {"name": str(v["name"]), "members": str(v["members"])} for k, v in (document.get("groups") or {}).items()},
+        groups=_groups(document, resources, problems),
     )
     check_mapping_statically(document, mapping, problems, skip=misshapen)
     problems.raise_any()
@@ -120,6 +124,27 @@ def _hooks(document: dict, problems: Problems) -> Any:
     except ImportError as exc:
         problems.add(f"cannot import hooks module {document['hooks']!r}: {exc}", mark_of(document, "hooks"))
         return None
+
+
+def _groups(document: dict, resources: dict[str, ResourceSpec], problems: Problems) -> dict[str, dict[str, str]]:
+    """``groups``: each a name and its members as a Patient search, checked by the search parser."""
+    section = document.get("groups") or {}
+    groups = {}
+    for group_id, group in section.items():
+        where = mark_of(section, group_id)
+        if not re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", str(group_id)):
+            problems.add(f"group id {group_id!r} is not a FHIR id (letters, digits, '-' and '.')", where)
+            continue
+        if "Patient" not in resources:
+            problems.add("groups need a Patient resource: their members are a Patient search", where)
+            continue
+        try:
+            parse_search("Patient", parse_qsl(str(group["members"])), resources["Patient"].params, strict=True)
+        except FacadeError as error:
+            problems.add(f"group {group_id}: members {group['members']!r} is not a Patient search here: {error.diagnostics}", where)
+            continue
+        groups[str(group_id)] = {"name": str(group["name"]), "members": str(group["members"])}
+    return groups
 
 
 def _code_tables(document: dict, problems: Problems) -> dict[str, Any]:

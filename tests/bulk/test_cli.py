@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import replace
+
 import orjson
 from click.testing import CliRunner
 
@@ -82,3 +85,93 @@ def test_list_status_cancel_the_servers_jobs(tmp_path, bulk_demo, mint):
     )
     assert CliRunner().invoke(main, ["export", "--config", config, "status", job_id]).exit_code == 1
     app.extensions["fhir_facade"].close()
+
+
+def test_an_export_process_killed_mid_export_is_finished_by_another(tmp_path, bulk_demo):
+    """SIGKILL the exporting process mid-file: another runner resumes the job from its last
+    checkpoint, and every resource is in the files exactly once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import sqlalchemy as sa
+
+    from facade.bulk.jobs import JobStore
+    from support.bulk_client import run_export
+
+    config = _config(tmp_path, bulk_demo)
+    command = [
+        sys.executable,
+        "-m",
+        "facade.cli",
+        "export",
+        "--config",
+        config,
+        "--type",
+        "Patient,Observation,Condition",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "FHIR_FACADE_BULK_PAGE_SIZE": "20"}
+    )
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/state.sqlite")
+    jobs = JobStore(engine)
+    deadline = time.monotonic() + 120
+    while True:  # kill it once it is well into Observation
+        assert time.monotonic() < deadline and process.poll() is None, "the export ended before it could be killed"
+        with contextlib.suppress(sa.exc.OperationalError):
+            running = [j for j in jobs.all() if any(o["type"] == "Observation" and o["count"] > 200 for o in j.outputs)]
+            if running:
+                break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    [job] = running
+    with engine.begin() as connection:  # its lease would run out in 30 s
+        connection.execute(sa.text("UPDATE bulk_job SET lease_until = 0 WHERE id = :id"), {"id": job.id})
+    settings = Settings(
+        demo_path=bulk_demo,
+        auth_mode="off",
+        base_url="http://testserver/fhir",
+        state_url=f"sqlite:///{tmp_path}/state.sqlite",
+        bulk_dir=f"{tmp_path}/bulk",
+        bulk_threads=0,
+    )
+    app = create_app(settings)
+    bulk = app.extensions["fhir_facade"].bulk
+    assert bulk.runner.run_one(job.id)
+    finished = bulk.jobs.get(job.id)
+    assert finished.status == "complete"
+    resumed: dict[str, list[bytes]] = {}
+    for output in finished.outputs:
+        resumed.setdefault(output["type"], []).extend((bulk.root / job.id / output["name"]).read_bytes().splitlines())
+    whole = run_export(
+        replace(settings, state_url=f"sqlite:///{tmp_path}/other.sqlite", bulk_dir=f"{tmp_path}/other"),
+        [("_type", "Patient,Observation,Condition")],
+    )
+    for resource_type, lines in whole.items():
+        assert len(resumed[resource_type]) == len(set(resumed[resource_type])), f"{resource_type}: duplicates"
+        assert sorted(resumed[resource_type]) == sorted(lines), f"{resource_type}: gaps"
+    app.extensions["fhir_facade"].close()
+    engine.dispose()
+
+
+def test_a_mapping_group_that_is_not_a_patient_search_is_a_mapping_error(tmp_path):
+    from pathlib import Path
+
+    from legacy_adapters.mapping.errors import MappingError
+    from legacy_adapters.mapping.loader import load_mapping
+
+    demo = Path(__file__).resolve().parents[2] / "legacy_adapters" / "sources" / "demo" / "mapping.yaml"
+    text = demo.read_text(encoding="utf-8").replace("members: gender=female", "members: shoe-size=42")
+    broken = tmp_path / "mapping.yaml"
+    broken.write_text(text, encoding="utf-8")
+    try:
+        load_mapping(broken)
+    except MappingError as error:
+        assert "group women" in str(error) and "shoe-size" in str(error) and "mapping.yaml:" in str(error)
+    else:
+        raise AssertionError("a group that is not a Patient search was accepted")

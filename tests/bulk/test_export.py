@@ -344,3 +344,9 @@ def test_patient_parameter_in_a_group_export_keeps_to_members(client, mint):
     assert started.status_code == 202, started.get_json()
     manifest = wait(client, started.headers["Content-Location"], access).get_json()
     assert [p["id"] for p in resources(client, manifest, access)["Patient"]] == [women[0]]  # not the man: not a member
+
+
+def test_an_export_that_matches_nothing_is_an_empty_manifest(client, mint):
+    access = token(mint)
+    manifest = export(client, "Group/women/$export", access, _type="Patient", _typeFilter="Patient?gender=male")
+    assert manifest["output"] == [] and manifest["error"] == []

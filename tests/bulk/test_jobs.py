@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -165,3 +166,24 @@ def test_a_failed_export_is_an_outcome_without_its_data(manual_app, mint, monkey
     outcome = failed.get_json()
     assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["diagnostics"] == "The export failed (RuntimeError)"
     assert "SMITH" not in failed.get_data(as_text=True) and "SMITH" not in caplog.text
+
+
+def test_a_host_runs_at_most_its_threads_exports_at_once(bulk_demo, tmp_path_factory, mint):
+    """Two processes' runners share the host's slots: while the one slot is held elsewhere,
+    nothing starts; once it is free, the job runs."""
+    from facade.bulk.runner import HostSlots
+
+    app = make_app(bulk_demo, tmp_path_factory, mint, bulk_threads=1)
+    client = app.test_client()
+    access = token(mint)
+    other_process = HostSlots(_bulk(app).root, 1)
+    with other_process.slot() as held:
+        assert held
+        with HostSlots(_bulk(app).root, 1).slot() as second:
+            assert not second  # the host's only slot is taken
+        location = local(kick_off(client, "$export", access, _type="Patient").headers["Content-Location"])
+        time.sleep(1.5)  # the runner polls every 0.5 s: it would have started by now
+        waiting = client.get(location, headers=bearer(access))
+        assert waiting.status_code == 202 and waiting.headers["X-Progress"] == "queued"
+    assert wait(client, location, access).status_code == 200
+    app.extensions["fhir_facade"].close()
