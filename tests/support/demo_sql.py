@@ -102,7 +102,7 @@ def record_sql(resource_type: str, where: str = "1 = 1") -> str:
     """SELECT of (id, patient guid) of a later type's live rows meeting ``where`` (x is the row, p its patient)."""
     source, extra, column, prefix, _provenance = RECORD_TYPES[resource_type]
     return (
-        f"SELECT '{prefix}' || {column}, p.pt_guid FROM {source} JOIN pt_master p ON x.pt_seq = p.pt_seq "
+        f"SELECT '{prefix}' || {column} AS id, p.pt_guid AS patient FROM {source} JOIN pt_master p ON x.pt_seq = p.pt_seq "
         f"WHERE {_LIVE % ('x', 'x')} AND {_LIVE % ('p', 'p')}{extra} AND ({where})"
     )
 
