@@ -69,3 +69,15 @@ def test_granular_scope_narrows_notes(secured, raw_db, mint):
 def test_no_token_no_notes(secured):
     response = secured.get("/fhir/DocumentReference")
     assert response.status_code == 401 and response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_docref_is_narrowed_like_the_search(secured, raw_db, mint):
+    patient = busiest_for(raw_db, "DocumentReference")
+    other = busiest_for(raw_db, "DocumentReference", "p.pt_guid <> ?", (patient,))
+    token = mint.token("patient/DocumentReference.rs", patient=patient)
+    current = sql_ids(raw_db, "DocumentReference", "p.pt_guid = ? AND x.sign_stat <> 'X'", (patient,))
+    own = _ids(secured, f"/fhir/DocumentReference/$docref?patient={patient}&start=1990&end=2030&_count=500", token)
+    assert own and own <= current
+    assert _ids(secured, f"/fhir/DocumentReference/$docref?patient={other}", token) == set()
+    wrong = mint.token("patient/Coverage.rs", patient=patient)
+    assert secured.get(f"/fhir/DocumentReference/$docref?patient={patient}", headers=bearer(wrong)).status_code == 403
