@@ -1,4 +1,4 @@
-"""Hooks for the demo's later tables: note text, plan narrative, care team rows, UDIs, names.
+"""Hooks for the demo's later tables: note text, plan narrative, care team rows, names.
 
 Each receives the listed column values (trimmed; None when absent) and returns JSON data,
 or None to leave the element out.
@@ -6,21 +6,11 @@ or None to leave the element out.
 
 from __future__ import annotations
 
-import base64
 import html
-import re
-from datetime import datetime
+
+from legacy_adapters.sources.documents import base64_text, v2_unescape
 
 SNOMED = "http://snomed.info/sct"
-_V2_ESCAPES = {"T": "&", "F": "|", "S": "^", "R": "~", "E": "\\", ".br": "\n"}
-
-
-def v2_unescape(text: str) -> str:
-    """Text with HL7 v2 escape sequences (\\T\\ for '&', \\.br\\ for a line break…) → plain text;
-    an unknown sequence is kept as written."""
-    return re.sub(r"\\(\.br|[TFSRE])\\", lambda m: _V2_ESCAPES[m.group(1)], text)
-
-
 XHTML = "http://www.w3.org/1999/xhtml"
 
 
@@ -36,10 +26,7 @@ def unknown_unless_code(code: str | None) -> str | None:
 
 def note_data(encoding: str | None, body: str | None) -> str | None:
     """A note body in the note store's encoding → base64 of its UTF-8 plain text."""
-    if not body:
-        return None
-    text = v2_unescape(body) if encoding == "V2E" else body
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return base64_text(v2_unescape(body) if body and encoding == "V2E" else body)
 
 
 def _plan_lines(text: str | None) -> list[str]:
@@ -65,38 +52,6 @@ def team_member(member: str | None, role: str, display: str, by_name: bool = Fal
         return None
     who = {"display": member} if by_name else {"reference": f"Practitioner/{member}"}
     return {"role": [{"coding": [{"system": SNOMED, "code": role, "display": display}]}], "member": who}
-
-
-_GS1 = re.compile(r"\((\d{2,4})\)([^(]*)")
-
-
-def _udi(text: str | None) -> dict[str, str]:
-    """GS1 human-readable UDI '(01)…(17)…(10)…(21)…' → its application identifiers."""
-    return {ai: value.strip() for ai, value in _GS1.findall(text or "")}
-
-
-def udi_carrier(text: str | None) -> dict | None:
-    """The UDI as scanned → udiCarrier: the device identifier (AI 01) and the string itself."""
-    parts = _udi(text)
-    if "01" not in parts:
-        return None
-    return {"deviceIdentifier": parts["01"], "issuer": "http://hl7.org/fhir/NamingSystem/gs1-di", "carrierHRF": text}
-
-
-def udi_field(text: str | None, ai: str) -> str | None:
-    return _udi(text).get(ai) or None
-
-
-def udi_date(text: str | None, ai: str) -> str | None:
-    """A GS1 YYMMDD date (day 00: the end of the month is not given, so the month)."""
-    value = _udi(text).get(ai, "")
-    if not re.fullmatch(r"\d{6}", value):
-        return None
-    year, month, day = 2000 + int(value[:2]), int(value[2:4]), int(value[4:])
-    try:
-        return datetime(year, month, day).strftime("%Y-%m-%d") if day else datetime(year, month, 1).strftime("%Y-%m")
-    except ValueError:
-        return None
 
 
 def comma_name(text: str | None) -> dict | None:
