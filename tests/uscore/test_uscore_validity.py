@@ -4,68 +4,14 @@ and a US Core 6.1 claim in meta.profile only where the official profile's snapsh
 from __future__ import annotations
 
 import base64
-import json
-import tarfile
-from functools import cache
-from pathlib import Path
 
 import pytest
 from conftest import NEW_TYPES, sql_ids
 from fhir.resources.R4B import get_fhir_model_class
+from uscore_profiles import US_CORE, profile_problems
 
 from support.demo_sql import RECORD_TYPES
 from support.fhir_client import get_json, walk
-
-PACKAGE = Path("/work/shared/reference/us-core/hl7.fhir.us.core-6.1.0.tgz")
-US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
-
-
-@cache
-def snapshot(url: str) -> list[dict]:
-    name = url.removeprefix(US_CORE)
-    with tarfile.open(PACKAGE) as package:
-        member = package.extractfile(f"package/StructureDefinition-{name}.json")
-        assert member is not None
-        return json.load(member)["snapshot"]["element"]
-
-
-def _children(values: list, name: str) -> list:
-    found = []
-    for value in values:
-        item = value.get(name) if isinstance(value, dict) else None
-        found += item if isinstance(item, list) else [] if item is None else [item]
-    return found
-
-
-def _present(value: dict, name: str) -> bool:
-    if name.endswith("[x]"):
-        return any(k.startswith(name[:-3]) and k[len(name) - 3 : len(name) - 2].isupper() for k in value)
-    return name in value or f"_{name}" in value
-
-
-def _pattern_holds(items: list, pattern: dict) -> bool:
-    wanted = {(c.get("system"), c.get("code")) for c in pattern.get("coding", [])}
-    return any(wanted <= {(c.get("system"), c.get("code")) for c in item.get("coding", [])} for item in items)
-
-
-def profile_problems(resource: dict, url: str) -> list[str]:
-    """Required elements (min ≥ 1 wherever the parent is present) and required pattern slices."""
-    problems = []
-    for element in snapshot(url):
-        parts = element["path"].split(".")[1:]
-        if not parts or element.get("min", 0) < 1 or parts[-1] in ("extension", "modifierExtension"):
-            continue
-        parents = [resource]
-        for name in parts[:-1]:
-            parents = _children(parents, name.removesuffix("[x]"))
-        if ":" in element["id"].split(".")[-1]:  # a required slice: some item carries its pattern
-            pattern = element.get("patternCodeableConcept")
-            if pattern and not all(_pattern_holds(_children([p], parts[-1]), pattern) for p in parents):
-                problems.append(element["id"])
-            continue
-        problems += [element["path"] for p in parents if isinstance(p, dict) and not _present(p, parts[-1])]
-    return problems
-
 
 # The profiles' invariants a missing legacy value could break.
 INVARIANTS = {
