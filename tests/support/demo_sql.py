@@ -178,7 +178,7 @@ def referenced_outside_compartment(raw_db, patient_guid: str) -> dict[str, set[s
                 f"JOIN dept_loc l ON x.dept_cd = l.dept_cd WHERE {live})"
             )
             | ids(  # insurers, through Coverage.payor
-                f"SELECT 'payer-' || y.payer_cd FROM payer_mstr y WHERE y.payer_cd IN (SELECT x.payer_cd FROM ins_cov x {of_patient} WHERE {live})"
+                f"SELECT 'PAYER-' || y.payer_cd FROM payer_mstr y WHERE y.payer_cd IN (SELECT x.payer_cd FROM ins_cov x {of_patient} WHERE {live})"
             ),
             "Medication": ids(
                 f"SELECT m.med_cd FROM med_cd m WHERE m.med_cd IN (SELECT x.med_cd FROM rx_order x {of_patient} WHERE {live} UNION "
