@@ -237,13 +237,15 @@ class _Records:
             self.note(seq, visit_no, typ, doctor, at, "\n".join(lines))
 
     def report(self, seq: int, visit_no: int | None, when: datetime, doctor: str | None, typ: str) -> None:
+        """A reading of an X-ray or ECG, signed by the doctor who did it, else by a reading specialist."""
+        reader = doctor or self.rng.choice(self.by_specialty["CARDIOLOGY" if typ == "ECG" else "HOSPITALIST"])
         if typ == "RAD":
             text = "EXAM: XR CHEST PA & LAT\nFINDINGS: LUNGS CLEAR. HEART SIZE NORMAL.\nIMPRESSION: NO ACUTE CARDIOPULMONARY PROCESS."
         else:
             rate = self.rng.randint(55, 100)
             reading = "NORMAL ECG" if rate < 95 else "SINUS TACHYCARDIA"
             text = f"12-LEAD ECG\nRATE {rate}, SINUS RHYTHM\nPR/QRS/QT WNL\nIMPRESSION: {reading}"
-        self.note(seq, visit_no, typ, doctor, when + timedelta(hours=self.rng.randint(1, 20)), text)
+        self.note(seq, visit_no, typ, reader, when + timedelta(hours=self.rng.randint(1, 20)), text)
 
     def note(self, seq: int, visit_no: int | None, typ: str, doctor: str | None, at: datetime, text: str) -> None:
         rng = self.rng
