@@ -420,6 +420,9 @@ note_hdr = Table(
     _upd(),
     Column("upd_user", String(8)),
     Index("ix_note_hdr_pt_dt", "pt_seq", "note_dttm"),
+    Index("ix_note_hdr_dt", "note_dttm"),
+    Index("ix_note_hdr_typ", "note_typ"),
+    Index("ix_note_hdr_auth", "auth_dr"),
     Index("ux_note_hdr_guid", "note_guid", unique=True),
 )
 
@@ -447,6 +450,7 @@ care_plan = Table(
     _upd(),
     Column("upd_user", String(8)),
     Index("ix_care_plan_pt", "pt_seq"),
+    Index("ix_care_plan_start", "start_dt"),
     Index("ux_care_plan_guid", "cp_guid", unique=True),
 )
 
@@ -490,6 +494,7 @@ pt_goal = Table(
     _upd(),
     Column("upd_user", String(8)),
     Index("ix_pt_goal_pt", "pt_seq"),
+    Index("ix_pt_goal_target", "target_dt"),
     Index("ux_pt_goal_guid", "goal_guid", unique=True),
 )
 
@@ -516,6 +521,7 @@ implant = Table(
     _upd(),
     Column("upd_user", String(8)),
     Index("ix_implant_pt", "pt_seq"),
+    Index("ix_implant_typ", "dev_typ"),
     Index("ux_implant_guid", "imp_guid", unique=True),
 )
 
@@ -568,6 +574,7 @@ rx_fill = Table(
     _upd(),
     Index("ix_rx_fill_pt", "pt_seq"),
     Index("ix_rx_fill_rx", "rx_id"),
+    Index("ix_rx_fill_dt", "fill_dttm"),
     Index("ux_rx_fill_guid", "fill_guid", unique=True),
 )
 
@@ -597,6 +604,8 @@ ord_req = Table(
     _upd(),
     Column("upd_user", String(8)),
     Index("ix_ord_req_pt_dt", "pt_seq", "ord_dttm"),
+    Index("ix_ord_req_dt", "ord_dttm"),
+    Index("ix_ord_req_cd", "ord_cd"),
     Index("ux_ord_req_guid", "req_guid", unique=True),
 )
 
