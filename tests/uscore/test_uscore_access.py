@@ -4,8 +4,9 @@ scope narrows them further, and a scope for one type opens no other."""
 from __future__ import annotations
 
 import pytest
-from conftest import RECORD_TYPES, busiest_for, sql_ids
+from uscore_helpers import busiest_for, sql_ids
 
+from support.demo_sql import RECORD_TYPES
 from support.fhir_client import link, q
 from support.smart_tokens import TokenMint, bearer, secured_app
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import busiest_for, ids_of, sql_ids
 from fhir.resources.R4B.bundle import Bundle
+from uscore_helpers import busiest_for, ids_of, sql_ids
 
 from support.fhir_client import get_json, q
 

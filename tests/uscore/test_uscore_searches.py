@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import busiest_for, ids_of, sql_ids
+from uscore_helpers import busiest_for, ids_of, sql_ids
 
 from support.fhir_client import get_json, q, walk
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from conftest import NEW_TYPES, sql_ids
 from fhir.resources.R4B import get_fhir_model_class
+from uscore_helpers import NEW_TYPES, sql_ids
 from uscore_profiles import US_CORE, profile_problems
 
 from support.demo_sql import RECORD_TYPES
