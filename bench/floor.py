@@ -127,8 +127,8 @@ class Floor:
         (AllergyIntolerance by id, Condition by recorded date descending across both of its
         tables), filling up to _count. The floor stops at Condition: the workload's patient
         has more than a page of those."""
-        if params.keys() - {"_count"}:
-            raise BadRequest("the floor answers the first page of $everything, with _count only")
+        if params.keys() - {"_count", "_type"} or params.get("_type", ",".join(EVERYTHING_TYPES)) != ",".join(EVERYTHING_TYPES):
+            raise BadRequest("the floor answers the first page of $everything, with _count (and its own _type) only")
         count = int(params.get("_count", 20))
         found = self.read_patient(guid)
         if found is None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 
 from facade import __version__
 from facade.search import control
+from facade.search.docref import DEFINITION as DOCREF
 from facade.search.includes import ANY_TARGET
 from facade.search.params import SearchParamDef
 
@@ -92,6 +93,8 @@ def capability_statement(
             entry["searchRevInclude"] = revincludes[resource_type]
         if resource_type == "Patient":
             entry["operation"] = [{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
+        if resource_type == "DocumentReference":
+            entry["operation"] = [{"name": "docref", "definition": DOCREF}]
         if bulk and resource_type in ("Patient", "Group"):
             operation = {"name": "export", "definition": f"{BULK}/OperationDefinition/{resource_type.lower()}-export"}
             entry["operation"] = [*entry.get("operation", []), operation]

@@ -25,6 +25,7 @@ from facade.core.includes import fetch_includes
 from facade.core.subsetting import element_sets
 from facade.errors import Forbidden, NotFound
 from facade.search.cursor import resume
+from facade.search.docref import docref_search
 from facade.search.everything import parse_everything
 from facade.search.params import SearchClause, TokenValue
 from facade.search.parser import parse_search
@@ -193,6 +194,12 @@ class FhirService:
         bundle = everything(self._runner_for_others(access), self.catalogues, request, base_url)
         matches = [e["resource"] for e in bundle.get("entry", ()) if e.get("search", {}).get("mode") != "outcome"]
         return Result(bundle, _returned(matches), patient_id)
+
+    def docref(self, params: Iterable[tuple[str, str]], base_url: str, access: Access, *, strict: bool = False) -> Result:
+        """``DocumentReference/$docref``: the patient's stored documents as a DocumentReference search."""
+        self._known("DocumentReference")
+        pairs = docref_search(params, self.catalogues["DocumentReference"])
+        return self.search("DocumentReference", pairs, base_url, access, strict=strict)
 
     def capabilities(self, base_url: str) -> dict:
         return capability_statement(self.catalogues, base_url, self.started, self.security, terminology=self.terminology, bulk=self.bulk)

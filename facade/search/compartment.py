@@ -20,16 +20,21 @@ PATIENT_COMPARTMENT_PARAM: dict[str, str] = {
     "CareTeam": "patient",
     "Condition": "patient",
     "Coverage": "patient",
+    # A patient's implants are their record too: narrowed like the compartment's members.
+    "Device": "patient",
     "DiagnosticReport": "patient",
     "DocumentReference": "patient",
     "Encounter": "patient",
     "Goal": "patient",
     "Immunization": "patient",
+    "MedicationDispense": "patient",
     "MedicationRequest": "patient",
     "Observation": "patient",
     "Procedure": "patient",
     "Provenance": "patient",
+    "RelatedPerson": "patient",
     "ServiceRequest": "patient",
+    "Specimen": "patient",
 }
 
 

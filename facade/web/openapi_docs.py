@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 from werkzeug.routing import BaseConverter
 
 from facade.search import control
+from facade.search.docref import PARAMETERS as DOCREF_PARAMETERS
 from facade.search.params import SearchParamDef
 
 FORM = "application/x-www-form-urlencoded"
@@ -110,6 +111,24 @@ def search_parameters(params: dict[str, SearchParamDef]) -> list[dict]:
 
 def everything_parameters() -> list[dict]:
     return [_control_doc(c) for c in (*control.EVERYTHING.values(), *control.WEB.values())]
+
+
+def docref(method: str) -> dict:
+    bundle = ok("searchset Bundle of the patient's DocumentReferences, newest first")
+    summary = "DocumentReference $docref (US Core): the patient's documents, by care dates and type"
+    if method == "GET":
+        parameters = [
+            {"in": "query", "name": name, "required": name == "patient", "schema": {"type": "string"}, "description": text}
+            for name, text in DOCREF_PARAMETERS.items()
+        ]
+        return {"summary": summary, "tags": ["DocumentReference"], "parameters": parameters, "responses": {"200": bundle, **ERRORS}}
+    body = {"type": "object", "description": "FHIR Parameters: " + ", ".join(DOCREF_PARAMETERS)}
+    return {
+        "summary": summary + " (Parameters body)",
+        "tags": ["DocumentReference"],
+        "requestBody": {"content": {FHIR_JSON: {"schema": body}}},
+        "responses": {"200": bundle, "415": OUTCOME, **ERRORS},
+    }
 
 
 def ok(description: str) -> dict:

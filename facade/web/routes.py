@@ -59,6 +59,8 @@ def make_blueprint(service: FhirService) -> Blueprint:
 
     if "Patient" in service.types:
         _register_everything(blp)
+    if "DocumentReference" in service.types:
+        _register_docref(blp)
     for resource_type in sorted(service.types):
         _register_type(blp, resource_type, service.catalogues[resource_type])
     return blp
@@ -73,16 +75,17 @@ def _operation_pairs(req: Request) -> list[tuple[str, str]]:
         return pairs + list(req.form.items(multi=True))
     if req.mimetype not in ("application/fhir+json", "application/json"):
         raise UnsupportedMediaType(
-            f"POST $everything takes a FHIR Parameters resource (application/fhir+json), not {req.mimetype or 'no content type'}"
+            f"POST of an operation takes a FHIR Parameters resource (application/fhir+json), not {req.mimetype or 'no content type'}"
         )
     body = json_body(req, "POST $everything")
     if not isinstance(body, dict) or body.get("resourceType") != "Parameters" or not isinstance(body.get("parameter", []), list):
-        raise InvalidRequest("POST $everything takes a FHIR Parameters resource")
+        raise InvalidRequest("POST of an operation takes a FHIR Parameters resource")
     for parameter in body.get("parameter", []):
         values = [v for k, v in parameter.items() if k.startswith("value")] if isinstance(parameter, dict) else []
         if len(values) != 1 or isinstance(values[0], (dict, list)) or not isinstance(parameter.get("name"), str):
             raise InvalidRequest("Each Parameters.parameter needs a name and one primitive value[x]")
-        pairs.append((parameter["name"], str(values[0])))
+        value = values[0]
+        pairs.append((parameter["name"], ("true" if value else "false") if isinstance(value, bool) else str(value)))
     return pairs
 
 
@@ -102,6 +105,24 @@ def _register_everything(blp: Blueprint) -> None:
 
     post = blp.doc(**openapi_docs.everything("POST"))(patient_everything_post)
     blp.add_url_rule("/Patient/<fhir_id:resource_id>/$everything", "everything_post_Patient", post, methods=["POST"])
+
+
+def _register_docref(blp: Blueprint) -> None:
+    def docref() -> Response:
+        audit_hook.begin("search", "DocumentReference", query=request.query_string.decode(errors="replace"))
+        media = negotiate(request)
+        access = request_access()
+        result = _service().docref(_operation_pairs(request), public_base(), access, strict=_strict(request))
+        return _render(audit_hook.done(result).body, media)
+
+    get = blp.doc(**openapi_docs.docref("GET"))(docref)
+    blp.add_url_rule("/DocumentReference/$docref", "docref", get, methods=["GET"])
+
+    def docref_post() -> Response:
+        return docref()
+
+    post = blp.doc(**openapi_docs.docref("POST"))(docref_post)
+    blp.add_url_rule("/DocumentReference/$docref", "docref_post", post, methods=["POST"])
 
 
 def _register_type(blp: Blueprint, resource_type: str, params: dict) -> None:

@@ -18,6 +18,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 
+from support.demo_sql import RECORD_TYPES, record_sql
 from support.fhir_client import walk
 from support.us_core import profile_problems
 
@@ -87,7 +88,7 @@ def _live(*aliases: str) -> str:
 # type -> SQL counting the legacy rows that are resources of that type
 EXPECTED_COUNTS = {
     "Practitioner": "SELECT count(*) FROM staff",
-    "Organization": "SELECT count(*) FROM org_mstr",
+    "Organization": "SELECT (SELECT count(*) FROM org_mstr) + (SELECT count(*) FROM payer_mstr)",
     "Location": "SELECT count(*) FROM dept_loc",
     "Medication": "SELECT count(*) FROM med_cd",
     "Encounter": f"SELECT count(*) FROM enc_visit x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
@@ -110,6 +111,8 @@ EXPECTED_COUNTS["Provenance"] = (
     + f""" + (SELECT count(*) FROM pt_master x WHERE {_live("x")})
   + (SELECT count(*) FROM enc_dx x JOIN pt_master p ON x.pt_seq = p.pt_seq JOIN enc_visit e ON x.visit_no = e.visit_no
      WHERE {_live("x", "p", "e")})"""
+    # the later tables' rows with who/when (tests/uscore covers those types themselves)
+    + "".join(f" + (SELECT count(*) FROM ({record_sql(t)}) r)" for t, spec in RECORD_TYPES.items() if spec[4])
 )
 
 # Required bindings fhir.resources leaves unchecked: element path -> the codes allowed.

@@ -76,6 +76,45 @@ ROW_TYPES = {
 }
 
 
+# The later tables (legacy_adapters/sources/demo/records.py): type → (FROM/JOIN clause with the row
+# as x and its patient as p, extra conditions, the id column, the id prefix, the Provenance prefix).
+RECORD_TYPES = {
+    "DocumentReference": ("note_hdr x JOIN note_txt b ON b.note_id = x.note_id", "", "x.note_guid", "", "note"),
+    "CarePlan": ("care_plan x", "", "x.cp_guid", "", "cp"),
+    "CareTeam": ("care_team x", "", "x.ct_guid", "", "ct"),
+    "Goal": ("pt_goal x", "", "x.goal_guid", "", "goal"),
+    "Device": ("implant x", "", "x.imp_guid", "", "imp"),
+    "Coverage": ("ins_cov x", "", "x.cov_guid", "", "cov"),
+    "MedicationDispense": (
+        "rx_fill x JOIN rx_order o ON o.rx_id = x.rx_id",
+        " AND (o.del_flg IS NULL OR o.del_flg <> 'Y')",
+        "x.fill_guid",
+        "",
+        "fill",
+    ),
+    "ServiceRequest": ("ord_req x", "", "x.req_guid", "", "req"),
+    "Specimen": ("lab_order x", "", "x.ord_guid", "spec-", None),
+    "RelatedPerson": ("pt_nok x", " AND (x.nok_nm IS NOT NULL OR x.rel_cd IS NOT NULL)", "x.nok_guid", "", "nok"),
+}
+
+
+def record_sql(resource_type: str, where: str = "1 = 1") -> str:
+    """SELECT of (id, patient guid) of a later type's live rows meeting ``where`` (x is the row, p its patient)."""
+    source, extra, column, prefix, _provenance = RECORD_TYPES[resource_type]
+    return (
+        f"SELECT '{prefix}' || {column} AS id, p.pt_guid AS patient FROM {source} JOIN pt_master p ON x.pt_seq = p.pt_seq "
+        f"WHERE {_LIVE % ('x', 'x')} AND {_LIVE % ('p', 'p')}{extra} AND ({where})"
+    )
+
+
+def _record_ids(raw_db, resource_type: str, guids: list[str], since: str | None) -> dict[str, str]:
+    """id → its Provenance's id (None when the type has none)."""
+    provenance = RECORD_TYPES[resource_type][4]
+    where = f"p.pt_guid IN ({_marks(guids)})" + (" AND x.upd_dttm >= ?" if since else "")
+    rows = raw_db.execute(record_sql(resource_type, where), guids + ([since] if since else []))
+    return {i: (f"{provenance}-{i}" if provenance else None) for i, _p in rows}
+
+
 def _row_guids(raw_db, table: str, column: str, in_visit: bool, guids: list[str], since: str | None) -> set[str]:
     visit = f" JOIN enc_visit e ON x.visit_no = e.visit_no AND {_LIVE % ('e', 'e')}" if in_visit else ""
     bound = " AND x.upd_dttm >= ?" if since else ""
@@ -103,6 +142,10 @@ def compartment_ids_of(raw_db, patient_guids, since: str | None = None) -> dict[
             ids = _row_guids(raw_db, table, column, in_visit, guids, since)
             found.setdefault(resource_type, set()).update(ids)
             found["Provenance"] |= {f"{prefix}-{i}" for i in ids}
+    for resource_type in RECORD_TYPES:
+        records = _record_ids(raw_db, resource_type, guids, since)
+        found[resource_type] = set(records)
+        found["Provenance"] |= {p for p in records.values() if p}
     return {t: ids for t, ids in found.items() if ids}
 
 
@@ -122,8 +165,10 @@ def referenced_outside_compartment(raw_db, patient_guid: str) -> dict[str, set[s
                 f"SELECT s.dr_cd FROM staff s WHERE s.dr_cd IN ("
                 f"SELECT x.attend_dr FROM enc_visit x {of_patient} WHERE {live} UNION "
                 f"SELECT x.ordering_dr FROM rx_order x {of_patient} WHERE {live} UNION "
-                f"SELECT x.perf_dr FROM proc_log x {of_patient} WHERE {live})",
-                3,
+                f"SELECT x.perf_dr FROM proc_log x {of_patient} WHERE {live} UNION "
+                f"SELECT x.auth_dr FROM note_hdr x {of_patient} JOIN note_txt b ON b.note_id = x.note_id WHERE {live} UNION "
+                f"SELECT x.ord_dr FROM ord_req x {of_patient} WHERE {live})",
+                5,
             ),
             "Location": ids(
                 f"SELECT l.dept_cd FROM dept_loc l WHERE l.dept_cd IN (SELECT x.dept_cd FROM enc_visit x {of_patient} WHERE {live})"
@@ -131,9 +176,15 @@ def referenced_outside_compartment(raw_db, patient_guid: str) -> dict[str, set[s
             "Organization": ids(
                 f"SELECT g.org_cd FROM org_mstr g WHERE g.org_cd IN (SELECT l.org_cd FROM enc_visit x {of_patient} "
                 f"JOIN dept_loc l ON x.dept_cd = l.dept_cd WHERE {live})"
+            )
+            | ids(  # insurers, through Coverage.payor
+                f"SELECT 'PAYER-' || y.payer_cd FROM payer_mstr y WHERE y.payer_cd IN (SELECT x.payer_cd FROM ins_cov x {of_patient} WHERE {live})"
             ),
             "Medication": ids(
-                f"SELECT m.med_cd FROM med_cd m WHERE m.med_cd IN (SELECT x.med_cd FROM rx_order x {of_patient} WHERE {live})"
+                f"SELECT m.med_cd FROM med_cd m WHERE m.med_cd IN (SELECT x.med_cd FROM rx_order x {of_patient} WHERE {live} UNION "
+                f"SELECT o.med_cd FROM rx_fill x {of_patient} JOIN rx_order o ON o.rx_id = x.rx_id "
+                f"AND (o.del_flg IS NULL OR o.del_flg <> 'Y') WHERE {live})",
+                2,
             ),
         }.items()
         if found

@@ -431,3 +431,67 @@ def _insert_rows(cursor) -> None:
             update_date="2024-01-01 00:00:00",
             create_date=date,
         )
+    _insert_uscore_rows(cursor)
+
+
+def _insert_uscore_rows(cursor) -> None:
+    """Rows behind the later US Core types: clinical notes and implanted devices."""
+    # clinical notes: (uuid name, pid, encounter, user, code, codetext, type, text, activity)
+    for form_id, (name, pid, encounter, user, code, codetext, kind, text, activity) in enumerate(
+        [
+            (
+                "note-progress",
+                1,
+                "100",
+                "ghouse",
+                "LOINC:11506-3",
+                "Progress note",
+                "progress_note",
+                "BP controlled & stable.\nRTC 3 mo.",
+                1,
+            ),
+            ("note-untyped", 2, "102", "ghouse", "", "", "evaluation_note", "Évaluation: patiente en forme.", 1),
+            ("note-deleted", 1, "100", "ghouse", "LOINC:11506-3", "Progress note", "progress_note", "Wrong chart.", 0),
+            ("note-empty", 5, "103", "oldnurse", "LOINC:11488-4", "Consult note", "consultation_note", None, 1),
+            (None, 1, "101", "ghouse", "LOINC:11488-4", "Consult note", "consultation_note", "No uuid yet.", 1),
+        ],
+        start=1,
+    ):
+        _insert(
+            cursor,
+            "form_clinical_notes",
+            form_id=form_id,
+            uuid=b(name) if name else None,
+            date="2024-03-01",
+            pid=pid,
+            encounter=encounter,
+            user=user,
+            activity=activity,
+            code=code,
+            codetext=codetext,
+            description=text,
+            clinical_notes_type=kind,
+            clinical_notes_category="",
+            last_updated="2024-03-01 10:00:00",
+        )
+    # implanted devices: lists rows of type medical_device (uuid name, pid, title, codes, udi, end date)
+    for name, pid, title, diagnosis, udi, enddate in [
+        ("dev-pacer", 1, "Cardiac pacemaker", "SNOMED-CT:14106009", "(01)00643169007222(17)260100(10)A1234(21)SN999", None),
+        ("dev-hip", 2, "Hip prosthesis", "", None, "2023-01-01 00:00:00"),
+        ("dev-zero", 5, "Insulin pump", "", "(01)10884521062856", "0000-00-00 00:00:00"),
+    ]:
+        _insert(
+            cursor,
+            "lists",
+            uuid=b(name),
+            date="2022-05-01 08:00:00",
+            type="medical_device",
+            title=title,
+            diagnosis=diagnosis,
+            udi=udi,
+            begdate="2022-05-01 00:00:00",
+            enddate=enddate,
+            pid=pid,
+            activity=1,
+            user="ghouse",
+        )

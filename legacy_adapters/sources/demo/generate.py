@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.schema import CreateTable
 
+from .records import add_records
 from .schema import (
     alg_cd,
     allergy,
@@ -1091,6 +1092,8 @@ def _fill(conn: Connection, patients: int, seed: int) -> dict[str, int]:
     prev = None
     for seq in range(1, patients + 1):
         prev = hospital.add_patient(seq, prev)
+    out.close()  # the second pass reads these rows back
+    add_records(conn, out, seed, TODAY)
     counts = out.close()
     for table in metadata.sorted_tables:
         for index in sorted(table.indexes, key=lambda ix: str(ix.name)):

@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from legacy_adapters.mapping.values import split_collection
+from legacy_adapters.sources.documents import udi_carrier, udi_date, udi_field  # noqa: F401  (hooks of this mapping)
 from legacy_adapters.sources.hooklib import result_quantity, result_text
+
+# The later tables' hooks (notes, plans, care teams, names) live in their own module.
+from .record_hooks import (  # noqa: F401
+    comma_name,
+    note_data,
+    plan_description,
+    plan_narrative,
+    profile_if,
+    team_member,
+    unknown_unless_code,
+)
 
 UCUM = "http://unitsofmeasure.org"
 

@@ -390,3 +390,248 @@ proc_log = Table(
     Index("ix_proc_log_pt_dt", "pt_seq", "perf_dttm"),
     Index("ux_proc_log_guid", "proc_guid", unique=True),
 )
+
+
+# --- Records behind the US Core types added later: clinical notes, plans, teams, goals,
+# implants, insurance, pharmacy fills, orders and next of kin (filled by records.py). ---
+
+note_typ_cd = Table(
+    "note_typ_cd",
+    metadata,
+    Column("note_typ", String(6), primary_key=True),
+    Column("typ_desc", String(60)),
+    Column("loinc_cd", String(10)),  # NULL: a home-grown note type nobody mapped
+    Column("rpt_cat", String(4)),  # RAD / CARD: also a signed diagnostic report
+)
+
+note_hdr = Table(
+    "note_hdr",
+    metadata,
+    Column("note_id", Integer, primary_key=True, autoincrement=False),
+    Column("note_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("visit_no", Integer),
+    Column("note_typ", String(6)),
+    Column("note_title", String(80)),
+    Column("auth_dr", String(10)),
+    Column("note_dttm", String(14)),  # YYYYMMDDHHMMSS
+    Column("sign_stat", String(1)),  # S signed, U unsigned draft, X retracted (entered in error)
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_note_hdr_pt_dt", "pt_seq", "note_dttm"),
+    Index("ix_note_hdr_dt", "note_dttm"),
+    Index("ix_note_hdr_typ", "note_typ"),
+    Index("ix_note_hdr_auth", "auth_dr"),
+    Index("ux_note_hdr_guid", "note_guid", unique=True),
+)
+
+note_txt = Table(
+    "note_txt",
+    metadata,
+    Column("note_id", Integer, primary_key=True, autoincrement=False),
+    Column("txt_fmt", String(4)),  # 'V2E': HL7 v2 escapes (\.br\ line breaks, \T\ ampersand)
+    Column("note_body", Text),
+)
+
+care_plan = Table(
+    "care_plan",
+    metadata,
+    Column("cp_id", Integer, primary_key=True, autoincrement=False),
+    Column("cp_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("visit_no", Integer),
+    Column("plan_txt", Text),  # free text, lines separated by '~'
+    Column("plan_stat", String(1)),  # A active, C completed, X revoked
+    Column("start_dt", String(8)),
+    Column("end_dt", String(8)),
+    Column("auth_dr", String(10)),
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_care_plan_pt", "pt_seq"),
+    Index("ix_care_plan_start", "start_dt"),
+    Index("ux_care_plan_guid", "cp_guid", unique=True),
+)
+
+care_team = Table(
+    "care_team",
+    metadata,
+    Column("ct_id", Integer, primary_key=True, autoincrement=False),
+    Column("ct_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("ct_stat", String(1)),  # A active, I inactive
+    Column("pcp_dr", String(10)),
+    Column("spec_dr", String(10)),
+    Column("cm_nm", String(40)),  # the case manager, by name only
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_care_team_pt", "pt_seq"),
+    Index("ux_care_team_guid", "ct_guid", unique=True),
+)
+
+goal_cd = Table(
+    "goal_cd",
+    metadata,
+    Column("goal_cd", String(8), primary_key=True),
+    Column("goal_desc", String(60)),
+    Column("snomed_cd", String(18)),
+)
+
+pt_goal = Table(
+    "pt_goal",
+    metadata,
+    Column("goal_id", Integer, primary_key=True, autoincrement=False),
+    Column("goal_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("goal_cd", String(8)),  # NULL: typed in as free text
+    Column("goal_txt", String(120)),
+    Column("goal_stat", String(1)),  # A active, M met, H on hold, X cancelled
+    Column("start_dt", String(8)),
+    Column("target_dt", String(8)),
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_pt_goal_pt", "pt_seq"),
+    Index("ix_pt_goal_target", "target_dt"),
+    Index("ux_pt_goal_guid", "goal_guid", unique=True),
+)
+
+dev_typ_cd = Table(
+    "dev_typ_cd",
+    metadata,
+    Column("dev_typ", String(8), primary_key=True),
+    Column("dev_desc", String(60)),
+    Column("snomed_cd", String(18)),
+)
+
+implant = Table(
+    "implant",
+    metadata,
+    Column("imp_id", Integer, primary_key=True, autoincrement=False),
+    Column("imp_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("visit_no", Integer),
+    Column("dev_typ", String(8)),
+    Column("udi_txt", String(120)),  # the UDI as scanned, GS1 human-readable form
+    Column("implant_dt", String(8)),
+    Column("imp_stat", String(1)),  # A in place, R removed
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_implant_pt", "pt_seq"),
+    Index("ix_implant_typ", "dev_typ"),
+    Index("ux_implant_guid", "imp_guid", unique=True),
+)
+
+payer_mstr = Table(
+    "payer_mstr",
+    metadata,
+    Column("payer_cd", String(8), primary_key=True),
+    Column("payer_nm", String(60)),
+    Column("sop_cd", String(4)),  # source-of-payment typology code
+    Column("phone", String(14)),
+)
+
+ins_cov = Table(
+    "ins_cov",
+    metadata,
+    Column("cov_id", Integer, primary_key=True, autoincrement=False),
+    Column("cov_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("cov_seq", Integer),  # 1 primary, 2 secondary
+    Column("payer_cd", String(8)),
+    Column("member_no", String(20)),
+    Column("group_no", String(20)),
+    Column("group_nm", String(60)),
+    Column("plan_nm", String(60)),
+    Column("subscr_rel", String(3)),  # SEL self, SPO spouse, CHD child, OTH
+    Column("eff_dt", String(8)),
+    Column("term_dt", String(8)),
+    Column("cov_stat", String(1)),  # A active, T terminated
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_ins_cov_pt", "pt_seq"),
+    Index("ux_ins_cov_guid", "cov_guid", unique=True),
+)
+
+rx_fill = Table(
+    "rx_fill",
+    metadata,
+    Column("fill_id", Integer, primary_key=True, autoincrement=False),
+    Column("fill_guid", String(36), nullable=False),
+    Column("rx_id", Integer),
+    Column("pt_seq", Integer),
+    Column("fill_no", Integer),  # 0 first fill, 1.. refills
+    Column("fill_dttm", String(12)),  # YYYYMMDDHHMM handed over
+    Column("qty", _num(7, 2)),
+    Column("days_sup", Integer),
+    Column("fill_stat", String(1)),  # D dispensed, Q queued, C cancelled
+    Column("ph_user", String(8)),
+    _flag(),
+    _upd(),
+    Index("ix_rx_fill_pt", "pt_seq"),
+    Index("ix_rx_fill_rx", "rx_id"),
+    Index("ix_rx_fill_dt", "fill_dttm"),
+    Index("ux_rx_fill_guid", "fill_guid", unique=True),
+)
+
+ord_cd = Table(
+    "ord_cd",
+    metadata,
+    Column("ord_cd", String(8), primary_key=True),
+    Column("ord_desc", String(60)),
+    Column("ord_cat", String(4)),  # IMG imaging, REF referral, SURG, EDU, COUN
+    Column("cpt_cd", String(5)),
+    Column("snomed_cd", String(18)),
+)
+
+ord_req = Table(
+    "ord_req",
+    metadata,
+    Column("req_id", Integer, primary_key=True, autoincrement=False),
+    Column("req_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("visit_no", Integer),
+    Column("ord_cd", String(8)),
+    Column("ord_dttm", String(14)),
+    Column("ord_dr", String(10)),
+    Column("req_stat", String(1)),  # A active, C completed, X cancelled
+    Column("req_note", String(120)),
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_ord_req_pt_dt", "pt_seq", "ord_dttm"),
+    Index("ix_ord_req_dt", "ord_dttm"),
+    Index("ix_ord_req_cd", "ord_cd"),
+    Index("ux_ord_req_guid", "req_guid", unique=True),
+)
+
+panel_spec = Table(
+    "panel_spec",
+    metadata,
+    Column("panel_cd", String(8), primary_key=True),
+    Column("spec_typ", String(4)),
+    Column("spec_desc", String(40)),
+    Column("snomed_cd", String(18)),
+)
+
+pt_nok = Table(
+    "pt_nok",
+    metadata,
+    Column("nok_id", Integer, primary_key=True, autoincrement=False),
+    Column("nok_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("nok_nm", String(60)),  # LAST,FIRST
+    Column("rel_cd", String(4)),  # SPO, PAR, CHD, SIB, FRND, GRD
+    Column("phone", String(14)),
+    Column("guar_yn", String(1)),  # Y: also the guarantor of the account
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_pt_nok_pt", "pt_seq"),
+    Index("ix_pt_nok_nm", "nok_nm"),
+    Index("ux_pt_nok_guid", "nok_guid", unique=True),
+)

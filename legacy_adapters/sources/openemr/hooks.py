@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from legacy_adapters.sources.documents import base64_text, udi_carrier, udi_date, udi_field  # noqa: F401  (hooks of this mapping)
 from legacy_adapters.sources.hooklib import result_quantity, result_text
 
 UCUM = "http://unitsofmeasure.org"
@@ -92,3 +93,13 @@ def _positive(value: object) -> bool:
         return float(value) > 0  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return False
+
+
+def note_data(text: str | None) -> str | None:
+    """A clinical note's text (form_clinical_notes.description) → Attachment.data."""
+    return base64_text(text)
+
+
+def unknown_unless_code(code: str | None) -> str | None:
+    """'UNK' (v3 NullFlavor) for a note OpenEMR stored without a type code."""
+    return None if code else "UNK"

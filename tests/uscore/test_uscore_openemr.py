@@ -1,0 +1,99 @@
+"""The new types in the OpenEMR mapping: clinical notes (form_clinical_notes) and implanted devices
+(lists of type medical_device), from OpenEMR's real DDL in MariaDB, checked against SQL."""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from fhir.resources.R4B import get_fhir_model_class
+from uscore_profiles import profile_problems
+
+from facade.app import create_app
+from facade.config import Settings
+from support.fhir_client import get_json, q, walk
+from support.openemr_fixture import drop, load, openemr_ddl_path, text_id
+
+MAPPING = str(os.path.join(os.path.dirname(__file__), "..", "..", "legacy_adapters", "sources", "openemr", "mapping.yaml"))
+DATABASE = f"fhir_facade_test_openemr_uscore_{os.getpid()}"
+
+pytestmark = pytest.mark.mariadb
+
+
+@pytest.fixture(scope="module")
+def openemr(request):
+    ddl = openemr_ddl_path()
+    if ddl is None:
+        pytest.skip("OpenEMR DDL not found: needs <repo>/../shared/reference/openemr/openemr_subset.sql or /work/shared")
+    admin_url = request.getfixturevalue("mariadb_url")
+    url = load(admin_url, DATABASE, ddl)
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    yield url, engine
+    engine.dispose()
+    drop(admin_url, DATABASE)
+
+
+@pytest.fixture(scope="module")
+def client(openemr):
+    app = create_app(Settings(auth_mode="off", database_url=openemr[0], mapping=MAPPING, base_url="http://testserver/fhir"))
+    return app.test_client()
+
+
+def _sql(openemr, statement: str, **params) -> list[tuple]:
+    with openemr[1].connect() as connection:
+        return [tuple(row) for row in connection.execute(sa.text(statement), params)]
+
+
+def _ids(client, url: str) -> set[str]:
+    return {e["resource"]["id"] for page in walk(client, url) for e in page.get("entry", []) if e["search"]["mode"] == "match"}
+
+
+NOTES = (
+    "SELECT n.uuid, n.description FROM form_clinical_notes n JOIN patient_data p ON p.pid = n.pid "
+    "WHERE n.activity = 1 AND n.uuid IS NOT NULL AND p.uuid IS NOT NULL AND n.description IS NOT NULL"
+)
+
+
+def test_notes_match_sql_and_carry_their_text(client, openemr):
+    rows = _sql(openemr, NOTES)
+    expected = {str(uuid.UUID(bytes=raw)): text for raw, text in rows}
+    assert set(expected) == {text_id("note-progress"), text_id("note-untyped")}
+    served = [e["resource"] for page in walk(client, "/fhir/DocumentReference?_count=1") for e in page.get("entry", [])]
+    assert {r["id"] for r in served} == set(expected)
+    for note in served:
+        get_fhir_model_class("DocumentReference").model_validate(note)
+        assert profile_problems(note, note["meta"]["profile"][0]) == []
+        assert base64.b64decode(note["content"][0]["attachment"]["data"]).decode("utf-8") == expected[note["id"]]
+    untyped = next(r for r in served if r["id"] == text_id("note-untyped"))
+    assert untyped["type"]["coding"][0]["code"] == "UNK" and untyped["type"]["text"] == "evaluation_note"
+    progress = get_json(client, f"/fhir/DocumentReference/{text_id('note-progress')}")
+    assert progress["author"] == [{"reference": f"Practitioner/{text_id('user-house')}"}]
+    assert progress["context"]["encounter"] == [{"reference": f"Encounter/{text_id('enc-1')}"}]
+
+
+def test_note_searches(client):
+    pid1, pid2 = text_id("pat-jane"), text_id("pat-john")
+    assert _ids(client, f"/fhir/DocumentReference?patient={pid1}") == {text_id("note-progress")}
+    assert _ids(client, f"/fhir/DocumentReference?patient={pid1}&type={q('http://loinc.org|11506-3')}") == {text_id("note-progress")}
+    assert _ids(client, f"/fhir/DocumentReference?patient={pid2}&type={q('http://loinc.org|11506-3')}") == set()
+    assert _ids(client, f"/fhir/DocumentReference?patient={pid2}&category=clinical-note&date=2024-03-01") == {text_id("note-untyped")}
+    assert _ids(client, f"/fhir/DocumentReference/$docref?patient={pid1}") == {text_id("note-progress")}
+
+
+def test_devices(client, openemr):
+    rows = _sql(openemr, "SELECT uuid FROM lists WHERE type = 'medical_device' AND uuid IS NOT NULL")
+    served = {e["resource"]["id"]: e["resource"] for page in walk(client, "/fhir/Device?_count=2") for e in page.get("entry", [])}
+    assert set(served) == {str(uuid.UUID(bytes=row[0])) for row in rows}
+    for device in served.values():
+        get_fhir_model_class("Device").model_validate(device)
+        assert profile_problems(device, device["meta"]["profile"][0]) == []
+    pacer = served[text_id("dev-pacer")]
+    assert pacer["udiCarrier"][0]["deviceIdentifier"] == "00643169007222"
+    assert (pacer["lotNumber"], pacer["serialNumber"], pacer["expirationDate"], pacer["status"]) == ("A1234", "SN999", "2026-01", "active")
+    assert served[text_id("dev-hip")]["status"] == "inactive" and "udiCarrier" not in served[text_id("dev-hip")]
+    assert served[text_id("dev-zero")]["status"] == "active"  # a zero end date is no end
+    assert _ids(client, f"/fhir/Device?patient={text_id('pat-jane')}&type={q('http://snomed.info/sct|14106009')}") == {text_id("dev-pacer")}
+    assert _ids(client, "/fhir/Device?status=inactive") == {text_id("dev-hip")}
