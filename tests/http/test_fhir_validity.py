@@ -51,7 +51,7 @@ def _expected_observations(raw_db) -> int:
     labs = raw_db.execute("SELECT count(*) FROM lab_result v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE " + live).fetchone()[0]
     vitals = raw_db.execute(
         f"""SELECT sum((pulse IS NOT NULL) + (resp_rate IS NOT NULL) + (temp_f IS NOT NULL) + (wt_lb IS NOT NULL)
-                  + (ht_in IS NOT NULL) + (spo2 IS NOT NULL) + (wt_lb IS NOT NULL AND ht_in IS NOT NULL)
+                  + (ht_in IS NOT NULL) + (spo2 IS NOT NULL) + (head_circ_cm IS NOT NULL) + (wt_lb IS NOT NULL AND ht_in IS NOT NULL)
                   + (bp_sys IS NOT NULL AND bp_dia IS NOT NULL))
             FROM vitals v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE {live}"""
     ).fetchone()[0]

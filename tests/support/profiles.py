@@ -137,14 +137,42 @@ class ProfileChecker:
         self.package = package
         self._snapshots: dict[str, Snapshot] = {}
         self._value_sets: dict[str, set[tuple[str, str]] | None] = {}
+        self._rules: dict[tuple[str, str], tuple] = {}
 
     def snapshot(self, url: str) -> Snapshot | None:
         if url not in self._snapshots:
             definition = self.package.structure(url)
             if definition is None:
                 return None
-            self._snapshots[url] = Snapshot(definition)
+            self._snapshots[url] = self._pruned(Snapshot(definition))
         return self._snapshots[url]
+
+    def _pruned(self, snap: Snapshot) -> Snapshot:
+        """Drop the elements whose whole subtree asks nothing (most of a snapshot): the walk is then
+        fast enough for every resource of the demo."""
+        memo: dict[str, bool] = {}
+
+        def asks(element_id: str) -> bool:
+            if element_id not in memo:
+                memo[element_id] = False  # cycles cannot occur in ids, but be safe
+                element = snap.elements[element_id]
+                binding = element.get("binding", {})
+                memo[element_id] = (
+                    element.get("min", 0) > 0
+                    or element.get("max") != element.get("base", {}).get("max", element.get("max"))
+                    or element.get("max") == "0"
+                    or _fixed_or_pattern(element) is not None
+                    or (binding.get("strength") == "required" and self._codes(binding.get("valueSet", "")) is not None)
+                    or any(self.package.structure(p) is not None for p in _type_profiles(element))
+                    or any(asks(i) for i in snap.children.get(element_id, []) + snap.slices.get(element_id, []))
+                )
+            return memo[element_id]
+
+        for parent in list(snap.children):
+            snap.children[parent] = [i for i in snap.children[parent] if asks(i)]
+        for parent in list(snap.slices):
+            snap.slices[parent] = [i for i in snap.slices[parent] if asks(i)]
+        return snap
 
     @cached_property
     def profiles(self) -> set[str]:
@@ -181,29 +209,44 @@ class ProfileChecker:
                 here = f"{where}.{key}" if len(instances) == 1 else f"{where}[{index}].{key}"
                 self._element(snap, child_id, element, values, here, out)
 
+    def _rule(self, snap: Snapshot, element_id: str) -> tuple:
+        """What one element asks, read once: min, max, fixed and pattern values, the codes of its
+        required binding (when enumerable), the snapshots of the profiles its type names."""
+        key = (snap.url, element_id)
+        if key not in self._rules:
+            element = snap.elements[element_id]
+            maximum = element.get("max", "*")
+            binding = element.get("binding", {})
+            allowed = self._codes(binding["valueSet"]) if binding.get("strength") == "required" and binding.get("valueSet") else None
+            profiles = [(p, self.snapshot(p)) for p in _type_profiles(element)]
+            self._rules[key] = (
+                element.get("min", 0),
+                None if maximum == "*" else int(maximum),
+                [v for k, v in element.items() if k.startswith("fixed")],
+                [v for k, v in element.items() if k.startswith("pattern")],
+                (binding.get("valueSet"), allowed) if allowed is not None else None,
+                [(p, other) for p, other in profiles if other is not None and other.url != snap.url],
+            )
+        return self._rules[key]
+
     def _element(self, snap: Snapshot, element_id: str, element: dict, values: list[tuple[str, Any]], where: str, out: list[str]) -> None:
-        if len(values) < element.get("min", 0):
-            out.append(f"{where}: {len(values)} of at least {element['min']}")
-        maximum = element.get("max", "*")
-        if maximum != "*" and len(values) > int(maximum):
+        minimum, maximum, fixed, patterns, binding, profiles = self._rule(snap, element_id)
+        if len(values) < minimum:
+            out.append(f"{where}: {len(values)} of at least {minimum}")
+        if maximum is not None and len(values) > maximum:
             out.append(f"{where}: {len(values)} of at most {maximum}")
         if not values:
             return
-        for key, expected in element.items():
-            if key.startswith("fixed"):
-                out.extend(f"{where}: {v!r} is not the fixed {expected!r}" for _, v in values if v != expected)
-            elif key.startswith("pattern"):
-                out.extend(f"{where}: {v!r} does not contain the pattern {expected!r}" for _, v in values if not _contains(v, expected))
-        binding = element.get("binding", {})
-        if binding.get("strength") == "required" and binding.get("valueSet"):
-            allowed = self._codes(binding["valueSet"])
-            if allowed is not None:
-                out.extend(f"{where}: {v!r} is not in {binding['valueSet']}" for _, v in values if not _bound(v, allowed))
-        for profile in _type_profiles(element):
-            other = self.snapshot(profile)
-            if other is not None and other.url != snap.url:
-                for _, value in values:
-                    out.extend(f"{where} ({profile.rsplit('/', 1)[-1]}): {p}" for p in self.check(other, value))
+        for expected in fixed:
+            out.extend(f"{where}: {v!r} is not the fixed {expected!r}" for _, v in values if v != expected)
+        for expected in patterns:
+            out.extend(f"{where}: {v!r} does not contain the pattern {expected!r}" for _, v in values if not _contains(v, expected))
+        if binding is not None:
+            value_set, allowed = binding
+            out.extend(f"{where}: {v!r} is not in {value_set}" for _, v in values if not _bound(v, allowed))
+        for profile, other in profiles:
+            for _, value in values:
+                out.extend(f"{where} ({profile.rsplit('/', 1)[-1]}): {p}" for p in self.check(other, value))
         for slice_id in snap.slices.get(element_id, []):
             slice_element = snap.elements[slice_id]
             matches = [(k, v) for k, v in values if self._in_slice(snap, element, slice_id, k, v)]
