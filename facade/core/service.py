@@ -27,7 +27,7 @@ from facade.search.everything import parse_everything
 from facade.search.params import SearchClause, TokenValue
 from facade.search.parser import parse_search
 from facade.search.request import SearchRequest
-from legacy_adapters.protocol import LegacyAdapter, Page
+from legacy_adapters.protocol import LegacyAdapter, Page, ProfileSource
 
 MAX_AUDITED_IDS = 1000  # resources named per audit record (a page is at most max_count)
 
@@ -69,6 +69,7 @@ class FhirService:
         self.max_count = max_count
         self.types = frozenset(self._adapters)
         self.catalogues = {t: a.search_params(t) for t, a in self._adapters.items()}
+        self.profiles = {t: a.profiles(t) for t, a in self._adapters.items() if isinstance(a, ProfileSource)}
         self.started = datetime.now(UTC).replace(microsecond=0).isoformat()
         for resource_type in adapter.resource_types():  # _summary/_elements tables, read once from the R4 definitions
             element_sets(resource_type)
@@ -151,7 +152,9 @@ class FhirService:
         return Result(bundle, _returned(matches), patient_id)
 
     def capabilities(self, base_url: str) -> dict:
-        return capability_statement(self.catalogues, base_url, self.started, self.security, terminology=self.terminology)
+        return capability_statement(
+            self.catalogues, base_url, self.started, self.security, terminology=self.terminology, profiles=self.profiles
+        )
 
     # -- for the authorization server's patient picker (a signed-in clinician, before any token) --
 

@@ -50,6 +50,19 @@ class MappingSpec:
     code_tables: dict[str, Any] = field(default_factory=dict)  # name -> code_tables.CodeTableSpec
 
 
+def claimed_profiles(resource: ResourceSpec) -> list[str]:
+    """The profiles a type's sources (and their variants) write into ``meta.profile``, in order."""
+    found: dict[str, None] = {}
+    for source in resource.sources:
+        for variant in source.get("variants") or [None]:
+            template = (expand_variant(source, variant) if variant else source).get("resource") or {}
+            meta = template.get("meta") if isinstance(template, dict) else None
+            for url in (meta or {}).get("profile") or [] if isinstance(meta, dict) else []:
+                if isinstance(url, str):  # a constant claim; a claim made from data is the row's own
+                    found[str(url)] = None
+    return list(found)
+
+
 def load_mapping(path: str | Path) -> MappingSpec:
     path = Path(path)
     try:
@@ -221,4 +234,4 @@ def _binding_mark(source: dict, name: str) -> Any:
     return next((key_mark(v["search"], name) for v in source.get("variants") or [] if name in (v.get("search") or {})), mark_of(source))
 
 
-__all__ = ["MappingSpec", "ResourceSpec", "expand_variant", "load_mapping", "parse_mapping"]
+__all__ = ["MappingSpec", "ResourceSpec", "claimed_profiles", "expand_variant", "load_mapping", "parse_mapping"]

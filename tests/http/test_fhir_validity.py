@@ -100,7 +100,7 @@ EXPECTED_COUNTS = {
     "Procedure": f"SELECT count(*) FROM proc_log x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
     "DiagnosticReport": f"SELECT count(*) FROM lab_order x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
 }
-# One Provenance per live row of each table that has who/when columns.
+# One Provenance per live row of each table that has who/when columns (and per Observation).
 EXPECTED_COUNTS["Provenance"] = (
     "SELECT "
     + " + ".join(
@@ -180,6 +180,8 @@ def test_every_resource_of_the_other_types_is_valid_r4(client, raw_db, resource_
         assert profile_problems(resource) == [], resource["id"]  # meta.profile only when the resource meets it
         ids.append(resource["id"])
     (expected,) = raw_db.execute(EXPECTED_COUNTS[resource_type]).fetchone()
+    if resource_type == "Provenance":
+        expected += _expected_observations(raw_db)
     assert len(ids) == len(set(ids)) == expected > 0
 
 

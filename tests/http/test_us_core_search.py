@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from support.demo_sql import observation_ids_of
 from support.fhir_client import assert_same_ids, get_json, search_ids, sql_ids
 
 PAGE = 7  # small pages: every search below spans several
@@ -270,6 +271,7 @@ def test_provenance_by_target_and_patient(client, raw_db):
             f"{prefix}-{g}"
             for g in sql_ids(raw_db, f"SELECT {column} FROM {table} x WHERE x.pt_seq = ? AND x.del_flg <> 'Y'{extra}", (seq,))
         ]
+    expected += [f"obs-{i}" for i in observation_ids_of(raw_db, [guid])]
     assert_same_ids(search_ids(client, f"/fhir/Provenance?patient={guid}&_count=5"), expected)
 
 

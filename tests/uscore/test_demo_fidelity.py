@@ -135,3 +135,56 @@ def test_head_circumference_is_for_infants(client, raw_db):
         assert observation["meta"]["profile"] == [US_CORE + "us-core-head-circumference"]
         value = observation["valueQuantity"]
         assert value == {"value": cm, "unit": "cm", "system": "http://unitsofmeasure.org", "code": "cm"}
+
+
+def test_lab_and_vital_sign_provenance_names_who_and_when(client, raw_db):
+    guid, updated, interface = raw_db.execute(
+        f"""SELECT x.res_guid, x.upd_dttm, o.upd_user FROM lab_result x JOIN pt_master p ON x.pt_seq = p.pt_seq
+        JOIN lab_order o ON o.ord_no = x.ord_no WHERE {LIVE} LIMIT 1"""
+    ).fetchone()
+    provenance = get_json(client, f"/fhir/Provenance/obs-{guid}")
+    assert provenance["target"] == [{"reference": f"Observation/{guid}"}]
+    assert provenance["meta"]["profile"] == [US_CORE + "us-core-provenance"]
+    author, enterer = provenance["agent"]
+    assert author["who"] == {"reference": "Organization/GMH"} and enterer["who"]["identifier"]["value"] == interface
+    observation = get_json(client, f"/fhir/Observation/{guid}")
+    assert provenance["recorded"] == observation["meta"]["lastUpdated"]  # both the row's upd_dttm, as UTC instants
+    assert updated[:4] in observation["meta"]["lastUpdated"][:5]
+
+    vital, nurse = raw_db.execute(
+        f"SELECT x.vs_guid, x.entered_by FROM vitals x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {LIVE} AND x.bp_sys IS NOT NULL LIMIT 1"
+    ).fetchone()
+    provenance = get_json(client, f"/fhir/Provenance/obs-{vital}-bp")
+    assert provenance["target"] == [{"reference": f"Observation/{vital}-bp"}]
+    assert provenance["agent"][1]["who"]["identifier"]["value"] == nurse
+
+
+def test_observations_revinclude_their_provenance(client, raw_db):
+    (patient,) = raw_db.execute(
+        f"SELECT p.pt_guid FROM vitals x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {LIVE} AND x.pt_seq > 1 LIMIT 1"
+    ).fetchone()
+    pages = get_json(client, f"/fhir/Observation?patient={patient}&_revinclude=Provenance:target&_count=200")
+    matches = {e["resource"]["id"] for e in pages["entry"] if e["search"]["mode"] == "match"}
+    included = {e["resource"]["id"] for e in pages["entry"] if e["search"]["mode"] == "include"}
+    assert matches and included == {f"obs-{i}" for i in matches}
+    listed = get_json(client, "/fhir/metadata")["rest"][0]["resource"]
+    assert "Provenance:target" in next(r for r in listed if r["type"] == "Observation")["searchRevInclude"]
+
+
+@pytest.mark.parametrize(
+    "parameter,value,sql",
+    [
+        ("address", "1200 hosp", "g.addr_line1 LIKE '1200 HOSP%' OR g.city LIKE '1200 HOSP%'"),
+        ("address", "spring", "g.addr_line1 LIKE 'SPRING%' OR g.city LIKE 'SPRING%' OR g.st_cd LIKE 'SPRING%' OR g.zip_cd LIKE 'SPRING%'"),
+        ("address-city", "Springfield", "g.city LIKE 'SPRINGFIELD%'"),
+        ("address-state", "il", "g.st_cd LIKE 'IL%'"),
+        ("address-postalcode", "62704", "g.zip_cd LIKE '62704%'"),
+    ],
+)
+def test_location_address_searches(client, raw_db, parameter, value, sql):
+    """US Core's SHALL address search (and its parts) on Location: a department is in its organization's building."""
+    expected = sorted(
+        r[0] for r in raw_db.execute(f"SELECT l.dept_cd FROM dept_loc l LEFT JOIN org_mstr g ON g.org_cd = l.org_cd WHERE {sql}")
+    )
+    assert expected
+    assert sorted(r["id"] for r in search_resources(client, f"/fhir/Location?{parameter}={q(value)}&_count=3")) == expected

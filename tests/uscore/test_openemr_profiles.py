@@ -41,3 +41,20 @@ def test_every_claim_of_every_openemr_resource_holds(openemr_client, checker):
         seen += 1
         assert not problems, f"{resource_type}: {len(problems)} resources break their claims, e.g. {next(iter(problems.items()))}"
     assert seen >= 10
+
+
+def test_openemr_ranges_are_read_into_low_and_high(openemr_client):
+    from support.fhir_client import search_resources
+
+    glucose = [
+        o
+        for o in search_resources(openemr_client, "/fhir/Observation?category=laboratory&code=http://loinc.org%7C2345-7")
+        if "referenceRange" in o
+    ]
+    assert glucose
+    for observation in glucose:
+        unit = observation["valueQuantity"]["unit"] if "valueQuantity" in observation else None
+        expected = {"low": {"value": 70}, "high": {"value": 99}, "text": "70-99"}
+        if unit:
+            expected["low"]["unit"] = expected["high"]["unit"] = unit
+        assert observation["referenceRange"] == [expected]
