@@ -10,6 +10,7 @@ import pytest
 
 from facade.app import create_app
 from facade.config import Settings
+from support.fhir_client import search_resources
 from support.openemr_fixture import drop, load, openemr_ddl_path
 from support.profiles import claims_and_problems, served_types
 
@@ -41,11 +42,12 @@ def test_every_claim_of_every_openemr_resource_holds(openemr_client, checker):
         seen += 1
         assert not problems, f"{resource_type}: {len(problems)} resources break their claims, e.g. {next(iter(problems.items()))}"
     assert seen >= 10
+    us_core = "http://hl7.org/fhir/us/core/StructureDefinition/"
+    for name in ("us-core-patient", "us-core-observation-lab", "us-core-heart-rate", "us-core-blood-pressure", "us-core-pulse-oximetry"):
+        assert claimed[us_core + name] > 0, name  # the walk saw the claims it holds to their profiles
 
 
 def test_openemr_ranges_are_read_into_low_and_high(openemr_client):
-    from support.fhir_client import search_resources
-
     glucose = [
         o
         for o in search_resources(openemr_client, "/fhir/Observation?category=laboratory&code=http://loinc.org%7C2345-7")
