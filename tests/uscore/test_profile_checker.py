@@ -132,3 +132,17 @@ def test_extensions_are_held_to_their_own_definitions(checker):
 @pytest.mark.parametrize("url", [US_CORE + "us-core-nonexistent", "http://example.org/StructureDefinition/mine"])
 def test_claims_of_profiles_the_package_lacks_fail(checker, url):
     assert checker.problems({"resourceType": "Patient", "meta": {"profile": [url]}}) == [f"claims {url}, which the package does not define"]
+
+
+def test_slices_by_value_set_match_by_the_bound_codes(checker):
+    """US Core slices Condition.category by a required value set, not a pattern."""
+    condition = {
+        "resourceType": "Condition",
+        "meta": {"profile": [US_CORE + "us-core-condition-problems-health-concerns"]},
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item"}]}],
+        "code": {"text": "hypertension"},
+        "subject": {"reference": "Patient/p"},
+    }
+    assert checker.problems(condition) == []
+    condition["category"][0]["coding"][0]["code"] = "encounter-diagnosis"
+    assert "us-core-condition-problems-health-concerns: Condition.category:us-core: 0 of at least 1" in checker.problems(condition)
