@@ -54,6 +54,12 @@ class ReadinessSource(Protocol):
 
 
 @runtime_checkable
+class ProfileSource(Protocol):
+    def profiles(self, resource_type: str) -> list[str]:
+        """The profiles the type's resources may claim in ``meta.profile`` (CapabilityStatement ``supportedProfile``)."""
+
+
+@runtime_checkable
 class TerminologySource(Protocol):
     def terminology(self) -> Terminology | None:
         """The crosswalks the mapping names (None: it names none)."""

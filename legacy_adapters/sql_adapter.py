@@ -28,7 +28,7 @@ from legacy_adapters.mapping.compiler import (
     cursor_params,
     cursor_shape,
 )
-from legacy_adapters.mapping.loader import MappingSpec
+from legacy_adapters.mapping.loader import MappingSpec, claimed_profiles
 from legacy_adapters.mapping.values import split_collection
 from legacy_adapters.protocol import Page
 from terminology.registry import Terminology
@@ -58,6 +58,9 @@ class SqlAdapter:
 
     def groups(self) -> dict[str, dict[str, str]]:
         return self.mapping.groups
+
+    def profiles(self, resource_type: str) -> list[str]:
+        return claimed_profiles(self.mapping.resources[resource_type])
 
     def terminology(self) -> Terminology | None:
         return self.mapping.terminology

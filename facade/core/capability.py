@@ -37,6 +37,91 @@ _STANDARD = {
 }
 
 
+# Search parameter combinations US Core 6.1 servers are asked to support (SHALL and SHOULD), by type.
+# Every declared parameter combines with every other (the clauses are ANDed in one statement), so
+# each combination whose parameters a type declares is listed for it, and only those.
+US_CORE_COMBINATIONS: dict[str, list[tuple[str, ...]]] = {
+    "AllergyIntolerance": [("patient", "clinical-status")],
+    "CarePlan": [
+        ("patient", "category"),
+        ("patient", "category", "date"),
+        ("patient", "category", "status"),
+        ("patient", "category", "status", "date"),
+    ],
+    "CareTeam": [("patient", "role"), ("patient", "status")],
+    "Condition": [
+        ("patient", "abatement-date"),
+        ("patient", "asserted-date"),
+        ("patient", "category"),
+        ("patient", "clinical-status"),
+        ("patient", "code"),
+        ("patient", "onset-date"),
+        ("patient", "recorded-date"),
+        ("patient", "category", "clinical-status"),
+        ("patient", "category", "encounter"),
+    ],
+    "Device": [("patient", "status"), ("patient", "type")],
+    "DiagnosticReport": [
+        ("patient", "category"),
+        ("patient", "code"),
+        ("patient", "status"),
+        ("patient", "category", "date"),
+        ("patient", "code", "date"),
+    ],
+    "DocumentReference": [
+        ("patient", "category"),
+        ("patient", "status"),
+        ("patient", "type"),
+        ("patient", "category", "date"),
+        ("patient", "type", "period"),
+    ],
+    "Encounter": [
+        ("class", "patient"),
+        ("date", "patient"),
+        ("patient", "discharge-disposition"),
+        ("patient", "location"),
+        ("patient", "status"),
+        ("patient", "type"),
+    ],
+    "Goal": [("patient", "description"), ("patient", "lifecycle-status"), ("patient", "target-date")],
+    "Immunization": [("patient", "date"), ("patient", "status")],
+    "MedicationDispense": [("patient", "status"), ("patient", "status", "type")],
+    "MedicationRequest": [
+        ("patient", "intent"),
+        ("patient", "intent", "authoredon"),
+        ("patient", "intent", "encounter"),
+        ("patient", "intent", "status"),
+    ],
+    "Observation": [
+        ("patient", "category"),
+        ("patient", "code"),
+        ("patient", "category", "date"),
+        ("patient", "category", "status"),
+        ("patient", "code", "date"),
+    ],
+    "Patient": [("birthdate", "family"), ("birthdate", "name"), ("death-date", "family"), ("family", "gender"), ("gender", "name")],
+    "Procedure": [("patient", "date"), ("patient", "status"), ("patient", "code", "date")],
+    "QuestionnaireResponse": [("patient", "authored"), ("patient", "questionnaire"), ("patient", "status")],
+    "RelatedPerson": [("patient", "name")],
+    "ServiceRequest": [
+        ("patient", "category"),
+        ("patient", "code"),
+        ("patient", "status"),
+        ("patient", "category", "authored"),
+        ("patient", "code", "authored"),
+    ],
+}
+COMBINATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"
+
+
+def _combinations(resource_type: str, declared: Mapping[str, SearchParamDef]) -> list[dict]:
+    return [
+        {"url": COMBINATION, "extension": [{"url": "required", "valueString": name} for name in names]}
+        for names in US_CORE_COMBINATIONS.get(resource_type, [])
+        if all(name in declared for name in names)
+    ]
+
+
 def _includes(catalogues: Catalogues) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Per type, the ``_include`` and ``_revinclude`` values the server follows: every declared
     reference parameter whose target is served (``Type:param:Target``, as the parser accepts)."""
@@ -61,9 +146,11 @@ def capability_statement(
     *,
     terminology: bool = False,
     bulk: bool = False,
+    profiles: Mapping[str, list[str]] | None = None,
 ) -> dict:
     """``security``: base URL → ``rest.security`` (how clients get tokens), when authorization is on;
-    ``terminology``: whether the terminology endpoints are served; ``bulk``: whether ``$export`` is."""
+    ``terminology``: whether the terminology endpoints are served; ``bulk``: whether ``$export`` is;
+    ``profiles``: per type, the profiles its resources claim (``supportedProfile``)."""
     resources = []
     includes, revincludes = _includes(catalogues)
     for resource_type, catalogue in catalogues.items():
@@ -77,7 +164,9 @@ def capability_statement(
                 param["documentation"] = definition.description
             params.append(param)
         entry: dict = {
+            **({"extension": combinations} if (combinations := _combinations(resource_type, catalogue)) else {}),
             "type": resource_type,
+            **({"supportedProfile": list(profiles[resource_type])} if profiles and profiles.get(resource_type) else {}),
             "interaction": [{"code": "read"}, {"code": "search-type"}],
             "versioning": "no-version",
             "readHistory": False,

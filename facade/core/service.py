@@ -30,7 +30,7 @@ from facade.search.everything import parse_everything
 from facade.search.params import SearchClause, TokenValue
 from facade.search.parser import parse_search
 from facade.search.request import SearchRequest
-from legacy_adapters.protocol import GroupSource, LegacyAdapter, Page
+from legacy_adapters.protocol import GroupSource, LegacyAdapter, Page, ProfileSource
 
 MAX_AUDITED_IDS = 1000  # resources named per audit record (a page is at most max_count)
 
@@ -79,6 +79,7 @@ class FhirService:
         self.max_count = max_count
         self.types = frozenset(self._adapters)
         self.catalogues = {t: a.search_params(t) for t, a in self._adapters.items()}
+        self.profiles = {t: a.profiles(t) for t, a in self._adapters.items() if isinstance(a, ProfileSource)}
         self.started = datetime.now(UTC).replace(microsecond=0).isoformat()
         for resource_type in adapter.resource_types():  # _summary/_elements tables, read once from the R4 definitions
             element_sets(resource_type)
@@ -202,7 +203,15 @@ class FhirService:
         return self.search("DocumentReference", pairs, base_url, access, strict=strict)
 
     def capabilities(self, base_url: str) -> dict:
-        return capability_statement(self.catalogues, base_url, self.started, self.security, terminology=self.terminology, bulk=self.bulk)
+        return capability_statement(
+            self.catalogues,
+            base_url,
+            self.started,
+            self.security,
+            terminology=self.terminology,
+            bulk=self.bulk,
+            profiles=self.profiles,
+        )
 
     # -- for the authorization server's patient picker (a signed-in clinician, before any token) --
 

@@ -50,12 +50,14 @@ def _translated_codings(codings: list[dict], crosswalk: Any) -> list[dict]:
 
 
 def ucum_units(terminology: Any, name: str, convert: bool, where: str) -> Callable[[Any], Any]:
-    """A legacy unit string → its UCUM code; a Quantity dict → the same with UCUM system and code
-    (and, with ``convert: true``, the value converted where the unit table gives a factor)."""
+    """A legacy unit string → its UCUM code; a Quantity dict → the same with UCUM system and code,
+    a range's ``low`` and ``high`` likewise (and, with ``convert: true``, the value converted where the unit table gives a factor)."""
     if name not in terminology.current().units:
         _unknown(where, "unit table", name)
 
     def to_ucum(value: Any) -> Any:
+        if isinstance(value, dict) and ("low" in value or "high" in value):  # a range: each bound is a Quantity
+            return {**value, **{bound: to_ucum(value[bound]) for bound in ("low", "high") if bound in value}}
         table = terminology.current().units.get(name)
         units = table.units if table is not None else {}
         if not isinstance(value, dict):

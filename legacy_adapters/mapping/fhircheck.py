@@ -29,6 +29,7 @@ from legacy_adapters.mapping.yamlpos import key_mark, mark_of
 
 _DATE_TEXT = re.compile(r"-?\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?")
 ANY, SCALAR, TEXT, NUMBER, BOOLEAN, DATE, CODING, CODINGS = "any", "scalar", "text", "number", "boolean", "date", "coding", "codings"
+RANGE = "range"  # a referenceRange item (the `range` transform)
 
 
 def is_value_expression(node: Any) -> bool:
@@ -210,6 +211,8 @@ class TemplateChecker:
             return set().union(*(self.kinds(i) for i in node["first"] if is_value_expression(i))) or {ANY}
         if "hook" in node or ("units" in node and "column" not in node):
             return {ANY}
+        if "range" in node:
+            return {RANGE}
         if "crosswalk" in node or "split_codings" in node:
             return {CODINGS}
         if "lookup" in node:
@@ -233,6 +236,10 @@ class TemplateChecker:
             return
         kinds = self.kinds(node)
         if ANY in kinds:
+            return
+        if kinds == {RANGE}:
+            if element.type != "ObservationReferenceRange":
+                self.problems.add(f"{path} is {_a(element.type)} in FHIR R4; 'range' gives a referenceRange item", mark, where)
             return
         if element.primitive:
             if kinds & {CODING, CODINGS}:

@@ -92,6 +92,13 @@ VALUE_EXPRESSION = _titled(
         "get": _s(
             "With `lookup`: the part of the code-table row to give (default `coding`).", enum=["coding", "code", "system", "display"]
         ),
+        "range": _s(
+            "Printed reference-range text (`4.0-5.6`, `<200`, `>=60`, `Neg`) → a referenceRange item: low and high where "
+            "the text has them, the text itself always; `unit` (a value expression) gives the bounds their unit.",
+            type=["boolean", "object"],
+            properties={"unit": {"$ref": "#/$defs/value"}},
+            additionalProperties=False,
+        ),
     },
     additionalProperties=False,
     anyOf=[{"required": [key]} for key in ("column", "const", "template", "hook", "first", "parts")],

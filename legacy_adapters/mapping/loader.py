@@ -55,6 +55,31 @@ class MappingSpec:
     groups: dict[str, dict[str, str]] = field(default_factory=dict)  # Group id -> {name, members: a Patient search}
 
 
+def claimed_profiles(resource: ResourceSpec) -> list[str]:
+    """The profiles a type's sources (and their variants) write into ``meta.profile``, in order."""
+    found: dict[str, None] = {}
+    for source in resource.sources:
+        for variant in source.get("variants") or [None]:
+            template = (expand_variant(source, variant) if variant else source).get("resource") or {}
+            meta = template.get("meta") if isinstance(template, dict) else None
+            for claim in (meta or {}).get("profile") or [] if isinstance(meta, dict) else []:
+                # A constant claim, or one a row makes when its data allow (a hook or expression
+                # naming the profile): either way the type supports that profile.
+                for url in [claim] if isinstance(claim, str) else _profile_urls(claim):
+                    found[url] = None
+    return list(found)
+
+
+def _profile_urls(claim: object) -> list[str]:
+    if isinstance(claim, str):
+        return [claim] if "/StructureDefinition/" in claim else []
+    if isinstance(claim, dict):
+        return [url for value in claim.values() for url in _profile_urls(value)]
+    if isinstance(claim, list):
+        return [url for value in claim for url in _profile_urls(value)]
+    return []
+
+
 def load_mapping(path: str | Path) -> MappingSpec:
     path = Path(path)
     try:
@@ -248,4 +273,4 @@ def _binding_mark(source: dict, name: str) -> Any:
     return next((key_mark(v["search"], name) for v in source.get("variants") or [] if name in (v.get("search") or {})), mark_of(source))
 
 
-__all__ = ["MappingSpec", "ResourceSpec", "expand_variant", "load_mapping", "parse_mapping"]
+__all__ = ["MappingSpec", "ResourceSpec", "claimed_profiles", "expand_variant", "load_mapping", "parse_mapping"]

@@ -14,6 +14,7 @@ transforms, compiled once into a function of a result row::
     {first: [{column: m.measurement_datetime}, {column: m.measurement_date, as: date}]}
     {parts: {year: p.year_of_birth, month: p.month_of_birth, day: p.day_of_birth}}   # 1950, 1950-06…
     {column: s.npi, absent: ["0000000000"]}                       # sentinels mean "no value"
+    {column: r.ref_text, range: {unit: {column: r.units}}, units: lab-units}  # '4.0-5.6' → referenceRange
 
 ``default`` gives the FHIR value for an absent legacy value; searches honour it too. A date
 the column cannot hold as a date (junk) is absent, and reported to ``mapping check``
@@ -36,6 +37,7 @@ from legacy_adapters.mapping.dates import says_no_date
 from legacy_adapters.mapping.datetypes import PartsDate
 from legacy_adapters.mapping.errors import MappingError
 from legacy_adapters.mapping.format import VALUE_SOURCES
+from legacy_adapters.mapping.ranges import parse_range
 from legacy_adapters.mapping.yamlpos import plain
 
 SOURCE_KEYS = VALUE_SOURCES
@@ -54,6 +56,7 @@ TRANSFORM_KEYS = (
     "absent",
     "lookup",
     "get",
+    "range",
 )
 # Set by ``mapping check`` while it builds rows: called with (column, raw value) for each value
 # a date column holds that is no date. Unset when serving: junk is then simply absent.
@@ -94,11 +97,29 @@ def compile_value(spec: Mapping[str, Any], ctx: CompileContext, where: str) -> R
     fetch = _compile_source(spec, ctx, where)
     if spec.get("absent"):
         fetch = _without(fetch, spec["absent"])
+    if "range" in spec:
+        fetch = _range(fetch, spec["range"], ctx, where)
     for transform in _compile_transforms(spec, ctx, where):
         fetch = _chain(fetch, transform)
     if "default" in spec:  # what an absent legacy value means in FHIR (e.g. gender 'unknown')
         fetch = _with_default(fetch, plain(spec["default"]))
     return fetch
+
+
+def _range(fetch: RowFn, options: Any, ctx: CompileContext, where: str) -> RowFn:
+    """Printed range text → a referenceRange item (ranges.py); ``unit``, a value expression, gives
+    low and high their unit (the ``units`` transform then adds UCUM)."""
+    if options is True or options is None:
+        options = {}
+    if not isinstance(options, Mapping) or set(options) - {"unit"}:
+        raise MappingError(f"{where}: 'range' is true or {{unit: value expression}}")
+    unit = compile_value(options["unit"], ctx, f"{where}.range.unit") if "unit" in options else None
+
+    def value(row: Any) -> Any:
+        text = fetch(row)
+        return None if text is None else parse_range(str(text), unit(row) if unit is not None else None)
+
+    return value
 
 
 def _with_default(fetch: RowFn, default: Any) -> RowFn:

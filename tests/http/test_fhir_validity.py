@@ -52,7 +52,7 @@ def _expected_observations(raw_db) -> int:
     labs = raw_db.execute("SELECT count(*) FROM lab_result v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE " + live).fetchone()[0]
     vitals = raw_db.execute(
         f"""SELECT sum((pulse IS NOT NULL) + (resp_rate IS NOT NULL) + (temp_f IS NOT NULL) + (wt_lb IS NOT NULL)
-                  + (ht_in IS NOT NULL) + (spo2 IS NOT NULL) + (wt_lb IS NOT NULL AND ht_in IS NOT NULL)
+                  + (ht_in IS NOT NULL) + (spo2 IS NOT NULL) + (head_circ_cm IS NOT NULL) + (wt_lb IS NOT NULL AND ht_in IS NOT NULL)
                   + (bp_sys IS NOT NULL AND bp_dia IS NOT NULL))
             FROM vitals v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE {live}"""
     ).fetchone()[0]
@@ -101,7 +101,7 @@ EXPECTED_COUNTS = {
     "Procedure": f"SELECT count(*) FROM proc_log x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
     "DiagnosticReport": f"SELECT count(*) FROM lab_order x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
 }
-# One Provenance per live row of each table that has who/when columns.
+# One Provenance per live row of each table that has who/when columns (and per Observation).
 EXPECTED_COUNTS["Provenance"] = (
     "SELECT "
     + " + ".join(
@@ -183,6 +183,8 @@ def test_every_resource_of_the_other_types_is_valid_r4(client, raw_db, resource_
         assert profile_problems(resource) == [], resource["id"]  # meta.profile only when the resource meets it
         ids.append(resource["id"])
     (expected,) = raw_db.execute(EXPECTED_COUNTS[resource_type]).fetchone()
+    if resource_type == "Provenance":
+        expected += _expected_observations(raw_db)
     assert len(ids) == len(set(ids)) == expected > 0
 
 

@@ -23,6 +23,7 @@ VITAL_VARIANTS = [  # (variant, columns that must be non-null)
     ("weight", ["wt_lb"]),
     ("height", ["ht_in"]),
     ("spo2", ["spo2"]),
+    ("headcirc", ["head_circ_cm"]),
     ("bmi", ["wt_lb", "ht_in"]),
     ("bp", ["bp_sys", "bp_dia"]),
 ]

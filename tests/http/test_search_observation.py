@@ -30,6 +30,7 @@ VITALS = [
     ("weight", "29463-7", ["wt_lb"]),
     ("height", "8302-2", ["ht_in"]),
     ("spo2", "59408-5", ["spo2"]),
+    ("headcirc", "9843-4", ["head_circ_cm"]),
     ("bmi", "39156-5", ["wt_lb", "ht_in"]),
     ("bp", "85354-9", ["bp_sys", "bp_dia"]),
 ]

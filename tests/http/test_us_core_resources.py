@@ -50,7 +50,7 @@ def test_profile_checks_reject_unmet_claims():
     }
     assert profile_problems(report) == ["us-core-diagnosticreport-lab: category LAB", "us-core-diagnosticreport-lab: effective[x]"]
     assert profile_problems({"meta": {"profile": ["http://example.org/other"]}}) == [
-        "claims http://example.org/other, which these checks do not know"
+        "claims http://example.org/other, which is not a US Core profile"
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from support.demo_sql import RECORD_TYPES, record_sql
+from support.demo_sql import RECORD_TYPES, observation_ids_of, record_sql
 from support.fhir_client import assert_same_ids, get_json, search_ids, sql_ids
 
 PAGE = 7  # small pages: every search below spans several
@@ -274,6 +274,7 @@ def test_provenance_by_target_and_patient(client, raw_db):
     for resource_type, spec in RECORD_TYPES.items():  # the later tables (notes, plans, fills…)
         if spec[4]:
             expected += [f"{spec[4]}-{i}" for i, _p in raw_db.execute(record_sql(resource_type, "p.pt_guid = ?"), (guid,))]
+    expected += [f"obs-{i}" for i in observation_ids_of(raw_db, [guid])]
     assert_same_ids(search_ids(client, f"/fhir/Provenance?patient={guid}&_count=5"), expected)
 
 

@@ -14,6 +14,7 @@ VITAL_VARIANTS = {
     "weight": ("wt_lb",),
     "height": ("ht_in",),
     "spo2": ("spo2",),
+    "headcirc": ("head_circ_cm",),
     "bmi": ("wt_lb", "ht_in"),
     "bp": ("bp_sys", "bp_dia"),
 }
@@ -136,7 +137,12 @@ def compartment_ids_of(raw_db, patient_guids, since: str | None = None) -> dict[
             guids + ([since] if since else []),
         )
     }
-    found = {"Patient": patients, "Observation": observation_ids_of(raw_db, guids, since), "Provenance": {f"pt-{i}" for i in patients}}
+    observations = observation_ids_of(raw_db, guids, since)
+    found = {
+        "Patient": patients,
+        "Observation": observations,
+        "Provenance": {f"pt-{i}" for i in patients} | {f"obs-{i}" for i in observations},
+    }
     for resource_type, tables in ROW_TYPES.items():
         for table, column, prefix, in_visit in tables:
             ids = _row_guids(raw_db, table, column, in_visit, guids, since)

@@ -1,8 +1,10 @@
-"""What a resource must carry before it may claim a US Core 6.1 profile in ``meta.profile``.
+"""Hand checks of what a resource must carry before it may claim a US Core 6.1 profile.
 
-Only the mandatory (min 1) elements and the invariants a missing legacy value could break
-are checked; fhir.resources checks structure and datatypes. ``profile_problems(resource)``
-returns what is wrong, an empty list when the claim holds.
+The official snapshots (support/profiles.py, tests/uscore/) hold every claim to its profile's
+cardinalities, fixed and pattern values, slices and required bindings. These checks add the
+FHIRPath invariants a missing legacy value could break (con-3, us-core-7, provenance-1…), and
+run where the package is not at hand. ``profile_problems(resource)`` returns what is wrong, an
+empty list when the claim holds; a claim of a profile outside US Core fails.
 """
 
 from __future__ import annotations
@@ -134,8 +136,8 @@ def profile_problems(resource: dict) -> list[str]:
     problems = []
     for url in resource.get("meta", {}).get("profile", []):
         name = url.removeprefix(US_CORE)
-        if name not in CHECKS:
-            problems.append(f"claims {url}, which these checks do not know")
-        else:
+        if not url.startswith(US_CORE):
+            problems.append(f"claims {url}, which is not a US Core profile")
+        elif name in CHECKS:
             problems.extend(f"{name}: {p}" for p in CHECKS[name](resource))
     return problems

@@ -11,6 +11,7 @@ are made up.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import random
 import tempfile
@@ -530,10 +531,12 @@ class _Patient:
 class _Hospital:
     """Draws every row from one RNG in a fixed order and hands it to the writer."""
 
-    def __init__(self, rng: random.Random, out: _Writer, more: random.Random):
+    def __init__(self, rng: random.Random, out: _Writer, more: random.Random, reporting: random.Random | None = None):
         # ``more`` draws everything added after the original tables, so the older tables'
-        # contents stay exactly as they were for a given seed.
+        # contents stay exactly as they were for a given seed; ``reporting`` draws the columns
+        # added later still (race and ethnicity, printed ranges, head circumference), likewise.
         self.rng, self.out, self.more = rng, out, more
+        self.reporting = reporting or random.Random("reporting")
         self.ids = {name: itertools.count(1) for name in ("visit", "res", "vs", "rx", "prob", "dx", "ord", "sh", "alg", "imm", "proc")}
         self.doctors: dict[str, list[str]] = {"clinic": [], "ed": [], "hosp": []}
 
@@ -702,9 +705,22 @@ class _Hospital:
             zip_cd=zip_cd + (f"-{rng.randrange(10000):04d}" if self.chance(0.2) else ""),
             phone_home=(f"(555) {rng.randint(200, 999)}-{rng.randrange(10000):04d}" if self.chance(0.93) else None),
             mar_stat=rng.choice(("S", "M", "M", "D", "W", None) if adult else ("S", None)),
+            **self.reported_demographics(sex),
         )
 
     # problem list and medications
+    def reported_demographics(self, sex: str | None) -> dict:
+        """Race, ethnicity and sex at birth as the registration screen keeps them (older rows: blank)."""
+        draw = self.reporting
+        if draw.random() < 0.03:
+            return dict(race_cd=None, ethnic_cd=None, sex_birth=None)
+        birth = sex if sex in ("M", "F") and draw.random() > 0.005 else {"M": "F", "F": "M"}.get(sex or "", "U")
+        return dict(
+            race_cd=draw.choices("WBAIPOUD", (60, 13, 6, 1, 1, 5, 9, 5))[0],
+            ethnic_cd=draw.choices("HNUD", (18, 70, 7, 5))[0],
+            sex_birth=birth,
+        )
+
     def add_problems(self, pt: _Patient, chronic: bool) -> list[str]:
         rng = self.rng
         if chronic:
@@ -854,6 +870,7 @@ class _Hospital:
             ht_in=round(pt.ht if adult else min(pt.ht, 20 + 2.7 * age), 1) if p(0.15) else None,
             spo2=min(100, round(rng.gauss(97.5, 1.5))) if p(0.6) else None,
             entered_by=f"RN{rng.randint(100, 180):04d}",
+            head_circ_cm=round(35 + 14 * (1 - math.exp(-1.6 * age)) + self.reporting.gauss(0, 0.8), 1) if age < 3 else None,
             del_flg=self.deleted(0.003),
             upd_dttm=self.stamp(taken),
         )
@@ -908,6 +925,7 @@ class _Hospital:
                 res_status=status,
                 comments=comments,
                 ord_no=order,
+                ref_rng=self.printed_range(LABS[code]),
                 del_flg=deleted,
                 upd_dttm=self.stamp(updated),
             )
@@ -1055,6 +1073,21 @@ class _Hospital:
     def maybe_bad2(self, p: float, good: str, *bad: str) -> str:
         return self.more.choice(bad) if self.more.random() < p else good
 
+    def printed_range(self, test: LabTest) -> str | None:
+        """The reference range as the analyser printed it beside the result (a few are blank)."""
+        draw = self.reporting.random()
+        if draw < 0.04:
+            return None
+        if test.code == "UDS":
+            return "NEG" if draw < 0.6 else "Neg"
+        if test.ref_low is not None and test.ref_high is not None:
+            return f"{test.ref_low}-{test.ref_high}" if draw < 0.9 else f"{test.ref_low} - {test.ref_high}"
+        if test.ref_high is not None:
+            return f"<{test.ref_high}" if draw < 0.7 else f"<={test.ref_high}"
+        if test.ref_low is not None:
+            return f">={test.ref_low}" if draw < 0.7 else f">{test.ref_low}"
+        return "SEE REPORT" if draw < 0.5 else None
+
     def lab_value(self, pt: _Patient, code: str) -> tuple[str, str]:
         """A plausible result text and its H/L/N flag."""
         rng, test = self.rng, LABS[code]
@@ -1087,7 +1120,7 @@ def _fill(conn: Connection, patients: int, seed: int) -> dict[str, int]:
     """
     for table in metadata.sorted_tables:
         conn.execute(CreateTable(table))
-    hospital = _Hospital(random.Random(seed), out := _Writer(conn), random.Random(f"{seed}:clinical"))
+    hospital = _Hospital(random.Random(seed), out := _Writer(conn), random.Random(f"{seed}:clinical"), random.Random(f"{seed}:reporting"))
     hospital.add_reference_tables()
     prev = None
     for seq in range(1, patients + 1):

@@ -52,6 +52,11 @@ pt_master = Table(
     Column("mar_stat", String(1)),
     _flag(),
     Column("merged_to_seq", Integer),
+    # Added for federal reporting: the registration screen's race and ethnicity pick lists
+    # (W B A I P O; H N; U unknown, D declined) and the sex recorded at birth (M F U).
+    Column("race_cd", String(1)),
+    Column("ethnic_cd", String(1)),
+    Column("sex_birth", String(1)),
     Column("remarks", Text),
     _upd(),
     Column("upd_user", String(8)),
@@ -112,6 +117,7 @@ lab_result = Table(
     Column("res_status", String(1)),
     Column("comments", Text),
     Column("ord_no", Integer),
+    Column("ref_rng", String(20)),  # the range as the analyser printed it: '4.0-5.6', '<200', '>=40', 'NEG'
     _flag(),
     _upd(),
     Index("ix_lab_result_pt_dt", "pt_seq", "collect_dttm"),
@@ -139,6 +145,7 @@ vitals = Table(
     Column("ht_in", _num(4, 1)),
     Column("spo2", Integer),
     Column("entered_by", String(8)),
+    Column("head_circ_cm", _num(4, 1)),  # infants only (well-child visits)
     _flag(),
     _upd(),
     Index("ix_vitals_pt_dt", "pt_seq", "taken_dttm"),

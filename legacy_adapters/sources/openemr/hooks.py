@@ -58,6 +58,14 @@ def unknown_unless_date(value: object) -> str | None:
     return None if isinstance(value, date) else "unknown"
 
 
+def absent_unless_date(value: object) -> dict | None:
+    """The DataAbsentReason extension (for an element's ``_x`` sibling) when a date the profiles
+    require is NULL or a zero date; None when the date is there."""
+    if isinstance(value, date):
+        return None
+    return {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}
+
+
 # The vital-sign variants of the mapping, in the order of vitals_members' columns.
 VITAL_VARIANTS = (
     "pulse",
