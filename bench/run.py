@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 
 from bench import data, walk, wrk
+from bench.legacy import LegacyDatabase
 from bench.servers import Server, audit_state, facade_server, floor_server, running
 
 PARITY_URLS = 3  # per workload
@@ -117,9 +118,9 @@ def measure(workload: data.Workload, facade: Server, floor: Server, opts: Option
     return _aggregate(facade_rounds), _aggregate(floor_rounds)
 
 
-def run_size(size: int, db: Path, opts: Options, log_dir: Path) -> dict:
-    """Everything measured at one database size."""
-    workloads = [w for w in data.workloads(db) if not opts.only or w.name in opts.only]
+def run_size(size: int, db: LegacyDatabase, opts: Options, log_dir: Path) -> dict:
+    """Everything measured at one database size on one engine."""
+    workloads = [w for w in data.workloads(db.url) if not opts.only or w.name in opts.only]
     if not workloads:
         raise SystemExit(f"no workload named {', '.join(sorted(opts.only))}")
     results = []
@@ -138,6 +139,7 @@ def run_size(size: int, db: Path, opts: Options, log_dir: Path) -> dict:
             result = {
                 "workload": workload.name,
                 "title": workload.title,
+                "engine": db.engine,
                 "size": size,
                 "unit": "pages/s" if workload.kind == "walk" else "requests/s",
                 "facade": facade_figs,
@@ -161,4 +163,4 @@ def run_size(size: int, db: Path, opts: Options, log_dir: Path) -> dict:
         f"  audit trail: {audit['records']} records, chain {'intact' if audit['intact'] else 'BROKEN: ' + '; '.join(audit['problems'])}",
         flush=True,
     )
-    return {"size": size, "database": str(db), "results": results, "rss_mb": rss, "audit": audit}
+    return {"size": size, "engine": db.engine, "database": db.label, "results": results, "rss_mb": rss, "audit": audit}
