@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="A B rounds per workload (default 3)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="gthread threads per worker, both servers (default: the façade's default)"
+    )
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load per server and workload (default 2)")
     parser.add_argument("--seed", type=int, default=DEMO_SEED, help="demo data seed")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
@@ -61,8 +64,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.sizes, args.duration, args.rounds, args.warmup = str(QUICK_SIZE), 1, 1, 0
     args.size_list = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
-    if not args.size_list or min(args.size_list) < 1 or args.duration < 1 or args.rounds < 1 or args.connections < 1:
-        parser.error("sizes, duration, rounds and connections must be positive")
+    if (
+        not args.size_list
+        or min(args.size_list) < 1
+        or args.duration < 1
+        or args.rounds < 1
+        or args.connections < 1
+        or (args.threads is not None and args.threads < 1)
+    ):
+        parser.error("sizes, duration, rounds, connections and threads must be positive")
     return args
 
 
@@ -104,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         workers,
         frozenset(w.strip() for w in args.workloads.split(",") if w.strip()),
         args.audit_delivery,
+        args.threads,
     )
     document = {
         "meta": {
@@ -117,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             "audit_delivery": args.audit_delivery,
             "seed": args.seed,
             "workers": workers,
-            "threads": load_settings(environ={}).threads,
+            "threads": args.threads or load_settings(environ={}).threads,
             "cpu_count": os.cpu_count(),
             "wrk": _wrk_version(),
             "python": platform.python_version(),

@@ -236,7 +236,7 @@ class Floor:
         if category in (None, "vital-signs"):
             branches = frozenset(b for b, v in enumerate(fhir.VARIANTS, 1) if loinc in (None, v[1]))
             if branches:
-                streams.append(self._vitals(patient, branches, cursor))
+                streams.append(self._vitals(patient, branches, cursor, count + 1))
         if category in (None, "social-history") and loinc in (None, fhir.SMOKING_LOINC) and patient is not None:
             streams.append(self._smoking(patient, cursor, count + 1))
         # Façade order: date descending, then branch (lab 0, vitals 1..8, smoking 9), then id.
@@ -277,18 +277,18 @@ class Floor:
         finally:
             rows.close()
 
-    def _vitals(self, patient: str | None, branches: frozenset[int], cursor: tuple | None):
+    def _vitals(self, patient: str | None, branches: frozenset[int], cursor: tuple | None, batch: int):
         if patient is None:
             raise BadRequest("the floor searches vital signs by patient only")
         where, args = ["v.del_flg != 'Y'", NOT_DELETED, "p.pt_guid = ?"], [patient]
         if cursor is not None:
             where.append("v.taken_dttm <= ?")
             args.append(cursor[0])
-        sql = (
-            f"SELECT {fhir.VITALS_COLUMNS} FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq "
-            f"WHERE {' AND '.join(where)} ORDER BY v.taken_dttm DESC"
-        )
-        rows = self.execute(sql, args)  # read lazily on SQLite: stops when the page is full
+        sql = f"SELECT {fhir.VITALS_COLUMNS} FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq WHERE {' AND '.join(where)}"
+        if self.sqlite:
+            rows = self.execute(sql + " ORDER BY v.taken_dttm DESC", args)  # read lazily: stops when the page is full
+        else:
+            rows = self._vitals_batches(sql, args, batch)
         try:
             # Rows taken at the same time interleave by branch, then id: sort each such group.
             for when, group in itertools.groupby(rows, key=lambda row: row[3]):
@@ -298,6 +298,26 @@ class Floor:
                         yield key, resource
         finally:
             rows.close()
+
+    def _vitals_batches(self, sql: str, args: list, batch: int):
+        """Vital-signs rows, newest first, ``batch`` at a time: the server drivers read a whole
+        result into memory. A full batch's last time may be cut short by the LIMIT, so its rows
+        start the next batch instead."""
+        bound: list = []
+        while True:
+            rows = self.execute(
+                f"{sql}{' AND v.taken_dttm <= ?' if bound else ''} ORDER BY v.taken_dttm DESC LIMIT ?", (*args, *bound, batch)
+            ).fetchall()
+            if len(rows) < batch:
+                yield from rows
+                return
+            last = rows[-1][3]
+            complete = [row for row in rows if row[3] != last]
+            if complete:
+                yield from complete
+                bound = [last]
+            else:
+                batch *= 2  # one time fills the batch
 
     def _smoking(self, patient: str, cursor: tuple | None, limit: int):
         where, args = ["h.del_flg != 'Y'", NOT_DELETED, "p.pt_guid = ?"], [patient]
@@ -385,8 +405,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    settings = load_settings(overrides={"host": args.host, "port": args.port, "workers": args.workers})
+    settings = load_settings(overrides={"host": args.host, "port": args.port, "workers": args.workers, "threads": args.threads})
     if not args.db and not os.environ.get(CONNECT_ENV):
         parser.error(f"--db or {CONNECT_ENV} is required")
     FloorServer(settings, {"path": args.db} if args.db else json.loads(os.environ[CONNECT_ENV])).run()

@@ -31,6 +31,7 @@ class Options:
     workers: int
     only: frozenset[str] = frozenset()  # workload names to run; empty: all
     audit_delivery: str = "spool"  # the façade's [audit] audit_delivery
+    threads: int | None = None  # gthread threads per worker, both servers; None: the façade's default
 
 
 class ParityError(RuntimeError):
@@ -124,8 +125,8 @@ def run_size(size: int, db: LegacyDatabase, opts: Options, log_dir: Path) -> dic
     if not workloads:
         raise SystemExit(f"no workload named {', '.join(sorted(opts.only))}")
     results = []
-    facade = facade_server(db, opts.workers, log_dir, opts.audit_delivery)
-    floor = floor_server(db, opts.workers, log_dir, headers=facade.headers)  # same bytes on the wire
+    facade = facade_server(db, opts.workers, log_dir, opts.audit_delivery, threads=opts.threads)
+    floor = floor_server(db, opts.workers, log_dir, headers=facade.headers, threads=opts.threads)  # same bytes on the wire
     with running(facade, floor, ready_path=workloads[0].paths[0]), tempfile.TemporaryDirectory() as tmp:
         print(
             f"  façade pid {facade.proc.pid} on :{facade.port}, floor pid {floor.proc.pid} on :{floor.port} ({opts.workers} workers each)",

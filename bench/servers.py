@@ -152,7 +152,7 @@ def facade_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "facade.cli"]
 
 
-def facade_server(db: LegacyDatabase, workers: int, log_dir: Path, audit_delivery: str = "spool") -> Server:
+def facade_server(db: LegacyDatabase, workers: int, log_dir: Path, audit_delivery: str = "spool", threads: int | None = None) -> Server:
     """``fhir-facade serve`` as the README deploys it, configured through the environment.
 
     Access control on (auth_mode builtin) and the audit trail on, its state database
@@ -174,6 +174,7 @@ def facade_server(db: LegacyDatabase, workers: int, log_dir: Path, audit_deliver
         FHIR_FACADE_AUDIT_DELIVERY=audit_delivery,
         FHIR_FACADE_BASE_URL=f"http://{HOST}:{port}/fhir",
         XDG_DATA_HOME=str(log_dir / "data"),
+        **({"FHIR_FACADE_THREADS": str(threads)} if threads else {}),
     )
     token = mint_token(env, scope="user/*.rs")  # as the demo: it creates the signing key in the data directory
     if not db.sqlite_path:
@@ -212,10 +213,14 @@ def audit_state(facade: Server) -> dict:
     return {"records": result.count, "intact": result.ok, "problems": result.problems[:5]}
 
 
-def floor_server(db: LegacyDatabase, workers: int, log_dir: Path, headers: dict[str, str] | None = None) -> Server:
+def floor_server(
+    db: LegacyDatabase, workers: int, log_dir: Path, headers: dict[str, str] | None = None, threads: int | None = None
+) -> Server:
     """The floor gets the façade's headers too, and ignores them: it has no access control."""
     port = free_port()
     argv = [sys.executable, "-m", "bench.floor", "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    if threads:
+        argv += ["--threads", str(threads)]
     if db.sqlite_path:
         return Server("floor", [*argv, "--db", str(db.sqlite_path)], _clean_env(), port, log_dir / "floor.log", headers=headers)
     env = _clean_env(BENCH_FLOOR_CONNECT=json.dumps(driver_args(db.url)))  # not on the command line: it may hold a password

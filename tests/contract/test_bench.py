@@ -21,6 +21,9 @@ import pytest
 import sqlalchemy as sa
 
 from bench import legacy
+from bench.floor import Floor
+from bench.servers import facade_server, floor_server
+from legacy_adapters.sources.demo.generate import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = {
@@ -187,3 +190,41 @@ def test_a_loaded_demo_is_dropped_unless_kept_and_a_kept_one_is_reused(engine, c
         assert kept in _bench_names(engine)
     finally:
         legacy.drop(engine, kept)
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_the_floor_reads_vital_signs_in_batches_as_sqlite_reads_them_whole(engine, tmp_path):
+    """On a server the floor reads vital-signs rows a page at a time (its drivers buffer a whole
+    result); whatever the batch, it yields what the SQLite floor yields reading lazily."""
+    _require(engine)
+    path = tmp_path / "demo.sqlite"
+    generate(str(path), patients=20, seed=7)
+    on_file = Floor({"path": str(path)})
+    (patient,) = on_file.execute(
+        "SELECT p.pt_guid FROM pt_master p JOIN vitals v ON v.pt_seq = p.pt_seq GROUP BY p.pt_guid ORDER BY COUNT(*) DESC LIMIT 1"
+    ).fetchone()
+    branches = frozenset(range(1, 9))
+
+    def stream(floor: Floor, cursor: tuple | None, batch: int) -> list:
+        return [(key.position(), resource) for key, resource in floor._vitals(patient, branches, cursor, batch)]
+
+    expected = stream(on_file, None, 1)
+    assert len(expected) > 20
+    middle = tuple(expected[len(expected) // 2][0])
+    with legacy.database(engine, 20, seed=7) as db:
+        on_server = Floor(legacy.driver_args(db.url))
+        for batch in (1, 3, 51):
+            assert stream(on_server, None, batch) == expected
+            assert stream(on_server, middle, batch) == expected[len(expected) // 2 + 1 :]
+
+
+def test_threads_reach_both_servers(tmp_path):
+    """``--threads`` sets the gthread threads of the façade and of the floor alike."""
+    path = tmp_path / "demo.sqlite"
+    generate(str(path), patients=5)
+    db = legacy.LegacyDatabase("sqlite", f"sqlite:///{path}", path.name, path)
+    facade = facade_server(db, 1, tmp_path / "logs", threads=2)
+    floor = floor_server(db, 1, tmp_path / "logs", threads=2)
+    assert facade.env["FHIR_FACADE_THREADS"] == "2"
+    assert floor.argv[floor.argv.index("--threads") + 1] == "2"
+    assert "FHIR_FACADE_THREADS" not in facade_server(db, 1, tmp_path / "default").env  # the façade's default
