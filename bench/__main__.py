@@ -88,7 +88,11 @@ def _code_version() -> dict:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
         return done.stdout.rstrip() if done.returncode == 0 else ""
 
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if not line[3:].startswith(("bench/", "tests/contract/test_bench.py"))]
+    changed = [
+        line[3:]
+        for line in git("status", "--porcelain").splitlines()
+        if not line[3:].startswith(("bench/", "tests/contract/test_bench.py"))
+    ]
     return {"commit": git("rev-parse", "--short", "HEAD") or "?", "uncommitted": changed}
 
 

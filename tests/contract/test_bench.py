@@ -228,3 +228,18 @@ def test_threads_reach_both_servers(tmp_path):
     assert facade.env["FHIR_FACADE_THREADS"] == "2"
     assert floor.argv[floor.argv.index("--threads") + 1] == "2"
     assert "FHIR_FACADE_THREADS" not in facade_server(db, 1, tmp_path / "default").env  # the façade's default
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_roundtrips_counts_the_messages_each_server_sends(engine):
+    """``python -m bench.roundtrips``: one statement per floor read, at least as many from the façade."""
+    from bench import roundtrips
+
+    _require(engine)
+    figures = {f["workload"]: f for f in roundtrips.count(engine, 20, samples=2, show=True)}
+    assert set(figures) == set(roundtrips.WORKLOADS)
+    read = figures["patient_read"]
+    assert read["floor"] == 1 and b"SELECT p.pt_guid" in read["floor_messages"][0]
+    assert figures["patient_everything"]["floor"] == 3  # Patient, allergies, conditions
+    for f in figures.values():
+        assert f["facade"] >= f["floor"] >= 1, f
