@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import data, wrk
+from bench import data, legacy, wrk
 from bench.servers import HOST, facade_server, running
 
 
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args(argv)
     wrk.require_wrk()
-    db = data.ensure_database(args.size)
-    [lab] = [w for w in data.workloads(db) if w.name == "observation_search_lab"]
+    db = legacy.sqlite_database(args.size)
+    [lab] = [w for w in data.workloads(db.url) if w.name == "observation_search_lab"]
     workers = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="fhir-facade-bench-gzip-") as tmp:
         facade = facade_server(db, workers, Path(tmp) / "logs")

@@ -9,10 +9,11 @@ them so that no single cached row flatters either server.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from bench.floor import EVERYTHING_TYPES
 from legacy_adapters.sources.demo import generate as generator
@@ -31,7 +32,7 @@ class Workload:
     kind: str = "wrk"  # "wrk" (load generator) or "walk" (Python, follows next links)
 
 
-def _generator_hash() -> str:
+def generator_hash() -> str:
     digest = hashlib.sha256()
     for module in (generator, schema):
         digest.update(Path(module.__file__).read_bytes())
@@ -40,7 +41,7 @@ def _generator_hash() -> str:
 
 def ensure_database(size: int, seed: int = generator.DEMO_SEED, data_dir: Path = DATA_DIR) -> Path:
     """The cached demo database for (size, seed), generated on first use."""
-    path = data_dir / f"demo-{size}-s{seed}-{_generator_hash()}.sqlite"
+    path = data_dir / f"demo-{size}-s{seed}-{generator_hash()}.sqlite"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         print(f"generating the demo database: {size} patients (seed {seed}) -> {path}", flush=True)
@@ -50,16 +51,17 @@ def ensure_database(size: int, seed: int = generator.DEMO_SEED, data_dir: Path =
     return path
 
 
-def _spread(db: sqlite3.Connection, sql: str, count: int) -> list:
+def _spread(db: sa.Connection, sql: str, count: int) -> list:
     """Up to ``count`` values of the query's first column, evenly spaced over its rows."""
-    values = [row[0] for row in db.execute(sql)]
+    values = [row[0] for row in db.execute(sa.text(sql))]
     step = max(1, len(values) // count)
     return values[::step][:count]
 
 
-def workloads(path: Path) -> list[Workload]:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
+def workloads(url: str) -> list[Workload]:
+    """The URLs of every workload, chosen from the legacy database at ``url`` (any engine)."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    with engine.connect() as db:
         live = "FROM pt_master p WHERE p.del_flg != 'Y'"
         patients = _spread(db, f"SELECT p.pt_guid {live} ORDER BY p.pt_seq", SAMPLE)
         with_labs = _spread(
@@ -70,9 +72,8 @@ def workloads(path: Path) -> list[Workload]:
         )
         last_names = _spread(db, f"SELECT p.last_nm {live} ORDER BY p.pt_seq", SAMPLE)
         prefixes = list(dict.fromkeys(n[:3].title() for n in last_names if n and n[:3].isalpha()))
-        (chronic,) = db.execute("SELECT pt_guid FROM pt_master WHERE pt_seq = ?", (generator.CHRONIC_SEQ,)).fetchone()
-    finally:
-        db.close()
+        chronic = db.execute(sa.text("SELECT pt_guid FROM pt_master WHERE pt_seq = :seq"), {"seq": generator.CHRONIC_SEQ}).scalar_one()
+    engine.dispose()
     return [
         Workload("patient_read", "Patient read", tuple(f"/fhir/Patient/{g}" for g in patients)),
         Workload("patient_search_name", "Patient?name=<3 letters>", tuple(f"/fhir/Patient?name={p}&_count=20" for p in prefixes)),

@@ -2,7 +2,10 @@
 
 Same WSGI server as the façade (gunicorn, configured by the façade's own
 ``FacadeServer``, so workers, worker class, threads and keep-alive match), same
-JSON encoder (orjson), same read-only SQLite file. What it leaves out: Flask,
+JSON encoder (orjson), same legacy database and driver: the read-only SQLite
+file, or the PostgreSQL (psycopg2) or MariaDB (pymysql) server, one connection
+per thread in autocommit, with the same SQL (``?`` placeholders become ``%s``
+for the server drivers). What it leaves out: Flask,
 the mapping engine, SQLAlchemy, search parsing, auth. Each URL shape gets one
 hand-written query and hand-built dicts (:mod:`bench.floor_fhir`). Keyset
 paging works like the façade's: ``next`` links carry the last row's sort key.
@@ -11,14 +14,20 @@ A façade cannot be faster than this; the ratio façade/floor is what the
 façade's generality costs.
 
     python -m bench.floor --db FILE --port N [--workers W]
+    BENCH_FLOOR_CONNECT='{"driver": "psycopg2", "kwargs": {...}}' python -m bench.floor --port N
+
+(a server's connect arguments come through the environment: they may hold a password).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import heapq
 import itertools
+import json
+import os
 import sqlite3
 import threading
 from urllib.parse import parse_qsl, urlencode
@@ -30,6 +39,7 @@ from facade.config import load_settings
 from facade.gunicorn import FacadeServer
 
 JSON = "application/fhir+json; charset=utf-8"
+CONNECT_ENV = "BENCH_FLOOR_CONNECT"  # {"driver": "psycopg2"|"pymysql", "kwargs": {connect() arguments}}
 NOT_DELETED = "p.del_flg != 'Y'"
 # The façade's patient-compartment types in its $everything order (for the page's links).
 EVERYTHING_TYPES = (
@@ -50,18 +60,61 @@ class BadRequest(Exception):
     pass
 
 
-class Floor:
-    """The WSGI application: one SQLite connection per thread, opened read-only."""
+@functools.lru_cache(maxsize=256)
+def _format_style(sql: str) -> str:
+    return sql.replace("?", "%s")  # no literal ? or % in the floor's SQL
 
-    def __init__(self, db_path: str):
-        self.uri = f"file:{db_path}?mode=ro"
+
+def _connect_server(connect: dict):
+    """A read-only autocommit connection with psycopg2 or pymysql; NUMERIC read as float,
+    as the façade's schema declares it (``Numeric(asdecimal=False)``)."""
+    if connect["driver"] == "psycopg2":
+        import psycopg2
+        import psycopg2.extensions as ext
+
+        conn = psycopg2.connect(**connect["kwargs"])
+        conn.set_session(readonly=True, autocommit=True)
+        to_float = ext.new_type(ext.DECIMAL.values, "FLOOR_FLOAT", lambda value, _cur: None if value is None else float(value))
+        ext.register_type(to_float, conn)
+        return conn
+    if connect["driver"] == "pymysql":
+        import pymysql
+        from pymysql.constants import FIELD_TYPE
+
+        conv = dict(pymysql.converters.conversions)
+        conv[FIELD_TYPE.NEWDECIMAL] = conv[FIELD_TYPE.DECIMAL] = float
+        conn = pymysql.connect(**connect["kwargs"], autocommit=True, conv=conv)
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION TRANSACTION READ ONLY")
+        return conn
+    raise ValueError(f"the floor has no driver {connect['driver']}")
+
+
+class Floor:
+    """The WSGI application: one database connection per thread, read-only."""
+
+    def __init__(self, connect: dict):
+        self.connect = connect  # {"path": sqlite file} or {"driver": ..., "kwargs": connect() arguments}
+        self.sqlite = "path" in connect
         self.local = threading.local()
 
-    def db(self) -> sqlite3.Connection:
+    def db(self):
         conn = getattr(self.local, "conn", None)
         if conn is None:
-            conn = self.local.conn = sqlite3.connect(self.uri, uri=True, check_same_thread=False)
+            if self.sqlite:
+                conn = sqlite3.connect(f"file:{self.connect['path']}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                conn = _connect_server(self.connect)
+            self.local.conn = conn
         return conn
+
+    def execute(self, sql: str, args: tuple | list = ()):
+        """A cursor over the statement's rows (sqlite3 reads lazily; the server drivers buffer)."""
+        if self.sqlite:
+            return self.db().execute(sql, args)
+        cursor = self.db().cursor()
+        cursor.execute(_format_style(sql), args)
+        return cursor
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -90,15 +143,11 @@ class Floor:
 
     # --- Patient ---------------------------------------------------------------------------
     def read_patient(self, guid: str) -> dict | None:
-        row = (
-            self.db()
-            .execute(
-                f"SELECT {fhir.PATIENT_COLUMNS} FROM pt_master p LEFT JOIN pt_master s ON s.pt_seq = p.merged_to_seq "
-                f"WHERE p.pt_guid = ? AND {NOT_DELETED}",
-                (guid,),
-            )
-            .fetchone()
-        )
+        row = self.execute(
+            f"SELECT {fhir.PATIENT_COLUMNS} FROM pt_master p LEFT JOIN pt_master s ON s.pt_seq = p.merged_to_seq "
+            f"WHERE p.pt_guid = ? AND {NOT_DELETED}",
+            (guid,),
+        ).fetchone()
         return fhir.patient(row) if row else None
 
     def search_patients(self, params: dict, base: str) -> dict:
@@ -107,16 +156,13 @@ class Floor:
         if not needle:
             raise BadRequest("the floor searches Patient by name only")
         after = _decode(params["_cursor"])[0] if "_cursor" in params else ""
-        rows = (
-            self.db()
-            .execute(
-                f"SELECT {fhir.PATIENT_COLUMNS} FROM pt_master p LEFT JOIN pt_master s ON s.pt_seq = p.merged_to_seq "
-                f"WHERE {NOT_DELETED} AND ((p.last_nm >= ?1 AND p.last_nm < ?2) OR (p.first_nm >= ?1 AND p.first_nm < ?2)) "
-                "AND p.pt_guid > ?3 ORDER BY p.pt_guid LIMIT ?4",
-                (needle, needle + "\U0010ffff", after, count + 1),
-            )
-            .fetchall()
-        )
+        high = needle + "\U0010ffff"
+        rows = self.execute(
+            f"SELECT {fhir.PATIENT_COLUMNS} FROM pt_master p LEFT JOIN pt_master s ON s.pt_seq = p.merged_to_seq "
+            f"WHERE {NOT_DELETED} AND ((p.last_nm >= ? AND p.last_nm < ?) OR (p.first_nm >= ? AND p.first_nm < ?)) "
+            "AND p.pt_guid > ? ORDER BY p.pt_guid LIMIT ?",
+            (needle, high, needle, high, after, count + 1),
+        ).fetchall()
         resources = [fhir.patient(row) for row in rows[:count]]
         cursor = [resources[-1]["id"]] if len(rows) > count else None
         return _bundle(base, "Patient", params, count, resources, cursor)
@@ -136,30 +182,22 @@ class Floor:
         resources, full = [found], count == 1
         live = f"{NOT_DELETED} AND p.pt_guid = ?"
         if not full:
-            rows = (
-                self.db()
-                .execute(
-                    f"SELECT {fhir.ALLERGY_COLUMNS} FROM allergy a JOIN pt_master p ON p.pt_seq = a.pt_seq "
-                    f"LEFT JOIN alg_cd c ON c.alg_cd = a.alg_cd WHERE a.del_flg != 'Y' AND {live} ORDER BY a.alg_guid LIMIT ?",
-                    (guid, count - len(resources) + 1),
-                )
-                .fetchall()
-            )
+            rows = self.execute(
+                f"SELECT {fhir.ALLERGY_COLUMNS} FROM allergy a JOIN pt_master p ON p.pt_seq = a.pt_seq "
+                f"LEFT JOIN alg_cd c ON c.alg_cd = a.alg_cd WHERE a.del_flg != 'Y' AND {live} ORDER BY a.alg_guid LIMIT ?",
+                (guid, count - len(resources) + 1),
+            ).fetchall()
             full = len(rows) > count - len(resources)
             resources += [fhir.allergy(row) for row in rows[: count - len(resources)]]
         if not full:
-            rows = (
-                self.db()
-                .execute(
-                    f"SELECT * FROM (SELECT {fhir.PROBLEM_COLUMNS}, q.entered_dt AS k FROM prob_list q JOIN pt_master p ON p.pt_seq = q.pt_seq "
-                    f"WHERE q.del_flg != 'Y' AND {live} UNION ALL "
-                    f"SELECT {fhir.DIAGNOSIS_COLUMNS}, dx.ent_dttm AS k FROM enc_dx dx JOIN pt_master p ON p.pt_seq = dx.pt_seq "
-                    f"JOIN enc_visit e ON e.visit_no = dx.visit_no WHERE dx.del_flg != 'Y' AND e.del_flg != 'Y' AND {live}) "
-                    "ORDER BY k DESC, branch, id LIMIT ?",  # the façade's order: sort key, branch, id
-                    (guid, guid, count - len(resources) + 1),
-                )
-                .fetchall()
-            )
+            rows = self.execute(
+                f"SELECT * FROM (SELECT {fhir.PROBLEM_COLUMNS}, q.entered_dt AS k FROM prob_list q JOIN pt_master p ON p.pt_seq = q.pt_seq "
+                f"WHERE q.del_flg != 'Y' AND {live} UNION ALL "
+                f"SELECT {fhir.DIAGNOSIS_COLUMNS}, dx.ent_dttm AS k FROM enc_dx dx JOIN pt_master p ON p.pt_seq = dx.pt_seq "
+                f"JOIN enc_visit e ON e.visit_no = dx.visit_no WHERE dx.del_flg != 'Y' AND e.del_flg != 'Y' AND {live}) AS u "
+                "ORDER BY k DESC, branch, id LIMIT ?",  # the façade's order: sort key, branch, id
+                (guid, guid, count - len(resources) + 1),
+            ).fetchall()
             full = len(rows) > count - len(resources)
             resources += [fhir.condition(row[:11]) for row in rows[: count - len(resources)]]
         if not full:
@@ -198,14 +236,14 @@ class Floor:
         if category in (None, "vital-signs"):
             branches = frozenset(b for b, v in enumerate(fhir.VARIANTS, 1) if loinc in (None, v[1]))
             if branches:
-                streams.append(self._vitals(patient, branches, cursor))
+                streams.append(self._vitals(patient, branches, cursor, count + 1))
         if category in (None, "social-history") and loinc in (None, fhir.SMOKING_LOINC) and patient is not None:
             streams.append(self._smoking(patient, cursor, count + 1))
         # Façade order: date descending, then branch (lab 0, vitals 1..8, smoking 9), then id.
         merged = heapq.merge(*streams, key=lambda item: item[0])
         page = list(itertools.islice(merged, count + 1))
         for stream in streams:
-            stream.close()  # resets the SQLite statements left unfinished
+            stream.close()  # closes the cursors (resets SQLite statements left unfinished)
         resources = [resource for _, resource in page[:count]]
         next_key = page[count - 1][0].position() if len(page) > count else None
         return _bundle(base, "Observation", params, count, resources, next_key)
@@ -217,8 +255,8 @@ class Floor:
             args.append(patient)
         if loinc is not None:
             # Resolve the LOINC code to local test codes first: the code table is tiny, and
-            # filtering lab_result on test_cd lets SQLite walk ix_lab_result_test_dt in order.
-            codes = [c for (c,) in self.db().execute("SELECT test_cd FROM lab_test_cd WHERE loinc_cd = ?", (loinc,))]
+            # filtering lab_result on test_cd lets the database walk ix_lab_result_test_dt in order.
+            codes = [c for (c,) in self.execute("SELECT test_cd FROM lab_test_cd WHERE loinc_cd = ?", (loinc,))]
             if not codes:
                 return
             where.append(f"r.test_cd IN ({','.join('?' * len(codes))})")
@@ -232,25 +270,25 @@ class Floor:
             f"LEFT JOIN lab_test_cd t ON t.test_cd = r.test_cd WHERE {' AND '.join(where)} "
             "ORDER BY r.collect_dttm DESC, r.res_guid LIMIT ?"
         )
-        rows = self.db().execute(sql, (*args, limit))
+        rows = self.execute(sql, (*args, limit))
         try:
             for row in rows:
                 yield _Key(row[6], 0, row[0]), fhir.lab(row)
         finally:
             rows.close()
 
-    def _vitals(self, patient: str | None, branches: frozenset[int], cursor: tuple | None):
+    def _vitals(self, patient: str | None, branches: frozenset[int], cursor: tuple | None, batch: int):
         if patient is None:
             raise BadRequest("the floor searches vital signs by patient only")
         where, args = ["v.del_flg != 'Y'", NOT_DELETED, "p.pt_guid = ?"], [patient]
         if cursor is not None:
             where.append("v.taken_dttm <= ?")
             args.append(cursor[0])
-        sql = (
-            f"SELECT {fhir.VITALS_COLUMNS} FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq "
-            f"WHERE {' AND '.join(where)} ORDER BY v.taken_dttm DESC"
-        )
-        rows = self.db().execute(sql, args)  # read lazily: stops when the page is full
+        sql = f"SELECT {fhir.VITALS_COLUMNS} FROM vitals v JOIN pt_master p ON p.pt_seq = v.pt_seq WHERE {' AND '.join(where)}"
+        if self.sqlite:
+            rows = self.execute(sql + " ORDER BY v.taken_dttm DESC", args)  # read lazily: stops when the page is full
+        else:
+            rows = self._vitals_batches(sql, args, batch)
         try:
             # Rows taken at the same time interleave by branch, then id: sort each such group.
             for when, group in itertools.groupby(rows, key=lambda row: row[3]):
@@ -260,6 +298,26 @@ class Floor:
                         yield key, resource
         finally:
             rows.close()
+
+    def _vitals_batches(self, sql: str, args: list, batch: int):
+        """Vital-signs rows, newest first, ``batch`` at a time: the server drivers read a whole
+        result into memory. A full batch's last time may be cut short by the LIMIT, so its rows
+        start the next batch instead."""
+        bound: list = []
+        while True:
+            rows = self.execute(
+                f"{sql}{' AND v.taken_dttm <= ?' if bound else ''} ORDER BY v.taken_dttm DESC LIMIT ?", (*args, *bound, batch)
+            ).fetchall()
+            if len(rows) < batch:
+                yield from rows
+                return
+            last = rows[-1][3]
+            complete = [row for row in rows if row[3] != last]
+            if complete:
+                yield from complete
+                bound = [last]
+            else:
+                batch *= 2  # one time fills the batch
 
     def _smoking(self, patient: str, cursor: tuple | None, limit: int):
         where, args = ["h.del_flg != 'Y'", NOT_DELETED, "p.pt_guid = ?"], [patient]
@@ -271,7 +329,7 @@ class Floor:
             f"SELECT {fhir.SMOKING_COLUMNS} FROM soc_hx h JOIN pt_master p ON p.pt_seq = h.pt_seq "
             f"WHERE {' AND '.join(where)} ORDER BY h.rec_dttm DESC, h.sh_guid LIMIT ?"
         )
-        rows = self.db().execute(sql, (*args, limit))
+        rows = self.execute(sql, (*args, limit))
         try:
             for row in rows:
                 yield _Key(row[3], fhir.SMOKING_BRANCH, row[0]), fhir.smoking(row)
@@ -329,8 +387,8 @@ def _outcome(code: str, text: str) -> dict:
 class FloorServer(FacadeServer):
     """The façade's gunicorn configuration, serving the floor app instead."""
 
-    def __init__(self, settings, db_path: str):
-        self.db_path = db_path
+    def __init__(self, settings, connect: dict):
+        self.connect = connect
         super().__init__(settings)
 
     def load_config(self) -> None:
@@ -338,18 +396,21 @@ class FloorServer(FacadeServer):
         self.cfg.set("proc_name", "fhir-floor")
 
     def load(self):
-        return Floor(self.db_path)
+        return Floor(self.connect)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", required=True, help="demo SQLite file")
+    parser.add_argument("--db", help="demo SQLite file (default: the server in BENCH_FLOOR_CONNECT)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    settings = load_settings(overrides={"host": args.host, "port": args.port, "workers": args.workers})
-    FloorServer(settings, args.db).run()
+    settings = load_settings(overrides={"host": args.host, "port": args.port, "workers": args.workers, "threads": args.threads})
+    if not args.db and not os.environ.get(CONNECT_ENV):
+        parser.error(f"--db or {CONNECT_ENV} is required")
+    FloorServer(settings, {"path": args.db} if args.db else json.loads(os.environ[CONNECT_ENV])).run()
 
 
 if __name__ == "__main__":

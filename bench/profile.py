@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench import data, wrk
+from bench import data, legacy, wrk
 from bench.servers import ROOT, facade_server, running
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*?):\d+\)$")
@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--svg", type=Path, help="also write a flame graph")
     args = parser.parse_args(argv)
     spy = py_spy()
-    db = data.ensure_database(args.size)
-    workload = next((w for w in data.workloads(db) if w.name == args.workload and w.kind == "wrk"), None)
+    db = legacy.sqlite_database(args.size)
+    workload = next((w for w in data.workloads(db.url) if w.name == args.workload and w.kind == "wrk"), None)
     if workload is None:
         parser.error(f"unknown wrk workload {args.workload!r}")
     facade = facade_server(db, workers=os.cpu_count() or 1, log_dir=data.DATA_DIR / "logs" / "profile")

@@ -34,7 +34,7 @@ def results_table(document: dict) -> str:
     for run in document["sizes"]:
         lines.append("")
         lines.append(
-            f"== {run['size']} patients — {meta['workers']} workers × {meta['threads']} threads each, "
+            f"== {run.get('engine', 'sqlite')}, {run['size']} patients — {meta['workers']} workers × {meta['threads']} threads each, "
             f"wrk {meta['connections']} connections, {meta['rounds']} round(s) × {meta['duration']} s =="
         )
         lines.append(header)

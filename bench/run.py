@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 
 from bench import data, walk, wrk
+from bench.legacy import LegacyDatabase
 from bench.servers import Server, audit_state, facade_server, floor_server, running
 
 PARITY_URLS = 3  # per workload
@@ -30,6 +31,7 @@ class Options:
     workers: int
     only: frozenset[str] = frozenset()  # workload names to run; empty: all
     audit_delivery: str = "spool"  # the façade's [audit] audit_delivery
+    threads: int | None = None  # gthread threads per worker, both servers; None: the façade's default
 
 
 class ParityError(RuntimeError):
@@ -117,14 +119,14 @@ def measure(workload: data.Workload, facade: Server, floor: Server, opts: Option
     return _aggregate(facade_rounds), _aggregate(floor_rounds)
 
 
-def run_size(size: int, db: Path, opts: Options, log_dir: Path) -> dict:
-    """Everything measured at one database size."""
-    workloads = [w for w in data.workloads(db) if not opts.only or w.name in opts.only]
+def run_size(size: int, db: LegacyDatabase, opts: Options, log_dir: Path) -> dict:
+    """Everything measured at one database size on one engine."""
+    workloads = [w for w in data.workloads(db.url) if not opts.only or w.name in opts.only]
     if not workloads:
         raise SystemExit(f"no workload named {', '.join(sorted(opts.only))}")
     results = []
-    facade = facade_server(db, opts.workers, log_dir, opts.audit_delivery)
-    floor = floor_server(db, opts.workers, log_dir, headers=facade.headers)  # same bytes on the wire
+    facade = facade_server(db, opts.workers, log_dir, opts.audit_delivery, threads=opts.threads)
+    floor = floor_server(db, opts.workers, log_dir, headers=facade.headers, threads=opts.threads)  # same bytes on the wire
     with running(facade, floor, ready_path=workloads[0].paths[0]), tempfile.TemporaryDirectory() as tmp:
         print(
             f"  façade pid {facade.proc.pid} on :{facade.port}, floor pid {floor.proc.pid} on :{floor.port} ({opts.workers} workers each)",
@@ -138,6 +140,7 @@ def run_size(size: int, db: Path, opts: Options, log_dir: Path) -> dict:
             result = {
                 "workload": workload.name,
                 "title": workload.title,
+                "engine": db.engine,
                 "size": size,
                 "unit": "pages/s" if workload.kind == "walk" else "requests/s",
                 "facade": facade_figs,
@@ -161,4 +164,4 @@ def run_size(size: int, db: Path, opts: Options, log_dir: Path) -> dict:
         f"  audit trail: {audit['records']} records, chain {'intact' if audit['intact'] else 'BROKEN: ' + '; '.join(audit['problems'])}",
         flush=True,
     )
-    return {"size": size, "database": str(db), "results": results, "rss_mb": rss, "audit": audit}
+    return {"size": size, "engine": db.engine, "database": db.label, "results": results, "rss_mb": rss, "audit": audit}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,8 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from bench.legacy import LegacyDatabase, driver_args
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -149,11 +152,13 @@ def facade_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "facade.cli"]
 
 
-def facade_server(db: Path, workers: int, log_dir: Path, audit_delivery: str = "spool") -> Server:
+def facade_server(db: LegacyDatabase, workers: int, log_dir: Path, audit_delivery: str = "spool", threads: int | None = None) -> Server:
     """``fhir-facade serve`` as the README deploys it, configured through the environment.
 
     Access control on (auth_mode builtin) and the audit trail on, its state database
-    fresh under ``log_dir``. The bearer token is minted with ``fhir-facade token`` from the
+    fresh under ``log_dir``. SQLite: the demo file as ``demo_path``; a server: its URL as
+    ``database_url`` (the demo mapping is the default) and the token's signing key as
+    ``signing_key_path``. The bearer token is minted with ``fhir-facade token`` from the
     same data directory (signing key) and base URL the server uses, so the server accepts it.
     """
     port = free_port()
@@ -164,13 +169,19 @@ def facade_server(db: Path, workers: int, log_dir: Path, audit_delivery: str = "
         stale.unlink(missing_ok=True)  # one run's audit trail, verified at the end
     shutil.rmtree(state.with_name("state.sqlite-audit-spool"), ignore_errors=True)
     env = _clean_env(
-        FHIR_FACADE_DEMO_PATH=str(db),
+        FHIR_FACADE_DEMO_PATH=str(db.sqlite_path or log_dir / "unused-demo.sqlite"),
         FHIR_FACADE_STATE_URL=f"sqlite:///{state}",
         FHIR_FACADE_AUDIT_DELIVERY=audit_delivery,
         FHIR_FACADE_BASE_URL=f"http://{HOST}:{port}/fhir",
         XDG_DATA_HOME=str(log_dir / "data"),
+        **({"FHIR_FACADE_THREADS": str(threads)} if threads else {}),
     )
-    token = mint_token(env, scope="user/*.rs")
+    token = mint_token(env, scope="user/*.rs")  # as the demo: it creates the signing key in the data directory
+    if not db.sqlite_path:
+        # A real database: the façade needs its signing key configured; it is the demo's, just made.
+        del env["FHIR_FACADE_DEMO_PATH"]
+        key = log_dir / "data" / "fhir-facade" / "signing-key.pem"  # facade.config.data_home() under XDG_DATA_HOME
+        env.update(FHIR_FACADE_DATABASE_URL=db.url, FHIR_FACADE_SIGNING_KEY_PATH=str(key))
     return Server("façade", argv, env, port, log_dir / "facade.log", headers={"Authorization": f"Bearer {token}"})
 
 
@@ -202,11 +213,18 @@ def audit_state(facade: Server) -> dict:
     return {"records": result.count, "intact": result.ok, "problems": result.problems[:5]}
 
 
-def floor_server(db: Path, workers: int, log_dir: Path, headers: dict[str, str] | None = None) -> Server:
+def floor_server(
+    db: LegacyDatabase, workers: int, log_dir: Path, headers: dict[str, str] | None = None, threads: int | None = None
+) -> Server:
     """The floor gets the façade's headers too, and ignores them: it has no access control."""
     port = free_port()
-    argv = [sys.executable, "-m", "bench.floor", "--db", str(db), "--host", HOST, "--port", str(port), "--workers", str(workers)]
-    return Server("floor", argv, _clean_env(), port, log_dir / "floor.log", headers=headers)
+    argv = [sys.executable, "-m", "bench.floor", "--host", HOST, "--port", str(port), "--workers", str(workers)]
+    if threads:
+        argv += ["--threads", str(threads)]
+    if db.sqlite_path:
+        return Server("floor", [*argv, "--db", str(db.sqlite_path)], _clean_env(), port, log_dir / "floor.log", headers=headers)
+    env = _clean_env(BENCH_FLOOR_CONNECT=json.dumps(driver_args(db.url)))  # not on the command line: it may hold a password
+    return Server("floor", argv, env, port, log_dir / "floor.log", headers=headers)
 
 
 @contextlib.contextmanager

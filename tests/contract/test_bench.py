@@ -1,9 +1,11 @@
-"""The benchmark harness keeps working: ``python -m bench --quick`` end to end.
+"""The benchmark harness keeps working: ``python -m bench --quick`` end to end, on every engine.
 
 This never judges speed. It checks that every workload produced figures for
 both servers, and that the floor answers the same question as the façade
-(same resource types, ids and entry counts), so the ratio means something.
-Needs wrk: skipped when missing, except with CI=true where that is a failure.
+(same resource types, ids and entry counts, the same JSON), so the ratio means
+something, on SQLite and on the demo loaded into PostgreSQL and MariaDB.
+Needs wrk and, for those engines, the database servers: skipped when missing,
+except with CI=true where that is a failure.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+
+from bench import legacy
+from bench.floor import Floor
+from bench.servers import facade_server, floor_server
+from legacy_adapters.sources.demo.generate import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKLOADS = {
@@ -28,23 +36,47 @@ WORKLOADS = {
 }
 
 
-@pytest.fixture(scope="module")
-def quick(tmp_path_factory) -> dict:
+def _require(engine: str = "sqlite") -> None:
+    """Skip without wrk or the engine's server; under CI=true that is a failure."""
+    reason = None
     if shutil.which("wrk") is None:
         reason = "wrk is not installed (apt-get install -y wrk): the benchmark harness drives load with it"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the harness test must run, not skip)")
-        pytest.skip(reason)
-    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    else:
+        try:
+            legacy.check_service(engine)
+        except legacy.Unavailable as exc:
+            reason = str(exc)
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the harness test must run, not skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module", params=legacy.ENGINES)
+def quick(request, tmp_path_factory) -> dict:
+    engine = request.param
+    _require(engine)
+    out = tmp_path_factory.mktemp("bench") / f"quick-{engine}.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--engine", engine, "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
-    assert done.returncode == 0, f"python -m bench --quick failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, (
+        f"python -m bench --quick --engine {engine} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    )
     return json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_the_engine_is_reported(quick):
+    engine = quick["meta"]["engine"]
+    assert engine in legacy.ENGINES
+    assert {r["engine"] for r in quick["results"]} == {engine}
+    (label,) = quick["databases"].values()
+    assert label.startswith(engine) or (engine == "sqlite" and label.endswith(".sqlite"))
 
 
 def _result(quick: dict, name: str) -> dict:
@@ -109,8 +141,7 @@ def test_the_paging_walks_see_the_same_observations(quick):
 
 def test_one_workload_with_the_commit_audit_delivery(tmp_path):
     """``--workloads`` runs only those named; ``--audit-delivery commit`` reaches the façade."""
-    if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed (apt-get install -y wrk)")  # the quick fixture fails under CI=true
+    _require()
     out = tmp_path / "one.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--workloads", "patient_read", "--audit-delivery", "commit", "--json", str(out)],
@@ -127,3 +158,88 @@ def test_one_workload_with_the_commit_audit_delivery(tmp_path):
     assert audit["intact"] and audit["records"] >= document["results"][0]["facade"]["rps"]  # one per request, at least
     state = ROOT / "bench" / ".data" / "logs" / str(document["meta"]["sizes"][0]) / "state.sqlite"  # bench.data.DATA_DIR
     assert state.exists() and not state.with_name("state.sqlite-audit-spool").exists()  # committed, never spooled
+
+
+def _bench_names(engine: str) -> set[str]:
+    admin = sa.create_engine(legacy.service_url(engine), poolclass=sa.NullPool)
+    try:
+        with admin.connect() as conn:
+            query = "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'bench_demo_%'"
+            return set(conn.execute(sa.text(query)).scalars())
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_a_loaded_demo_is_dropped_unless_kept_and_a_kept_one_is_reused(engine, capsys):
+    _require(engine)
+    with legacy.database(engine, 20, seed=7) as db:
+        name = db.label.rpartition(" ")[2]
+        assert name == legacy.database_name(20, 7, keep=False) and name in _bench_names(engine)
+        with sa.create_engine(db.url, poolclass=sa.NullPool).connect() as conn:
+            assert conn.execute(sa.text("SELECT COUNT(*) FROM pt_master")).scalar() >= 20
+    assert name not in _bench_names(engine)  # dropped at the end of the run
+    kept = legacy.database_name(20, 7, keep=True)
+    try:
+        with legacy.database(engine, 20, seed=7, keep=True) as first:
+            assert first.label.endswith(kept)
+        assert "loading the demo" in capsys.readouterr().out
+        with legacy.database(engine, 20, seed=7, keep=True) as again:
+            assert again.url == first.url
+        assert "reusing" in capsys.readouterr().out  # the second run found it loaded
+        assert kept in _bench_names(engine)
+    finally:
+        legacy.drop(engine, kept)
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_the_floor_reads_vital_signs_in_batches_as_sqlite_reads_them_whole(engine, tmp_path):
+    """On a server the floor reads vital-signs rows a page at a time (its drivers buffer a whole
+    result); whatever the batch, it yields what the SQLite floor yields reading lazily."""
+    _require(engine)
+    path = tmp_path / "demo.sqlite"
+    generate(str(path), patients=20, seed=7)
+    on_file = Floor({"path": str(path)})
+    (patient,) = on_file.execute(
+        "SELECT p.pt_guid FROM pt_master p JOIN vitals v ON v.pt_seq = p.pt_seq GROUP BY p.pt_guid ORDER BY COUNT(*) DESC LIMIT 1"
+    ).fetchone()
+    branches = frozenset(range(1, 9))
+
+    def stream(floor: Floor, cursor: tuple | None, batch: int) -> list:
+        return [(key.position(), resource) for key, resource in floor._vitals(patient, branches, cursor, batch)]
+
+    expected = stream(on_file, None, 1)
+    assert len(expected) > 20
+    middle = tuple(expected[len(expected) // 2][0])
+    with legacy.database(engine, 20, seed=7) as db:
+        on_server = Floor(legacy.driver_args(db.url))
+        for batch in (1, 3, 51):
+            assert stream(on_server, None, batch) == expected
+            assert stream(on_server, middle, batch) == expected[len(expected) // 2 + 1 :]
+
+
+def test_threads_reach_both_servers(tmp_path):
+    """``--threads`` sets the gthread threads of the façade and of the floor alike."""
+    path = tmp_path / "demo.sqlite"
+    generate(str(path), patients=5)
+    db = legacy.LegacyDatabase("sqlite", f"sqlite:///{path}", path.name, path)
+    facade = facade_server(db, 1, tmp_path / "logs", threads=2)
+    floor = floor_server(db, 1, tmp_path / "logs", threads=2)
+    assert facade.env["FHIR_FACADE_THREADS"] == "2"
+    assert floor.argv[floor.argv.index("--threads") + 1] == "2"
+    assert "FHIR_FACADE_THREADS" not in facade_server(db, 1, tmp_path / "default").env  # the façade's default
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_roundtrips_counts_the_messages_each_server_sends(engine):
+    """``python -m bench.roundtrips``: one statement per floor read, at least as many from the façade."""
+    from bench import roundtrips
+
+    _require(engine)
+    figures = {f["workload"]: f for f in roundtrips.count(engine, 20, samples=2, show=True)}
+    assert set(figures) == set(roundtrips.WORKLOADS)
+    read = figures["patient_read"]
+    assert read["floor"] == 1 and b"SELECT p.pt_guid" in read["floor_messages"][0]
+    assert figures["patient_everything"]["floor"] == 3  # Patient, allergies, conditions
+    for f in figures.values():
+        assert f["facade"] >= f["floor"] >= 1, f
