@@ -24,9 +24,10 @@ from bench.servers import ROOT, Server, facade_command, free_port
 
 PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
-# What a `shell` block may hold: commands CI itself runs, or that start a server.
+# What a `shell` block may hold: commands CI itself runs, that start a server, or benchmarks
+# (minutes of load; tests/contract/test_bench.py runs their quick form).
 NOT_RUN_HERE = re.compile(
-    r"^(python3 -m venv|pip install|\. \.venv|fhir-facade serve|pytest|ruff|mypy|mkdocs build|nox|pre-commit|FHIR_FACADE_\w+=)"
+    r"^(python3 -m venv|pip install|\. \.venv|fhir-facade serve|pytest|ruff|mypy|mkdocs build|nox|pre-commit|FHIR_FACADE_\w+=|python -m bench\b)"
 )
 # A wrapper around curl: the body goes to stdout as usual (pipes keep working), then a check.
 PRELUDE = r"""
