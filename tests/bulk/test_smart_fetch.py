@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,35 @@ from support.bulk_client import searched_ids
 from support.smart_flow import AssertionSigner, LiveServer, make_app, make_settings, register
 
 # smart-fetch's default filter when it exports Observation (its --no-default-filters turns it off)
+# The resource types of US Core 6.1 (its server CapabilityStatement).
+US_CORE_TYPES = {
+    "AllergyIntolerance",
+    "CarePlan",
+    "CareTeam",
+    "Condition",
+    "Coverage",
+    "Device",
+    "DiagnosticReport",
+    "DocumentReference",
+    "Encounter",
+    "Goal",
+    "Immunization",
+    "Location",
+    "Medication",
+    "MedicationDispense",
+    "MedicationRequest",
+    "Observation",
+    "Organization",
+    "Patient",
+    "Practitioner",
+    "PractitionerRole",
+    "Procedure",
+    "Provenance",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "ServiceRequest",
+    "Specimen",
+}
 DEFAULT_CATEGORIES = "social-history,vital-signs,imaging,laboratory,survey,exam,procedure,therapy,activity"
 
 
@@ -93,3 +123,22 @@ def test_smart_fetch_group_export(live, tmp_path):
     assert sorted(p["id"] for p in found["Patient"]) == sorted(women)
     expected = [i for p in women for i in searched_ids(client, "Condition", access, f"patient={p}")]
     assert sorted(c["id"] for c in found["Condition"]) == sorted(expected)
+
+
+def test_smart_fetch_crawl_skips_no_us_core_type(live, tmp_path):
+    """smart-fetch's REST crawl (per patient, per type) skips each type the server does not list:
+    no US Core type may be among them, and what it saves equals what search returns."""
+    server, client_id, key_file, signer = live
+    out = tmp_path / "crawl"
+    command = ["smart-fetch", "crawl", "--fhir-url", server.base, "--smart-client-id", client_id, "--smart-key", str(key_file), str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    skipped = set(re.findall(r"Skipping (\w+) because the server does not support it", done.stdout + done.stderr))
+    assert not skipped & US_CORE_TYPES, skipped
+    found = _downloaded(out)
+    assert {"DocumentReference", "Device", "MedicationDispense", "ServiceRequest", "Specimen"} <= set(found), set(found)
+    access = _token(server, client_id, signer)
+    client = server.app.test_client()
+    for resource_type, saved in found.items():
+        query = f"category={DEFAULT_CATEGORIES}" if resource_type == "Observation" else ""
+        assert sorted(r["id"] for r in saved) == sorted(searched_ids(client, resource_type, access, query)), resource_type
