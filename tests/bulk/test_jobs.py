@@ -117,6 +117,64 @@ def test_files_rotate_at_the_configured_size(bulk_demo, tmp_path_factory, mint):
     app.extensions["fhir_facade"].close()
 
 
+@pytest.fixture
+def pg_state(postgres_url):
+    """A fresh state schema on PostgreSQL, with a pool large enough for concurrent callers."""
+    schema = f"fhir_facade_bulk_{os.getpid()}"
+    admin = sa.create_engine(postgres_url, poolclass=sa.NullPool)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = sa.create_engine(with_search_path(postgres_url, schema), pool_size=10)
+    try:
+        create_state_tables(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _simultaneous_kick_offs(store: JobStore, client_id: str, callers: int, limit: int) -> list:
+    """``callers`` threads asking for a job at the same instant; the jobs they got (None: refused)."""
+    start = threading.Barrier(callers)
+    got: list = []
+    lock = threading.Lock()
+
+    def kick_off() -> None:
+        start.wait()
+        job = store.create(client_id, "u", {"types": []}, {}, limit=limit)
+        with lock:
+            got.append(job)
+
+    threads = [threading.Thread(target=kick_off) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return got
+
+
+@pytest.mark.parametrize("state", ["postgresql", "sqlite"])
+def test_simultaneous_kick_offs_never_pass_the_limit(state, request, tmp_path):
+    """The limit is checked and the job inserted as one atomic step: simultaneous kick-offs of
+    one client never get more than ``limit`` unfinished jobs between them."""
+    if state == "postgresql":
+        engine = request.getfixturevalue("pg_state")
+    else:
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}", connect_args={"timeout": 15})
+        create_state_tables(engine)
+    store = JobStore(engine)
+    for round_number in range(8):
+        got = _simultaneous_kick_offs(store, f"client-{round_number}", callers=8, limit=2)
+        assert sum(job is not None for job in got) == 2, f"round {round_number}"
+        unfinished = [job for job in store.all(f"client-{round_number}") if job.status == "queued"]
+        assert len(unfinished) == 2
+    other = store.create("another", "u", {"types": []}, {}, limit=2)
+    assert other is not None  # the lock is per client: others are not held up
+
+
 def test_postgresql_leases_skip_locked_jobs(postgres_url):
     """Many runners claiming at once on PostgreSQL: each job is claimed exactly once."""
     schema = f"fhir_facade_bulk_{os.getpid()}"
