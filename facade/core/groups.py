@@ -1,9 +1,11 @@
 """FHIR Group from the mapping's ``groups``: each a name and its members as a Patient search.
 
 Served beside the legacy types through the adapter contract (read, search by ``_id`` and
-``name``), so a bulk client can see who a ``Group/[id]/$export`` covers. The members are not
-listed in the resource (a group may hold most of the hospital); they are the Patient search,
-paged like any other (:meth:`GroupAdapter.members`), and the export walks them in batches.
+``name``), so a bulk client can see who a ``Group/[id]/$export`` covers. The resource says how
+many members the group has (``quantity``, one SQL count) and lists them as ``member[]`` (one
+page of the Patient search) up to ``MEMBER_LIMIT``; a larger group lists its first members
+and is tagged SUBSETTED, since a group may hold most of the hospital. The export walks the
+same search in batches (:meth:`GroupAdapter.members`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from urllib.parse import parse_qsl
 
+from facade.core.subsetting import SUBSETTED
 from facade.errors import CannotEnforce, FacadeError, NotFound, UnsupportedParameter
 from facade.search.params import MissingValue, SearchParamDef, StringValue, TokenValue
 from facade.search.parser import parse_search
@@ -24,6 +27,7 @@ CATALOGUE = {
     "name": SearchParamDef("name", "string", description="Start of the group's name"),
 }
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+MEMBER_LIMIT = 1000  # members listed in the resource; past it, Group/[id]/$export lists them all
 
 
 class GroupAdapter:
@@ -50,7 +54,7 @@ class GroupAdapter:
 
     def read(self, resource_type: str, resource_id: str) -> dict | None:
         group = self._groups.get(resource_id)
-        return _resource(resource_id, group) if group is not None else None
+        return self._resource(resource_id, group) if group is not None else None
 
     def search(self, request: SearchRequest) -> Page:
         if request.restrictions:
@@ -71,7 +75,7 @@ class GroupAdapter:
                 found = [g for g in found if any(self._groups[g]["name"].lower().startswith(s) for s in starts)]
         start = found.index(request.cursor[0]) + 1 if request.cursor and request.cursor[0] in found else 0
         chosen = found[start : start + request.count]
-        page = Page(resources=[_resource(g, self._groups[g]) for g in chosen])
+        page = Page(resources=[self._resource(g, self._groups[g]) for g in chosen])
         if request.total == "accurate" or request.summary_count:
             page.total = len(found)
         if start + request.count < len(found) and chosen:
@@ -86,6 +90,15 @@ class GroupAdapter:
             raise NotFound(f"Group/{group_id} is not known")
         return self._query(replace(request, cursor=cursor, count=count))
 
-
-def _resource(group_id: str, group: Mapping[str, str]) -> dict:
-    return {"resourceType": "Group", "id": group_id, "name": group["name"], "type": "person", "actual": True}
+    def _resource(self, group_id: str, group: Mapping[str, str]) -> dict:
+        """The Group with its ``quantity`` and ``member[]``: two statements (a count and one page
+        of the members' search), whatever the group's size."""
+        page = self._query(replace(self._members[group_id], count=MEMBER_LIMIT, total="accurate"))
+        resource: dict = {"resourceType": "Group", "id": group_id}
+        if page.next_cursor is not None:  # not every member is listed
+            resource["meta"] = {"tag": [SUBSETTED]}
+        resource.update({"type": "person", "actual": True, "name": group["name"], "quantity": page.total or 0})
+        members = [{"entity": {"reference": f"Patient/{patient['id']}"}} for patient in page.resources]
+        if members:
+            resource["member"] = members
+        return resource

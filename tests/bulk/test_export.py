@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
+from facade.core import groups
 from support.bulk_client import download, export, kick_off, local, resources, searched_ids, token, wait
 from support.smart_tokens import bearer
+from support.sql_statements import count_statements
 
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
 
@@ -182,6 +184,29 @@ def test_patient_parameter_in_post_keeps_to_those_compartments(client, mint):
     assert subjects <= {f"Patient/{p}" for p in chosen}
     expected = sum(len(searched_ids(client, "Observation", access, f"patient={p}")) for p in chosen)
     assert len(found["Observation"]) == expected
+
+
+def test_a_group_lists_its_members_in_sql(app, client, mint, monkeypatch):
+    """Group read carries ``quantity`` and ``member[]`` (references to the Patients of the
+    group's search), from a count and one page: never a statement per member."""
+    access = token(mint)
+    women = searched_ids(client, "Patient", access, "gender=female")
+    engine = app.extensions["fhir_facade"].service.adapter.engine
+    with count_statements(engine) as statements:
+        group = client.get("/fhir/Group/women", headers=bearer(access)).get_json()
+    assert len(statements) == 2 and len(women) > 2
+    get_fhir_model_class("Group").model_validate(group)
+    assert (group["type"], group["actual"], group["quantity"]) == ("person", True, len(women))
+    assert sorted(m["entity"]["reference"] for m in group["member"]) == sorted(f"Patient/{p}" for p in women)
+    assert "meta" not in group
+    bundle = client.get("/fhir/Group?_id=women", headers=bearer(access)).get_json()
+    assert bundle["entry"][0]["resource"]["quantity"] == len(women)
+    # a group larger than the listing limit says how many it has and that the list is partial
+    monkeypatch.setattr(groups, "MEMBER_LIMIT", 2)
+    group = client.get("/fhir/Group/women", headers=bearer(access)).get_json()
+    get_fhir_model_class("Group").model_validate(group)
+    assert group["quantity"] == len(women) and len(group["member"]) == 2
+    assert group["meta"]["tag"][0]["code"] == "SUBSETTED"
 
 
 def test_group_read_search_and_export_of_its_members(client, mint):
