@@ -44,6 +44,7 @@ bulk_job = sa.Table(
     sa.Column("error", sa.Text),  # why a failed job failed (no PHI: an error class and its message)
     sa.Column("finished_at", sa.Float),
     sa.Column("expires_at", sa.Float),
+    sa.Column("polled_at", sa.Float),  # the client's last status poll that was answered (see ``poll``)
     sa.Index("ix_bulk_job_status", "status", "lease_until"),
     sa.Index("ix_bulk_job_client", "client_id", "status"),
 )
@@ -146,6 +147,18 @@ class JobStore:
         if client_id is not None and (row.client_id or "") != client_id:
             return None
         return Job.from_row(row)
+
+    def poll(self, job_id: str, interval: float) -> bool:
+        """Record a status poll; False when the last answered one was under ``interval`` seconds
+        ago. One conditional UPDATE, so polls arriving at once on several workers count once."""
+        now = time.time()
+        with self.engine.begin() as connection:
+            done = connection.execute(
+                bulk_job.update()
+                .where(bulk_job.c.id == job_id, sa.or_(bulk_job.c.polled_at.is_(None), bulk_job.c.polled_at <= now - interval))
+                .values(polled_at=now)
+            )
+        return done.rowcount == 1
 
     def all(self, client_id: str | None = None) -> list[Job]:
         query = sa.select(bulk_job).order_by(bulk_job.c.created_at)

@@ -51,6 +51,24 @@ def test_a_client_past_its_concurrent_jobs_gets_429(manual_app, mint):
         _bulk(manual_app).jobs.cancel(job.id)
 
 
+def test_polling_faster_than_retry_after_gets_429(manual_app, mint):
+    """A status poll of a running job sooner than half its Retry-After after the last answered
+    one is 429 with Retry-After; a client waiting what it is told is always answered."""
+    client = manual_app.test_client()
+    access = token(mint, client_id="eager")
+    location = local(kick_off(client, "$export", access, _type="Patient").headers["Content-Location"])
+    first = client.get(location, headers=bearer(access))
+    assert first.status_code == 202
+    eager = client.get(location, headers=bearer(access))
+    assert eager.status_code == 429 and eager.headers["Retry-After"] == first.headers["Retry-After"] == "1"
+    assert eager.get_json()["issue"][0]["code"] == "throttled"
+    assert client.get(location, headers=bearer(token(mint, client_id="other"))).status_code == 404  # not 429: not theirs
+    for _ in range(3):  # waiting the Retry-After, less some jitter, is always fine
+        time.sleep(int(first.headers["Retry-After"]) * 0.6)
+        assert client.get(location, headers=bearer(access)).status_code == 202
+    _bulk(manual_app).jobs.cancel(local(location).rsplit("/", 1)[1])
+
+
 @pytest.mark.parametrize(
     ("path", "params", "die_after"),
     [
