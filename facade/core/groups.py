@@ -1,11 +1,12 @@
 """FHIR Group from the mapping's ``groups``: each a name and its members as a Patient search.
 
 Served beside the legacy types through the adapter contract (read, search by ``_id`` and
-``name``), so a bulk client can see who a ``Group/[id]/$export`` covers. The resource says how
-many members the group has (``quantity``, one SQL count) and lists them as ``member[]`` (one
-page of the Patient search) up to ``MEMBER_LIMIT``; a larger group lists its first members
-and is tagged SUBSETTED, since a group may hold most of the hospital. The export walks the
-same search in batches (:meth:`GroupAdapter.members`).
+``name``), so a bulk client can see who a ``Group/[id]/$export`` covers. The service adds
+(:meth:`GroupAdapter.with_members`) how many members the group has (``quantity``, one SQL count)
+and lists them as ``member[]`` (one page of the Patient search) up to ``MEMBER_LIMIT``: a larger
+group lists its first members and is tagged SUBSETTED, since a group may hold most of the
+hospital. Both are narrowed by the reader's Patient access, so a Group never names a patient the
+token may not read. The export walks the same search in batches (:meth:`GroupAdapter.members`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class GroupAdapter:
 
     def read(self, resource_type: str, resource_id: str) -> dict | None:
         group = self._groups.get(resource_id)
-        return self._resource(resource_id, group) if group is not None else None
+        return _resource(resource_id, group) if group is not None else None
 
     def search(self, request: SearchRequest) -> Page:
         if request.restrictions:
@@ -75,7 +76,7 @@ class GroupAdapter:
                 found = [g for g in found if any(self._groups[g]["name"].lower().startswith(s) for s in starts)]
         start = found.index(request.cursor[0]) + 1 if request.cursor and request.cursor[0] in found else 0
         chosen = found[start : start + request.count]
-        page = Page(resources=[self._resource(g, self._groups[g]) for g in chosen])
+        page = Page(resources=[_resource(g, self._groups[g]) for g in chosen])
         if request.total == "accurate" or request.summary_count:
             page.total = len(found)
         if start + request.count < len(found) and chosen:
@@ -90,15 +91,25 @@ class GroupAdapter:
             raise NotFound(f"Group/{group_id} is not known")
         return self._query(replace(request, cursor=cursor, count=count))
 
-    def _resource(self, group_id: str, group: Mapping[str, str]) -> dict:
+    def is_mine(self, resource: dict) -> bool:
+        return resource.get("resourceType") == "Group" and resource.get("id") in self._groups
+
+    def with_members(self, resource: dict, narrow: Callable[[SearchRequest], SearchRequest | None]) -> dict:
         """The Group with its ``quantity`` and ``member[]``: two statements (a count and one page
-        of the members' search), whatever the group's size."""
-        page = self._query(replace(self._members[group_id], count=MEMBER_LIMIT, total="accurate"))
-        resource: dict = {"resourceType": "Group", "id": group_id}
+        of the members' search), whatever the group's size. ``narrow``: the members' search as
+        the reader may run it on Patient, or None when it may not (then neither is given)."""
+        request = narrow(replace(self._members[resource["id"]], count=MEMBER_LIMIT, total="accurate"))
+        if request is None:
+            return resource
+        page = self._query(request)
+        listed = dict(resource)
         if page.next_cursor is not None:  # not every member is listed
-            resource["meta"] = {"tag": [SUBSETTED]}
-        resource.update({"type": "person", "actual": True, "name": group["name"], "quantity": page.total or 0})
-        members = [{"entity": {"reference": f"Patient/{patient['id']}"}} for patient in page.resources]
-        if members:
-            resource["member"] = members
-        return resource
+            listed["meta"] = {**resource.get("meta", {}), "tag": [SUBSETTED]}
+        listed["quantity"] = page.total or 0
+        if page.resources:
+            listed["member"] = [{"entity": {"reference": f"Patient/{patient['id']}"}} for patient in page.resources]
+        return listed
+
+
+def _resource(group_id: str, group: Mapping[str, str]) -> dict:
+    return {"resourceType": "Group", "id": group_id, "type": "person", "actual": True, "name": group["name"]}

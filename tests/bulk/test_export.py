@@ -209,6 +209,25 @@ def test_a_group_lists_its_members_in_sql(app, client, mint, monkeypatch):
     assert group["meta"]["tag"][0]["code"] == "SUBSETTED"
 
 
+def test_a_group_names_only_the_patients_the_token_may_read(client, mint):
+    """Members are narrowed by the reader's Patient access: a granular scope sees only its
+    patients, a token without Patient access sees neither members nor their number."""
+    men_only = token(mint, "system/Group.rs system/Patient.rs?gender=male")
+    group = client.get("/fhir/Group/women", headers=bearer(men_only)).get_json()
+    assert group["quantity"] == 0 and "member" not in group
+    old = token(mint, "system/Group.rs system/Patient.rs?birthdate=lt1950-01-01")
+    expected = searched_ids(client, "Patient", token(mint), "gender=female&birthdate=lt1950-01-01")
+    assert expected
+    group = client.get("/fhir/Group/women", headers=bearer(old)).get_json()
+    assert sorted(m["entity"]["reference"] for m in group.get("member", [])) == sorted(f"Patient/{p}" for p in expected)
+    assert group["quantity"] == len(expected)
+    no_patients = token(mint, "system/Group.rs")
+    group = client.get("/fhir/Group/women", headers=bearer(no_patients)).get_json()
+    assert group["id"] == "women" and "member" not in group and "quantity" not in group
+    bundle = client.get("/fhir/Group", headers=bearer(no_patients)).get_json()
+    assert all("member" not in e["resource"] for e in bundle["entry"])
+
+
 def test_group_read_search_and_export_of_its_members(client, mint):
     access = token(mint)
     group = client.get("/fhir/Group/women", headers=bearer(access)).get_json()
