@@ -118,6 +118,20 @@ def test_type_and_since(client, mint):
     assert later["output"][0]["count"] + earlier["output"][0]["count"] == len(patients)
 
 
+def test_group_since_applies_to_every_member_alike(client, mint):
+    """As docs/bulk-export.md says: no whole compartments for members, whenever they joined
+    (the legacy data cannot tell when that was); each member's resources changed since."""
+    access = token(mint)
+    women = searched_ids(client, "Patient", access, "gender=female")
+    conditions = resources(client, export(client, "Group/women/$export", access, _type="Condition"), access)["Condition"]
+    middle = sorted(c["meta"]["lastUpdated"] for c in conditions)[len(conditions) // 2]
+    manifest = export(client, "Group/women/$export", access, _type="Condition", _since=middle)
+    later = resources(client, manifest, access)["Condition"]
+    expected = {c["id"] for c in conditions if c["meta"]["lastUpdated"] > middle}
+    assert {c["id"] for c in later} == expected and 0 < len(expected) < len(conditions)
+    assert {c["subject"]["reference"] for c in later} <= {f"Patient/{w}" for w in women}
+
+
 def test_type_filter_is_the_search_engine_ored_per_type(client, mint):
     access = token(mint)
     labs = export(client, "$export", access, _type="Observation", _typeFilter=f"Observation?category={LAB}")
