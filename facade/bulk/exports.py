@@ -19,6 +19,10 @@ from facade.bulk.runner import ExportRunner
 from facade.errors import NotFound, TooManyRequests
 
 POLL_SECONDS = 1  # Retry-After while a job runs: exports of the demo take seconds
+# A status poll of a running job sooner than this after the last answered one gets 429. Half the
+# Retry-After, so a client that waits what it is told (smart-fetch does) never meets it, whatever
+# the jitter of its timer and of the network.
+EARLY_POLL_SECONDS = POLL_SECONDS / 2
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class BulkExports:
     def status(self, job_id: str, access: Access, base_url: str) -> Status:
         job = self.job(job_id, access)
         if job.status not in (COMPLETE, FAILED):
+            if not self.jobs.poll(job.id, EARLY_POLL_SECONDS):
+                raise TooManyRequests(f"Poll at most every {POLL_SECONDS} s (Retry-After)", retry_after=POLL_SECONDS)
             self.runner.start()  # this process runs exports too, and takes over abandoned ones
             return Status(job, False)
         return Status(job, True, manifest(job, base_url, self.root) if job.status == COMPLETE else None)

@@ -23,6 +23,7 @@ from facade.state import metadata
 
 QUEUED, RUNNING, COMPLETE, FAILED, CANCELLED = "queued", "running", "complete", "failed", "cancelled"
 UNFINISHED = (QUEUED, RUNNING)
+_LOCK_SPACE = 0x0B17  # advisory locks of kick-offs: (this space, a hash of the client id)
 
 bulk_job = sa.Table(
     "bulk_job",
@@ -43,6 +44,7 @@ bulk_job = sa.Table(
     sa.Column("error", sa.Text),  # why a failed job failed (no PHI: an error class and its message)
     sa.Column("finished_at", sa.Float),
     sa.Column("expires_at", sa.Float),
+    sa.Column("polled_at", sa.Float),  # the client's last status poll that was answered (see ``poll``)
     sa.Index("ix_bulk_job_status", "status", "lease_until"),
     sa.Index("ix_bulk_job_client", "client_id", "status"),
 )
@@ -106,25 +108,33 @@ class JobStore:
             created_at=now,
             transaction_time=datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
+        unfinished = (
+            sa.select(sa.func.count())
+            .select_from(bulk_job)
+            .where(bulk_job.c.client_id == client_id, bulk_job.c.status.in_(UNFINISHED))
+            .scalar_subquery()
+        )
+        values = {
+            "id": job.id,
+            "client_id": client_id,
+            "status": QUEUED,
+            "request_url": request_url,
+            "request": orjson.dumps(request).decode(),
+            "grant": orjson.dumps(grant).decode(),
+            "created_at": now,
+            "transaction_time": job.transaction_time,
+            "outputs": "[]",
+        }
+        # The count and the insert are one statement, so SQLite (which takes its write lock before
+        # the statement reads) never lets two kick-offs both pass. PostgreSQL reads a snapshot, so
+        # simultaneous kick-offs of one client first queue on a lock of their own.
+        row = sa.select(*(sa.literal(value, bulk_job.c[name].type) for name, value in values.items())).where(unfinished < limit)
         with self.engine.begin() as connection:
-            busy = connection.execute(
-                sa.select(sa.func.count()).select_from(bulk_job).where(bulk_job.c.client_id == client_id, bulk_job.c.status.in_(UNFINISHED))
-            ).scalar_one()
-            if busy >= limit:
-                return None
-            connection.execute(
-                bulk_job.insert().values(
-                    id=job.id,
-                    client_id=client_id,
-                    status=QUEUED,
-                    request_url=request_url,
-                    request=orjson.dumps(request).decode(),
-                    grant=orjson.dumps(grant).decode(),
-                    created_at=now,
-                    transaction_time=job.transaction_time,
-                    outputs="[]",
-                )
-            )
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_SPACE, sa.func.hashtext(client_id))))
+            done = connection.execute(bulk_job.insert().from_select(list(values), row))
+        if done.rowcount != 1:
+            return None
         return job
 
     def get(self, job_id: str, client_id: str | None = None) -> Job | None:
@@ -137,6 +147,18 @@ class JobStore:
         if client_id is not None and (row.client_id or "") != client_id:
             return None
         return Job.from_row(row)
+
+    def poll(self, job_id: str, interval: float) -> bool:
+        """Record a status poll; False when the last answered one was under ``interval`` seconds
+        ago. One conditional UPDATE, so polls arriving at once on several workers count once."""
+        now = time.time()
+        with self.engine.begin() as connection:
+            done = connection.execute(
+                bulk_job.update()
+                .where(bulk_job.c.id == job_id, sa.or_(bulk_job.c.polled_at.is_(None), bulk_job.c.polled_at <= now - interval))
+                .values(polled_at=now)
+            )
+        return done.rowcount == 1
 
     def all(self, client_id: str | None = None) -> list[Job]:
         query = sa.select(bulk_job).order_by(bulk_job.c.created_at)

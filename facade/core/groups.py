@@ -1,9 +1,12 @@
 """FHIR Group from the mapping's ``groups``: each a name and its members as a Patient search.
 
 Served beside the legacy types through the adapter contract (read, search by ``_id`` and
-``name``), so a bulk client can see who a ``Group/[id]/$export`` covers. The members are not
-listed in the resource (a group may hold most of the hospital); they are the Patient search,
-paged like any other (:meth:`GroupAdapter.members`), and the export walks them in batches.
+``name``), so a bulk client can see who a ``Group/[id]/$export`` covers. The service adds
+(:meth:`GroupAdapter.with_members`) how many members the group has (``quantity``, one SQL count)
+and lists them as ``member[]`` (one page of the Patient search) up to ``MEMBER_LIMIT``: a larger
+group lists its first members and is tagged SUBSETTED, since a group may hold most of the
+hospital. Both are narrowed by the reader's Patient access, so a Group never names a patient the
+token may not read. The export walks the same search in batches (:meth:`GroupAdapter.members`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from urllib.parse import parse_qsl
 
+from facade.core.subsetting import SUBSETTED
 from facade.errors import CannotEnforce, FacadeError, NotFound, UnsupportedParameter
 from facade.search.params import MissingValue, SearchParamDef, StringValue, TokenValue
 from facade.search.parser import parse_search
@@ -24,6 +28,7 @@ CATALOGUE = {
     "name": SearchParamDef("name", "string", description="Start of the group's name"),
 }
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+MEMBER_LIMIT = 1000  # members listed in the resource; past it, Group/[id]/$export lists them all
 
 
 class GroupAdapter:
@@ -86,6 +91,25 @@ class GroupAdapter:
             raise NotFound(f"Group/{group_id} is not known")
         return self._query(replace(request, cursor=cursor, count=count))
 
+    def is_mine(self, resource: dict) -> bool:
+        return resource.get("resourceType") == "Group" and resource.get("id") in self._groups
+
+    def with_members(self, resource: dict, narrow: Callable[[SearchRequest], SearchRequest | None]) -> dict:
+        """The Group with its ``quantity`` and ``member[]``: two statements (a count and one page
+        of the members' search), whatever the group's size. ``narrow``: the members' search as
+        the reader may run it on Patient, or None when it may not (then neither is given)."""
+        request = narrow(replace(self._members[resource["id"]], count=MEMBER_LIMIT, total="accurate"))
+        if request is None:
+            return resource
+        page = self._query(request)
+        listed = dict(resource)
+        if page.next_cursor is not None:  # not every member is listed
+            listed["meta"] = {**resource.get("meta", {}), "tag": [SUBSETTED]}
+        listed["quantity"] = page.total or 0
+        if page.resources:
+            listed["member"] = [{"entity": {"reference": f"Patient/{patient['id']}"}} for patient in page.resources]
+        return listed
+
 
 def _resource(group_id: str, group: Mapping[str, str]) -> dict:
-    return {"resourceType": "Group", "id": group_id, "name": group["name"], "type": "person", "actual": True}
+    return {"resourceType": "Group", "id": group_id, "type": "person", "actual": True, "name": group["name"]}

@@ -23,7 +23,7 @@ from facade.core.everything import everything
 from facade.core.groups import GroupAdapter
 from facade.core.includes import fetch_includes
 from facade.core.subsetting import element_sets
-from facade.errors import Forbidden, NotFound
+from facade.errors import CannotEnforce, Forbidden, NotFound
 from facade.search.cursor import resume
 from facade.search.docref import docref_search
 from facade.search.everything import parse_everything
@@ -116,6 +116,19 @@ class FhirService:
         """A page of a mapped group's Patients (for ``Group/[id]/$export``)."""
         return self.groups.members(group_id, cursor, count)
 
+    def _group_members(self, resource: dict, access: Access) -> dict:
+        """A mapping's Group with the members this token may read (others: unchanged)."""
+        if self._adapters.get("Group") is not self.groups or not self.groups.is_mine(resource):
+            return resource
+
+        def narrow(request: SearchRequest) -> SearchRequest | None:
+            try:
+                return access.narrow(request, "search")
+            except (Forbidden, CannotEnforce):  # the token reads no Patient (or cannot here): no members
+                return None
+
+        return self.groups.with_members(resource, narrow)
+
     def _runner_for_others(self, access: Access) -> Callable[[SearchRequest], Page]:
         """Lookups made on the client's behalf (includes, $everything's types): a type the token
         does not grant contributes nothing instead of failing the whole request."""
@@ -147,6 +160,7 @@ class FhirService:
             resource = page.resources[0] if page.resources else None
         if resource is None:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
+        resource = self._group_members(resource, access)
         return Result(resource, _returned([resource]), resource_id if resource_type == "Patient" else None)
 
     def search(
@@ -178,6 +192,7 @@ class FhirService:
         # The page reports the ids its _include parameters point at, so each include is one lookup.
         forward = tuple(dict.fromkeys(i.param for i in request.includes if not i.reverse))
         page = self._query(replace(request, references=forward) if forward else request)
+        page.resources = [self._group_members(r, access) for r in page.resources]
         included, warnings = fetch_includes(self._runner_for_others(access), request.includes, page)
         bundle = searchset(request, page, base_url, included=included, warnings=warnings)
         return Result(bundle, _returned([*page.resources, *included]))

@@ -217,7 +217,8 @@ def bulk_kickoff() -> dict:
 def bulk_status() -> dict:
     running = {"description": "In progress", "headers": {"X-Progress": _HEADER, "Retry-After": _HEADER}}
     done = {"description": "The manifest", "headers": {"Expires": _HEADER}, "content": {"application/json": {"schema": _OBJECT}}}
-    return {"200": done, "202": running, "500": OUTCOME, **ERRORS}
+    eager = {"description": "Polled sooner than half the Retry-After after the last poll", "headers": {"Retry-After": _HEADER}, **OUTCOME}
+    return {"200": done, "202": running, "429": eager, "500": OUTCOME, **ERRORS}
 
 
 def bulk_cancel() -> dict:

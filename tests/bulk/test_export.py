@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
+from facade.core import groups
 from support.bulk_client import download, export, kick_off, local, resources, searched_ids, token, wait
 from support.smart_tokens import bearer
+from support.sql_statements import count_statements
 
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
 
@@ -116,6 +118,20 @@ def test_type_and_since(client, mint):
     assert later["output"][0]["count"] + earlier["output"][0]["count"] == len(patients)
 
 
+def test_group_since_applies_to_every_member_alike(client, mint):
+    """As docs/bulk-export.md says: no whole compartments for members, whenever they joined
+    (the legacy data cannot tell when that was); each member's resources changed since."""
+    access = token(mint)
+    women = searched_ids(client, "Patient", access, "gender=female")
+    conditions = resources(client, export(client, "Group/women/$export", access, _type="Condition"), access)["Condition"]
+    middle = sorted(c["meta"]["lastUpdated"] for c in conditions)[len(conditions) // 2]
+    manifest = export(client, "Group/women/$export", access, _type="Condition", _since=middle)
+    later = resources(client, manifest, access)["Condition"]
+    expected = {c["id"] for c in conditions if c["meta"]["lastUpdated"] > middle}
+    assert {c["id"] for c in later} == expected and 0 < len(expected) < len(conditions)
+    assert {c["subject"]["reference"] for c in later} <= {f"Patient/{w}" for w in women}
+
+
 def test_type_filter_is_the_search_engine_ored_per_type(client, mint):
     access = token(mint)
     labs = export(client, "$export", access, _type="Observation", _typeFilter=f"Observation?category={LAB}")
@@ -182,6 +198,48 @@ def test_patient_parameter_in_post_keeps_to_those_compartments(client, mint):
     assert subjects <= {f"Patient/{p}" for p in chosen}
     expected = sum(len(searched_ids(client, "Observation", access, f"patient={p}")) for p in chosen)
     assert len(found["Observation"]) == expected
+
+
+def test_a_group_lists_its_members_in_sql(app, client, mint, monkeypatch):
+    """Group read carries ``quantity`` and ``member[]`` (references to the Patients of the
+    group's search), from a count and one page: never a statement per member."""
+    access = token(mint)
+    women = searched_ids(client, "Patient", access, "gender=female")
+    engine = app.extensions["fhir_facade"].service.adapter.engine
+    with count_statements(engine) as statements:
+        group = client.get("/fhir/Group/women", headers=bearer(access)).get_json()
+    assert len(statements) == 2 and len(women) > 2
+    get_fhir_model_class("Group").model_validate(group)
+    assert (group["type"], group["actual"], group["quantity"]) == ("person", True, len(women))
+    assert sorted(m["entity"]["reference"] for m in group["member"]) == sorted(f"Patient/{p}" for p in women)
+    assert "meta" not in group
+    bundle = client.get("/fhir/Group?_id=women", headers=bearer(access)).get_json()
+    assert bundle["entry"][0]["resource"]["quantity"] == len(women)
+    # a group larger than the listing limit says how many it has and that the list is partial
+    monkeypatch.setattr(groups, "MEMBER_LIMIT", 2)
+    group = client.get("/fhir/Group/women", headers=bearer(access)).get_json()
+    get_fhir_model_class("Group").model_validate(group)
+    assert group["quantity"] == len(women) and len(group["member"]) == 2
+    assert group["meta"]["tag"][0]["code"] == "SUBSETTED"
+
+
+def test_a_group_names_only_the_patients_the_token_may_read(client, mint):
+    """Members are narrowed by the reader's Patient access: a granular scope sees only its
+    patients, a token without Patient access sees neither members nor their number."""
+    men_only = token(mint, "system/Group.rs system/Patient.rs?gender=male")
+    group = client.get("/fhir/Group/women", headers=bearer(men_only)).get_json()
+    assert group["quantity"] == 0 and "member" not in group
+    old = token(mint, "system/Group.rs system/Patient.rs?birthdate=lt1950-01-01")
+    expected = searched_ids(client, "Patient", token(mint), "gender=female&birthdate=lt1950-01-01")
+    assert expected
+    group = client.get("/fhir/Group/women", headers=bearer(old)).get_json()
+    assert sorted(m["entity"]["reference"] for m in group.get("member", [])) == sorted(f"Patient/{p}" for p in expected)
+    assert group["quantity"] == len(expected)
+    no_patients = token(mint, "system/Group.rs")
+    group = client.get("/fhir/Group/women", headers=bearer(no_patients)).get_json()
+    assert group["id"] == "women" and "member" not in group and "quantity" not in group
+    bundle = client.get("/fhir/Group", headers=bearer(no_patients)).get_json()
+    assert all("member" not in e["resource"] for e in bundle["entry"])
 
 
 def test_group_read_search_and_export_of_its_members(client, mint):

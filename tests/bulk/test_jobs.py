@@ -51,6 +51,24 @@ def test_a_client_past_its_concurrent_jobs_gets_429(manual_app, mint):
         _bulk(manual_app).jobs.cancel(job.id)
 
 
+def test_polling_faster_than_retry_after_gets_429(manual_app, mint):
+    """A status poll of a running job sooner than half its Retry-After after the last answered
+    one is 429 with Retry-After; a client waiting what it is told is always answered."""
+    client = manual_app.test_client()
+    access = token(mint, client_id="eager")
+    location = local(kick_off(client, "$export", access, _type="Patient").headers["Content-Location"])
+    first = client.get(location, headers=bearer(access))
+    assert first.status_code == 202
+    eager = client.get(location, headers=bearer(access))
+    assert eager.status_code == 429 and eager.headers["Retry-After"] == first.headers["Retry-After"] == "1"
+    assert eager.get_json()["issue"][0]["code"] == "throttled"
+    assert client.get(location, headers=bearer(token(mint, client_id="other"))).status_code == 404  # not 429: not theirs
+    for _ in range(3):  # waiting the Retry-After, less some jitter, is always fine
+        time.sleep(int(first.headers["Retry-After"]) * 0.6)
+        assert client.get(location, headers=bearer(access)).status_code == 202
+    _bulk(manual_app).jobs.cancel(local(location).rsplit("/", 1)[1])
+
+
 @pytest.mark.parametrize(
     ("path", "params", "die_after"),
     [
@@ -115,6 +133,64 @@ def test_files_rotate_at_the_configured_size(bulk_demo, tmp_path_factory, mint):
     assert all(size <= 64 * 1024 + 4096 for size in sizes)  # closed at the first line past the size
     assert sum(o["count"] for o in files) == len(searched_ids(client, "Observation", access))
     app.extensions["fhir_facade"].close()
+
+
+@pytest.fixture
+def pg_state(postgres_url):
+    """A fresh state schema on PostgreSQL, with a pool large enough for concurrent callers."""
+    schema = f"fhir_facade_bulk_{os.getpid()}"
+    admin = sa.create_engine(postgres_url, poolclass=sa.NullPool)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine = sa.create_engine(with_search_path(postgres_url, schema), pool_size=10)
+    try:
+        create_state_tables(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _simultaneous_kick_offs(store: JobStore, client_id: str, callers: int, limit: int) -> list:
+    """``callers`` threads asking for a job at the same instant; the jobs they got (None: refused)."""
+    start = threading.Barrier(callers)
+    got: list = []
+    lock = threading.Lock()
+
+    def kick_off() -> None:
+        start.wait()
+        job = store.create(client_id, "u", {"types": []}, {}, limit=limit)
+        with lock:
+            got.append(job)
+
+    threads = [threading.Thread(target=kick_off) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return got
+
+
+@pytest.mark.parametrize("state", ["postgresql", "sqlite"])
+def test_simultaneous_kick_offs_never_pass_the_limit(state, request, tmp_path):
+    """The limit is checked and the job inserted as one atomic step: simultaneous kick-offs of
+    one client never get more than ``limit`` unfinished jobs between them."""
+    if state == "postgresql":
+        engine = request.getfixturevalue("pg_state")
+    else:
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}", connect_args={"timeout": 15})
+        create_state_tables(engine)
+    store = JobStore(engine)
+    for round_number in range(8):
+        got = _simultaneous_kick_offs(store, f"client-{round_number}", callers=8, limit=2)
+        assert sum(job is not None for job in got) == 2, f"round {round_number}"
+        unfinished = [job for job in store.all(f"client-{round_number}") if job.status == "queued"]
+        assert len(unfinished) == 2
+    other = store.create("another", "u", {"types": []}, {}, limit=2)
+    assert other is not None  # the lock is per client: others are not held up
 
 
 def test_postgresql_leases_skip_locked_jobs(postgres_url):
