@@ -2,7 +2,7 @@
 
 Thin, like the identified API's: name the interaction for the audit (marked sandbox, with the
 policy and key id; the token's purpose joins them), check the token against the sandbox's own
-audience, call the sandbox service, render. Only backend (system) tokens issued for the
+audience, call the sandbox service (or its exports), render. Only backend (system) tokens issued for the
 sandbox are accepted; a token for the identified API is refused here (401), and one for the
 sandbox is refused there.
 """
@@ -12,11 +12,15 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from facade.access.grant import Access
-from facade.errors import Forbidden, UnsupportedMediaType
+from facade.bulk.exports import counts
+from facade.core.service import Result
+from facade.errors import Forbidden, UnsupportedMediaType, operation_outcome
+from facade.sandbox.export import SandboxExports
 from facade.sandbox.service import SandboxService
 from facade.smart.discovery import smart_configuration as smart_document
 from facade.web import audit_hook
 from facade.web.auth import request_access
+from facade.web.bulk_routes import file_response, kickoff_pairs, prefer, status_response
 from facade.web.rendering import fhir_response, negotiate
 from facade.web.routes import FORM, _operation_pairs, _pretty, _strict
 from facade.web.state import facade_state
@@ -26,6 +30,12 @@ def _sandbox() -> SandboxService:
     sandbox = facade_state().sandbox
     assert sandbox is not None  # the blueprint is registered only with it
     return sandbox
+
+
+def _exports() -> SandboxExports:
+    exports = facade_state().sandbox_exports
+    assert exports is not None  # registered with the sandbox, since exports are always built
+    return exports
 
 
 def _base() -> str:
@@ -90,6 +100,50 @@ def blueprint(path: str) -> Blueprint:
         pairs = list(request.args.items(multi=True)) + list(request.form.items(multi=True))
         result = _sandbox().search(resource_type, pairs, _base(), access, strict=_strict(request))
         return _render(audit_hook.done(result).body)
+
+    # -- Bulk $export (the export engine's jobs, through the policy: facade/sandbox/export.py) --
+
+    def kickoff(level: str) -> Response:
+        query = request.query_string.decode(errors="replace")
+        _begin("export", {"system": "*", "patient": "Patient"}[level], query=query)
+        access = _access()
+        request_url = _base() + request.path.removeprefix(path) + (f"?{query}" if query else "")  # as the client sent it
+        job = _exports().kick_off(
+            level,
+            kickoff_pairs(request),
+            access,
+            request_url,
+            lenient="handling=lenient" in prefer(request),
+            post=request.method == "POST",
+        )
+        audit_hook.done(Result({}, detail={"job": job.id, "types": job.request["types"]}))
+        outcome = operation_outcome("information", "informational", f"Export {job.id} accepted; poll the Content-Location")
+        return fhir_response(outcome, 202, headers={"Content-Location": f"{_base()}/$export-poll/{job.id}"})
+
+    @blp.route("/$export", methods=["GET", "POST"])
+    def export_system() -> Response:
+        return kickoff("system")
+
+    @blp.route("/Patient/$export", methods=["GET", "POST"])
+    def export_patient() -> Response:
+        return kickoff("patient")
+
+    @blp.get("/$export-poll/<job_id>")
+    def export_status(job_id: str) -> Response:
+        _begin("export-status", "*", resource_id=job_id)
+        return status_response(_exports().status(job_id, _access(), _base()))
+
+    @blp.delete("/$export-poll/<job_id>")
+    def export_cancel(job_id: str) -> Response:
+        _begin("export-cancel", "*", resource_id=job_id)
+        job = _exports().cancel(job_id, _access())
+        audit_hook.done(Result({}, detail={"job": job.id, "counts": counts(job)}))
+        return fhir_response(operation_outcome("information", "informational", f"Export {job.id} cancelled"), 202)
+
+    @blp.get("/$export-file/<job_id>/<name>")
+    def export_file(job_id: str, name: str) -> Response:
+        _begin("export-download", "*", resource_id=job_id)
+        return file_response(job_id, name, *_exports().file(job_id, name, _access()))
 
     @blp.get("/<resource_type>/<resource_id>")
     def read(resource_type: str, resource_id: str) -> Response:
