@@ -199,7 +199,7 @@ def _pseudonym(sandbox: SandboxService, resource_type: str, legacy_id: str) -> s
 def _rows(service: FhirService, resource_type: str, access: Access, page_size: int) -> Iterator[dict]:
     cursor = None
     while True:
-        page = service.search(resource_type, _params(page_size, cursor), "", access).body
+        page = service.search(resource_type, [("_sort", "_id"), *_params(page_size, cursor)], "", access).body  # the export's order
         yield from (e["resource"] for e in page.get("entry", ()) if e["search"]["mode"] == "match")
         cursor = _next(page)
         if cursor is None:
