@@ -148,7 +148,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     if smart is not None:
         app.register_blueprint(smart_endpoints.blueprint())
     if sandbox is not None:
-        app.register_blueprint(sandbox_blueprint(settings.sandbox_path))
+        api.register_blueprint(sandbox_blueprint(settings.sandbox_path))
     # Every state table (tokens, revocations, the audit trail) is created once, before the first
     # request is served; building the app touches no database, so it starts while one is down.
     app.before_request(frame_chunked_body)  # first: nothing may read a body before it is framed

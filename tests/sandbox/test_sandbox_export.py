@@ -210,3 +210,12 @@ def _references(node) -> list[str]:
     if isinstance(node, list):
         return [ref for value in node for ref in _references(value)]
     return []
+
+
+def test_openapi_documents_the_sandbox_export(client):
+    paths = client.get("/fhir/openapi.json").get_json()["paths"]
+    kickoff = paths["/sandbox/fhir/$export"]["get"]
+    names = {p["name"] for p in kickoff["parameters"]}
+    assert {"_type", "_typeFilter", "_elements"} <= names and not names & {"_since", "_until"}
+    assert "/sandbox/fhir/$export-poll/{job_id}" in paths and "/sandbox/fhir/$export-file/{job_id}/{name}" in paths
+    assert not [p for p in paths if p.startswith("/sandbox/fhir/Group")]
