@@ -96,11 +96,12 @@ def test_a_patients_resources_are_as_sandbox_search_shows_them(exported, client,
     assert compared > 5
 
 
-def test_sandbox_metadata_offers_export_and_no_group(client):
+def test_sandbox_metadata_offers_export_and_no_group(client, sandbox_headers):
     statement = client.get("/sandbox/fhir/metadata").get_json()
     assert {"name": "export"}.items() <= statement["rest"][0]["operation"][0].items()
     operations = {t["type"]: [o["name"] for o in t.get("operation", ())] for t in statement["rest"][0]["resource"]}
     assert "export" in operations["Patient"] and "Group" not in operations
+    assert client.get("/sandbox/fhir/Group/1/$export", headers=sandbox_headers).status_code == 404
 
 
 def test_tokens_of_the_other_audience_are_refused(client, exported, sandbox_headers, identified_headers):
