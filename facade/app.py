@@ -25,6 +25,8 @@ from facade.config import Settings
 from facade.core.service import FhirService
 from facade.core.terminology import TerminologyService
 from facade.errors import UpstreamUnavailable
+from facade.sandbox.export import SandboxExports
+from facade.sandbox.export import shaper as export_shaper
 from facade.sandbox.keys import SandboxKey, load_sandbox_key
 from facade.sandbox.policy import load_policy
 from facade.sandbox.service import SandboxService
@@ -119,9 +121,11 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
         terminology=_terminology_service(source, terminology),
         smart=smart,
         oauth=OAuthServer(smart) if smart is not None else None,
-        bulk=build_bulk(settings, service, state_store),
+        bulk=build_bulk(settings, service, state_store, sandbox),
         sandbox=sandbox,
     )
+    if sandbox is not None and state.bulk is not None:
+        state.sandbox_exports = SandboxExports(state.bulk, sandbox)
     if sandbox is not None:  # its own audience: identified tokens are refused there, its tokens here
         state.sandbox_auth = build_authenticator(
             settings, sandbox.inner.catalogues.__getitem__, _jwks_of(smart), state_store.engine, audiences=settings.sandbox_base_urls
@@ -144,7 +148,7 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     if smart is not None:
         app.register_blueprint(smart_endpoints.blueprint())
     if sandbox is not None:
-        app.register_blueprint(sandbox_blueprint(settings.sandbox_path))
+        api.register_blueprint(sandbox_blueprint(settings.sandbox_path))
     # Every state table (tokens, revocations, the audit trail) is created once, before the first
     # request is served; building the app touches no database, so it starts while one is down.
     app.before_request(frame_chunked_body)  # first: nothing may read a body before it is framed
@@ -161,9 +165,10 @@ def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None =
     return app
 
 
-def build_bulk(settings: Settings, service: FhirService, state_store: StateStore) -> BulkExports:
+def build_bulk(settings: Settings, service: FhirService, state_store: StateStore, sandbox: SandboxService | None = None) -> BulkExports:
     """The export service: jobs in the state database, read through the REST search path, from
-    ``[bulk] database_url`` (a read-only replica) when it is set."""
+    ``[bulk] database_url`` (a read-only replica) when it is set. The sandbox's jobs are written
+    through its policy (:func:`facade.sandbox.export.shaper`)."""
     exporter = service
     if settings.bulk_database_url:
         replica = SqlAdapter(
@@ -176,6 +181,7 @@ def build_bulk(settings: Settings, service: FhirService, state_store: StateStore
         exporter.group_members,
         page_size=settings.bulk_page_size,
         max_bytes=settings.bulk_file_bytes,
+        shaper=export_shaper(sandbox),
     )
     root = Path(settings.bulk_directory)
     jobs = JobStore(state_store.engine, expiry=settings.bulk_expiry)

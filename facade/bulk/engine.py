@@ -30,6 +30,8 @@ from legacy_adapters.protocol import Page
 PATIENT_BATCH = 200  # patients named in one compartment clause
 Query = Callable[[SearchRequest], Page]  # an already narrowed request → one page
 Members = Callable[[str, tuple | None, int], Page]  # group id, cursor, count → a page of its Patients
+Shape = Callable[[list[dict]], list[dict]]  # one page's resources → what is written (e.g. de-identified)
+Shaper = Callable[[Job], Shape | None]  # a job → its page transform, if it has one
 
 
 class Stopped(Exception):
@@ -69,8 +71,12 @@ class ExportEngine:
         *,
         page_size: int = 1000,
         max_bytes: int = 100 * 1024 * 1024,
+        shaper: Shaper | None = None,
     ):
+        """``shaper``: the transform, if any, a job's pages go through before they are written
+        (the sandbox's jobs: its policy); it may raise to fail a job it cannot honour."""
         self.query = query
+        self.shaper = shaper
         self.catalogues = catalogues
         self.members = members
         self.page_size = page_size
@@ -80,6 +86,7 @@ class ExportEngine:
         """Export from the job's last position; ``checkpoint(position, outputs, progress)`` returns
         False to stop. Returns the outputs (files) once every type is done."""
         request = ExportRequest.from_json(job.request)
+        shape = self.shaper(job) if self.shaper is not None else None
         access = access_for(job.grant, self.catalogues.__getitem__)
         files = NdjsonFiles(directory, self.max_bytes, job.outputs)
         progress = Progress.from_json(job.position)
@@ -89,7 +96,8 @@ class ExportEngine:
                 resource_type = request.types[index]
                 written = sum(o["count"] for o in files.outputs if o["type"] == resource_type)
                 for position, page in self._pages(request, access, resource_type, progress):
-                    lines = [orjson.dumps(subset(r, keep[resource_type]) if keep else r) + b"\n" for r in page.resources]
+                    shown = shape(page.resources) if shape is not None else page.resources
+                    lines = [orjson.dumps(subset(r, keep[resource_type]) if keep else r) + b"\n" for r in shown]
                     files.write(resource_type, lines)
                     written += len(lines)
                     files.sync()

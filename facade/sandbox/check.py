@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 from facade.access.grant import Access
 from facade.core.service import FhirService
 from facade.sandbox.deid import REDACTED
+from facade.sandbox.keys import SandboxKeyError
 from facade.sandbox.service import SandboxService
 from legacy_adapters.mapping.fhirdefs import DATE_TYPES, elements
 
@@ -157,6 +158,52 @@ def check_everything(identified: FhirService, sandbox: SandboxService, *, limit:
             for element, kind in _residuals(original, shown, shown["resourceType"], known):
                 found[(element, kind)] += 1
     return _report(found, resources)
+
+
+def check_export(identified: FhirService, sandbox: SandboxService, shown: Mapping[str, Iterable[dict]], *, page_size: int = 500) -> Report:
+    """Findings in resources the sandbox wrote out (an export's files: type → resources in file
+    order, which is the legacy id's, like the identified API's pages), each beside the identified
+    answer for its row; a resource with no such row is a finding too."""
+    known = Identifiers()
+    found: Counter[tuple[str, str]] = Counter()
+    resources = 0
+    everyone = Access.unrestricted()
+    for resource_type in sorted(shown, key=lambda t: (FIRST.index(t) if t in FIRST else len(FIRST), t)):
+        known._seen.clear()
+        legacy = _rows(identified, resource_type, everyone, page_size)
+        for resource in shown[resource_type]:
+            resources += 1
+            for original in legacy:  # rows the export withheld are passed over
+                known.legacy_ids.add(original["id"])
+                known.collect(original, resource_type)
+                if _pseudonym(sandbox, resource_type, original["id"]) == resource.get("id"):
+                    break
+            else:
+                found[(resource_type, "not in the identified answer")] += 1
+                continue
+            for element, kind in _residuals(original, resource, resource_type, known):
+                found[(element, kind)] += 1
+        for original in legacy:  # everyone's identifiers, for the types checked next
+            known.legacy_ids.add(original["id"])
+            known.collect(original, resource_type)
+    return _report(found, resources)
+
+
+def _pseudonym(sandbox: SandboxService, resource_type: str, legacy_id: str) -> str | None:
+    try:
+        return sandbox.deid.pseudonym(resource_type, legacy_id)
+    except SandboxKeyError:  # an id too long for a pseudonym: the sandbox withholds its row
+        return None
+
+
+def _rows(service: FhirService, resource_type: str, access: Access, page_size: int) -> Iterator[dict]:
+    cursor = None
+    while True:
+        page = service.search(resource_type, [("_sort", "_id"), *_params(page_size, cursor)], "", access).body  # the export's order
+        yield from (e["resource"] for e in page.get("entry", ()) if e["search"]["mode"] == "match")
+        cursor = _next(page)
+        if cursor is None:
+            return
 
 
 def _everything(service: FhirService | SandboxService, patient: str, page_size: int) -> list[dict]:

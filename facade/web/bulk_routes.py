@@ -19,7 +19,7 @@ from flask import Request, Response, request
 from flask_smorest import Blueprint
 
 from facade.access.grant import Access
-from facade.bulk.exports import POLL_SECONDS, BulkExports, counts
+from facade.bulk.exports import POLL_SECONDS, BulkExports, Status, counts
 from facade.core.service import Result
 from facade.errors import InvalidRequest, UnsupportedMediaType, operation_outcome
 from facade.web import audit_hook, openapi_docs
@@ -42,11 +42,11 @@ def _base() -> str:
     return facade_state().settings.public_base_url
 
 
-def _prefer(req: Request) -> list[str]:
+def prefer(req: Request) -> list[str]:
     return [p.strip().lower() for p in req.headers.get("Prefer", "").split(",") if p.strip()]
 
 
-def _kickoff_pairs(req: Request) -> list[tuple[str, str]]:
+def kickoff_pairs(req: Request) -> list[tuple[str, str]]:
     """Query parameters, plus a POSTed Parameters resource (``patient`` as valueReference)."""
     pairs = list(req.args.items(multi=True))
     if req.method != "POST" or not req.content_length:
@@ -91,10 +91,10 @@ def make_bulk_blueprint() -> Blueprint:
         request_url = _base() + request.path.removeprefix("/fhir") + (f"?{query}" if query else "")  # as the client sent it
         job = _bulk().kick_off(
             level,
-            _kickoff_pairs(request),
+            kickoff_pairs(request),
             access,
             request_url,
-            lenient="handling=lenient" in _prefer(request),
+            lenient="handling=lenient" in prefer(request),
             group_id=group_id,
             post=request.method == "POST",
         )
@@ -123,19 +123,7 @@ def make_bulk_blueprint() -> Blueprint:
     @blp.doc(summary="Bulk Data status: 202 while running, then the manifest", responses=openapi_docs.bulk_status())
     def export_status(job_id: str) -> Response:
         audit_hook.begin("export-status", "*", resource_id=job_id)
-        status = _bulk().status(job_id, request_access(), _base())
-        job = status.job
-        audit_hook.done(Result({}, detail={"job": job.id, "status": job.status, "counts": counts(job)}))
-        if not status.done:
-            response = Response(status=202)
-            response.headers.update({"X-Progress": (job.progress or "queued")[:99], "Retry-After": str(POLL_SECONDS)})
-            return response
-        if status.manifest is None:  # the job failed
-            outcome = operation_outcome("error", "exception", job.error or "The export failed")
-            return fhir_response(outcome, 500)
-        response = fhir_response(status.manifest, 200, media_type="application/json")
-        response.headers["Expires"] = formatdate(job.expires_at or 0, usegmt=True)
-        return response
+        return status_response(_bulk().status(job_id, request_access(), _base()))
 
     @blp.route("/$export-poll/<job_id>", methods=["DELETE"])
     @blp.doc(summary="Bulk Data cancel: 202, then the status is 404", responses=openapi_docs.bulk_cancel())
@@ -149,19 +137,39 @@ def make_bulk_blueprint() -> Blueprint:
     @blp.doc(summary="Bulk Data output file (NDJSON)", responses=openapi_docs.bulk_file())
     def export_file(job_id: str, name: str) -> Response:
         audit_hook.begin("export-download", "*", resource_id=job_id)
-        path, entry = _bulk().file(job_id, name, request_access())
-        audit_hook.done(Result({}, detail={"job": job_id, "file": name, "type": entry["type"], "count": entry.get("count")}))
-        media = "application/fhir+ndjson"
-        if accepts_gzip(request.headers.get("Accept-Encoding")):
-            response = Response(_gzipped(path), mimetype=media, direct_passthrough=True)
-            response.headers["Content-Encoding"] = "gzip"
-        else:
-            response = Response(_chunks(path), mimetype=media, direct_passthrough=True)
-            response.headers["Content-Length"] = str(path.stat().st_size)
-        response.vary.add("Accept-Encoding")
-        return response
+        return file_response(job_id, name, *_bulk().file(job_id, name, request_access()))
 
     return blp
+
+
+def status_response(status: Status) -> Response:
+    """202 with progress while the job runs; then its manifest (200), or why it failed (500)."""
+    job = status.job
+    audit_hook.done(Result({}, detail={"job": job.id, "status": job.status, "counts": counts(job)}))
+    if not status.done:
+        response = Response(status=202)
+        response.headers.update({"X-Progress": (job.progress or "queued")[:99], "Retry-After": str(POLL_SECONDS)})
+        return response
+    if status.manifest is None:  # the job failed
+        outcome = operation_outcome("error", "exception", job.error or "The export failed")
+        return fhir_response(outcome, 500)
+    response = fhir_response(status.manifest, 200, media_type="application/json")
+    response.headers["Expires"] = formatdate(job.expires_at or 0, usegmt=True)
+    return response
+
+
+def file_response(job_id: str, name: str, path: Path, entry: dict) -> Response:
+    """One output file, streamed (gzip-compressed when the client accepts it), audited."""
+    audit_hook.done(Result({}, detail={"job": job_id, "file": name, "type": entry["type"], "count": entry.get("count")}))
+    media = "application/fhir+ndjson"
+    if accepts_gzip(request.headers.get("Accept-Encoding")):
+        response = Response(_gzipped(path), mimetype=media, direct_passthrough=True)
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = Response(_chunks(path), mimetype=media, direct_passthrough=True)
+        response.headers["Content-Length"] = str(path.stat().st_size)
+    response.vary.add("Accept-Encoding")
+    return response
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

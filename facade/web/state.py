@@ -24,6 +24,7 @@ from legacy_adapters.protocol import LegacyAdapter
 
 if TYPE_CHECKING:
     from facade.bulk.exports import BulkExports
+    from facade.sandbox.export import SandboxExports
     from facade.web.auth import Authenticator
     from facade.web.smart.oauth import OAuthServer
 
@@ -43,6 +44,7 @@ class FacadeState:
     bulk: BulkExports | None = None  # $export (facade/bulk)
     sandbox: SandboxService | None = None  # the de-identified API (settings.sandbox_enabled)
     sandbox_auth: Authenticator | None = None  # its token checking: its own audience
+    sandbox_exports: SandboxExports | None = None  # its $export (facade/sandbox/export.py)
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _prepared: bool = False
     _prepare_lock: threading.Lock = field(default_factory=threading.Lock)
