@@ -234,12 +234,12 @@ class Floor:
         if category in (None, "laboratory"):
             streams.append(self._labs(patient, loinc, cursor, count + 1))
         if category in (None, "vital-signs"):
-            branches = frozenset(b for b, v in enumerate(fhir.VARIANTS, 1) if loinc in (None, v[1]))
+            branches = frozenset(b for b, v in enumerate(fhir.VARIANTS, 1) if loinc is None or loinc in fhir.variant_codes(v))
             if branches:
                 streams.append(self._vitals(patient, branches, cursor, count + 1))
         if category in (None, "social-history") and loinc in (None, fhir.SMOKING_LOINC) and patient is not None:
             streams.append(self._smoking(patient, cursor, count + 1))
-        # Façade order: date descending, then branch (lab 0, vitals 1..8, smoking 9), then id.
+        # Façade order: date descending, then branch (lab 0, vitals 1..9, smoking 10), then id.
         merged = heapq.merge(*streams, key=lambda item: item[0])
         page = list(itertools.islice(merged, count + 1))
         for stream in streams:

@@ -11,6 +11,7 @@ files (LOINC and problem-code displays, UCUM units), read once at start.
 from __future__ import annotations
 
 import csv
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -28,19 +29,49 @@ GENDER = {"M": "male", "F": "female", "U": "unknown"}
 MARITAL = {"S": "Never Married", "M": "Married", "D": "Divorced", "W": "Widowed"}
 LAB_STATUS = {"F": "final", "P": "preliminary", "C": "corrected", "X": "cancelled"}
 INTERP = {"H": "High", "L": "Low", "N": "Normal"}
+US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+# Registration pick lists -> OMB categories (CDC race & ethnicity codes), unknown/declined -> null flavors.
+CDCREC = "urn:oid:2.16.840.1.113883.6.238"
+NULL_FLAVOR = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
+RACE = {
+    "W": (CDCREC, "2106-3", "White"),
+    "B": (CDCREC, "2054-5", "Black or African American"),
+    "A": (CDCREC, "2028-9", "Asian"),
+    "I": (CDCREC, "1002-5", "American Indian or Alaska Native"),
+    "P": (CDCREC, "2076-8", "Native Hawaiian or Other Pacific Islander"),
+    "O": (CDCREC, "2131-1", "Other Race"),
+    "U": (NULL_FLAVOR, "UNK", "Unknown"),
+    "D": (NULL_FLAVOR, "ASKU", "Asked but no answer"),
+}
+ETHNICITY = {
+    "H": (CDCREC, "2135-2", "Hispanic or Latino"),
+    "N": (CDCREC, "2186-5", "Not Hispanic or Latino"),
+    "U": (NULL_FLAVOR, "UNK", "Unknown"),
+    "D": (NULL_FLAVOR, "ASKU", "Asked but no answer"),
+}
+BIRTH_SEX = {"M": "M", "F": "F", "U": "UNK"}
+PATIENT_PROFILE = [US_CORE + "us-core-patient"]
+LAB_PROFILE = [US_CORE + "us-core-observation-lab", US_CORE + "us-core-observation-clinical-result"]
 
 # Vital-sign variants in the façade's branch order (branch 0 is lab_result):
-# name, LOINC, display, column index in VITALS_SQL, unit, UCUM code.
+# name, US Core profile, LOINC, display, column index in VITALS_COLUMNS, unit, UCUM code.
 VARIANTS = (
-    ("pulse", "8867-4", "Heart rate", 5, "beats/minute", "/min"),
-    ("resp", "9279-1", "Respiratory rate", 6, "breaths/minute", "/min"),
-    ("temp", "8310-5", "Body temperature", 7, "degF", "[degF]"),
-    ("weight", "29463-7", "Body weight", 8, "lb", "[lb_av]"),
-    ("height", "8302-2", "Body height", 9, "in", "[in_i]"),
-    ("spo2", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", 10, "%", "%"),
-    ("bmi", "39156-5", "Body mass index (BMI) [Ratio]", None, None, None),
-    ("bp", "85354-9", "Blood pressure panel with all children optional", None, None, None),
+    ("pulse", "us-core-heart-rate", "8867-4", "Heart rate", 5, "beats/minute", "/min"),
+    ("resp", "us-core-respiratory-rate", "9279-1", "Respiratory rate", 6, "breaths/minute", "/min"),
+    ("temp", "us-core-body-temperature", "8310-5", "Body temperature", 7, "degF", "[degF]"),
+    ("weight", "us-core-body-weight", "29463-7", "Body weight", 8, "lb", "[lb_av]"),
+    ("height", "us-core-body-height", "8302-2", "Body height", 9, "in", "[in_i]"),
+    ("headcirc", "us-core-head-circumference", "9843-4", "Head Occipital-frontal circumference", 12, "cm", "cm"),
+    ("spo2", "us-core-pulse-oximetry", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", 10, "%", "%"),
+    ("bmi", "us-core-bmi", "39156-5", "Body mass index (BMI) [Ratio]", None, None, None),
+    ("bp", "us-core-blood-pressure", "85354-9", "Blood pressure panel with all children optional", None, None, None),
 )
+# Pulse oximetry carries both codes its profile asks for.
+SPO2_CODING = [
+    {"system": LOINC, "code": "59408-5", "display": "Oxygen saturation in Arterial blood by Pulse oximetry"},
+    {"system": LOINC, "code": "2708-6", "display": "Oxygen saturation in Arterial blood"},
+]
+DATA_ABSENT = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}
 
 
 def s(value):
@@ -133,13 +164,54 @@ def _concept(standard: list[dict], local_system: str, local_code: str | None, di
 
 PATIENT_COLUMNS = (
     "p.pt_guid, p.upd_dttm, p.mrn, p.merged_to_seq, p.last_nm, p.first_nm, p.mid_init, p.phone_home, "
-    "p.sex_cd, p.dob, p.addr_line1, p.city, p.st_cd, p.zip_cd, p.mar_stat, s.pt_guid"
+    "p.sex_cd, p.dob, p.addr_line1, p.city, p.st_cd, p.zip_cd, p.mar_stat, s.pt_guid, p.race_cd, p.ethnic_cd, p.sex_birth"
 )
 
 
+def _omb(url: str, answer: tuple[str, str, str] | None) -> list[dict]:
+    """The US Core race or ethnicity extension for a pick-list answer; none for an unknown code."""
+    if answer is None:
+        return []
+    system, code, display = answer
+    return [
+        {
+            "url": url,
+            "extension": [
+                {"url": "ombCategory", "valueCoding": {"system": system, "code": code, "display": display}},
+                {"url": "text", "valueString": display},
+            ],
+        }
+    ]
+
+
 def patient(row: tuple) -> dict:
-    guid, updated, mrn, merged, last, first, mid, phone, sex, dob, addr, city, state, zip_cd, marital, survivor = map(s, row)
-    r = _base("Patient", guid, updated)
+    (
+        guid,
+        updated,
+        mrn,
+        merged,
+        last,
+        first,
+        mid,
+        phone,
+        sex,
+        dob,
+        addr,
+        city,
+        state,
+        zip_cd,
+        marital,
+        survivor,
+        race,
+        ethnic,
+        birth_sex,
+    ) = map(s, row)
+    r = _profiled("Patient", guid, updated, PATIENT_PROFILE)
+    extension = _omb(US_CORE + "us-core-race", RACE.get(race)) + _omb(US_CORE + "us-core-ethnicity", ETHNICITY.get(ethnic))
+    if birth_sex in BIRTH_SEX:
+        extension.append({"url": US_CORE + "us-core-birthsex", "valueCode": BIRTH_SEX[birth_sex]})
+    if extension:
+        r["extension"] = extension
     if mrn:
         r["identifier"] = [{"use": "usual", "type": MRN_TYPE, "system": "urn:fhir-facade:demo:mrn", "value": mrn}]
     r["active"] = merged is None
@@ -171,13 +243,54 @@ def patient(row: tuple) -> dict:
 
 LAB_COLUMNS = (
     "r.res_guid, r.upd_dttm, r.res_status, r.test_cd, t.test_desc, p.pt_guid, r.collect_dttm, "
-    "r.result_val, r.result_units, r.abn_flag, r.comments, t.ref_low, t.ref_high, t.dflt_units"
+    "r.result_val, r.result_units, r.abn_flag, r.comments, r.ref_rng, t.dflt_units"
 )
+
+# Printed reference ranges: '4.0-5.6' / '4 to 5.6' give low and high, '<200' a high, '>=60' a low;
+# the printed text is always kept. Numbers keep their printed precision (4.0 a decimal, 70 an integer).
+_NUMBER = r"[-+]?\d+(?:\.\d+)?"
+_BETWEEN = re.compile(rf"^\s*(?P<low>{_NUMBER})\s*(?:-|–|to)\s*(?P<high>{_NUMBER})\s*$", re.IGNORECASE)
+_BOUND = re.compile(rf"^\s*(?P<op><=|>=|<|>|≤|≥)\s*(?P<value>{_NUMBER})\s*$")
+
+
+def _number(text: str) -> int | float:
+    text = text.lstrip("+")
+    return float(text) if "." in text else int(text)
+
+
+def _bound(value: int | float, unit: str | None) -> dict:
+    if unit is None:
+        return {"value": value}
+    ucum = LAB_UCUM.get(unit)
+    return {"value": value, "unit": unit, "system": UCUM, "code": ucum} if ucum else {"value": value, "unit": unit}
+
+
+def reference_range(text: str | None, unit: str | None) -> dict | None:
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    low = high = None
+    if between := _BETWEEN.match(text):
+        low, high = _number(between["low"]), _number(between["high"])
+        if low > high:  # no range anyone meant: text only
+            low = high = None
+    elif bound := _BOUND.match(text):
+        if bound["op"] in ("<", "<=", "≤"):
+            high = _number(bound["value"])
+        else:
+            low = _number(bound["value"])
+    item = {}
+    if low is not None:
+        item["low"] = _bound(low, unit)
+    if high is not None:
+        item["high"] = _bound(high, unit)
+    item["text"] = text
+    return item
 
 
 def lab(row: tuple) -> dict:
-    guid, updated, status, test, desc, patient_guid, collected, value, units, flag, comments, low, high, ref_units = map(s, row)
-    r = _base("Observation", guid, updated)
+    guid, updated, status, test, desc, patient_guid, collected, value, units, flag, comments, printed, ref_units = map(s, row)
+    r = _profiled("Observation", guid, updated, LAB_PROFILE)
     r["status"] = LAB_STATUS.get(status, "unknown") if status else "unknown"
     r["category"] = LAB_CATEGORY
     code = _concept(LAB_CROSSWALK.get(test, ("", []))[1], "urn:fhir-facade:demo:lab-test", test, desc)
@@ -204,7 +317,7 @@ def lab(row: tuple) -> dict:
         ]
     if comments:
         r["note"] = [{"text": comments}]
-    ranges = _prune({"low": _prune({"value": low, "unit": ref_units}), "high": _prune({"value": high, "unit": ref_units})})
+    ranges = reference_range(printed, units if units is not None else ref_units)
     if ranges:
         r["referenceRange"] = [ranges]
     return r
@@ -212,9 +325,7 @@ def lab(row: tuple) -> dict:
 
 # --- Observation: vital signs (one wide row, one resource per measurement) ------------------
 
-VITALS_COLUMNS = (
-    "v.vs_guid, v.upd_dttm, p.pt_guid, v.taken_dttm, v.bp_sys, v.pulse, v.resp_rate, v.temp_f, v.wt_lb, v.ht_in, v.spo2, v.bp_dia"
-)
+VITALS_COLUMNS = "v.vs_guid, v.upd_dttm, p.pt_guid, v.taken_dttm, v.bp_sys, v.pulse, v.resp_rate, v.temp_f, v.wt_lb, v.ht_in, v.spo2, v.bp_dia, v.head_circ_cm"
 
 
 def _bp_component(loinc: str, display: str, value) -> dict:
@@ -224,12 +335,17 @@ def _bp_component(loinc: str, display: str, value) -> dict:
     }
 
 
+def variant_codes(variant: tuple) -> tuple[str, ...]:
+    """The LOINC codes a vital-sign variant answers a code search for."""
+    return (variant[2], "2708-6") if variant[0] == "spo2" else (variant[2],)
+
+
 def vitals(row: tuple, branches: frozenset[int] | None = None) -> list[tuple[int, dict]]:
     """(branch, Observation) for each measurement the row holds, in branch order."""
     guid, updated, patient_guid, taken = row[0], row[1], row[2], row[3]
     stamp, when = instant(updated), date_time(taken)
     out = []
-    for branch, (name, loinc, display, column, unit, ucum) in enumerate(VARIANTS, start=1):
+    for branch, (name, profile, loinc, display, column, unit, ucum) in enumerate(VARIANTS, start=1):
         if branches is not None and branch not in branches:
             continue
         if name == "bmi":
@@ -245,14 +361,16 @@ def vitals(row: tuple, branches: frozenset[int] | None = None) -> list[tuple[int
                 continue
             quantity = {"value": row[column], "unit": unit, "system": UCUM, "code": ucum}
         r = {"resourceType": "Observation", "id": f"{guid}-{name}"}
-        if stamp:
-            r["meta"] = {"lastUpdated": stamp}
+        r["meta"] = {"lastUpdated": stamp, "profile": [US_CORE + profile]} if stamp else {"profile": [US_CORE + profile]}
         r["status"] = "final"
         r["category"] = VITAL_CATEGORY
-        r["code"] = {"coding": [{"system": LOINC, "code": loinc, "display": display}], "text": display}
+        coding = SPO2_CODING if name == "spo2" else [{"system": LOINC, "code": loinc, "display": display}]
+        r["code"] = {"coding": coding, "text": display}
         r["subject"] = {"reference": f"Patient/{patient_guid}"}
         if when:
             r["effectiveDateTime"] = when
+        else:
+            r["_effectiveDateTime"] = DATA_ABSENT
         if quantity:
             r["valueQuantity"] = quantity
         if name == "bp":

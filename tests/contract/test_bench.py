@@ -243,3 +243,21 @@ def test_roundtrips_counts_the_messages_each_server_sends(engine):
     assert figures["patient_everything"]["floor"] == 3  # Patient, allergies, conditions
     for f in figures.values():
         assert f["facade"] >= f["floor"] >= 1, f
+
+
+@pytest.mark.parametrize(
+    "printed", ["4.0-5.6", " 4.0 - 5.6 ", "4 to 5.6", "70-99", "<200", "<=200", ">60", ">=60", "≤5", "10-5", "Neg", "SEE REPORT", "+3-7"]
+)
+@pytest.mark.parametrize("unit", ["mg/dL", "no such unit", None])
+def test_the_floors_reference_ranges_read_printed_text_as_the_mapping_does(printed, unit):
+    """The floor parses printed ranges by hand; the bulk and REST parity samples hold only the
+    demo's few range shapes, so every shape the rule knows is compared here."""
+    from bench import floor_fhir
+    from legacy_adapters.mapping.ranges import parse_range
+
+    expected = parse_range(printed, unit)
+    for bound in ("low", "high"):
+        if bound in expected and unit in floor_fhir.LAB_UCUM:
+            expected[bound] |= {"system": floor_fhir.UCUM, "code": floor_fhir.LAB_UCUM[unit]}
+    assert floor_fhir.reference_range(printed, unit) == expected
+    assert json.dumps(floor_fhir.reference_range(printed, unit)) == json.dumps(expected)  # same key order, 4.0 stays 4.0
