@@ -5,9 +5,23 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from legacy_adapters.sources.demo.generate import generate
 from legacy_adapters.sources.demo.showcase import showcase_patient
 from support.sandbox import POLICIES, SANDBOX, sandbox_app
 from support.smart_tokens import BASE, TokenMint, bearer
+
+# The sandbox tests walk every resource of their demo under both policies (every search page, every
+# patient's $everything, a whole export). The same generator at a quarter of the default size still
+# holds every kind of row and identifier, and keeps that exhaustive walk within CI's time; `fhir-facade
+# sandbox check` runs the same check over a demo of any size.
+SANDBOX_DEMO_PATIENTS = 250
+
+
+@pytest.fixture(scope="session")
+def demo_path(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("sandbox-demo") / "demo.sqlite")
+    generate(path, patients=SANDBOX_DEMO_PATIENTS)
+    return path
 
 
 @pytest.fixture(scope="module")
