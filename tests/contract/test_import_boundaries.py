@@ -57,6 +57,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     "facade.sandbox": (
         "facade.sandbox",
+        "facade.bulk",  # its export is the bulk engine's, shaped by the policy
         "facade.core",
         "facade.search",
         "facade.access",
