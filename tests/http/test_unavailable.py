@@ -156,6 +156,17 @@ def test_a_partitioned_postgres_is_503_within_the_configured_time(proxy, pg_demo
         _dispose(app)
 
 
+def _cut_in_bounded_time(engine: sa.Engine, proxy: TcpProxy) -> None:
+    """A statement on a connection whose packets stop is an outage within a few seconds."""
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT 1")).scalar() == 1
+        proxy.blackhole()
+        started = time.monotonic()
+        with pytest.raises(UpstreamUnavailable), legacy_errors():
+            connection.execute(sa.text("SELECT 2"))
+        assert time.monotonic() - started < 4
+
+
 @pytest.mark.postgres
 def test_a_statement_on_a_partitioned_postgres_connection_is_cut(proxy, pg_demo_url):
     from legacy_adapters.engines import create_legacy_engine
@@ -163,13 +174,7 @@ def test_a_statement_on_a_partitioned_postgres_connection_is_cut(proxy, pg_demo_
     proxy.start()
     engine = create_legacy_engine(_through(proxy, pg_demo_url), statement_timeout_ms=1000, network_timeout=1)
     try:
-        with engine.connect() as connection:
-            assert connection.execute(sa.text("SELECT 1")).scalar() == 1
-            proxy.blackhole()
-            started = time.monotonic()
-            with pytest.raises(UpstreamUnavailable), legacy_errors():
-                connection.execute(sa.text("SELECT 2"))
-            assert time.monotonic() - started < 4
+        _cut_in_bounded_time(engine, proxy)
     finally:
         proxy.stop()
         engine.dispose()
@@ -206,13 +211,7 @@ def test_a_partitioned_mariadb_is_an_outage_within_the_configured_time(mariadb_u
         url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False), statement_timeout_ms=1000, network_timeout=1
     )
     try:
-        with engine.connect() as connection:
-            assert connection.execute(sa.text("SELECT 1")).scalar() == 1
-            proxy.blackhole()
-            started = time.monotonic()
-            with pytest.raises(UpstreamUnavailable), legacy_errors():
-                connection.execute(sa.text("SELECT 2"))
-            assert time.monotonic() - started < 4
+        _cut_in_bounded_time(engine, proxy)
     finally:
         proxy.stop()
         engine.dispose()
