@@ -2,14 +2,21 @@
 
 The façade never writes to the system of record: SQLite files are opened with
 ``mode=ro`` (and ``query_only``), PostgreSQL sessions default to read-only
-transactions, MySQL/MariaDB sessions are set ``READ ONLY``. Connections are
-pinged before use, so the server recovers by itself once a database comes back.
+transactions, MySQL/MariaDB sessions are set ``READ ONLY``. A connection that has
+sat idle is pinged before use, and one that fails is dropped with the rest of the
+pool, so the server recovers by itself once a database comes back.
+
+Over the network every message is a round trip a request waits for. Reads need no
+transaction around them (each statement sees a committed state; pages are keyset
+cursors, not snapshots), so network engines run in autocommit: a read is one message
+(its SELECT), not four (ping, BEGIN, SELECT, ROLLBACK).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +35,9 @@ _ALWAYS_UNAVAILABLE = (sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.
 _SQLITE_OUTAGES = ("unable to open", "database is locked", "disk i/o error", "database disk image is malformed")
 # MySQL/MariaDB client error codes for a lost or refused server, and "too many connections".
 _MYSQL_OUTAGES = {1040, 1053, 2002, 2003, 2005, 2006, 2013, 2055}
+# A connection used this recently is trusted without a ping: under load every request reuses
+# one, and a database that went away since fails the statement, which drops the pool (503 once).
+PING_AFTER_IDLE = 10.0  # seconds
 
 
 def sqlite_url(path: str | Path, read_only: bool = True) -> str:
@@ -36,11 +46,12 @@ def sqlite_url(path: str | Path, read_only: bool = True) -> str:
 
 
 def create_legacy_engine(
-    url: str, *, pool_size: int = 5, statement_timeout_ms: int = 30000, network_timeout: int = NETWORK_TIMEOUT
+    url: str, *, pool_size: int = 5, statement_timeout_ms: int = 30000, network_timeout: int = NETWORK_TIMEOUT, autocommit: bool = True
 ) -> sa.Engine:
     """An engine whose every connection refuses writes, and whose waits are bounded
     (legacy_adapters/watchdog.py): a statement gets ``statement_timeout_ms`` on the server, and
-    the client gives up ``network_timeout`` seconds later."""
+    the client gives up ``network_timeout`` seconds later. ``autocommit=False``: for a tool that
+    streams whole tables (PostgreSQL's server-side cursors live inside a transaction)."""
     parsed = sa.engine.make_url(url)
     dialect = parsed.get_backend_name()
     statement_timeout = max(1, -(-statement_timeout_ms // 1000))
@@ -49,9 +60,10 @@ def create_legacy_engine(
         for k, v in watchdog.connect_args(dialect, network_timeout=network_timeout, statement_timeout=statement_timeout).items()
         if k not in parsed.query
     }
-    # Network databases drop connections; a ping on checkout finds that out before a query does.
-    # A SQLite file cannot drop a connection, so it is spared the extra statement per request.
-    options: dict = {"pool_pre_ping": dialect != "sqlite", "pool_recycle": 1800}
+    options: dict = {"pool_recycle": 1800}
+    autocommit = autocommit and dialect != "sqlite"  # a SQLite read holds no transaction open anyway
+    if autocommit:
+        options.update(isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
     if ":memory:" not in url:
         # A busy pool answers 503 after 5 s rather than holding the request until the worker times out.
         options["pool_timeout"] = 5
@@ -90,7 +102,35 @@ def create_legacy_engine(
         cursor.close()
 
     watchdog.watch(engine, network_timeout=network_timeout, statement_timeout=statement_timeout)
+    if dialect != "sqlite":
+        _ping_when_idle(engine)
+    if autocommit and dialect in ("mysql", "mariadb"):
+        # Its drivers send ROLLBACK on every return to the pool, even in autocommit where no
+        # transaction is open: a round trip per request for nothing.
+        engine.dialect.do_rollback = lambda dbapi_connection: None  # type: ignore[method-assign]
     return engine
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """Network databases and firewalls drop idle connections: one idle longer than
+    PING_AFTER_IDLE is pinged when checked out (through the watchdog's bounded ping), and
+    replaced if it does not answer."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection, record):
+        record.info["returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy):
+        returned = record.info.get("returned")
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception:  # noqa: BLE001 - any failure: a dead connection
+            alive = False
+        if not alive:
+            raise sa.exc.DisconnectionError("the pooled connection did not answer its ping")  # the pool connects anew
 
 
 def _query_values(url: sa.engine.URL, name: str) -> list[str]:

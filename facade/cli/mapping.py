@@ -32,7 +32,7 @@ def check_command(mapping_path: str, db_url: str, as_json: bool, limit: int | No
 
     try:
         spec = load_mapping(mapping_path)
-        engine = create_legacy_engine(legacy_url(db_url), pool_size=1)
+        engine = create_legacy_engine(legacy_url(db_url), pool_size=1, autocommit=False)  # it streams whole tables
         with legacy_errors(), engine.connect() as connection:
             report = check_mapping(spec, connection, limit=limit)
         engine.dispose()
