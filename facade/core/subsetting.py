@@ -1,16 +1,17 @@
 """``_summary`` and ``_elements``: returning part of each resource (R4 search §3.1.1.5.8–9).
 
 Which elements are "summary" and which are mandatory is read once per type from the
-FHIR R4 definitions shipped in ``fhir.resources.R4B`` (each field's metadata), when the
-service starts — never while answering a request. Trimming a resource is then a dict
-comprehension over its top-level keys.
+FHIR R4 element table (legacy_adapters/mapping/fhirdefs.py), when the service starts — never
+while answering a request. Trimming a resource is then a dict comprehension over its
+top-level keys.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from functools import cache
+
+from legacy_adapters.mapping.fhirdefs import elements
 
 SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
@@ -31,29 +32,18 @@ class ElementSets:
 
 @cache
 def element_sets(resource_type: str) -> ElementSets:
-    """Derived from the R4B model's field metadata; cached, so call it at start-up."""
-    module = importlib.import_module(f"fhir.resources.R4B.{_module_name(resource_type)}")
-    model = getattr(module, resource_type)
+    """Cached, so call it at start-up."""
     summary, mandatory = set(), set()
     choices: dict[str, set[str]] = {}
-    for name, field in model.model_fields.items():
-        extra = field.json_schema_extra or {}
-        if not isinstance(extra, dict) or not extra.get("element_property"):
-            continue
-        key = field.alias or name
+    for key, element in (elements(resource_type) or {}).items():
         keys = {key, f"_{key}"}  # a primitive's extension sibling travels with it
-        group = extra.get("one_of_many")
-        if group:
-            choices.setdefault(group, set()).update(keys)
-        if extra.get("summary_element_property"):
+        if element.choice:
+            choices.setdefault(element.choice, set()).update(keys)
+        if element.summary:
             summary |= keys
-        if field.is_required() or extra.get("element_required") or extra.get("one_of_many_required"):
+        if element.required or element.choice_required:
             mandatory |= keys
     return ElementSets(frozenset(summary), frozenset(mandatory), {k: frozenset(v) for k, v in choices.items()})
-
-
-def _module_name(resource_type: str) -> str:
-    return resource_type.lower()
 
 
 def keep_for_summary(resource_type: str, mode: str) -> frozenset[str] | None:

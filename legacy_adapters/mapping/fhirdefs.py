@@ -1,16 +1,23 @@
-"""What FHIR R4 says about elements, for checking resource templates when a mapping loads.
+"""What FHIR R4 says about elements: for checking resource templates when a mapping loads,
+for ``_summary``/``_elements``, and for the sandbox's policies.
 
-Read from the ``fhir.resources.R4B`` models (R4B changed no element a façade serves) and cached
-per type: each element's FHIR type, whether it repeats, whether it is required, its choice
-group (``effective[x]``), the codes a required binding allows, and the resource types a
-Reference may point at. Resource type names are R4's own list.
+Per type: each element's FHIR type, whether it repeats, whether it is required, its choice
+group (``effective[x]``), the codes a required binding allows, the resource types a Reference
+may point at, and whether it is a summary element. Derived from the ``fhir.resources.R4B``
+models (R4B changed no element a façade serves) into ``fhir-r4-elements.json`` beside this
+module, which the server reads: the models and pydantic would cost each worker ~30 MiB for a
+table of 0.5 MB. ``python -m legacy_adapters.mapping.fhirdefs`` writes the table anew after an
+upgrade of fhir.resources; a test holds it equal to the models. Resource type names are R4's
+own list.
 """
 
 from __future__ import annotations
 
+import json
 import typing
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 RESOURCE_TYPES = frozenset(
@@ -59,6 +66,7 @@ class Element:
     choice_required: bool = False
     codes: tuple[str, ...] | None = None  # a required binding's codes (None when open or unknown)
     targets: tuple[str, ...] | None = None  # Reference: the resource types it may point at
+    summary: bool = False  # part of the summary view (``_summary=true``)
 
     @property
     def primitive(self) -> bool:
@@ -73,9 +81,48 @@ def _article(type_name: str) -> str:
     return f"{'an' if type_name[0].lower() in 'aeiou' else 'a'} {type_name}"
 
 
+TABLE = Path(__file__).with_name("fhir-r4-elements.json")
+_FIELDS = ("type", "is_list", "required", "choice", "choice_required", "codes", "targets", "summary")
+
+
+@cache
+def _table() -> dict[str, dict[str, list]]:
+    return json.loads(TABLE.read_text(encoding="utf-8"))
+
+
 @cache
 def elements(type_name: str) -> dict[str, Element] | None:
-    """The elements of a FHIR type by name, or None when the type is unknown to the models."""
+    """The elements of a FHIR type by name, or None when the type is unknown."""
+    rows = _table().get(type_name)
+    if rows is None:
+        return None
+    found = {}
+    for name, row in rows.items():
+        values = dict(zip(_FIELDS, row, strict=True))
+        for key in ("codes", "targets"):
+            values[key] = tuple(values[key]) if values[key] is not None else None
+        found[name] = Element(name=name, **values)
+    return found
+
+
+def derive_table() -> dict[str, dict[str, list]]:
+    """The table from the fhir.resources models: every R4 resource type and every type its
+    elements reach, elements in the models' order."""
+    table: dict[str, dict[str, list]] = {}
+    pending = sorted(RESOURCE_TYPES)
+    while pending:
+        type_name = pending.pop()
+        if type_name in table:
+            continue
+        found = _model_elements(type_name)
+        if found is None:
+            continue
+        table[type_name] = {name: [getattr(e, f) for f in _FIELDS] for name, e in found.items()}
+        pending.extend(e.type for e in found.values() if not e.primitive and e.type not in table)
+    return dict(sorted(table.items()))
+
+
+def _model_elements(type_name: str) -> dict[str, Element] | None:
     try:
         from fhir.resources.R4B import get_fhir_model_class
 
@@ -98,6 +145,7 @@ def elements(type_name: str) -> dict[str, Element] | None:
             choice_required=bool(extra.get("one_of_many_required")),
             codes=tuple(enum) if enum and "+" not in enum else None,
             targets=tuple(extra["enum_reference_types"]) if extra.get("enum_reference_types") else None,
+            summary=bool(extra.get("summary_element_property")),
         )
     return found
 
@@ -131,3 +179,12 @@ def choice_groups(found: dict[str, Element]) -> dict[str, list[Element]]:
         if element.choice:
             groups.setdefault(element.choice, []).append(element)
     return groups
+
+
+def write_table() -> None:
+    TABLE.write_text(json.dumps(derive_table(), separators=(",", ":")) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_table()
+    print(f"wrote {TABLE}")
