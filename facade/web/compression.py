@@ -38,13 +38,15 @@ def _q(text: str) -> float:
 
 def compress(response: Response) -> Response:
     response.vary.add("Accept-Encoding")
+    accept = request.environ.get("HTTP_ACCEPT_ENCODING")
     if (
-        response.direct_passthrough
+        not accept  # most API clients: decided without looking at the response
+        or response.direct_passthrough
         or response.status_code < 200
         or response.status_code in (204, 304)
         or "Content-Encoding" in response.headers
         or response.mimetype not in _COMPRESSIBLE
-        or not accepts_gzip(request.headers.get("Accept-Encoding"))
+        or not accepts_gzip(accept)
     ):
         return response
     body = response.get_data()
