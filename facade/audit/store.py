@@ -173,7 +173,7 @@ class AuditStore:
         """Create the state tables and the audit head row (idempotent, safe when several workers
         start at once)."""
         create_state_tables(self.engine)
-        _add_writer_columns(self.engine)
+        _index_writer_columns(self.engine)
         try:
             with self.engine.begin() as connection:
                 if connection.execute(sa.select(audit_head.c.id)).first() is None:
@@ -510,19 +510,17 @@ def _not_yet_stored(connection: sa.Connection, rows: list[dict]) -> tuple[list[d
     return kept_rows, kept
 
 
-def _add_writer_columns(engine: sa.Engine) -> None:
-    """State databases made before records were numbered per writer get the two columns
-    and their unique index; older records keep NULL there (they predate numbering)."""
-    inspector = sa.inspect(engine)
-    if "writer" in {column["name"] for column in inspector.get_columns("audit_record")}:
+def _index_writer_columns(engine: sa.Engine) -> None:
+    """State databases made before records were numbered per writer got the two columns from
+    create_state_tables (older records keep NULL there: they predate numbering); here, their
+    unique index."""
+    if "audit_record_writer_wseq" in {index["name"] for index in sa.inspect(engine).get_indexes("audit_record")}:
         return
     try:
         with engine.begin() as connection:
-            connection.exec_driver_sql("ALTER TABLE audit_record ADD COLUMN writer VARCHAR(128)")
-            connection.exec_driver_sql("ALTER TABLE audit_record ADD COLUMN wseq BIGINT")
             connection.exec_driver_sql("CREATE UNIQUE INDEX audit_record_writer_wseq ON audit_record (writer, wseq)")
     except (sa.exc.OperationalError, sa.exc.ProgrammingError):
-        if "writer" not in {column["name"] for column in sa.inspect(engine).get_columns("audit_record")}:
+        if "audit_record_writer_wseq" not in {index["name"] for index in sa.inspect(engine).get_indexes("audit_record")}:
             raise  # not a race with another worker doing the same
 
 

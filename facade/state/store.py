@@ -64,16 +64,38 @@ class StateStore:
 def create_state_tables(engine: sa.Engine) -> None:
     """Create missing tables: idempotent, and safe when several workers start at once. A worker
     may create a table between another's check and its CREATE; the loser checks again. Every
-    lost race means another worker made progress, so this ends once all tables exist."""
+    lost race means another worker made progress, so this ends once all tables exist. Tables an
+    earlier version created get the columns added since (:func:`add_new_columns`)."""
     attempts = 4 * len(metadata.tables) + 4
     for attempt in range(attempts):
         try:
             metadata.create_all(engine, checkfirst=True)
-            return
+            break
         except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
             if attempt == attempts - 1:
                 raise
             time.sleep(0.01)
+    add_new_columns(engine)
+
+
+def add_new_columns(engine: sa.Engine) -> None:
+    """``ALTER TABLE … ADD COLUMN`` for each declared column a table lacks. New columns are
+    nullable (rows from before keep NULL there); one that is not needs a migration of its own."""
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise RuntimeError(f"state table {table.name} lacks its column {column.name}, which cannot be added as NULL")
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as connection:
+                    connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+                if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
+                    raise  # not a race with another worker adding it
 
 
 class WriterLock:
