@@ -96,10 +96,18 @@ def test_the_pages_examples_run(page, demo_server, tmp_path):
     env, port = demo_server
     runnable = [code for kind, code in _blocks(page) if kind == "sh"]
     script = PRELUDE + "\n".join(code.replace("127.0.0.1:8080", f"127.0.0.1:{port}") for code in runnable)
+    before = _top_level(ROOT)
     done = subprocess.run(
         ["bash", "-c", script], cwd=ROOT, env={**env, "TMPDIR": str(tmp_path)}, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, f"{page.name}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    # Examples run from a checkout (their paths are the repository's); what they write goes to a
+    # directory of their own, never into the reader's checkout.
+    assert _top_level(ROOT) == before, f"{page.name} wrote into the checkout: {sorted(set(_top_level(ROOT).items()) - set(before.items()))}"
+
+
+def _top_level(root: Path) -> dict[str, int]:
+    return {entry.name: entry.stat().st_mtime_ns for entry in root.iterdir() if entry.is_file()}
 
 
 def test_blocks_that_are_not_run_only_install_serve_or_test():
