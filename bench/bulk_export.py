@@ -52,6 +52,9 @@ def facade_export(db: Path, work: Path, page_size: int) -> tuple[float, dict[str
         # A serving worker binds the mapping to the tables once, at its readiness probe or first
         # request, before any export it runs: bind it here too, or the figure includes start-up.
         state.service.adapter.ready()
+        from facade.gunicorn import tune_collector
+
+        tune_collector()  # as a serving worker, whose export threads these are
         bulk = state.bulk
         pairs = [("_type", "Patient,Observation"), ("_typeFilter", "Observation?category=laboratory")]
         started = time.perf_counter()

@@ -97,6 +97,9 @@ def export(
 
 def _run_with_progress(bulk: BulkExports, job_id: str, types: int) -> None:
     """Run the job in a thread; show which type it is on and how far."""
+    from facade.gunicorn import tune_collector
+
+    tune_collector()  # the collector as a serving worker has it: an export allocates as search pages do
     failure: list[BaseException] = []
 
     def work() -> None:

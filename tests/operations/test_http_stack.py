@@ -221,8 +221,11 @@ def test_a_worker_puts_what_the_app_holds_out_of_the_collectors_sight(monkeypatc
 
     monkeypatch.setattr(ThreadWorker, "load_wsgi", lambda self: None)  # the app itself is not needed
     held = [object() for _ in range(1000)]
+    thresholds = gc.get_threshold()
     try:
         object.__new__(FacadeWorker).load_wsgi()
         assert gc.get_freeze_count() >= len(held)
+        assert gc.get_threshold()[0] >= 50_000  # pages of resources are not collected every 700 objects
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
