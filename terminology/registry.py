@@ -29,6 +29,7 @@ class Terminology:
         self.code_tables = dict(code_tables or {})  # name -> CodeTableSpec: local code systems kept in legacy tables
         self.check_seconds = check_seconds
         self._lock = threading.Lock()
+        self._listed: dict[Path, tuple[tuple[int, int], list[Path]]] = {}  # manifest → (its stamp, its files)
         self._stamps = self._file_stamps()
         self._snapshot = load_snapshot(self.manifests, generation=1) if self.manifests else EMPTY
         self._checked = time.monotonic()
@@ -62,11 +63,23 @@ class Terminology:
     def _file_stamps(self) -> dict[str, tuple[int, int]]:
         stamps = {}
         for manifest in self.manifests:
-            for path in manifest_files(manifest):
-                try:
-                    status = os.stat(path)
-                except OSError:
-                    stamps[str(path)] = (-1, -1)
-                    continue
-                stamps[str(path)] = (status.st_mtime_ns, status.st_size)
+            for path in self._files_of(manifest):
+                stamps[str(path)] = _stamp(path)
         return stamps
+
+    def _files_of(self, manifest: Path) -> list[Path]:
+        """The files a set consists of, read from its manifest only when the manifest changed:
+        parsing it at every check was a pause of tens of milliseconds in some request."""
+        stamp = _stamp(manifest)
+        known = self._listed.get(manifest)
+        if known is None or known[0] != stamp:
+            known = self._listed[manifest] = (stamp, manifest_files(manifest))
+        return known[1]
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (status.st_mtime_ns, status.st_size)

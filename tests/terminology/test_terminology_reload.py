@@ -107,3 +107,22 @@ def test_an_edited_crosswalk_is_picked_up_without_a_restart(tmp_path, crosswalk_
     )
     concept_map = client.get("/fhir/ConceptMap/demo-lab").get_json()
     assert concept_map["version"] == "2026.11.2"
+
+
+def test_a_check_reads_the_manifest_only_when_it_changed(crosswalk_set, monkeypatch):
+    """Every few seconds each worker checks the files: stat calls, not a YAML parse per check."""
+    import terminology.registry as registry
+
+    live = Terminology([crosswalk_set], check_seconds=0)
+    parsed: list[Path] = []
+    real = registry.manifest_files
+    monkeypatch.setattr(registry, "manifest_files", lambda manifest: parsed.append(manifest) or real(manifest))
+    for _ in range(3):
+        assert live.reload() is False
+    assert parsed == []
+    lab = crosswalk_set.parent / "lab.csv"
+    lab.write_text(lab.read_text(encoding="utf-8") + "ZZZ,A NEW TEST,LOINC,1-8,A new test,equivalent\n", encoding="utf-8")
+    assert live.reload() is True and parsed == []  # a listed file changed: the manifest's list still holds
+    assert live.current().crosswalk("demo-lab").codings_for("ZZZ")[0]["code"] == "1-8"
+    _rewrite(crosswalk_set, "version:", "# edited\nversion:")
+    assert live.reload() is True and parsed == [crosswalk_set]  # the manifest changed: read again
