@@ -239,7 +239,7 @@ class Floor:
                 streams.append(self._vitals(patient, branches, cursor, count + 1))
         if category in (None, "social-history") and loinc in (None, fhir.SMOKING_LOINC) and patient is not None:
             streams.append(self._smoking(patient, cursor, count + 1))
-        # Façade order: date descending, then branch (lab 0, vitals 1..9, smoking 10), then id.
+        # Façade order: date descending, then branch (lab 0, vitals 1..12, smoking 13), then id.
         merged = heapq.merge(*streams, key=lambda item: item[0])
         page = list(itertools.islice(merged, count + 1))
         for stream in streams:

@@ -65,6 +65,17 @@ VARIANTS = (
     ("spo2", "us-core-pulse-oximetry", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", 10, "%", "%"),
     ("bmi", "us-core-bmi", "39156-5", "Body mass index (BMI) [Ratio]", None, None, None),
     ("bp", "us-core-blood-pressure", "85354-9", "Blood pressure panel with all children optional", None, None, None),
+    ("bmiage", "pediatric-bmi-for-age", "59576-9", "Body mass index (BMI) [Percentile] Per age and sex", 13, "%", "%"),
+    ("wtlen", "pediatric-weight-for-height", "77606-2", "Weight-for-length Per age and sex", 14, "%", "%"),
+    (
+        "headpctl",
+        "head-occipital-frontal-circumference-percentile",
+        "8289-1",
+        "Head Occipital-frontal circumference Percentile",
+        15,
+        "%",
+        "%",
+    ),
 )
 # Pulse oximetry carries both codes its profile asks for.
 SPO2_CODING = [
@@ -325,7 +336,7 @@ def lab(row: tuple) -> dict:
 
 # --- Observation: vital signs (one wide row, one resource per measurement) ------------------
 
-VITALS_COLUMNS = "v.vs_guid, v.upd_dttm, p.pt_guid, v.taken_dttm, v.bp_sys, v.pulse, v.resp_rate, v.temp_f, v.wt_lb, v.ht_in, v.spo2, v.bp_dia, v.head_circ_cm"
+VITALS_COLUMNS = "v.vs_guid, v.upd_dttm, p.pt_guid, v.taken_dttm, v.bp_sys, v.pulse, v.resp_rate, v.temp_f, v.wt_lb, v.ht_in, v.spo2, v.bp_dia, v.head_circ_cm, v.bmi_pctl, v.wt_len_pctl, v.hc_pctl"
 
 
 def _bp_component(loinc: str, display: str, value) -> dict:

@@ -13,6 +13,8 @@ SEARCHES = [
     "/fhir/DocumentReference?type=http://loinc.org|18842-5&_count=50",
     "/fhir/CarePlan?category=assess-plan&_count=50",
     "/fhir/CareTeam?status=active,inactive&_count=50",
+    "/fhir/CareTeam?role=http://snomed.info/sct|768730001,309343006&_count=20",
+    "/fhir/Observation?code=http://loinc.org|59576-9,http://loinc.org|77606-2,http://loinc.org|8289-1&_count=20",
     "/fhir/Goal?lifecycle-status=active&_count=50",
     "/fhir/Device?_count=20",
     "/fhir/Coverage?_count=50",

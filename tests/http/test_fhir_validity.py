@@ -53,7 +53,8 @@ def _expected_observations(raw_db) -> int:
     vitals = raw_db.execute(
         f"""SELECT sum((pulse IS NOT NULL) + (resp_rate IS NOT NULL) + (temp_f IS NOT NULL) + (wt_lb IS NOT NULL)
                   + (ht_in IS NOT NULL) + (spo2 IS NOT NULL) + (head_circ_cm IS NOT NULL) + (wt_lb IS NOT NULL AND ht_in IS NOT NULL)
-                  + (bp_sys IS NOT NULL AND bp_dia IS NOT NULL))
+                  + (bp_sys IS NOT NULL AND bp_dia IS NOT NULL)
+                  + (bmi_pctl IS NOT NULL) + (wt_len_pctl IS NOT NULL) + (hc_pctl IS NOT NULL))
             FROM vitals v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE {live}"""
     ).fetchone()[0]
     smoking = raw_db.execute("SELECT count(*) FROM soc_hx v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE " + live).fetchone()[0]

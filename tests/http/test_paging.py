@@ -26,6 +26,9 @@ VITAL_VARIANTS = [  # (variant, columns that must be non-null)
     ("headcirc", ["head_circ_cm"]),
     ("bmi", ["wt_lb", "ht_in"]),
     ("bp", ["bp_sys", "bp_dia"]),
+    ("bmiage", ["bmi_pctl"]),
+    ("wtlen", ["wt_len_pctl"]),
+    ("headpctl", ["hc_pctl"]),
 ]
 OBS = (
     "WITH obs(id, pt_seq, category, dttm) AS (\n"

@@ -33,6 +33,9 @@ VITALS = [
     ("headcirc", "9843-4", ["head_circ_cm"]),
     ("bmi", "39156-5", ["wt_lb", "ht_in"]),
     ("bp", "85354-9", ["bp_sys", "bp_dia"]),
+    ("bmiage", "59576-9", ["bmi_pctl"]),
+    ("wtlen", "77606-2", ["wt_len_pctl"]),
+    ("headpctl", "8289-1", ["hc_pctl"]),
 ]
 _VITAL_SELECTS = "\n  UNION ALL\n".join(
     f"""  SELECT v.vs_guid || '-{name}', p.pt_guid, 'vital-signs', '{loinc}', NULL, v.taken_dttm, 'final'

@@ -39,6 +39,7 @@ TYPES = [
     "Practitioner",
     "Organization",
     "Location",
+    "Coverage",
 ]
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -93,8 +94,9 @@ def uuids(rows, suffix: str = "") -> set[str]:
 
 # --------------------------------------------------------------------------- validity
 def test_the_ddl_loaded_whole_and_unmodified(sql):
-    """All 25 tables of the DDL file and its seed rows (427 list options, as the file's header says)."""
-    assert sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()")[0][0] == 25
+    """All 25 tables of the DDL file and its seed rows (427 list options, as the file's header says),
+    plus the tables the project copies beside it (insurance_companies)."""
+    assert sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()")[0][0] == 25 + 1
     assert sql("SELECT COUNT(*) FROM list_options")[0][0] == 427
     ddl = openemr_ddl_path().read_text(encoding="utf-8")
     assert (
@@ -538,7 +540,10 @@ def test_practitioners_organizations_locations(client, sql):
     assert set(ids(client, "/fhir/Practitioner")) == practitioners and text_id("user-lab") not in practitioners
     assert ids(client, "/fhir/Practitioner?identifier=1234567893") == [text_id("user-house")]
     assert get_json(client, f"/fhir/Practitioner/{text_id('user-old')}")["active"] is False
-    assert ids(client, "/fhir/Organization") == [text_id("fac-main")]  # the seeded facility has no uuid yet
+    # the seeded facility has no uuid yet; the other Organizations are insurance companies
+    assert set(ids(client, "/fhir/Organization")) == {text_id("fac-main")} | uuids(
+        sql("SELECT uuid FROM insurance_companies WHERE uuid IS NOT NULL")
+    )
     location = get_json(client, f"/fhir/Location/{text_id('loc-main')}")
     assert location["managingOrganization"] == {"reference": f"Organization/{text_id('fac-main')}"}
     assert ids(client, f"/fhir/Location?organization={text_id('fac-main')}") == [text_id("loc-main")]
@@ -556,6 +561,7 @@ def test_patient_compartment_reads(client):
         ("MedicationRequest", "subject"),
         ("Immunization", "patient"),
         ("Encounter", "subject"),
+        ("Coverage", "beneficiary"),
     ]:
         found = [e["resource"] for page in walk(client, f"/fhir/{resource_type}?patient={jane}") for e in page.get("entry", [])]
         assert found, resource_type

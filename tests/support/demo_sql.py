@@ -17,6 +17,9 @@ VITAL_VARIANTS = {
     "headcirc": ("head_circ_cm",),
     "bmi": ("wt_lb", "ht_in"),
     "bp": ("bp_sys", "bp_dia"),
+    "bmiage": ("bmi_pctl",),
+    "wtlen": ("wt_len_pctl",),
+    "headpctl": ("hc_pctl",),
 }
 _LIVE = "(%s.del_flg IS NULL OR %s.del_flg <> 'Y')"
 

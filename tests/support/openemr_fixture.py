@@ -2,6 +2,8 @@
 
 The DDL (``openemr_subset.sql``, from OpenEMR's ``sql/database.sql``) lives in the shared
 reference folder beside the repository; :func:`openemr_ddl_path` finds it or says why not.
+Tables that subset lacks are copied unmodified from the same ``database.sql`` into
+``openemr_subset_extra.sql`` beside this module, and loaded after it.
 The rows are small and hand-written so every edge case is visible here: zero dates
 ('0000-00-00'), NULL and empty values, mixed-system and unmapped diagnosis strings,
 rows OpenEMR has not given a uuid yet, deleted forms and orders, inactive users.
@@ -18,6 +20,7 @@ import sqlalchemy as sa
 
 _REPO = Path(__file__).resolve().parents[2]
 _CANDIDATES = [_REPO.parent / "shared", Path("/work/shared")]
+EXTRA_DDL = Path(__file__).with_name("openemr_subset_extra.sql")
 
 
 def openemr_ddl_path() -> Path | None:
@@ -89,9 +92,10 @@ def load(admin_url: str, database: str, ddl: Path) -> str:
             cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
             cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci")
             cursor.execute(f"USE `{database}`")
-            cursor.execute(ddl.read_text(encoding="utf-8"))
-            while cursor.nextset():  # run every statement of the multi-statement script
-                pass
+            for script in (ddl, EXTRA_DDL):
+                cursor.execute(script.read_text(encoding="utf-8"))
+                while cursor.nextset():  # run every statement of the multi-statement script
+                    pass
             _insert_rows(cursor)
     finally:
         connection.close()
@@ -432,6 +436,7 @@ def _insert_rows(cursor) -> None:
             create_date=date,
         )
     _insert_uscore_rows(cursor)
+    _insert_insurance_rows(cursor)
 
 
 def _insert_uscore_rows(cursor) -> None:
@@ -494,4 +499,51 @@ def _insert_uscore_rows(cursor) -> None:
             pid=pid,
             activity=1,
             user="ghouse",
+        )
+
+
+def _insert_insurance_rows(cursor) -> None:
+    """Payers (insurance_companies) and the patients' policies (insurance_data)."""
+    # payers: (id, uuid name or None, name, ins_type_code, cqm_sop, inactive)
+    for company_id, name, title, type_code, sop, inactive in [
+        (1, "ins-acme", "Acme Health", 11, 5, 0),  # a PPO; SOP 5 private health insurance
+        (2, "ins-medicare", "Medicare", 2, 1, 0),
+        (3, None, "Not Yet Backfilled", 17, None, 0),  # no uuid: its policies are not served
+        (4, "ins-closed", "Closed Mutual", None, None, 1),  # inactive, no type
+    ]:
+        _insert(
+            cursor,
+            "insurance_companies",
+            id=company_id,
+            uuid=b(name) if name else None,
+            name=title,
+            cms_id=f"CMS{company_id:03d}",
+            ins_type_code=type_code,
+            cqm_sop=sop,
+            inactive=inactive,
+            last_updated="2024-02-01 08:00:00",
+        )
+    # policies: (uuid name or None, pid, type, provider, plan, policy, group, relationship, start, end)
+    for name, pid, kind, provider, plan, policy, group, relationship, start, end in [
+        ("cov-jane-1", 1, "primary", "1", "Gold PPO", "ACM-1001", "GRP-77", "self", "2023-01-01", None),
+        ("cov-jane-2", 1, "secondary", "2", "", "1EG4-TE5-MK72", "", "spouse", "2020-01-01", "2022-12-31"),
+        ("cov-john-1", 2, "primary", "4", "Basic", "CM-9", "", "child", "2021-06-01", None),
+        ("cov-john-2", 2, "secondary", "", "", "", "", "", None, None),  # the empty slot OpenEMR's form saves
+        ("cov-kim-1", 3, "primary", "1", "Silver", "", "", "", "2024-01-01", None),  # no member id: no profile claim
+        ("cov-zoe-1", 5, "primary", "3", "Plan", "X-1", "", "self", "2024-01-01", None),  # payer without uuid
+        (None, 5, "secondary", "1", "Plan", "X-2", "", "self", "2024-01-01", None),  # no uuid yet
+    ]:
+        _insert(
+            cursor,
+            "insurance_data",
+            uuid=b(name) if name else None,
+            type=kind,
+            provider=provider,
+            plan_name=plan,
+            policy_number=policy,
+            group_number=group,
+            subscriber_relationship=relationship,
+            date=start,
+            date_end=end,
+            pid=pid,
         )

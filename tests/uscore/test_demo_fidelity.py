@@ -137,6 +137,31 @@ def test_head_circumference_is_for_infants(client, raw_db):
         assert value == {"value": cm, "unit": "cm", "system": "http://unitsofmeasure.org", "code": "cm"}
 
 
+GROWTH = {  # variant → (percentile column, LOINC, profile)
+    "bmiage": ("bmi_pctl", "59576-9", "pediatric-bmi-for-age"),
+    "wtlen": ("wt_len_pctl", "77606-2", "pediatric-weight-for-height"),
+    "headpctl": ("hc_pctl", "8289-1", "head-occipital-frontal-circumference-percentile"),
+}
+
+
+@pytest.mark.parametrize("variant", GROWTH)
+def test_growth_chart_percentiles_are_for_children_and_claim_their_pediatric_profile(client, raw_db, checker, variant):
+    column, loinc, profile = GROWTH[variant]
+    rows = raw_db.execute(
+        f"""SELECT x.vs_guid, x.{column}, x.taken_dttm, p.dob FROM vitals x JOIN pt_master p ON x.pt_seq = p.pt_seq
+        WHERE {LIVE} AND x.{column} IS NOT NULL"""
+    ).fetchall()
+    assert len(rows) > 3
+    for guid, percentile, taken, born in rows[:10]:
+        if taken and born and taken[:8].strip("0") and born.strip("0"):
+            assert int(taken[:4]) - int(born[:4]) <= (20 if variant == "bmiage" else 4)  # children only
+        observation = get_json(client, f"/fhir/Observation/{guid}-{variant}")
+        assert observation["meta"]["profile"] == [US_CORE + profile]
+        assert observation["code"]["coding"][0]["code"] == loinc
+        assert observation["valueQuantity"] == {"value": percentile, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}
+        assert checker.problems(observation) == []
+
+
 def test_lab_and_vital_sign_provenance_names_who_and_when(client, raw_db):
     guid, updated, interface = raw_db.execute(
         f"""SELECT x.res_guid, x.upd_dttm, o.upd_user FROM lab_result x JOIN pt_master p ON x.pt_seq = p.pt_seq

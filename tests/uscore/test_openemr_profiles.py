@@ -43,7 +43,14 @@ def test_every_claim_of_every_openemr_resource_holds(openemr_client, checker):
         assert not problems, f"{resource_type}: {len(problems)} resources break their claims, e.g. {next(iter(problems.items()))}"
     assert seen >= 10
     us_core = "http://hl7.org/fhir/us/core/StructureDefinition/"
-    for name in ("us-core-patient", "us-core-observation-lab", "us-core-heart-rate", "us-core-blood-pressure", "us-core-pulse-oximetry"):
+    for name in (
+        "us-core-patient",
+        "us-core-observation-lab",
+        "us-core-heart-rate",
+        "us-core-blood-pressure",
+        "us-core-pulse-oximetry",
+        "us-core-coverage",
+    ):
         assert claimed[us_core + name] > 0, name  # the walk saw the claims it holds to their profiles
 
 

@@ -97,3 +97,51 @@ def test_devices(client, openemr):
     assert served[text_id("dev-zero")]["status"] == "active"  # a zero end date is no end
     assert _ids(client, f"/fhir/Device?patient={text_id('pat-jane')}&type={q('http://snomed.info/sct|14106009')}") == {text_id("dev-pacer")}
     assert _ids(client, "/fhir/Device?status=inactive") == {text_id("dev-hip")}
+
+
+COVERAGE = (
+    "SELECT d.uuid, d.policy_number FROM insurance_data d JOIN patient_data p ON p.pid = d.pid "
+    "JOIN insurance_companies ic ON ic.id = d.provider "
+    "WHERE d.uuid IS NOT NULL AND p.uuid IS NOT NULL AND ic.uuid IS NOT NULL"
+)
+
+
+def test_coverage_matches_sql_and_claims_the_profile_truthfully(client, openemr):
+    expected = {str(uuid.UUID(bytes=raw)): policy for raw, policy in _sql(openemr, COVERAGE)}
+    assert set(expected) == {text_id(n) for n in ("cov-jane-1", "cov-jane-2", "cov-john-1", "cov-kim-1")}
+    served = {e["resource"]["id"]: e["resource"] for page in walk(client, "/fhir/Coverage?_count=1") for e in page.get("entry", [])}
+    assert set(served) == set(expected)
+    for coverage in served.values():
+        get_fhir_model_class("Coverage").model_validate(coverage)
+        assert coverage.get("subscriberId") == (expected[coverage["id"]] or None)
+        for profile in coverage.get("meta", {}).get("profile", []):
+            assert profile_problems(coverage, profile) == []
+    assert "meta" not in served[text_id("cov-kim-1")]  # no member id, no relationship: no claim
+    jane = served[text_id("cov-jane-1")]
+    assert jane["meta"]["profile"] == ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-coverage"]
+    assert jane["payor"] == [{"reference": f"Organization/{text_id('ins-acme')}", "display": "Acme Health"}]
+    assert jane["type"] == {
+        "coding": [{"system": "urn:oid:2.16.840.1.113883.3.221.5", "code": "5"}],
+        "text": "Preferred Provider Organization (PPO)",
+    }
+    assert jane["relationship"]["coding"][0]["code"] == "self" and jane["order"] == 1 and jane["status"] == "active"
+    assert [(c["type"]["coding"][0]["code"], c["value"]) for c in jane["class"]] == [("group", "GRP-77"), ("plan", "Gold PPO")]
+    ended = served[text_id("cov-jane-2")]
+    assert ended["period"] == {"start": "2020-01-01", "end": "2022-12-31"} and ended["order"] == 2
+    assert [c["type"]["coding"][0]["code"] for c in ended.get("class", [])] == []  # no group or plan recorded
+    assert "type" not in served[text_id("cov-john-1")]  # its payer records no type
+
+
+def test_coverage_searches_and_payers(client, openemr):
+    for pid, name in [(1, "pat-jane"), (2, "pat-john"), (5, "pat-zoe")]:
+        rows = _sql(openemr, COVERAGE + " AND d.pid = :pid", pid=pid)
+        expected = {str(uuid.UUID(bytes=row[0])) for row in rows}
+        assert _ids(client, f"/fhir/Coverage?patient={text_id(name)}&_count=1") == expected
+        assert _ids(client, f"/fhir/Coverage?beneficiary=Patient/{text_id(name)}") == expected
+    assert _ids(client, f"/fhir/Coverage?patient={text_id('pat-zoe')}") == set()  # its payer has no uuid yet
+    assert _ids(client, f"/fhir/Coverage?payor={text_id('ins-medicare')}") == {text_id("cov-jane-2")}
+    payer = get_json(client, f"/fhir/Organization/{text_id('ins-acme')}")
+    assert payer["name"] == "Acme Health" and payer["type"][0]["coding"][0]["code"] == "pay" and payer["active"] is True
+    assert profile_problems(payer, payer["meta"]["profile"][0]) == []
+    assert get_json(client, f"/fhir/Organization/{text_id('ins-closed')}")["active"] is False
+    assert _ids(client, "/fhir/Organization?name=Acme") == {text_id("ins-acme")}

@@ -28,6 +28,7 @@ PATIENT_SEARCHES = [
     ("DocumentReference", "status=entered-in-error", "x.sign_stat = 'X'", (), 3),
     ("CarePlan", f"category={q(PLAN_CATEGORY)}", "1 = 1", (), 1),
     ("CareTeam", "status=active", "x.ct_stat = 'A'", (), 1),
+    ("CareTeam", f"role={q(SNOMED + '|446050000')}", "x.pcp_dr <> ''", (), 1),
     ("Goal", "", "1 = 1", (), 1),
     ("Device", "", "1 = 1", (), 2),
     ("Device", f"type={q(SNOMED + '|705643001')}", "x.dev_typ = 'STENT'", (), 1),
@@ -66,6 +67,10 @@ def test_patient_searches_match_sql_over_pages(client, raw_db, resource_type, se
 TYPE_SEARCHES = [
     ("CarePlan", f"category={q(PLAN_CATEGORY)}&status=active", "x.plan_stat = 'A'", 100),
     ("CareTeam", "status=inactive", "x.ct_stat = 'I'", 25),
+    ("CareTeam", f"role={q(SNOMED + '|768730001')}", "x.cm_nm <> ''", 25),
+    ("CareTeam", "role=309343006,768730001", "x.spec_dr <> '' OR x.cm_nm <> ''", 25),
+    ("CareTeam", f"role:not={q(SNOMED + '|309343006')}", "x.spec_dr IS NULL OR x.spec_dr = ''", 25),
+    ("CareTeam", f"role={q(SNOMED + '|768730001')}&status=active", "x.cm_nm <> '' AND x.ct_stat = 'A'", 25),
     ("Goal", "lifecycle-status=completed", "x.goal_stat = 'M'", 25),
     ("Goal", "target-date=lt2026-01-01", "x.target_dt < '20260101'", 100),
     ("Goal", f"description={q('urn:fhir-facade:demo:goal|A1C7')}", "x.goal_cd = 'A1C7'", 20),

@@ -531,12 +531,22 @@ class _Patient:
 class _Hospital:
     """Draws every row from one RNG in a fixed order and hands it to the writer."""
 
-    def __init__(self, rng: random.Random, out: _Writer, more: random.Random, reporting: random.Random | None = None):
+    def __init__(
+        self,
+        rng: random.Random,
+        out: _Writer,
+        more: random.Random,
+        reporting: random.Random | None = None,
+        growth: random.Random | None = None,
+    ):
         # ``more`` draws everything added after the original tables, so the older tables'
         # contents stay exactly as they were for a given seed; ``reporting`` draws the columns
-        # added later still (race and ethnicity, printed ranges, head circumference), likewise.
+        # added later still (race and ethnicity, printed ranges, head circumference), likewise,
+        # and ``growth`` the children's growth-chart percentiles, added after those.
         self.rng, self.out, self.more = rng, out, more
         self.reporting = reporting or random.Random("reporting")
+        self.growth = growth or random.Random("growth")
+        self.growth_track: dict[int, float] = {}  # each child's own percentile, which visits scatter around
         self.ids = {name: itertools.count(1) for name in ("visit", "res", "vs", "rx", "prob", "dx", "ord", "sh", "alg", "imm", "proc")}
         self.doctors: dict[str, list[str]] = {"clinic": [], "ed": [], "hosp": []}
 
@@ -854,8 +864,7 @@ class _Hospital:
         adult = age >= 18
         taken = when + timedelta(minutes=rng.randint(5, 30))
         bp_sys = round(rng.gauss(pt.bp if adult else 105, 10)) if age >= 3 and p(0.9) else None
-        self.out.add(
-            vitals,
+        row = dict(
             vs_id=next(self.ids["vs"]),
             vs_guid=self.uid(),
             pt_seq=pt.seq,
@@ -873,6 +882,24 @@ class _Hospital:
             head_circ_cm=round(35 + 14 * (1 - math.exp(-1.6 * age)) + self.reporting.gauss(0, 0.8), 1) if age < 3 else None,
             del_flg=self.deleted(0.003),
             upd_dttm=self.stamp(taken),
+        )
+        self.out.add(vitals, **row, **self.growth_percentiles(pt, age, row))
+
+    def growth_percentiles(self, pt: _Patient, age: float, row: dict[str, Any]) -> dict[str, float | None]:
+        """The percentiles the growth-chart screen computes from what was measured: BMI-for-age
+        from 2 to 20 years (weight and height), weight-for-length and head circumference under 3."""
+        if age >= 20:
+            return dict(bmi_pctl=None, wt_len_pctl=None, hc_pctl=None)
+        track = self.growth_track.setdefault(pt.seq, self.growth.uniform(5, 95))
+
+        def percentile(measured: bool) -> float | None:
+            return round(min(99.9, max(0.1, self.growth.gauss(track, 4))), 1) if measured else None
+
+        both = row["wt_lb"] is not None and row["ht_in"] is not None
+        return dict(
+            bmi_pctl=percentile(both and age >= 2),
+            wt_len_pctl=percentile(both and age < 3),
+            hc_pctl=percentile(row["head_circ_cm"] is not None),
         )
 
     def add_lab_panel(self, pt: _Patient, visit_no: int, when: datetime, doctor: str) -> None:
@@ -1120,7 +1147,13 @@ def _fill(conn: Connection, patients: int, seed: int) -> dict[str, int]:
     """
     for table in metadata.sorted_tables:
         conn.execute(CreateTable(table))
-    hospital = _Hospital(random.Random(seed), out := _Writer(conn), random.Random(f"{seed}:clinical"), random.Random(f"{seed}:reporting"))
+    hospital = _Hospital(
+        random.Random(seed),
+        out := _Writer(conn),
+        random.Random(f"{seed}:clinical"),
+        random.Random(f"{seed}:reporting"),
+        random.Random(f"{seed}:growth"),
+    )
     hospital.add_reference_tables()
     prev = None
     for seq in range(1, patients + 1):

@@ -146,6 +146,11 @@ vitals = Table(
     Column("spo2", Integer),
     Column("entered_by", String(8)),
     Column("head_circ_cm", _num(4, 1)),  # infants only (well-child visits)
+    # Percentiles the growth-chart screen computed when the nurse saved the row (children only):
+    # BMI-for-age (2-20 years), weight-for-length and head circumference (under 3 years).
+    Column("bmi_pctl", _num(4, 1)),
+    Column("wt_len_pctl", _num(4, 1)),
+    Column("hc_pctl", _num(4, 1)),
     _flag(),
     _upd(),
     Index("ix_vitals_pt_dt", "pt_seq", "taken_dttm"),

@@ -111,3 +111,8 @@ def note_data(text: str | None) -> str | None:
 def unknown_unless_code(code: str | None) -> str | None:
     """'UNK' (v3 NullFlavor) for a note OpenEMR stored without a type code."""
     return None if code else "UNK"
+
+
+def profile_if(*values: object, url: str) -> str | None:
+    """A profile claimed only when every column it requires has a value."""
+    return url if all(value not in (None, "") for value in values) else None
