@@ -85,7 +85,10 @@ def test_note_searches(client):
     assert _ids(client, f"/fhir/DocumentReference?patient={pid1}") == {text_id("note-progress"), text_id("note-imaging")}
     assert _ids(client, f"/fhir/DocumentReference?patient={pid1}&type={q('http://loinc.org|11506-3')}") == {text_id("note-progress")}
     assert _ids(client, f"/fhir/DocumentReference?patient={pid2}&type={q('http://loinc.org|11506-3')}") == set()
-    assert _ids(client, f"/fhir/DocumentReference?patient={pid2}&category=clinical-note&date=2024-03-01") == {text_id("note-untyped"), text_id("note-path")}
+    assert _ids(client, f"/fhir/DocumentReference?patient={pid2}&category=clinical-note&date=2024-03-01") == {
+        text_id("note-untyped"),
+        text_id("note-path"),
+    }
     assert _ids(client, f"/fhir/DocumentReference/$docref?patient={pid1}") == {text_id("note-progress"), text_id("note-imaging")}
 
 
@@ -97,7 +100,9 @@ def test_report_notes_are_diagnostic_reports_beside_the_labs(client, openemr):
     assert report["meta"]["profile"] == ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-diagnosticreport-note"]
     assert profile_problems(report, report["meta"]["profile"][0]) == []
     assert report["category"][0]["coding"] == [{"system": "http://loinc.org", "code": "LP29684-5", "display": "Radiology"}]
-    assert report["code"]["coding"][0]["code"] == "18748-4" and report["performer"] == [{"reference": f"Practitioner/{text_id('user-house')}"}]
+    assert report["code"]["coding"][0]["code"] == "18748-4" and report["performer"] == [
+        {"reference": f"Practitioner/{text_id('user-house')}"}
+    ]
     assert base64.b64decode(report["presentedForm"][0]["data"]).decode("utf-8") == "CXR PA & LAT: no acute process."
     labs = {str(uuid.UUID(bytes=row[0])) for row in _sql(openemr, LABS, pid=1)}
     assert labs and _ids(client, f"/fhir/DiagnosticReport?patient={pid1}") == labs | {imaging}

@@ -286,7 +286,8 @@ class _Records:
                 if when and self.rng.random() < 0.45:  # a biopsy was taken
                     # the outside lab's report, filed under the doctor who took the biopsy
                     signer = doctor or self.rng.choice(self.by_specialty["INTERNAL MEDICINE"])
-                    text = f"SPECIMEN: COLON, BIOPSY\nGROSS: {self.rng.randint(1, 4)} TAN FRAGMENTS\nDIAGNOSIS: {self.rng.choice(PATH_FINDINGS)}"
+                    gross, finding = self.rng.randint(1, 4), self.rng.choice(PATH_FINDINGS)
+                    text = f"SPECIMEN: COLON, BIOPSY\nGROSS: {gross} TAN FRAGMENTS\nDIAGNOSIS: {finding}"
                     self.note(seq, visit_no, "PATH", signer, when + timedelta(days=self.rng.randint(2, 7)), text)
             last = rows[-1][0]
 
