@@ -11,6 +11,8 @@ from support.fhir_client import search_resources
 SEARCHES = [
     "/fhir/DocumentReference?category=clinical-note&date=ge2025-06&_count=100",
     "/fhir/DocumentReference?type=http://loinc.org|18842-5&_count=50",
+    "/fhir/DiagnosticReport?category=http://loinc.org|LP29684-5,http://loinc.org|LP29708-2,LP7839-6&date=ge2024&_count=100",
+    "/fhir/DiagnosticReport?code=http://loinc.org|11526-1&_count=50",
     "/fhir/CarePlan?category=assess-plan&_count=50",
     "/fhir/CareTeam?status=active,inactive&_count=50",
     "/fhir/CareTeam?role=http://snomed.info/sct|768730001,309343006&_count=20",

@@ -18,7 +18,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 
-from support.demo_sql import RECORD_TYPES, record_sql
+from support.demo_sql import NOTE_REPORTS, RECORD_TYPES, record_sql
 from support.fhir_client import walk
 from support.us_core import profile_problems
 
@@ -100,7 +100,9 @@ EXPECTED_COUNTS = {
     "AllergyIntolerance": f"SELECT count(*) FROM allergy x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
     "Immunization": f"SELECT count(*) FROM immun x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
     "Procedure": f"SELECT count(*) FROM proc_log x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
-    "DiagnosticReport": f"SELECT count(*) FROM lab_order x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')}",
+    # lab orders, and the notes that are signed reports
+    "DiagnosticReport": f"SELECT (SELECT count(*) FROM lab_order x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {_live('x', 'p')})"
+    f" + (SELECT count(*) FROM ({record_sql(NOTE_REPORTS)}) r)",
 }
 # One Provenance per live row of each table that has who/when columns (and per Observation).
 EXPECTED_COUNTS["Provenance"] = (
@@ -114,6 +116,7 @@ EXPECTED_COUNTS["Provenance"] = (
      WHERE {_live("x", "p", "e")})"""
     # the later tables' rows with who/when (tests/uscore covers those types themselves)
     + "".join(f" + (SELECT count(*) FROM ({record_sql(t)}) r)" for t, spec in RECORD_TYPES.items() if spec[4])
+    + f" + (SELECT count(*) FROM ({record_sql(NOTE_REPORTS)}) r)"
 )
 
 # Required bindings fhir.resources leaves unchecked: element path -> the codes allowed.

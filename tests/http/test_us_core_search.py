@@ -53,6 +53,10 @@ PROC = (
     f" WHERE {live('x', 'p')} AND x.pt_seq = :pt"
 )
 REPORTS = f"SELECT x.ord_guid FROM lab_order x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.pt_seq = :pt"
+NOTE_REPORTS = (  # the notes that are reports (tests/uscore/test_uscore_note_reports.py searches them on their own)
+    "SELECT x.note_guid FROM note_hdr x JOIN note_txt b ON b.note_id = x.note_id JOIN note_typ_cd t ON t.note_typ = x.note_typ"
+    f" JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND t.rpt_cat IS NOT NULL AND x.pt_seq = :pt"
+)
 SMOKING = f"SELECT x.sh_guid FROM soc_hx x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.pt_seq = :pt"
 
 CASES = [
@@ -137,7 +141,7 @@ CASES = [
         PROC + " AND (c.snomed_cd = '268400002' OR c.cpt_cd = '71046')",
     ),
     # DiagnosticReport: patient; +category; +code; +category+date; status (multipleOr); result
-    ("lab_order", "DiagnosticReport?patient={pt}", REPORTS),
+    ("lab_order", "DiagnosticReport?patient={pt}", f"{REPORTS} UNION ALL {NOTE_REPORTS}"),
     ("lab_order", "DiagnosticReport?patient={pt}&category=LAB", REPORTS),
     ("lab_order", "DiagnosticReport?patient={pt}&code=http://loinc.org|51990-0", REPORTS + " AND x.panel_cd = 'BMP'"),
     ("lab_order", "DiagnosticReport?patient={pt}&code=urn:fhir-facade:demo:lab-panel|DMMON", REPORTS + " AND x.panel_cd = 'DMMON'"),
@@ -146,7 +150,11 @@ CASES = [
         "DiagnosticReport?patient={pt}&category=http://terminology.hl7.org/CodeSystem/v2-0074|LAB&date=ge2020-06&date=lt2024",
         REPORTS + " AND x.collect_dttm >= '20200601000000' AND x.collect_dttm < '20240101000000'",
     ),
-    ("lab_order", "DiagnosticReport?patient={pt}&status=final,corrected", REPORTS + " AND x.ord_stat IN ('F', 'C')"),
+    (
+        "lab_order",
+        "DiagnosticReport?patient={pt}&status=final,corrected",
+        f"{REPORTS} AND x.ord_stat IN ('F', 'C') UNION ALL {NOTE_REPORTS} AND (x.sign_stat IS NULL OR x.sign_stat NOT IN ('U', 'X'))",
+    ),
     # Observation smoking status: patient+category; patient+code; patient+category+date
     ("soc_hx", "Observation?patient={pt}&category=social-history", SMOKING),
     ("soc_hx", "Observation?patient={pt}&code=http://loinc.org|72166-2", SMOKING),

@@ -485,9 +485,10 @@ def test_diagnostic_reports(client, sql):
     )
     assert set(ids(client, "/fhir/DiagnosticReport?category=LAB&_count=1")) == uuids(sql(f"SELECT rp.uuid {reports}"))
     recent = uuids(sql(f"SELECT rp.uuid {reports} AND rp.date_collected >= '2024-01-01'"))
-    assert set(ids(client, "/fhir/DiagnosticReport?date=ge2024-01-01")) == recent
+    assert set(ids(client, "/fhir/DiagnosticReport?category=LAB&date=ge2024-01-01")) == recent
     jane = text_id("pat-jane")
-    assert ids(client, f"/fhir/DiagnosticReport?patient={jane}") == [text_id("rep-1")]
+    assert ids(client, f"/fhir/DiagnosticReport?patient={jane}&category=LAB") == [text_id("rep-1")]
+    assert set(ids(client, f"/fhir/DiagnosticReport?patient={jane}")) == {text_id("rep-1"), text_id("note-imaging")}  # and the report note
     assert ids(client, "/fhir/DiagnosticReport?status=final&code=GLU&_sort=date") == [text_id("rep-2"), text_id("rep-1")]
 
 

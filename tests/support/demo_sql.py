@@ -102,9 +102,23 @@ RECORD_TYPES = {
 }
 
 
+# Notes whose type is also a signed report: DiagnosticReport's second source (lab orders are a row type).
+NOTE_REPORTS = "DiagnosticReport:note"
+_RECORD_SOURCES = {
+    **RECORD_TYPES,
+    NOTE_REPORTS: (
+        "note_hdr x JOIN note_txt b ON b.note_id = x.note_id JOIN note_typ_cd t ON t.note_typ = x.note_typ",
+        " AND t.rpt_cat IS NOT NULL",
+        "x.note_guid",
+        "",
+        "rpt",
+    ),
+}
+
+
 def record_sql(resource_type: str, where: str = "1 = 1") -> str:
     """SELECT of (id, patient guid) of a later type's live rows meeting ``where`` (x is the row, p its patient)."""
-    source, extra, column, prefix, _provenance = RECORD_TYPES[resource_type]
+    source, extra, column, prefix, _provenance = _RECORD_SOURCES[resource_type]
     return (
         f"SELECT '{prefix}' || {column} AS id, p.pt_guid AS patient FROM {source} JOIN pt_master p ON x.pt_seq = p.pt_seq "
         f"WHERE {_LIVE % ('x', 'x')} AND {_LIVE % ('p', 'p')}{extra} AND ({where})"
@@ -113,7 +127,7 @@ def record_sql(resource_type: str, where: str = "1 = 1") -> str:
 
 def _record_ids(raw_db, resource_type: str, guids: list[str], since: str | None) -> dict[str, str]:
     """id → its Provenance's id (None when the type has none)."""
-    provenance = RECORD_TYPES[resource_type][4]
+    provenance = _RECORD_SOURCES[resource_type][4]
     where = f"p.pt_guid IN ({_marks(guids)})" + (" AND x.upd_dttm >= ?" if since else "")
     rows = raw_db.execute(record_sql(resource_type, where), guids + ([since] if since else []))
     return {i: (f"{provenance}-{i}" if provenance else None) for i, _p in rows}
@@ -151,9 +165,9 @@ def compartment_ids_of(raw_db, patient_guids, since: str | None = None) -> dict[
             ids = _row_guids(raw_db, table, column, in_visit, guids, since)
             found.setdefault(resource_type, set()).update(ids)
             found["Provenance"] |= {f"{prefix}-{i}" for i in ids}
-    for resource_type in RECORD_TYPES:
-        records = _record_ids(raw_db, resource_type, guids, since)
-        found[resource_type] = set(records)
+    for source in _RECORD_SOURCES:
+        records = _record_ids(raw_db, source, guids, since)
+        found.setdefault(source.split(":")[0], set()).update(records)
         found["Provenance"] |= {p for p in records.values() if p}
     return {t: ids for t, ids in found.items() if ids}
 

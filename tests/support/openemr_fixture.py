@@ -442,7 +442,8 @@ def _insert_rows(cursor) -> None:
 def _insert_uscore_rows(cursor) -> None:
     """Rows behind the later US Core types: clinical notes and implanted devices."""
     # clinical notes: (uuid name, pid, encounter, user, code, codetext, type, text, activity)
-    for form_id, (name, pid, encounter, user, code, codetext, kind, text, activity) in enumerate(
+    # (uuid name, pid, encounter, user, code, codetext, type, category (a report's: cardiology, pathology, radiology), text, activity)
+    for form_id, (name, pid, encounter, user, code, codetext, kind, category, text, activity) in enumerate(
         [
             (
                 "note-progress",
@@ -452,13 +453,39 @@ def _insert_uscore_rows(cursor) -> None:
                 "LOINC:11506-3",
                 "Progress note",
                 "progress_note",
+                "",
                 "BP controlled & stable.\nRTC 3 mo.",
                 1,
             ),
-            ("note-untyped", 2, "102", "ghouse", "", "", "evaluation_note", "Évaluation: patiente en forme.", 1),
-            ("note-deleted", 1, "100", "ghouse", "LOINC:11506-3", "Progress note", "progress_note", "Wrong chart.", 0),
-            ("note-empty", 5, "103", "oldnurse", "LOINC:11488-4", "Consult note", "consultation_note", None, 1),
-            (None, 1, "101", "ghouse", "LOINC:11488-4", "Consult note", "consultation_note", "No uuid yet.", 1),
+            ("note-untyped", 2, "102", "ghouse", "", "", "evaluation_note", "", "Évaluation: patiente en forme.", 1),
+            ("note-deleted", 1, "100", "ghouse", "LOINC:11506-3", "Progress note", "progress_note", "", "Wrong chart.", 0),
+            ("note-empty", 5, "103", "oldnurse", "LOINC:11488-4", "Consult note", "consultation_note", "", None, 1),
+            (None, 1, "101", "ghouse", "LOINC:11488-4", "Consult note", "consultation_note", "", "No uuid yet.", 1),
+            (
+                "note-imaging",
+                1,
+                "100",
+                "ghouse",
+                "LOINC:18748-4",
+                "Diagnostic imaging study",
+                "imaging_narrative",
+                "radiology",
+                "CXR PA & LAT: no acute process.",
+                1,
+            ),
+            (
+                "note-path",
+                2,
+                "102",
+                "ghouse",
+                "LOINC:11526-1",
+                "Pathology study",
+                "pathology_report_narrative",
+                "pathology",
+                "Benign mucosa.",
+                1,
+            ),
+            ("note-ecg-deleted", 2, "102", "ghouse", "LOINC:11524-6", "EKG study", "", "cardiology", "Wrong patient.", 0),
         ],
         start=1,
     ):
@@ -476,7 +503,7 @@ def _insert_uscore_rows(cursor) -> None:
             codetext=codetext,
             description=text,
             clinical_notes_type=kind,
-            clinical_notes_category="",
+            clinical_notes_category=category,
             last_updated="2024-03-01 10:00:00",
         )
     # implanted devices: lists rows of type medical_device (uuid name, pid, title, codes, udi, end date)

@@ -57,10 +57,16 @@ NOTES = (
 )
 
 
+LABS = (
+    "SELECT rp.uuid FROM procedure_report rp JOIN procedure_order o ON o.procedure_order_id = rp.procedure_order_id "
+    "JOIN patient_data p ON p.pid = o.patient_id WHERE o.activity = 1 AND rp.uuid IS NOT NULL AND p.uuid IS NOT NULL AND p.pid = :pid"
+)
+
+
 def test_notes_match_sql_and_carry_their_text(client, openemr):
     rows = _sql(openemr, NOTES)
     expected = {str(uuid.UUID(bytes=raw)): text for raw, text in rows}
-    assert set(expected) == {text_id("note-progress"), text_id("note-untyped")}
+    assert set(expected) == {text_id(n) for n in ("note-progress", "note-untyped", "note-imaging", "note-path")}
     served = [e["resource"] for page in walk(client, "/fhir/DocumentReference?_count=1") for e in page.get("entry", [])]
     assert {r["id"] for r in served} == set(expected)
     for note in served:
@@ -76,11 +82,36 @@ def test_notes_match_sql_and_carry_their_text(client, openemr):
 
 def test_note_searches(client):
     pid1, pid2 = text_id("pat-jane"), text_id("pat-john")
-    assert _ids(client, f"/fhir/DocumentReference?patient={pid1}") == {text_id("note-progress")}
+    assert _ids(client, f"/fhir/DocumentReference?patient={pid1}") == {text_id("note-progress"), text_id("note-imaging")}
     assert _ids(client, f"/fhir/DocumentReference?patient={pid1}&type={q('http://loinc.org|11506-3')}") == {text_id("note-progress")}
     assert _ids(client, f"/fhir/DocumentReference?patient={pid2}&type={q('http://loinc.org|11506-3')}") == set()
-    assert _ids(client, f"/fhir/DocumentReference?patient={pid2}&category=clinical-note&date=2024-03-01") == {text_id("note-untyped")}
-    assert _ids(client, f"/fhir/DocumentReference/$docref?patient={pid1}") == {text_id("note-progress")}
+    assert _ids(client, f"/fhir/DocumentReference?patient={pid2}&category=clinical-note&date=2024-03-01") == {
+        text_id("note-untyped"),
+        text_id("note-path"),
+    }
+    assert _ids(client, f"/fhir/DocumentReference/$docref?patient={pid1}") == {text_id("note-progress"), text_id("note-imaging")}
+
+
+def test_report_notes_are_diagnostic_reports_beside_the_labs(client, openemr):
+    pid1, pid2 = text_id("pat-jane"), text_id("pat-john")
+    imaging, pathology = text_id("note-imaging"), text_id("note-path")
+    report = get_json(client, f"/fhir/DiagnosticReport/{imaging}")
+    get_fhir_model_class("DiagnosticReport").model_validate(report)
+    assert report["meta"]["profile"] == ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-diagnosticreport-note"]
+    assert profile_problems(report, report["meta"]["profile"][0]) == []
+    assert report["category"][0]["coding"] == [{"system": "http://loinc.org", "code": "LP29684-5", "display": "Radiology"}]
+    assert report["code"]["coding"][0]["code"] == "18748-4" and report["performer"] == [
+        {"reference": f"Practitioner/{text_id('user-house')}"}
+    ]
+    assert base64.b64decode(report["presentedForm"][0]["data"]).decode("utf-8") == "CXR PA & LAT: no acute process."
+    labs = {str(uuid.UUID(bytes=row[0])) for row in _sql(openemr, LABS, pid=1)}
+    assert labs and _ids(client, f"/fhir/DiagnosticReport?patient={pid1}") == labs | {imaging}
+    assert _ids(client, f"/fhir/DiagnosticReport?patient={pid1}&category={q('http://terminology.hl7.org/CodeSystem/v2-0074|LAB')}") == labs
+    assert _ids(client, f"/fhir/DiagnosticReport?patient={pid1}&category={q('http://loinc.org|LP29684-5')}&date=ge2024-01-01") == {imaging}
+    assert _ids(client, f"/fhir/DiagnosticReport?patient={pid1}&category=LP29684-5&date=lt2024-01-01") == set()
+    assert _ids(client, f"/fhir/DiagnosticReport?patient={pid2}&code={q('http://loinc.org|11526-1')}") == {pathology}
+    assert _ids(client, f"/fhir/DiagnosticReport?patient={pid2}&category=LP29708-2") == set()  # the cardiology note was deleted
+    assert client.get(f"/fhir/DiagnosticReport/{text_id('note-progress')}").status_code == 404  # a progress note is no report
 
 
 def test_devices(client, openemr):

@@ -53,6 +53,7 @@ NOTE_TYPES = (
     ("CONS", "CONSULT NOTE", "11488-4", None),
     ("RAD", "RADIOLOGY REPORT", "18748-4", "RAD"),
     ("ECG", "ECG INTERPRETATION", "11524-6", "CARD"),
+    ("PATH", "SURGICAL PATHOLOGY REPORT", "11526-1", "PATH"),
     ("TEL", "TELEPHONE ENCOUNTER", None, None),
 )
 GOALS: tuple[tuple[str, str, str | None, str | None], ...] = (
@@ -117,6 +118,7 @@ PLANS = {  # problem description → the plan line clinicians typed
 NOK_RELATIONS = ("SPO", "SPO", "PAR", "CHD", "SIB", "FRND")
 NOK_FIRST = ("MARY", "JOHN", "LINDA", "ROBERT", "MARIA", "JAMES", "ANA", "DAVID", "ROSA", "MINH")
 CASE_MANAGERS = ("K. OKAFOR RN CM", "T. NGUYEN LCSW", "J. BAKER RN CM")
+PATH_FINDINGS = ("BENIGN COLONIC MUCOSA", "HYPERPLASTIC POLYP", "TUBULAR ADENOMA, NO HIGH-GRADE DYSPLASIA")
 NOTE_USERS = ("TRANSCR1", "TRANSCR2", "DICTIFC", "EHRNOTES")
 
 
@@ -135,7 +137,7 @@ def _v2(text: str) -> str:
 
 class _Records:
     def __init__(self, conn: Connection, out: Any, seed: int, today: datetime):
-        self.conn, self.out, self.today = conn, out, today
+        self.conn, self.out, self.today, self.seed = conn, out, today, seed
         self.rng = random.Random(f"{seed}:records")
         self.ids: dict[str, int] = defaultdict(int)
         rows = conn.execute(select(staff.c.dr_cd, staff.c.specialty).order_by(staff.c.dr_cd)).all()
@@ -267,6 +269,27 @@ class _Records:
             upd_user=rng.choice(NOTE_USERS),
         )
         self.out.add(note_txt, note_id=note_id, txt_fmt="V2E", note_body=_v2(text))
+
+    def pathology(self) -> None:
+        """Pathology reports of colonoscopy biopsies, written after every patient's other records and
+        from their own random stream, so the rows (and note numbers) before them stay as they were."""
+        self.rng = random.Random(f"{self.seed}:pathology")
+        last = 0
+        columns = (proc_log.c.proc_id, proc_log.c.pt_seq, proc_log.c.visit_no, proc_log.c.perf_dttm, proc_log.c.perf_dr)
+        while True:
+            query = select(*columns).where(proc_log.c.proc_id > last, proc_log.c.proc_cd == "COLON", proc_log.c.proc_stat == "C")
+            rows = self.conn.execute(query.order_by(proc_log.c.proc_id).limit(BATCH)).all()
+            if not rows:
+                return
+            for _id, seq, visit_no, perf, doctor in rows:
+                when = _parse(perf, "%Y%m%d%H%M")
+                if when and self.rng.random() < 0.45:  # a biopsy was taken
+                    # the outside lab's report, filed under the doctor who took the biopsy
+                    signer = doctor or self.rng.choice(self.by_specialty["INTERNAL MEDICINE"])
+                    gross, finding = self.rng.randint(1, 4), self.rng.choice(PATH_FINDINGS)
+                    text = f"SPECIMEN: COLON, BIOPSY\nGROSS: {gross} TAN FRAGMENTS\nDIAGNOSIS: {finding}"
+                    self.note(seq, visit_no, "PATH", signer, when + timedelta(days=self.rng.randint(2, 7)), text)
+            last = rows[-1][0]
 
     def order(self, seq: int, visit: tuple, when: datetime, problems: list[str]) -> None:
         rng = self.rng
@@ -480,6 +503,7 @@ def add_records(conn: Connection, out: Any, seed: int, today: datetime) -> None:
         query = select(pt_master.c.pt_seq, pt_master.c.dob, pt_master.c.sex_cd, pt_master.c.last_nm)
         patients = conn.execute(query.where(pt_master.c.pt_seq > last).order_by(pt_master.c.pt_seq).limit(BATCH)).all()
         if not patients:
-            return
+            break
         records.batch(patients[0][0], patients[-1][0], [tuple(p) for p in patients])
         last = patients[-1][0]
+    records.pathology()
