@@ -76,6 +76,19 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         shutil.rmtree(_DATA_HOME, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _metrics_directory_is_not_inherited():
+    """`fhir-facade serve` run in-process (CliRunner) names its workers' metrics directory in this
+    process's environment. Undone after each test: otherwise every later app, and every server a
+    later test starts with this environment, would keep its metrics there, whatever the test order."""
+    before = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    yield
+    if before is None:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = before
+
+
 POSTGRES_URL = os.environ.get("FHIR_FACADE_TEST_POSTGRES", "postgresql+psycopg2://root@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("FHIR_FACADE_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 
