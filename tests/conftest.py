@@ -28,9 +28,38 @@ def pytest_configure(config) -> None:
     # throw-away data directory, never in the developer's own; it goes when the run ends.
     import tempfile
 
+    # Under pytest-xdist each worker inherits the controller's directory and takes one of its own
+    # inside it: two workers never share a state database (the controller removes the lot).
     global _DATA_HOME
-    if "XDG_DATA_HOME" not in os.environ:
-        _DATA_HOME = os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="fhir-facade-test-data-")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and os.environ.get("FHIR_FACADE_TEST_DATA_HOME"):
+        os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix=f"{worker}-", dir=os.environ["FHIR_FACADE_TEST_DATA_HOME"])
+    elif "XDG_DATA_HOME" not in os.environ:
+        _DATA_HOME = os.environ["XDG_DATA_HOME"] = os.environ["FHIR_FACADE_TEST_DATA_HOME"] = tempfile.mkdtemp(
+            prefix="fhir-facade-test-data-"
+        )
+
+
+# Test files that put the machine under load (the benchmark harness, workers killed under load).
+UNDER_LOAD = ("tests/contract/test_bench.py", "tests/security/test_audit_under_load.py", "tests/bulk/test_bench_bulk.py")
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent with -p no:xdist
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` (pyproject.toml's addopts): a test file is one unit of work, so its module
+    fixtures (demo databases, servers, a benchmark run) are built once, by one worker, and its tests
+    run in their written order. The files under load share one unit: they never run beside each other."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    if config.getoption("dist") != "loadfile":
+        return None
+
+    class FileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "under load" if path in UNDER_LOAD else path
+
+    return FileScheduling(config, log)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
@@ -45,6 +74,19 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         print(f"could not drop the PostgreSQL demo schema: {type(error).__name__}")
     if _DATA_HOME is not None:
         shutil.rmtree(_DATA_HOME, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _metrics_directory_is_not_inherited():
+    """`fhir-facade serve` run in-process (CliRunner) names its workers' metrics directory in this
+    process's environment. Undone after each test: otherwise every later app, and every server a
+    later test starts with this environment, would keep its metrics there, whatever the test order."""
+    before = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    yield
+    if before is None:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = before
 
 
 POSTGRES_URL = os.environ.get("FHIR_FACADE_TEST_POSTGRES", "postgresql+psycopg2://root@127.0.0.1:5432/test")

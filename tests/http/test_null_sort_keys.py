@@ -7,6 +7,8 @@ on every engine, and a cursor that stops on a NULL key continues correctly.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import sqlalchemy as sa
 
@@ -17,7 +19,7 @@ from support.fhir_client import search_resources, walk, walk_back
 from support.pg_demo import with_search_path
 
 PATIENTS = 60
-SCHEMA = "fhir_facade_null_sort"
+SCHEMA = f"fhir_facade_null_sort_{os.getpid()}"  # per process: parallel runs and workers
 
 
 def _null_some_birth_dates(engine: sa.Engine) -> None:

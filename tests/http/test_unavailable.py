@@ -8,6 +8,7 @@ network cut would. No fixed sleeps: every wait polls against a deadline.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sqlite3
 import time
@@ -259,7 +260,7 @@ def test_starts_while_database_is_down_and_binds_once_it_is_up(proxy, pg_demo_ur
 @pytest.mark.postgres
 def test_schema_drift_on_postgres_is_a_500_without_sql(postgres_url, caplog):
     """A statement error (here: a column renamed under a bound mapping) is not an outage."""
-    schema = "fhir_facade_drift_test"
+    schema = f"fhir_facade_drift_test_{os.getpid()}"
     admin = sa.create_engine(postgres_url, poolclass=sa.NullPool)
     url = sa.engine.make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
     writer = sa.create_engine(url, poolclass=sa.NullPool)

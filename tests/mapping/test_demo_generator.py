@@ -153,7 +153,7 @@ def test_postgres_matches_sqlite(tmp_path, postgres_url):
 
     ``postgres_url`` skips with a reason when PostgreSQL is not reachable, and fails under CI=true.
     """
-    schema = "demo_generator_test"
+    schema = f"demo_generator_test_{os.getpid()}"
     admin = create_engine(postgres_url)
     engine = create_engine(make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"}))
     try:
