@@ -97,6 +97,7 @@ def export(
 
 def _run_with_progress(bulk: BulkExports, job_id: str, types: int) -> None:
     """Run the job in a thread; show which type it is on and how far."""
+    from facade.bulk.jobs import UNFINISHED
     from facade.gunicorn import tune_collector
 
     tune_collector()  # the collector as a serving worker has it: an export allocates as search pages do
@@ -104,7 +105,11 @@ def _run_with_progress(bulk: BulkExports, job_id: str, types: int) -> None:
 
     def work() -> None:
         try:
-            bulk.runner.run_one(job_id)
+            while (job := bulk.jobs.get(job_id)) is not None and job.status in UNFINISHED:
+                # Not claimed: a server sharing this state database took the job first (its runner
+                # writes the same files), or it was released for a legacy database that is down.
+                if not bulk.runner.run_one(job_id):
+                    time.sleep(0.5)
         except BaseException as error:  # noqa: BLE001 - reported below
             failure.append(error)
 

@@ -175,3 +175,33 @@ def test_a_mapping_group_that_is_not_a_patient_search_is_a_mapping_error(tmp_pat
         assert "group women" in str(error) and "shoe-size" in str(error) and "mapping.yaml:" in str(error)
     else:
         raise AssertionError("a group that is not a Patient search was accepted")
+
+
+def test_a_local_export_a_server_took_first_is_waited_for(tmp_path, bulk_demo, monkeypatch):
+    """A server sharing the state database may claim the job before this process does: the
+    command waits for it to finish (the same files) instead of calling it failed."""
+    import threading
+    import time
+
+    from facade.bulk.runner import ExportRunner
+
+    real = ExportRunner.run_one
+    taken: list[threading.Thread] = []
+
+    def server_first(self, job_id=None):
+        if not taken:  # the server's runner wins the claim and runs the job
+            taken.append(threading.Thread(target=real, args=(self, job_id)))
+            taken[0].start()
+            deadline = time.monotonic() + 10
+            while self.jobs.get(job_id).status == "queued" and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return real(self, job_id)
+
+    monkeypatch.setattr(ExportRunner, "run_one", server_first)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["export", "--config", _config(tmp_path, bulk_demo), "--type", "Patient", "--out", str(out)])
+    taken[0].join(60)
+    assert result.exit_code == 0, result.output
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    assert [o["type"] for o in manifest["output"]] == ["Patient"]
+    assert manifest["output"][0]["count"] == _search_count(bulk_demo, tmp_path, "Patient?")
