@@ -27,3 +27,8 @@ def result_text(result: str | None) -> str | None:
     if result is None or _NUMERIC.match(result):
         return None
     return result
+
+
+def profile_if(*values: object, url: str) -> str | None:
+    """A profile claimed only when every column it requires has a value."""
+    return url if all(value not in (None, "") for value in values) else None

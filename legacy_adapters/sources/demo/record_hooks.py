@@ -9,14 +9,10 @@ from __future__ import annotations
 import html
 
 from legacy_adapters.sources.documents import base64_text, v2_unescape
+from legacy_adapters.sources.hooklib import profile_if  # noqa: F401  (a hook of this mapping)
 
 SNOMED = "http://snomed.info/sct"
 XHTML = "http://www.w3.org/1999/xhtml"
-
-
-def profile_if(value: object, url: str) -> str | None:
-    """A profile claimed only when the column a profile requires has a value."""
-    return url if value not in (None, "") else None
 
 
 def unknown_unless_code(code: str | None) -> str | None:
