@@ -257,6 +257,9 @@ SERVICE_REQUEST_SEARCHES = [
     (f"code={q('http://loinc.org|2345-7')}", "BINARY oc.procedure_code = 'GLU'"),
     (f"code={q(CPT + '|71046')}", "oc.procedure_order_id = 11"),
     (f"code={q('urn:fhir-facade:openemr:procedure-code|XR-CHEST')}", "BINARY oc.procedure_code = 'XR-CHEST'"),
+    ("code=XR-CHEST", "BINARY oc.procedure_code = 'XR-CHEST'"),  # no system: the lab's code
+    ("code=73761001", "oc.procedure_order_id = 13"),  # no system: the compendium's standard code
+    ("category=363679005", "o.procedure_order_type = 'imaging'"),
     (f"code={q('http://loinc.org|2345-7')}&authored=ge2024-02-01", "BINARY oc.procedure_code = 'GLU' AND o.date_ordered >= '2024-02-01'"),
     ("status=active", "(o.order_status IN ('pending', 'routed', ''))"),
     ("status=completed,revoked", "o.order_status IN ('complete', 'canceled')"),
