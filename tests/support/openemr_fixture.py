@@ -437,6 +437,7 @@ def _insert_rows(cursor) -> None:
         )
     _insert_uscore_rows(cursor)
     _insert_insurance_rows(cursor)
+    _insert_order_rows(cursor)
 
 
 def _insert_uscore_rows(cursor) -> None:
@@ -574,3 +575,100 @@ def _insert_insurance_rows(cursor) -> None:
             date_end=end,
             pid=pid,
         )
+
+
+def _insert_order_rows(cursor) -> None:
+    """Orders behind ServiceRequest (one per procedure_order_code line), a lab compendium
+    (procedure_type), and a lab report without a collection date."""
+    # compendium: (lab, code, type, standard code, name). The same code at another lab, and a
+    # group row sharing an order code, must not join as the order's entry.
+    for lab, code, kind, standard, name in [
+        (7, "XR-CHEST", "ord", "CPT4:71046", "Chest X-ray 2 views"),
+        (7, "XR-CHEST", "grp", "CPT4:70000", "Chest imaging"),
+        (8, "XR-CHEST", "ord", "CPT4:71045", "Chest X-ray 1 view"),
+        (7, "ECHO", "ord", "CPT4:93306", "Echocardiogram"),
+        (0, "COLO", "ord", "SNOMED-CT:73761001", "Colonoscopy"),
+    ]:
+        _insert(cursor, "procedure_type", lab_id=lab, procedure_code=code, procedure_type=kind, standard_code=standard, name=name)
+    # orders: (id, pid, encounter, provider, ordered, order type, status, priority, intent, lab, activity,
+    #          lines [(seq, code, name, diagnoses)])
+    for order_id, pid, encounter, provider, ordered, kind, status, priority, intent, lab, activity, lines in [
+        (
+            10,
+            1,
+            100,
+            1,
+            "2024-01-05 08:00:00",
+            "laboratory_test",
+            "complete",
+            "normal",
+            "order",
+            0,
+            1,
+            [
+                (1, "GLU", "Glucose", "ICD10:E11.9"),
+                (2, "HGBA1C", "Hemoglobin A1c", "ICD10:E11.9;ICD10:I10;SNOMED-CT:44054006;ICD10:Z00.00;LOCAL:X1"),
+            ],
+        ),
+        (11, 1, 101, 3, "2024-06-15 14:30:00", "imaging", "pending", "high", "", 7, 1, [(1, "XR-CHEST", "Chest X-ray", "ICD10:R05.9")]),
+        (12, 1, 0, 0, "2023-02-01 10:00:00", "clinical_test", "routed", "stat", "plan", 7, 1, [(1, "ECHO", "", None)]),  # no encounter
+        (13, 1, 100, 1, "2022-07-07 07:07:00", "procedure", "canceled", "", "proposal", 0, 1, [(1, "COLO", "Colonoscopy", "")]),
+        (14, 1, 100, 1, None, "laboratory_test", "", "", "order", 0, 1, [(1, "CBC", "Complete blood count", None)]),  # no date
+        (15, 1, 101, 1, "2024-09-09 09:00:00", "referral", "weird", "", "nonsense", 0, 1, [(1, "REF1", "Cardiology referral", None)]),
+        (16, 2, 102, 1, "2023-11-20 08:30:00", "laboratory_test", "complete", "", "order", 0, 1, [(1, "GLU", "Glucose", None)]),
+        (17, 1, 100, 1, "2024-02-02 08:00:00", "laboratory_test", "pending", "", "order", 0, 0, [(1, "GLU", "Glucose", None)]),  # deleted
+        (18, 4, 0, 1, "2024-02-02 08:00:00", "laboratory_test", "pending", "", "order", 0, 1, [(1, "GLU", "Glucose", None)]),  # no uuid
+        (19, 1, 101, 1, "2024-07-01 12:00:00", "imaging", "complete", "", "order", 8, 1, [(1, "XR-CHEST", "Chest X-ray", None)]),
+        (
+            20,
+            5,
+            103,
+            1,
+            "2024-01-10 10:00:00",
+            "laboratory_test",
+            "complete",
+            "",
+            "order",
+            0,
+            1,
+            [(1, "CBC", "Complete blood count", "ICD10:E11.9")],
+        ),
+    ]:
+        _insert(
+            cursor,
+            "procedure_order",
+            procedure_order_id=order_id,
+            uuid=b(f"ord-{order_id}"),
+            patient_id=pid,
+            encounter_id=encounter,
+            provider_id=provider,
+            date_ordered=ordered,
+            procedure_order_type=kind,
+            order_status=status,
+            order_priority=priority,
+            order_intent=intent,
+            lab_id=lab,
+            activity=activity,
+            patient_instructions="Fast for 8 hours" if order_id == 10 else None,
+        )
+        for seq, code, name, diagnoses in lines:
+            _insert(
+                cursor,
+                "procedure_order_code",
+                procedure_order_id=order_id,
+                procedure_order_seq=seq,
+                procedure_code=code,
+                procedure_name=name,
+                diagnoses=diagnoses,
+            )
+    # a report whose specimen has a zero collection date: US Core's date is then data-absent
+    _insert(
+        cursor,
+        "procedure_report",
+        procedure_report_id=20,
+        uuid=b("rep-undated"),
+        procedure_order_id=20,
+        procedure_order_seq=1,
+        date_collected="0000-00-00 00:00:00",
+        report_status="received",
+    )

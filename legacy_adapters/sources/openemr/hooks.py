@@ -111,3 +111,11 @@ def note_data(text: str | None) -> str | None:
 def unknown_unless_code(code: str | None) -> str | None:
     """'UNK' (v3 NullFlavor) for a note OpenEMR stored without a type code."""
     return None if code else "UNK"
+
+
+def diagnosis_item(diagnoses: str | None, index: int, rest: bool = False) -> str | None:
+    """One item of an order line's diagnoses ("ICD10:E11.9;ICD10:I10"), for one reasonCode each;
+    ``rest``: that item and all after it."""
+    items = [item.strip() for item in (diagnoses or "").split(";") if item.strip()]
+    chosen = items[index:] if rest else items[index : index + 1]
+    return ";".join(chosen) or None
