@@ -40,6 +40,8 @@ TYPES = [
     "Organization",
     "Location",
     "Coverage",
+    "RelatedPerson",
+    "PractitionerRole",
 ]
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"

@@ -111,3 +111,8 @@ def note_data(text: str | None) -> str | None:
 def unknown_unless_code(code: str | None) -> str | None:
     """'UNK' (v3 NullFlavor) for a note OpenEMR stored without a type code."""
     return None if code else "UNK"
+
+
+def profile_if_any(*values: object, url: str) -> str | None:
+    """A profile claimed when at least one of the columns has a value (US Core pd-1: some contact detail)."""
+    return url if any(value not in (None, "") for value in values) else None
