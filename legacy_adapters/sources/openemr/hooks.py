@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from legacy_adapters.sources.documents import base64_text, udi_carrier, udi_date, udi_field  # noqa: F401  (hooks of this mapping)
-from legacy_adapters.sources.hooklib import profile_if, result_quantity, result_text  # noqa: F401  (profile_if: a hook of this mapping)
+from legacy_adapters.sources.hooklib import profile_if, profile_if_any, result_quantity, result_text  # noqa: F401  (profile_if*: hooks of this mapping)
 
 UCUM = "http://unitsofmeasure.org"
 CVX = "http://hl7.org/fhir/sid/cvx"
@@ -111,8 +111,3 @@ def note_data(text: str | None) -> str | None:
 def unknown_unless_code(code: str | None) -> str | None:
     """'UNK' (v3 NullFlavor) for a note OpenEMR stored without a type code."""
     return None if code else "UNK"
-
-
-def profile_if_any(*values: object, url: str) -> str | None:
-    """A profile claimed when at least one of the columns has a value (US Core pd-1: some contact detail)."""
-    return url if any(value not in (None, "") for value in values) else None
