@@ -578,19 +578,25 @@ def _insert_insurance_rows(cursor) -> None:
 
 
 # guardians: pid → (name, relationship option id, sex, phone, email, city). Patient 3's guardian slot
-# holds an empty name (not served); patient 4 has no uuid yet (not served); "OTH" has no RoleCode.
+# holds an empty name (not served); patient 4 has no uuid yet, patient 6 sixteen zero bytes (not
+# served); "other" has no RoleCode.
 GUARDIANS = {
-    1: ("Mary Doe", "MTH", "Female", "555-0201", "mary@example.org", "Springfield"),
-    2: ("Robert Smith", "FTH", "Male", "555-0202", None, "Shelbyville"),
-    3: ("", "SPO", "", None, None, None),
-    4: ("Hidden Guardian", "MTH", "Female", "555-0204", None, None),
-    5: ("Ann Brontë", "OTH", "", None, "ann@example.org", None),
-    6: ("Zero Guardian", "FTH", "Male", None, None, None),
+    1: ("Mary Doe", "mother", "Female", "555-0201", "mary@example.org", "Springfield"),
+    2: ("Robert Smith", "father", "Male", "555-0202", None, "Shelbyville"),
+    3: ("", "spouse", "", None, None, None),
+    4: ("Hidden Guardian", "mother", "Female", "555-0204", None, None),
+    5: ("Ann Brontë", "other", "", None, "ann@example.org", None),
+    6: ("Zero Guardian", "father", "Male", None, None, None),
 }
+# part of OpenEMR's list next_of_kin_relationship as it seeds it: option id, title, HL7 v2 0063 code
+NEXT_OF_KIN = [("father", "Father", "FTH"), ("mother", "Mother", "MTH"), ("other", "Other", "OTH"), ("spouse", "Spouse", "SPO")]
 
 
 def _insert_guardian_and_role_rows(cursor) -> None:
     """Guardians (patient_data's guardian columns) and practitioners' facilities and specialties."""
+    _insert(cursor, "list_options", list_id="lists", option_id="next_of_kin_relationship", title="Next of Kin Relationship")
+    for seq, (option, title, code) in enumerate(NEXT_OF_KIN, start=1):
+        _insert(cursor, "list_options", list_id="next_of_kin_relationship", option_id=option, title=title, seq=seq * 10, notes=code)
     for pid, (name, relationship, sex, phone, email, city) in GUARDIANS.items():
         cursor.execute(
             "UPDATE patient_data SET guardiansname = %s, guardianrelationship = %s, guardiansex = %s, guardianphone = %s, "

@@ -20,6 +20,7 @@ MAPPING = str(os.path.join(os.path.dirname(__file__), "..", "..", "legacy_adapte
 DATABASE = f"fhir_facade_test_openemr_people_{os.getpid()}"
 ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 LOCAL_RELATIONSHIP = "urn:fhir-facade:openemr:next-of-kin-relationship"
+V2_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/v2-0063"
 NUCC = "http://nucc.org/provider-taxonomy"
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
 
@@ -93,8 +94,9 @@ def test_one_related_person_per_patient_with_a_guardian_name(client, openemr, ch
     mary = served[_guardian("pat-jane")]
     assert mary["name"] == [{"text": "Mary Doe"}] and mary["gender"] == "female"
     assert mary["relationship"][0]["coding"] == [
-        {"system": ROLE_CODE, "code": "MTH", "display": "mother"},
-        {"system": LOCAL_RELATIONSHIP, "code": "MTH", "display": "Mother"},
+        {"system": ROLE_CODE, "code": "MTH", "display": "mother"},  # the crosswalk's translation of the option id
+        {"system": LOCAL_RELATIONSHIP, "code": "mother", "display": "Mother"},
+        {"system": V2_RELATIONSHIP, "code": "MTH", "display": "Mother"},  # the list's notes
     ]
     assert mary["telecom"] == [
         {"system": "phone", "value": "555-0201", "use": "home"},
@@ -102,9 +104,12 @@ def test_one_related_person_per_patient_with_a_guardian_name(client, openemr, ch
         {"system": "email", "value": "mary@example.org", "use": "home"},
     ]
     assert mary["address"] == [{"line": ["1 Elm St"], "city": "Springfield", "state": "IL", "postalCode": "62701"}]
-    # a relationship RoleCode has no code for keeps its local coding only
+    # a relationship RoleCode has no code for keeps its local and v2 codings
     ann = served[_guardian("pat-zoe")]
-    assert ann["relationship"][0]["coding"] == [{"system": LOCAL_RELATIONSHIP, "code": "OTH", "display": "Other"}]
+    assert ann["relationship"][0]["coding"] == [
+        {"system": LOCAL_RELATIONSHIP, "code": "other", "display": "Other"},
+        {"system": V2_RELATIONSHIP, "code": "OTH", "display": "Other"},
+    ]
     assert "gender" not in ann and "address" not in ann
 
 
@@ -121,12 +126,14 @@ def test_related_person_reads_and_searches(client):
     assert _ids(client, f"/fhir/RelatedPerson?patient={jane}&name=mary") == {_guardian("pat-jane")}
     assert _ids(client, f"/fhir/RelatedPerson?patient={john}&name=mary") == set()
     assert _ids(client, f"/fhir/RelatedPerson?name={q('Ann Bront')}") == {_guardian("pat-zoe")}
-    # relationship: the RoleCode the crosswalk gives, GUARD on all, the local code
+    # relationship: the RoleCode the crosswalk gives, GUARD on all, the v2 code, the option id
     assert _ids(client, f"/fhir/RelatedPerson?relationship={q(ROLE_CODE + '|MTH')}") == {_guardian("pat-jane")}
     assert _ids(client, "/fhir/RelatedPerson?relationship=FTH") == {_guardian("pat-john")}
     assert len(_ids(client, f"/fhir/RelatedPerson?relationship={q(ROLE_CODE + '|GUARD')}&_count=2")) == 3
-    assert _ids(client, f"/fhir/RelatedPerson?relationship={q(LOCAL_RELATIONSHIP + '|OTH')}") == {_guardian("pat-zoe")}
+    assert _ids(client, f"/fhir/RelatedPerson?relationship={q(V2_RELATIONSHIP + '|OTH')}") == {_guardian("pat-zoe")}
+    assert _ids(client, f"/fhir/RelatedPerson?relationship={q(LOCAL_RELATIONSHIP + '|other')}") == {_guardian("pat-zoe")}
     assert _ids(client, f"/fhir/RelatedPerson?relationship={q(ROLE_CODE + '|OTH')}") == set()
+    assert _ids(client, f"/fhir/RelatedPerson?relationship={q(V2_RELATIONSHIP + '|SPO')}") == set()  # Kim's guardian has no name
     bundle = get_json(client, f"/fhir/RelatedPerson?patient={jane}&_include=RelatedPerson:patient")
     assert {(e["resource"]["resourceType"], e["search"]["mode"]) for e in bundle["entry"]} == {
         ("RelatedPerson", "match"),
