@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +14,10 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from facade.app import create_app
 from facade.config import Settings
+from facade.search.parser import parse_search
+from legacy_adapters.engines import create_legacy_engine
+from legacy_adapters.mapping.loader import load_mapping
+from legacy_adapters.sql_adapter import SqlAdapter
 from support.fhir_client import get_json, q, walk
 from support.openemr_fixture import drop, load, openemr_ddl_path, text_id
 
@@ -139,6 +144,36 @@ def test_related_person_reads_and_searches(client):
         ("RelatedPerson", "match"),
         ("Patient", "include"),
     }
+
+
+def test_derived_ids_are_read_through_the_uuid_key_and_pages_are_one_select(openemr):
+    """'<uuid>-guardian' and '<uuid>-role' are searched as the 16 bytes of the owner's uuid (EXPLAIN:
+    the uuid key, no scan); a page of either type is one SELECT."""
+    engine = create_legacy_engine(openemr[0])
+    sent: list[tuple] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, params, *_: sent.append((statement, params)))
+    adapter = SqlAdapter(load_mapping(MAPPING), engine)
+    adapter.bound()
+    for resource_type, ident, alias in [("RelatedPerson", _guardian("pat-jane"), "p"), ("PractitionerRole", _role("user-house"), "u")]:
+        sent.clear()
+        assert adapter.read(resource_type, ident)["id"] == ident
+        (statement, params), *more = [s for s in sent if s[0].lstrip().upper().startswith("SELECT")]
+        assert not more
+        with openemr[1].connect() as connection:
+            plan = connection.exec_driver_sql("EXPLAIN " + statement, params).mappings().all()
+        assert [row["key"] for row in plan if row["table"] == alias] == ["uuid"], plan
+        request = parse_search(resource_type, [("_count", "1")], adapter.search_params(resource_type))
+        pages = 0
+        sent.clear()
+        while True:
+            page = adapter.search(request)
+            pages += 1
+            if page.next_cursor is None:
+                break
+            request = replace(request, cursor=page.next_cursor)
+        selects = [s for s in sent if s[0].lstrip().upper().startswith("SELECT")]
+        assert pages >= 3 and len(selects) == pages, (resource_type, pages, len(selects))
+    engine.dispose()
 
 
 # --------------------------------------------------------------------------- PractitionerRole
