@@ -20,6 +20,7 @@ from legacy_adapters.mapping.loader import load_mapping
 from legacy_adapters.sql_adapter import SqlAdapter
 from support.fhir_client import get_json, q, walk
 from support.openemr_fixture import drop, load, openemr_ddl_path, text_id
+from support.smart_tokens import BASE, TokenMint, bearer
 
 MAPPING = str(os.path.join(os.path.dirname(__file__), "..", "..", "legacy_adapters", "sources", "openemr", "mapping.yaml"))
 DATABASE = f"fhir_facade_test_openemr_people_{os.getpid()}"
@@ -144,6 +145,20 @@ def test_related_person_reads_and_searches(client):
         ("RelatedPerson", "match"),
         ("Patient", "include"),
     }
+
+
+def test_a_patient_token_reaches_its_own_guardian_only(openemr, state_url):
+    mint = TokenMint()
+    app = create_app(Settings(database_url=openemr[0], mapping=MAPPING, base_url=BASE, state_url=state_url))
+    app.extensions["fhir_facade"].auth.validator.keys = mint.jwks
+    secured = app.test_client()
+    token = bearer(mint.token("patient/RelatedPerson.rs", patient=text_id("pat-jane")))
+    bundle = secured.get("/fhir/RelatedPerson", headers=token).get_json()
+    assert [e["resource"]["id"] for e in bundle["entry"]] == [_guardian("pat-jane")]
+    assert secured.get(f"/fhir/RelatedPerson?patient={text_id('pat-john')}", headers=token).get_json().get("entry", []) == []
+    assert secured.get(f"/fhir/RelatedPerson/{_guardian('pat-john')}", headers=token).status_code == 404
+    assert secured.get(f"/fhir/RelatedPerson/{_guardian('pat-jane')}", headers=token).status_code == 200
+    app.extensions["fhir_facade"].adapter.engine.dispose()
 
 
 def test_derived_ids_are_read_through_the_uuid_key_and_pages_are_one_select(openemr):
