@@ -438,6 +438,7 @@ def _insert_rows(cursor) -> None:
     _insert_uscore_rows(cursor)
     _insert_insurance_rows(cursor)
     _insert_order_rows(cursor)
+    _insert_guardian_and_role_rows(cursor)
 
 
 def _insert_uscore_rows(cursor) -> None:
@@ -672,3 +673,66 @@ def _insert_order_rows(cursor) -> None:
         date_collected="0000-00-00 00:00:00",
         report_status="received",
     )
+
+
+# guardians: pid → (name, relationship option id, sex, phone, email, city). Patient 3's guardian slot
+# holds an empty name (not served); patient 4 has no uuid yet, patient 6 sixteen zero bytes (not
+# served); "other" has no RoleCode.
+GUARDIANS = {
+    1: ("Mary Doe", "mother", "Female", "555-0201", "mary@example.org", "Springfield"),
+    2: ("Robert Smith", "father", "Male", "555-0202", None, "Shelbyville"),
+    3: ("", "spouse", "", None, None, None),
+    4: ("Hidden Guardian", "mother", "Female", "555-0204", None, None),
+    5: ("Ann Brontë", "other", "", None, "ann@example.org", None),
+    6: ("Zero Guardian", "father", "Male", None, None, None),
+}
+# part of OpenEMR's list next_of_kin_relationship as it seeds it: option id, title, HL7 v2 0063 code
+NEXT_OF_KIN = [("father", "Father", "FTH"), ("mother", "Mother", "MTH"), ("other", "Other", "OTH"), ("spouse", "Spouse", "SPO")]
+
+
+def _insert_guardian_and_role_rows(cursor) -> None:
+    """Guardians (patient_data's guardian columns) and practitioners' facilities and specialties."""
+    _insert(cursor, "list_options", list_id="lists", option_id="next_of_kin_relationship", title="Next of Kin Relationship")
+    for seq, (option, title, code) in enumerate(NEXT_OF_KIN, start=1):
+        _insert(cursor, "list_options", list_id="next_of_kin_relationship", option_id=option, title=title, seq=seq * 10, notes=code)
+    for pid, (name, relationship, sex, phone, email, city) in GUARDIANS.items():
+        cursor.execute(
+            "UPDATE patient_data SET guardiansname = %s, guardianrelationship = %s, guardiansex = %s, guardianphone = %s, "
+            "guardianemail = %s, guardianaddress = %s, guardiancity = %s, guardianstate = %s, guardianpostalcode = %s WHERE pid = %s",
+            [
+                name,
+                relationship,
+                sex,
+                phone,
+                email,
+                f"{pid} Elm St" if city else None,
+                city,
+                "IL" if city else None,
+                "62701" if city else None,
+                pid,
+            ],
+        )
+    cursor.execute("UPDATE patient_data SET guardianworkphone = '555-0301' WHERE pid = 1")
+    # users: Dr House works at the clinic (the facility's phone is his contact); more practitioners
+    cursor.execute("UPDATE users SET facility_id = 4, specialty = 'Diagnostic medicine', taxonomy = '207R00000X' WHERE id = 1")
+    for user_id, name, fname, lname, taxonomy, specialty, facility_id, phone in [
+        (4, "user-peds", "Paula", "Peds", "208000000X", "Pediatrics", 4, "555-0400"),
+        (5, "user-fp", "Frank", "Family", "207Q00000X", None, 3, "555-0500"),  # the seeded facility: no uuid, no organization
+        (6, "user-np", "Nina", "Nurse", "363L00000X", "Nurse practitioner", 0, None),  # no facility, no phone: no claim
+    ]:
+        _insert(
+            cursor,
+            "users",
+            id=user_id,
+            uuid=b(name),
+            username=name,
+            fname=fname,
+            lname=lname,
+            npi=f"10000000{user_id}0",
+            active=1,
+            abook_type="",
+            taxonomy=taxonomy,
+            specialty=specialty,
+            facility_id=facility_id,
+            phone=phone,
+        )

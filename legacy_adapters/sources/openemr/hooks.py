@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from legacy_adapters.sources.documents import base64_text, udi_carrier, udi_date, udi_field  # noqa: F401  (hooks of this mapping)
-from legacy_adapters.sources.hooklib import profile_if, result_quantity, result_text  # noqa: F401  (profile_if: a hook of this mapping)
+from legacy_adapters.sources.hooklib import profile_if, profile_if_any, result_quantity, result_text  # noqa: F401  (profile_if*: hooks of this mapping)
 
 UCUM = "http://unitsofmeasure.org"
 CVX = "http://hl7.org/fhir/sid/cvx"
