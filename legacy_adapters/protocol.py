@@ -48,6 +48,13 @@ class LegacyAdapter(Protocol):
 
 
 @runtime_checkable
+class IdSource(Protocol):
+    def search_ids(self, request: SearchRequest) -> Page:
+        """The page ``search`` answers, each resource holding its ``resourceType`` and ``id``
+        alone, found without building the resources (a Group's members)."""
+
+
+@runtime_checkable
 class ReadinessSource(Protocol):
     def ready(self) -> None:
         """Return when the backend can answer now (mapping bound, database answering); raise otherwise."""

@@ -30,7 +30,7 @@ from facade.search.everything import parse_everything
 from facade.search.params import SearchClause, TokenValue
 from facade.search.parser import parse_search
 from facade.search.request import SearchRequest
-from legacy_adapters.protocol import GroupSource, LegacyAdapter, Page, ProfileSource
+from legacy_adapters.protocol import GroupSource, IdSource, LegacyAdapter, Page, ProfileSource
 
 MAX_AUDITED_IDS = 1000  # resources named per audit record (a page is at most max_count)
 
@@ -69,7 +69,8 @@ class FhirService:
         if records is not None:
             self._adapters.update({t: records for t in records.resource_types()})
         groups = adapter.groups() if isinstance(adapter, GroupSource) and "Patient" in self._adapters else {}
-        self.groups = GroupAdapter(groups, adapter.search_params("Patient") if groups else {}, adapter.search)
+        ids = adapter.search_ids if isinstance(adapter, IdSource) else None
+        self.groups = GroupAdapter(groups, adapter.search_params("Patient") if groups else {}, adapter.search, ids)
         if groups and "Group" not in self._adapters:  # the mapping's groups, unless it maps Group itself
             self._adapters["Group"] = self.groups
         self.security = security
