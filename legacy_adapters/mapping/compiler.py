@@ -315,7 +315,10 @@ def _after(
     cursor_id_bound = sa.bindparam("cursor_id", cursor_id, type_=id_expr.type)
     if (branch_index < cursor_branch) if reverse else (branch_index > cursor_branch):
         alternatives.append(all_of(*equal_so_far))
-    elif branch_index == cursor_branch:
+    elif branch_index == cursor_branch and not any(expr.compare(id_expr) for expr, _ in keys):
+        # Sorted by the id itself (``_id``, how exports page), a tie on every key is the same
+        # row: no alternative, so the predicate is ``id > ?`` alone, which engines answer from
+        # the id's index (with the OR, SQLite scanned it from its start on every page).
         alternatives.append(all_of(*equal_so_far, id_expr < cursor_id_bound if reverse else id_expr > cursor_id_bound))
     return any_of(*alternatives)
 
