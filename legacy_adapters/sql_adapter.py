@@ -8,6 +8,7 @@ legacy database does.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -123,12 +124,18 @@ class SqlAdapter:
     def search(self, request: SearchRequest) -> Page:
         return self._search(request, ids_only=False)
 
+    def search_each(self, request: SearchRequest, each: Callable[[dict], object]) -> Page:
+        """The page ``search`` answers, each resource given to ``each`` as it is built, not kept:
+        a page of built resources alive at once is thousands of dicts the garbage collector
+        walks again and again, which an export that encodes each one at once never needs."""
+        return self._search(request, ids_only=False, each=each)
+
     def search_ids(self, request: SearchRequest) -> Page:
         """The page ``search`` answers, its resources holding their type and id alone: one
         statement selecting the ids, no columns read to build them (a Group's members)."""
         return self._search(request, ids_only=True)
 
-    def _search(self, request: SearchRequest, *, ids_only: bool) -> Page:
+    def _search(self, request: SearchRequest, *, ids_only: bool, each: Callable[[dict], object] | None = None) -> Page:
         resource = self.bound()[request.resource_type]
         page = Page()
         with legacy_errors(), self.engine.connect() as connection:
@@ -152,9 +159,10 @@ class SqlAdapter:
         page.references = {name: [] for name in request.references}
         if ids_only:
             page.resources = [{"resourceType": resource_type, "id": branches[row[meta]].id.render(row[meta + 1])} for row in rows]
+        keep = page.resources.append if each is None else each
         for row in () if ids_only else rows:
             branch = branches[row[meta]]
-            page.resources.append(_to_resource(resource_type, branch, row, query.layout[branch.index], meta))
+            keep(_to_resource(resource_type, branch, row, query.layout[branch.index], meta))
             for j, name in enumerate(request.references):
                 value = row[refs + j]
                 if value is None:
