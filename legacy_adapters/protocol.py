@@ -9,6 +9,7 @@ terminology endpoints.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -45,6 +46,20 @@ class LegacyAdapter(Protocol):
         """One page of matches in a total order, starting after ``request.cursor`` (or ending
         before it when ``request.before``); an adapter that cannot page backwards leaves
         ``previous_cursor`` unset."""
+
+
+@runtime_checkable
+class EachSource(Protocol):
+    def search_each(self, request: SearchRequest, each: Callable[[dict], object]) -> Page:
+        """The page ``search`` answers, each resource handed to ``each`` as soon as it is built
+        instead of kept in ``resources`` (a bulk export encodes it and lets it go)."""
+
+
+@runtime_checkable
+class IdSource(Protocol):
+    def search_ids(self, request: SearchRequest) -> Page:
+        """The page ``search`` answers, each resource holding its ``resourceType`` and ``id``
+        alone, found without building the resources (a Group's members)."""
 
 
 @runtime_checkable

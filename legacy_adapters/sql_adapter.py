@@ -8,6 +8,7 @@ legacy database does.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -121,6 +122,20 @@ class SqlAdapter:
         return _to_resource(resource_type, branch, row, query.layout[branch.index], query.meta)
 
     def search(self, request: SearchRequest) -> Page:
+        return self._search(request, ids_only=False)
+
+    def search_each(self, request: SearchRequest, each: Callable[[dict], object]) -> Page:
+        """The page ``search`` answers, each resource given to ``each`` as it is built, not kept:
+        a page of built resources alive at once is thousands of dicts the garbage collector
+        walks again and again, which an export that encodes each one at once never needs."""
+        return self._search(request, ids_only=False, each=each)
+
+    def search_ids(self, request: SearchRequest) -> Page:
+        """The page ``search`` answers, its resources holding their type and id alone: one
+        statement selecting the ids, no columns read to build them (a Group's members)."""
+        return self._search(request, ids_only=True)
+
+    def _search(self, request: SearchRequest, *, ids_only: bool, each: Callable[[dict], object] | None = None) -> Page:
         resource = self.bound()[request.resource_type]
         page = Page()
         with legacy_errors(), self.engine.connect() as connection:
@@ -129,7 +144,7 @@ class SqlAdapter:
                 page.total = connection.execute(count).scalar_one() if count is not None else 0
             if request.summary_count:
                 return page
-            query = self._page_plan(resource, request)
+            query = self._page_plan(resource, request, ids_only)
             if query.statement is None:
                 return page
             rows = connection.execute(query.statement, cursor_params(request.cursor)).all()
@@ -142,9 +157,12 @@ class SqlAdapter:
         meta = query.meta
         refs = query.references
         page.references = {name: [] for name in request.references}
-        for row in rows:
+        if ids_only:
+            page.resources = [{"resourceType": resource_type, "id": branches[row[meta]].id.render(row[meta + 1])} for row in rows]
+        keep = page.resources.append if each is None else each
+        for row in () if ids_only else rows:
             branch = branches[row[meta]]
-            page.resources.append(_to_resource(resource_type, branch, row, query.layout[branch.index], meta))
+            keep(_to_resource(resource_type, branch, row, query.layout[branch.index], meta))
             for j, name in enumerate(request.references):
                 value = row[refs + j]
                 if value is None:
@@ -167,17 +185,17 @@ class SqlAdapter:
             page.next_cursor = position(rows[-1])
         return page
 
-    def _page_plan(self, resource: BoundResource, request: SearchRequest) -> PageQuery:
+    def _page_plan(self, resource: BoundResource, request: SearchRequest, ids_only: bool = False) -> PageQuery:
         """The statement for a page. Every page after the first of a search differs only in its
         cursor values, which are bound, so a walk through all pages builds one statement, not one
         per page. Keyed by the full query text (clauses, including any added by authorization)."""
         terminology = self.mapping.terminology  # a crosswalk reload makes plans with old code lists stale
         generation = terminology.generation if terminology else 0
-        key = (request.canonical(), request.count, cursor_shape(request.cursor), request.before, request.references, generation)
+        key = (request.canonical(), request.count, cursor_shape(request.cursor), request.before, request.references, generation, ids_only)
         with self._plans_lock:
             query = self._page_plans.get(key)
         if query is None:
-            query = compile_page(resource, request, request.count + 1, nulls_last_by_default=self._nulls_last)
+            query = compile_page(resource, request, request.count + 1, nulls_last_by_default=self._nulls_last, ids_only=ids_only)
             with self._plans_lock:
                 self._page_plans[key] = query
         return query

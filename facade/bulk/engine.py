@@ -28,7 +28,8 @@ from facade.search.request import SearchRequest
 from legacy_adapters.protocol import Page
 
 PATIENT_BATCH = 200  # patients named in one compartment clause
-Query = Callable[[SearchRequest], Page]  # an already narrowed request → one page
+Each = Callable[[dict], object]  # given each resource of a page, in order
+Query = Callable[[SearchRequest, Each], Page]  # an already narrowed request → one page, its resources given to ``each``
 Members = Callable[[str, tuple | None, int], Page]  # group id, cursor, count → a page of its Patients
 Shape = Callable[[list[dict]], list[dict]]  # one page's resources → what is written (e.g. de-identified)
 Shaper = Callable[[Job], Shape | None]  # a job → its page transform, if it has one
@@ -95,11 +96,25 @@ class ExportEngine:
             for index in range(progress.type_index, len(request.types)):
                 resource_type = request.types[index]
                 written = sum(o["count"] for o in files.outputs if o["type"] == resource_type)
-                for position, page in self._pages(request, access, resource_type, progress):
-                    shown = shape(page.resources) if shape is not None else page.resources
-                    lines = [orjson.dumps(subset(r, keep[resource_type]) if keep else r) + b"\n" for r in shown]
+                kept = keep.get(resource_type)
+                lines: list[bytes] = []
+                built: list[dict] = []
+
+                def encode(resource: dict, kept: frozenset[str] | None = kept, lines: list[bytes] = lines) -> None:
+                    lines.append(orjson.dumps(subset(resource, kept) if kept is not None else resource) + b"\n")
+
+                # Each resource is encoded as it is built and let go (a page of built resources
+                # held at once is what the garbage collector would walk), unless the job's
+                # transform needs the page.
+                each = built.append if shape is not None else encode
+                for position, _page in self._pages(request, access, resource_type, progress, each):
+                    if shape is not None:
+                        for resource in shape(built):
+                            encode(resource)
+                        built.clear()
                     files.write(resource_type, lines)
                     written += len(lines)
+                    lines.clear()
                     files.sync()
                     # None: this was the type's last page, so a resumed run starts at the next type.
                     position = Progress(index + 1) if position is None else replace(position, type_index=index)
@@ -117,28 +132,31 @@ class ExportEngine:
 
     # -- the pages of one type ------------------------------------------------------------
 
-    def _pages(self, request: ExportRequest, access: Access, resource_type: str, start: Progress) -> Iterator[tuple[Progress | None, Page]]:
-        """Each page with the position after it (None after the type's last page)."""
+    def _pages(
+        self, request: ExportRequest, access: Access, resource_type: str, start: Progress, each: Each
+    ) -> Iterator[tuple[Progress | None, Page]]:
+        """Each page with the position after it (None after the type's last page); its resources
+        go to ``each``."""
         base = self._base(request, access, resource_type)
         resuming = start.type_index == request.types.index(resource_type)
         if not (request.group_id or request.patients):
-            for cursor, page in self._walk(base, start.cursor if resuming else None):
+            for cursor, page in self._walk(base, start.cursor if resuming else None, each):
                 yield (Progress(cursor=cursor) if cursor is not None else None), page
             return
         batch, cursor = (start.batch, start.cursor) if resuming else (None, None)
         for following, patients in self._batches(request, batch):
             narrowed = replace(base, clauses=(*base.clauses, _compartment(resource_type, patients)))
-            for after, page in self._walk(narrowed, cursor):
+            for after, page in self._walk(narrowed, cursor, each):
                 if after is not None:
                     yield Progress(batch=batch, cursor=after), page
                 else:  # this batch is done: resume at the next one, if any
                     yield (Progress(batch=following) if following is not None else None), page
             batch, cursor = following, None
 
-    def _walk(self, request: SearchRequest, cursor: tuple | None) -> Iterator[tuple[tuple | None, Page]]:
+    def _walk(self, request: SearchRequest, cursor: tuple | None, each: Each) -> Iterator[tuple[tuple | None, Page]]:
         """Pages of one search from ``cursor``, each with the cursor after it (None: the last)."""
         while True:
-            page = self.query(replace(request, cursor=cursor))
+            page = self.query(replace(request, cursor=cursor), each)
             cursor = page.next_cursor
             yield cursor, page
             if cursor is None:

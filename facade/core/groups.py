@@ -33,10 +33,16 @@ MEMBER_LIMIT = 1000  # members listed in the resource; past it, Group/[id]/$expo
 
 class GroupAdapter:
     def __init__(
-        self, groups: Mapping[str, Mapping[str, str]], patients: Mapping[str, SearchParamDef], query: Callable[[SearchRequest], Page]
+        self,
+        groups: Mapping[str, Mapping[str, str]],
+        patients: Mapping[str, SearchParamDef],
+        query: Callable[[SearchRequest], Page],
+        ids: Callable[[SearchRequest], Page] | None = None,
     ):
-        """``patients``: the Patient search parameters; ``query``: answers a Patient search."""
-        self._query = query
+        """``patients``: the Patient search parameters; ``query``: answers a Patient search;
+        ``ids``: the same search's ids alone (members are ids: no Patient needs building), if
+        the adapter offers it."""
+        self._query = ids or query
         self._members: dict[str, SearchRequest] = {}
         self._groups = dict(groups)
         for group_id, group in groups.items():

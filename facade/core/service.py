@@ -30,7 +30,7 @@ from facade.search.everything import parse_everything
 from facade.search.params import SearchClause, TokenValue
 from facade.search.parser import parse_search
 from facade.search.request import SearchRequest
-from legacy_adapters.protocol import GroupSource, LegacyAdapter, Page, ProfileSource
+from legacy_adapters.protocol import EachSource, GroupSource, IdSource, LegacyAdapter, Page, ProfileSource
 
 MAX_AUDITED_IDS = 1000  # resources named per audit record (a page is at most max_count)
 
@@ -69,7 +69,8 @@ class FhirService:
         if records is not None:
             self._adapters.update({t: records for t in records.resource_types()})
         groups = adapter.groups() if isinstance(adapter, GroupSource) and "Patient" in self._adapters else {}
-        self.groups = GroupAdapter(groups, adapter.search_params("Patient") if groups else {}, adapter.search)
+        ids = adapter.search_ids if isinstance(adapter, IdSource) else None
+        self.groups = GroupAdapter(groups, adapter.search_params("Patient") if groups else {}, adapter.search, ids)
         if groups and "Group" not in self._adapters:  # the mapping's groups, unless it maps Group itself
             self._adapters["Group"] = self.groups
         self.security = security
@@ -107,10 +108,21 @@ class FhirService:
         """Narrow ``request`` for ``access``, then answer it (includes, ``$everything``'s types)."""
         return self._query(access.narrow(request, interaction))
 
-    def query_narrowed(self, request: SearchRequest) -> Page:
+    def query_narrowed(self, request: SearchRequest, each: Callable[[dict], object] | None = None) -> Page:
         """A request ``Access.narrow`` has already narrowed (the bulk export adds its
-        ``_typeFilter`` group after the token's restrictions)."""
-        return self._query(request)
+        ``_typeFilter`` group after the token's restrictions). ``each``: given every resource
+        of the page in order instead of the page's ``resources`` (as soon as it is built, when
+        the adapter can)."""
+        if each is None:
+            return self._query(request)
+        adapter = self._adapters[request.resource_type]
+        if isinstance(adapter, EachSource):
+            return adapter.search_each(request, each)
+        page = adapter.search(request)
+        for resource in page.resources:
+            each(resource)
+        page.resources = []
+        return page
 
     def group_members(self, group_id: str, cursor: tuple | None, count: int) -> Page:
         """A page of a mapped group's Patients (for ``Group/[id]/$export``)."""

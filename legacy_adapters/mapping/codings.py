@@ -56,17 +56,28 @@ def ucum_units(terminology: Any, name: str, convert: bool, where: str) -> Callab
         _unknown(where, "unit table", name)
 
     def to_ucum(value: Any) -> Any:
-        if isinstance(value, dict) and ("low" in value or "high" in value):  # a range: each bound is a Quantity
-            return {**value, **{bound: to_ucum(value[bound]) for bound in ("low", "high") if bound in value}}
         table = terminology.current().units.get(name)
-        units = table.units if table is not None else {}
+        return with_ucum(value, table.units if table is not None else {})
+
+    # Run for every Quantity and range of every resource built: plain copies and lookups, one
+    # snapshot per value (a range's bounds share it).
+    def with_ucum(value: Any, units: Mapping[str, Any]) -> Any:
         if not isinstance(value, dict):
             found = units.get(str(value))
             return found.ucum_code if found else None
-        found = units.get(value.get("unit")) if value.get("unit") else None
+        if "low" in value or "high" in value:  # a range: each bound is a Quantity
+            bounds = dict(value)
+            for bound in ("low", "high"):
+                if bound in value:
+                    bounds[bound] = with_ucum(value[bound], units)
+            return bounds
+        unit = value.get("unit")
+        found = units.get(unit) if unit else None
         if found is None:
             return value  # an unknown unit keeps its text and gets no code, never a guessed one
-        quantity = {k: v for k, v in value.items() if k not in ("system", "code")}
+        quantity = dict(value)
+        quantity.pop("system", None)
+        quantity.pop("code", None)
         if convert and found.convert_to and found.factor is not None and isinstance(quantity.get("value"), (int, float)):
             number = round(quantity["value"] * found.factor, 6)
             quantity.update(value=int(number) if number.is_integer() else number, unit=found.convert_to)

@@ -79,22 +79,27 @@ def _any_of_group(branch: Branch, group: tuple) -> ColumnElement:
     return any_of(*alternatives)
 
 
-def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *, nulls_last_by_default: bool = False) -> PageQuery:
-    """``nulls_last_by_default``: the engine sorts NULL above every value (PostgreSQL, Oracle)."""
+def compile_page(
+    resource: BoundResource, request: SearchRequest, limit: int, *, nulls_last_by_default: bool = False, ids_only: bool = False
+) -> PageQuery:
+    """``nulls_last_by_default``: the engine sorts NULL above every value (PostgreSQL, Oracle).
+    ``ids_only``: the same page with the meta columns alone (branch, id, sort keys), no source
+    columns and no references: who matches, without what it takes to build them."""
     sort = request.sort or resource.spec.default_sort
     candidates = branch_filters(resource, request)
     if not candidates:
         return PageQuery(None, {}, 0)
 
-    sources = list(dict.fromkeys(branch.source for branch, _ in candidates))
+    sources = [] if ids_only else list(dict.fromkeys(branch.source for branch, _ in candidates))
     offsets, position = _offsets(sources)
-    layout = {branch.index: offsets[id(branch.source)] for branch, _ in candidates}
+    layout = {branch.index: offsets[id(branch.source)] for branch, _ in candidates if not ids_only}
+    reference_names = () if ids_only else request.references
 
     slot_columns = _slot_columns(resource, tuple(sources))
     listed = frozenset(
         j
         for branch, _ in candidates
-        for j, name in enumerate(request.references)
+        for j, name in enumerate(reference_names)
         if (binding := branch.bindings.get(name)) is not None and binding.several_per_row
     )
     # A page that ends before its cursor (a ``previous`` link) reads the same order reversed;
@@ -103,17 +108,17 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
     members = [(branch, where, _sort_keys(branch, sort, reverse), branch.id.sql()) for branch, where in candidates]
     selects = []  # (statement, its ORDER BY)
     for group in _scans(members):
-        columns = list(slot_columns[id(group[0][0].source)])
+        columns = [] if ids_only else list(slot_columns[id(group[0][0].source)])
         if len(group) == 1:
             branch, where, keys, id_expr = group[0]
             branch_column: ColumnElement = sa.literal(branch.index, sa.Integer)
             from_clause = branch.source.from_clause
-            references = _reference_columns(branch, request.references)
+            references = _reference_columns(branch, reference_names)
             if request.cursor is not None:
                 where = all_of(where, _after(keys, branch.index, id_expr, request.cursor, reverse))
             order = [*_order(keys, nulls_last_by_default), _direction(id_expr, reverse)]
         else:
-            branch_column, id_expr, from_clause, where, references = _shared_scan(group, request.references)
+            branch_column, id_expr, from_clause, where, references = _shared_scan(group, reference_names)
             keys = group[0][2]
             if request.cursor is not None:
                 where = all_of(where, _after_shared(keys, branch_column, id_expr, request.cursor, reverse))
@@ -310,7 +315,10 @@ def _after(
     cursor_id_bound = sa.bindparam("cursor_id", cursor_id, type_=id_expr.type)
     if (branch_index < cursor_branch) if reverse else (branch_index > cursor_branch):
         alternatives.append(all_of(*equal_so_far))
-    elif branch_index == cursor_branch:
+    elif branch_index == cursor_branch and not any(expr.compare(id_expr) for expr, _ in keys):
+        # Sorted by the id itself (``_id``, how exports page), a tie on every key is the same
+        # row: no alternative, so the predicate is ``id > ?`` alone, which engines answer from
+        # the id's index (with the OR, SQLite scanned it from its start on every page).
         alternatives.append(all_of(*equal_so_far, id_expr < cursor_id_bound if reverse else id_expr > cursor_id_bound))
     return all_of(not_before, any_of(*alternatives))
 

@@ -174,9 +174,17 @@ def _compile_source(spec: Mapping[str, Any], ctx: CompileContext, where: str) ->
     hook = ctx.hook(spec["hook"])
     indexes = [ctx.slot(ref) for ref in spec.get("columns", [])]
     args = plain(dict(spec.get("args", {})))
+    # Hooks run for most resources built: the usual one or two columns without arguments are
+    # passed directly (a generator and ``**{}`` per call cost more than the common hook itself).
+    if not args and len(indexes) == 1:
+        (only,) = indexes
+        return lambda row: hook(clean(row[only]))
+    if not args and len(indexes) == 2:
+        first, second = indexes
+        return lambda row: hook(clean(row[first]), clean(row[second]))
 
     def call_hook(row: Any) -> Any:
-        return hook(*(clean(row[i]) for i in indexes), **args)
+        return hook(*[clean(row[i]) for i in indexes], **args)
 
     return call_hook
 

@@ -10,6 +10,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from facade.core import groups
+from legacy_adapters import sql_adapter
 from support.bulk_client import download, export, kick_off, local, resources, searched_ids, token, wait
 from support.smart_tokens import bearer
 from support.sql_statements import count_statements
@@ -221,6 +222,33 @@ def test_a_group_lists_its_members_in_sql(app, client, mint, monkeypatch):
     get_fhir_model_class("Group").model_validate(group)
     assert group["quantity"] == len(women) and len(group["member"]) == 2
     assert group["meta"]["tag"][0]["code"] == "SUBSETTED"
+
+
+def test_group_members_are_an_id_query(app, client, mint, monkeypatch):
+    """A Group's members (its read, its export's patient batches) come from a statement selecting
+    their ids: no Patient is built to learn who is in it."""
+    access = token(mint)
+    women = searched_ids(client, "Patient", access, "gender=female")
+    state = app.extensions["fhir_facade"]
+    engine = state.service.adapter.engine
+
+    def no_building(*args, **kwargs):
+        raise AssertionError("a Patient was built to learn a member's id")
+
+    monkeypatch.setattr(sql_adapter, "_to_resource", no_building)
+    with count_statements(engine) as statements:
+        group = client.get("/fhir/Group/women", headers=bearer(access)).get_json()
+    assert sorted(m["entity"]["reference"] for m in group["member"]) == sorted(f"Patient/{p}" for p in women)
+    assert len(statements) == 2 and "last_nm" not in statements[-1]
+    found, cursor = [], None
+    while True:  # the export's batches: pages of 7, each after the last one's cursor
+        page = state.bulk.engine.members("women", cursor, 7)
+        assert all(set(r) == {"resourceType", "id"} for r in page.resources)
+        found += [r["id"] for r in page.resources]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert found == sorted(women) and len(found) > 7
 
 
 def test_a_group_names_only_the_patients_the_token_may_read(client, mint):

@@ -232,7 +232,7 @@ def test_a_failed_export_is_an_outcome_without_its_data(manual_app, mint, monkey
     location = local(kick_off(client, "$export", access, _type="Patient").headers["Content-Location"])
     bulk = _bulk(manual_app)
 
-    def broken(_request):
+    def broken(_request, _each):
         raise RuntimeError("row for SMITH, JOHN could not be read")
 
     monkeypatch.setattr(bulk.engine, "query", broken)
@@ -263,3 +263,53 @@ def test_a_host_runs_at_most_its_threads_exports_at_once(bulk_demo, tmp_path_fac
         assert waiting.status_code == 202 and waiting.headers["X-Progress"] == "queued"
     assert wait(client, location, access).status_code == 200
     app.extensions["fhir_facade"].close()
+
+
+def test_an_export_encodes_each_resource_as_it_is_built(manual_app, mint, monkeypatch):
+    """The export reads its pages through ``search_each``: every resource goes to its NDJSON line
+    when built, so a page of built resources never lives at once; the lines are those the
+    search answers, in its order."""
+    from legacy_adapters.sql_adapter import SqlAdapter
+
+    client = manual_app.test_client()
+    access = token(mint, client_id="streamer")
+    adapter = manual_app.extensions["fhir_facade"].service.adapter
+    expected = [r["id"] for r in adapter.search(_by_id("Observation", 1000)).resources]
+    streamed: list[str] = []
+    page = adapter.search_each(_by_id("Observation", 1000), lambda r: streamed.append(r["id"]))
+    assert streamed == expected and page.resources == []
+    pending = []  # built, not yet encoded: at most the one being encoded
+    built = engine_module.orjson.dumps
+
+    def encoded(value, *args, **kwargs):
+        if isinstance(value, dict) and value in pending:
+            pending.remove(value)
+        return built(value, *args, **kwargs)
+
+    searched = SqlAdapter.search_each
+
+    def tracked(self, request, each):
+        def track(resource):
+            pending.append(resource)
+            assert len(pending) == 1, "a built resource waits for the page"
+            each(resource)
+
+        return searched(self, request, track)
+
+    monkeypatch.setattr(SqlAdapter, "search", lambda self, request: pytest.fail("the export read a whole page"))
+    monkeypatch.setattr(SqlAdapter, "search_each", tracked)
+    monkeypatch.setattr(engine_module.orjson, "dumps", encoded)
+    location = local(kick_off(client, "$export", access, _type="Patient,Observation").headers["Content-Location"])
+    assert _bulk(manual_app).runner.run_one()
+    monkeypatch.undo()
+    found = resources(client, wait(client, location, access).get_json(), access)
+    every = [r["id"] for r in adapter.search(_by_id("Observation", 100_000)).resources]
+    assert sorted(r["id"] for r in found["Observation"]) == sorted(every) and len(every) > 1000
+    assert not pending
+
+
+def _by_id(resource_type, count):
+    from facade.search.params import SortKey
+    from facade.search.request import SearchRequest
+
+    return SearchRequest(resource_type, sort=(SortKey("_id"),), count=count)

@@ -206,3 +206,17 @@ def test_a_later_page_in_ascending_order_seeks_the_index_to_its_cursor(client, a
     [(statement, parameters)] = [s for s in seen if s[0].lstrip().upper().startswith("SELECT")]
     plan = " | ".join(row[-1] for row in raw_db.execute("EXPLAIN QUERY PLAN " + statement, parameters))
     assert "ix_lab_result_pt_dt (pt_seq=? AND collect_dttm>?)" in plan, plan
+
+
+def test_pages_sorted_by_id_start_at_the_cursor_in_the_index(client, adapter, raw_db):
+    """Sorted by ``_id`` (how exports page), a later page is ``id > ?`` on the id's index: a tie
+    alternative on the same column made SQLite scan the index from its start on every page."""
+    first = client.get("/fhir/Observation?category=laboratory&_sort=_id&_count=20").get_json()
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    with capture_with_parameters(adapter.engine) as seen:
+        second = client.get("/fhir" + following.split("/fhir", 1)[1]).get_json()
+    ids = [e["resource"]["id"] for e in first["entry"] + second["entry"]]
+    assert ids == sorted(ids) and len(set(ids)) == 40
+    [(statement, parameters)] = [s for s in seen if s[0].lstrip().upper().startswith("SELECT")]
+    plan = " | ".join(row[-1] for row in raw_db.execute("EXPLAIN QUERY PLAN " + statement, parameters))
+    assert "SEARCH r USING INDEX ux_lab_result_guid (res_guid>?)" in plan, plan
