@@ -21,13 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BooleanClauseList, ColumnElement
 
 from facade.errors import InvalidRequest
 from facade.search.params import SortKey
 from facade.search.request import SearchRequest
 from legacy_adapters.mapping.binder import BoundResource, Branch
-from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, is_false, python_type
+from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, is_false, is_true, python_type
 
 
 @dataclass
@@ -96,39 +97,106 @@ def compile_page(resource: BoundResource, request: SearchRequest, limit: int, *,
         for j, name in enumerate(request.references)
         if (binding := branch.bindings.get(name)) is not None and binding.several_per_row
     )
-    selects = []
     # A page that ends before its cursor (a ``previous`` link) reads the same order reversed;
     # the adapter turns the rows round.
     reverse = request.before and request.cursor is not None
-    for branch, where in candidates:
-        keys = _sort_keys(branch, sort, reverse)
-        id_expr = branch.id.sql()
-        columns = list(slot_columns[id(branch.source)])
-        columns.append(sa.literal(branch.index, sa.Integer).label("_b"))
+    members = [(branch, where, _sort_keys(branch, sort, reverse), branch.id.sql()) for branch, where in candidates]
+    selects = []  # (statement, its ORDER BY)
+    for group in _scans(members):
+        columns = list(slot_columns[id(group[0][0].source)])
+        if len(group) == 1:
+            branch, where, keys, id_expr = group[0]
+            branch_column: ColumnElement = sa.literal(branch.index, sa.Integer)
+            from_clause = branch.source.from_clause
+            references = _reference_columns(branch, request.references)
+            if request.cursor is not None:
+                where = all_of(where, _after(keys, branch.index, id_expr, request.cursor, reverse))
+            order = [*_order(keys, nulls_last_by_default), _direction(id_expr, reverse)]
+        else:
+            branch_column, id_expr, from_clause, where, references = _shared_scan(group, request.references)
+            keys = group[0][2]
+            if request.cursor is not None:
+                where = all_of(where, _after_shared(keys, branch_column, id_expr, request.cursor, reverse))
+            order = [*_order(keys, nulls_last_by_default), _direction(branch_column, reverse), _direction(id_expr, reverse)]
+        if is_false(where):
+            continue
+        columns.append(branch_column.label("_b"))
         columns.append(id_expr.label("_id"))
         columns += [expr.label(f"_k{i}") for i, (expr, _) in enumerate(keys)]
-        columns += [expr.label(f"_r{j}") for j, expr in enumerate(_reference_columns(branch, request.references))]
-        if request.cursor is not None:
-            where = all_of(where, _after(keys, branch.index, id_expr, request.cursor, reverse))
-            if is_false(where):
-                continue
-        selects.append((sa.select(*columns).select_from(branch.source.from_clause).where(where), keys, id_expr))
+        columns += [expr.label(f"_r{j}") for j, expr in enumerate(references)]
+        selects.append((sa.select(*columns).select_from(from_clause).where(where), order))
 
     if not selects:
         return PageQuery(None, {}, 0)
     if len(selects) == 1:
-        statement, keys, id_expr = selects[0]
-        statement = statement.order_by(*_order(keys, nulls_last_by_default), _direction(id_expr, reverse)).limit(limit)
+        statement, order = selects[0]
+        statement = statement.order_by(*order).limit(limit)
     else:
-        members = []
-        for statement, keys, id_expr in selects:
-            limited = statement.order_by(*_order(keys, nulls_last_by_default), _direction(id_expr, reverse)).limit(limit).subquery()
-            members.append(sa.select(limited))
-        union = sa.union_all(*members).subquery("page")
-        outer_keys = [(union.c[f"_k{i}"], key.descending != reverse) for i, key in enumerate(sort)]
-        ties = (_direction(union.c["_b"], reverse), _direction(union.c["_id"], reverse))
-        statement = sa.select(union).order_by(*_order(outer_keys, nulls_last_by_default), *ties).limit(limit)
+        union = sa.union_all(*(sa.select(statement.order_by(*order).limit(limit).subquery()) for statement, order in selects))
+        page = union.subquery("page")
+        outer_keys = [(page.c[f"_k{i}"], key.descending != reverse) for i, key in enumerate(sort)]
+        ties = (_direction(page.c["_b"], reverse), _direction(page.c["_id"], reverse))
+        statement = sa.select(page).order_by(*_order(outer_keys, nulls_last_by_default), *ties).limit(limit)
     return PageQuery(statement, layout, position, position + 2 + len(sort), listed, reverse)
+
+
+Member = tuple[Branch, ColumnElement, list[tuple[ColumnElement, bool]], ColumnElement]  # branch, where, sort keys, id
+
+
+def _scans(members: list[Member]) -> list[list[Member]]:
+    """Branches that read one source in the same order are read in one pass over it (variants
+    of one table: a vital-signs row is a pulse, a temperature, a weight...). Each branch
+    scanning the table on its own read every row once per variant, and a variant that rarely
+    has a value read them all to find nothing."""
+    by_source: dict[int, list[Member]] = {}
+    for member in members:
+        by_source.setdefault(id(member[0].source), []).append(member)
+    scans = []
+    for group in by_source.values():
+        keys = [expr for expr, _ in group[0][2]]
+        if all(len(m[2]) == len(keys) and all(a.compare(b) for a, (b, _) in zip(keys, m[2])) for m in group[1:]):
+            scans.append(group)
+        else:
+            scans += [[member] for member in group]
+    return scans
+
+
+def _shared_scan(
+    group: list[Member], reference_names: tuple[str, ...]
+) -> tuple[ColumnElement, ColumnElement, sa.FromClause, ColumnElement, list[ColumnElement]]:
+    """One pass over the group's source joined to its branch numbers: each row comes once per
+    branch whose own filters it meets. Filters every branch shares stay outside the OR, so
+    the engine can still use an index for them (the patient, the deleted flag)."""
+    numbers = sa.union_all(*(sa.select(sa.literal_column(str(int(m[0].index)), sa.Integer).label("n")) for m in group))
+    branch_column = numbers.subquery("branch").c.n
+    conjuncts = [_conjuncts(where) for _, where, _, _ in group]
+    common = [c for c in conjuncts[0] if all(any(c.compare(d) for d in other) for other in conjuncts[1:])]
+    own = [
+        all_of(branch_column == m[0].index, *(c for c in mine if not any(c.compare(k) for k in common)))
+        for m, mine in zip(group, conjuncts)
+    ]
+    where = all_of(*common, any_of(*own))
+    id_expr = _by_branch(branch_column, [(m[0].index, m[3]) for m in group])
+    per_branch = [(m[0].index, _reference_columns(m[0], reference_names)) for m in group]
+    references = [_by_branch(branch_column, [(index, refs[j]) for index, refs in per_branch]) for j in range(len(reference_names))]
+    from_clause = sa.join(group[0][0].source.from_clause, branch_column.table, sa.true())
+    return branch_column, id_expr, from_clause, where, references
+
+
+def _by_branch(branch_column: ColumnElement, exprs: list[tuple[int, ColumnElement]]) -> ColumnElement:
+    """The expression every branch shares, or a CASE on the branch number."""
+    first = exprs[0][1]
+    if all(expr.compare(first) for _, expr in exprs[1:]):
+        return first
+    return sa.case(*((branch_column == index, expr) for index, expr in exprs))
+
+
+def _conjuncts(where: ColumnElement) -> list[ColumnElement]:
+    if is_true(where):
+        return []
+    if isinstance(where, BooleanClauseList) and where.operator is operators.and_:
+        return [part for clause in where.clauses for part in _conjuncts(clause)]
+    return [where]
 
 
 def _reference_columns(branch: Branch, names: tuple[str, ...]) -> list[ColumnElement]:
@@ -236,9 +304,36 @@ def _after(
 ) -> ColumnElement:
     """Rows strictly after the cursor in (keys..., branch, id) order, NULL being smallest; with
     ``reverse`` the keys come already turned round, and branch and id ties turn with them."""
+    alternatives, equal_so_far = _beyond_keys(keys, id_expr, cursor)
+    *_, cursor_branch, cursor_id = cursor
+    # Ties on every key: branch, then id, break them.
+    cursor_id_bound = sa.bindparam("cursor_id", cursor_id, type_=id_expr.type)
+    if (branch_index < cursor_branch) if reverse else (branch_index > cursor_branch):
+        alternatives.append(all_of(*equal_so_far))
+    elif branch_index == cursor_branch:
+        alternatives.append(all_of(*equal_so_far, id_expr < cursor_id_bound if reverse else id_expr > cursor_id_bound))
+    return any_of(*alternatives)
+
+
+def _after_shared(
+    keys: list[tuple[ColumnElement, bool]], branch_column: ColumnElement, id_expr: ColumnElement, cursor: tuple, reverse: bool
+) -> ColumnElement:
+    """:func:`_after` for branches read in one pass: the branch is a column, compared like a key."""
+    alternatives, equal_so_far = _beyond_keys(keys, id_expr, cursor)
+    *_, cursor_branch, cursor_id = cursor
+    cursor_id_bound = sa.bindparam("cursor_id", cursor_id, type_=id_expr.type)
+    alternatives.append(all_of(*equal_so_far, branch_column < cursor_branch if reverse else branch_column > cursor_branch))
+    beyond_id = id_expr < cursor_id_bound if reverse else id_expr > cursor_id_bound
+    alternatives.append(all_of(*equal_so_far, branch_column == cursor_branch, beyond_id))
+    return any_of(*alternatives)
+
+
+def _beyond_keys(keys: list[tuple[ColumnElement, bool]], id_expr: ColumnElement, cursor: tuple) -> tuple[list, list]:
+    """The cursor checked against the keys, and the rows beyond it on some key: one alternative
+    per key (equal on the keys before it), and the equalities on every key, for the ties."""
     if len(cursor) != len(keys) + 2:
         raise InvalidRequest("_cursor does not fit this search; follow the Bundle's links", expression="_cursor")
-    *values, cursor_branch, cursor_id = cursor
+    *values, _cursor_branch, cursor_id = cursor
     for (expr, _), value in zip([*keys, (id_expr, False)], [*values, cursor_id]):
         if value is not None and not _fits(expr, value):
             raise InvalidRequest("_cursor does not fit this search; follow the Bundle's links", expression="_cursor")
@@ -251,13 +346,7 @@ def _after(
         beyond = _less(expr, bound) if descending else _greater(expr, bound)
         alternatives.append(all_of(*equal_so_far, beyond))
         equal_so_far.append(expr.is_(None) if bound is None else expr == bound)
-    # Ties on every key: branch, then id, break them.
-    cursor_id_bound = sa.bindparam("cursor_id", cursor_id, type_=id_expr.type)
-    if (branch_index < cursor_branch) if reverse else (branch_index > cursor_branch):
-        alternatives.append(all_of(*equal_so_far))
-    elif branch_index == cursor_branch:
-        alternatives.append(all_of(*equal_so_far, id_expr < cursor_id_bound if reverse else id_expr > cursor_id_bound))
-    return any_of(*alternatives)
+    return alternatives, equal_so_far
 
 
 _DATE_TEXT = re.compile(r"[0-9][0-9:. T+-]*")

@@ -32,3 +32,8 @@ def result_text(result: str | None) -> str | None:
 def profile_if(*values: object, url: str) -> str | None:
     """A profile claimed only when every column it requires has a value."""
     return url if all(value not in (None, "") for value in values) else None
+
+
+def profile_if_any(*values: object, url: str) -> str | None:
+    """A profile claimed when at least one of the columns has a value (e.g. some contact detail, US Core pd-1)."""
+    return url if any(value not in (None, "") for value in values) else None

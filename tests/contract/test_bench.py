@@ -21,6 +21,8 @@ import pytest
 import sqlalchemy as sa
 
 from bench import legacy
+from bench.__main__ import QUICK_SIZE
+from bench.data import ensure_database, workloads
 from bench.floor import Floor
 from bench.servers import facade_server, floor_server
 from legacy_adapters.sources.demo.generate import generate
@@ -262,6 +264,26 @@ def test_the_floors_reference_ranges_read_printed_text_as_the_mapping_does(print
             expected[bound] |= {"system": floor_fhir.UCUM, "code": floor_fhir.LAB_UCUM[unit]}
     assert floor_fhir.reference_range(printed, unit) == expected
     assert json.dumps(floor_fhir.reference_range(printed, unit)) == json.dumps(expected)  # same key order, 4.0 stays 4.0
+
+
+def test_cpu_per_request_is_measured_in_process_for_every_workload():
+    """``python -m bench.cpu``: both applications answer every workload (a refusal or error stops
+    it), and each row gives the façade's and the floor's CPU per request."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cpu", "--size", str(QUICK_SIZE), "--requests", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("workload"))  # after any "generating…" lines
+    rows = {line[:40].strip(): line[40:].split() for line in lines[header + 1 :]}
+    titles = {w.title for w in workloads(f"sqlite:///{ensure_database(QUICK_SIZE)}")}
+    assert set(rows) == titles
+    for ours, theirs, ratio in rows.values():
+        assert float(ours) > 0 and float(theirs) > 0 and float(ratio) > 0
 
 
 def test_the_floor_builds_social_history_and_screening_as_the_facade_does(tmp_path):

@@ -40,6 +40,9 @@ TYPES = [
     "Organization",
     "Location",
     "Coverage",
+    "ServiceRequest",
+    "RelatedPerson",
+    "PractitionerRole",
 ]
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -97,7 +100,8 @@ def test_the_ddl_loaded_whole_and_unmodified(sql):
     """All 25 tables of the DDL file and its seed rows (427 list options, as the file's header says),
     plus the tables the project copies beside it (insurance_companies)."""
     assert sql("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()")[0][0] == 25 + 1
-    assert sql("SELECT COUNT(*) FROM list_options")[0][0] == 427
+    seeded = "SELECT COUNT(*) FROM list_options WHERE list_id <> 'next_of_kin_relationship' AND option_id <> 'next_of_kin_relationship'"
+    assert sql(seeded)[0][0] == 427  # the fixture adds the next-of-kin list the subset lacks
     ddl = openemr_ddl_path().read_text(encoding="utf-8")
     assert (
         "`uuid` binary(16)" in ddl
@@ -168,6 +172,28 @@ def test_uuid_reads_and_searches_use_the_unique_index(openemr):
     engine.dispose()
 
 
+def test_service_request_ids_are_the_order_line_key(openemr):
+    """ServiceRequest ids ("<procedure_order_id>-<procedure_order_seq>") are read through the
+    order line's primary key (EXPLAIN), not by scanning and comparing text."""
+    engine = create_legacy_engine(openemr[0])
+    sent: list[tuple] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, params, *_: sent.append((statement, params)))
+    adapter = SqlAdapter(load_mapping(MAPPING), engine)
+    adapter.bound()
+    sent.clear()
+    assert adapter.read("ServiceRequest", "10-2")["code"]["text"] == "Hemoglobin A1c"
+    statement, params = next((st, pa) for st, pa in sent if st.lstrip().upper().startswith("SELECT"))
+    with openemr[1].connect() as connection:
+        plan = connection.exec_driver_sql("EXPLAIN " + statement, params).mappings().all()
+    base = next(row for row in plan if row["table"] == "oc")
+    assert base["type"] in ("const", "eq_ref", "ref") and base["key"] == "PRIMARY", plan
+    # one row per order line: the compendium join (the order's lab, 'ord' rows) repeats none
+    everything = adapter.search(parse_search("ServiceRequest", [("_count", "100")], adapter.search_params("ServiceRequest")))
+    found = [r["id"] for r in everything.resources]
+    assert len(found) == len(set(found)) and {"11-1", "19-1"} <= set(found)
+    engine.dispose()
+
+
 def test_one_statement_per_page(openemr):
     """Unpivoted vitals, labs and variant-split conditions: every page is one SELECT."""
     engine = create_legacy_engine(openemr[0])
@@ -183,6 +209,7 @@ def test_one_statement_per_page(openemr):
         ("Observation", [("patient", text_id("pat-jane"))]),
         ("Condition", [("clinical-status", "active,resolved")]),
         ("MedicationRequest", []),
+        ("ServiceRequest", [("patient", text_id("pat-jane"))]),
     ]:
         request = parse_search(resource_type, [*pairs, ("_count", "2")], adapter.search_params(resource_type))
         pages = 0
@@ -566,6 +593,7 @@ def test_patient_compartment_reads(client):
         ("Immunization", "patient"),
         ("Encounter", "subject"),
         ("Coverage", "beneficiary"),
+        ("ServiceRequest", "subject"),
     ]:
         found = [e["resource"] for page in walk(client, f"/fhir/{resource_type}?patient={jane}") for e in page.get("entry", [])]
         assert found, resource_type

@@ -447,6 +447,8 @@ def _insert_rows(cursor) -> None:
         )
     _insert_uscore_rows(cursor)
     _insert_insurance_rows(cursor)
+    _insert_order_rows(cursor)
+    _insert_guardian_and_role_rows(cursor)
 
 
 def _insert_uscore_rows(cursor) -> None:
@@ -583,4 +585,164 @@ def _insert_insurance_rows(cursor) -> None:
             date=start,
             date_end=end,
             pid=pid,
+        )
+
+
+def _insert_order_rows(cursor) -> None:
+    """Orders behind ServiceRequest (one per procedure_order_code line), a lab compendium
+    (procedure_type), and a lab report without a collection date."""
+    # compendium: (lab, code, type, standard code, name). The same code at another lab, and a
+    # group row sharing an order code, must not join as the order's entry.
+    for lab, code, kind, standard, name in [
+        (7, "XR-CHEST", "ord", "CPT4:71046", "Chest X-ray 2 views"),
+        (7, "XR-CHEST", "grp", "CPT4:70000", "Chest imaging"),
+        (8, "XR-CHEST", "ord", "CPT4:71045", "Chest X-ray 1 view"),
+        (7, "ECHO", "ord", "CPT4:93306", "Echocardiogram"),
+        (0, "COLO", "ord", "SNOMED-CT:73761001", "Colonoscopy"),
+    ]:
+        _insert(cursor, "procedure_type", lab_id=lab, procedure_code=code, procedure_type=kind, standard_code=standard, name=name)
+    # orders: (id, pid, encounter, provider, ordered, order type, status, priority, intent, lab, activity,
+    #          lines [(seq, code, name, diagnoses)])
+    for order_id, pid, encounter, provider, ordered, kind, status, priority, intent, lab, activity, lines in [
+        (
+            10,
+            1,
+            100,
+            1,
+            "2024-01-05 08:00:00",
+            "laboratory_test",
+            "complete",
+            "normal",
+            "order",
+            0,
+            1,
+            [
+                (1, "GLU", "Glucose", "ICD10:E11.9"),
+                (2, "HGBA1C", "Hemoglobin A1c", "ICD10:E11.9;ICD10:I10;SNOMED-CT:44054006;ICD10:Z00.00;LOCAL:X1"),
+            ],
+        ),
+        (11, 1, 101, 3, "2024-06-15 14:30:00", "imaging", "pending", "high", "", 7, 1, [(1, "XR-CHEST", "Chest X-ray", "ICD10:R05.9")]),
+        (12, 1, 0, 0, "2023-02-01 10:00:00", "clinical_test", "routed", "stat", "plan", 7, 1, [(1, "ECHO", "", None)]),  # no encounter
+        (13, 1, 100, 1, "2022-07-07 07:07:00", "procedure", "canceled", "", "proposal", 0, 1, [(1, "COLO", "Colonoscopy", "")]),
+        (14, 1, 100, 1, None, "laboratory_test", "", "", "order", 0, 1, [(1, "CBC", "Complete blood count", None)]),  # no date
+        (15, 1, 101, 1, "2024-09-09 09:00:00", "referral", "weird", "", "nonsense", 0, 1, [(1, "REF1", "Cardiology referral", None)]),
+        (16, 2, 102, 1, "2023-11-20 08:30:00", "laboratory_test", "complete", "", "order", 0, 1, [(1, "GLU", "Glucose", None)]),
+        (17, 1, 100, 1, "2024-02-02 08:00:00", "laboratory_test", "pending", "", "order", 0, 0, [(1, "GLU", "Glucose", None)]),  # deleted
+        (18, 4, 0, 1, "2024-02-02 08:00:00", "laboratory_test", "pending", "", "order", 0, 1, [(1, "GLU", "Glucose", None)]),  # no uuid
+        (19, 1, 101, 1, "2024-07-01 12:00:00", "imaging", "complete", "", "order", 8, 1, [(1, "XR-CHEST", "Chest X-ray", None)]),
+        (
+            20,
+            5,
+            103,
+            1,
+            "2024-01-10 10:00:00",
+            "laboratory_test",
+            "complete",
+            "",
+            "order",
+            0,
+            1,
+            [(1, "CBC", "Complete blood count", "ICD10:E11.9")],
+        ),
+    ]:
+        _insert(
+            cursor,
+            "procedure_order",
+            procedure_order_id=order_id,
+            uuid=b(f"ord-{order_id}"),
+            patient_id=pid,
+            encounter_id=encounter,
+            provider_id=provider,
+            date_ordered=ordered,
+            procedure_order_type=kind,
+            order_status=status,
+            order_priority=priority,
+            order_intent=intent,
+            lab_id=lab,
+            activity=activity,
+            patient_instructions="Fast for 8 hours" if order_id == 10 else None,
+        )
+        for seq, code, name, diagnoses in lines:
+            _insert(
+                cursor,
+                "procedure_order_code",
+                procedure_order_id=order_id,
+                procedure_order_seq=seq,
+                procedure_code=code,
+                procedure_name=name,
+                diagnoses=diagnoses,
+            )
+    # a report whose specimen has a zero collection date: US Core's date is then data-absent
+    _insert(
+        cursor,
+        "procedure_report",
+        procedure_report_id=20,
+        uuid=b("rep-undated"),
+        procedure_order_id=20,
+        procedure_order_seq=1,
+        date_collected="0000-00-00 00:00:00",
+        report_status="received",
+    )
+
+
+# guardians: pid → (name, relationship option id, sex, phone, email, city). Patient 3's guardian slot
+# holds an empty name (not served); patient 4 has no uuid yet, patient 6 sixteen zero bytes (not
+# served); "other" has no RoleCode.
+GUARDIANS = {
+    1: ("Mary Doe", "mother", "Female", "555-0201", "mary@example.org", "Springfield"),
+    2: ("Robert Smith", "father", "Male", "555-0202", None, "Shelbyville"),
+    3: ("", "spouse", "", None, None, None),
+    4: ("Hidden Guardian", "mother", "Female", "555-0204", None, None),
+    5: ("Ann Brontë", "other", "", None, "ann@example.org", None),
+    6: ("Zero Guardian", "father", "Male", None, None, None),
+}
+# part of OpenEMR's list next_of_kin_relationship as it seeds it: option id, title, HL7 v2 0063 code
+NEXT_OF_KIN = [("father", "Father", "FTH"), ("mother", "Mother", "MTH"), ("other", "Other", "OTH"), ("spouse", "Spouse", "SPO")]
+
+
+def _insert_guardian_and_role_rows(cursor) -> None:
+    """Guardians (patient_data's guardian columns) and practitioners' facilities and specialties."""
+    _insert(cursor, "list_options", list_id="lists", option_id="next_of_kin_relationship", title="Next of Kin Relationship")
+    for seq, (option, title, code) in enumerate(NEXT_OF_KIN, start=1):
+        _insert(cursor, "list_options", list_id="next_of_kin_relationship", option_id=option, title=title, seq=seq * 10, notes=code)
+    for pid, (name, relationship, sex, phone, email, city) in GUARDIANS.items():
+        cursor.execute(
+            "UPDATE patient_data SET guardiansname = %s, guardianrelationship = %s, guardiansex = %s, guardianphone = %s, "
+            "guardianemail = %s, guardianaddress = %s, guardiancity = %s, guardianstate = %s, guardianpostalcode = %s WHERE pid = %s",
+            [
+                name,
+                relationship,
+                sex,
+                phone,
+                email,
+                f"{pid} Elm St" if city else None,
+                city,
+                "IL" if city else None,
+                "62701" if city else None,
+                pid,
+            ],
+        )
+    cursor.execute("UPDATE patient_data SET guardianworkphone = '555-0301' WHERE pid = 1")
+    # users: Dr House works at the clinic (the facility's phone is his contact); more practitioners
+    cursor.execute("UPDATE users SET facility_id = 4, specialty = 'Diagnostic medicine', taxonomy = '207R00000X' WHERE id = 1")
+    for user_id, name, fname, lname, taxonomy, specialty, facility_id, phone in [
+        (4, "user-peds", "Paula", "Peds", "208000000X", "Pediatrics", 4, "555-0400"),
+        (5, "user-fp", "Frank", "Family", "207Q00000X", None, 3, "555-0500"),  # the seeded facility: no uuid, no organization
+        (6, "user-np", "Nina", "Nurse", "363L00000X", "Nurse practitioner", 0, None),  # no facility, no phone: no claim
+    ]:
+        _insert(
+            cursor,
+            "users",
+            id=user_id,
+            uuid=b(name),
+            username=name,
+            fname=fname,
+            lname=lname,
+            npi=f"10000000{user_id}0",
+            active=1,
+            abook_type="",
+            taxonomy=taxonomy,
+            specialty=specialty,
+            facility_id=facility_id,
+            phone=phone,
         )

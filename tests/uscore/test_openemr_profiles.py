@@ -50,6 +50,10 @@ def test_every_claim_of_every_openemr_resource_holds(openemr_client, checker):
         "us-core-blood-pressure",
         "us-core-pulse-oximetry",
         "us-core-coverage",
+        "us-core-servicerequest",
+        "us-core-diagnosticreport-lab",
+        "us-core-relatedperson",
+        "us-core-practitionerrole",
         "us-core-observation-occupation",
     ):
         assert claimed[us_core + name] > 0, name  # the walk saw the claims it holds to their profiles

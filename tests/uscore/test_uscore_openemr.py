@@ -178,6 +178,158 @@ def test_coverage_searches_and_payers(client, openemr):
     assert _ids(client, "/fhir/Organization?name=Acme") == {text_id("ins-acme")}
 
 
+# Ordered tests and procedures: one ServiceRequest per order line of an active order.
+ORDERS = (
+    "SELECT CONCAT(oc.procedure_order_id, '-', oc.procedure_order_seq) FROM procedure_order_code oc "
+    "JOIN procedure_order o ON o.procedure_order_id = oc.procedure_order_id JOIN patient_data p ON p.pid = o.patient_id "
+    "WHERE o.activity = 1 AND p.uuid IS NOT NULL AND p.uuid <> REPEAT(CHAR(0), 16)"
+)
+SNOMED_SR, CPT = "http://snomed.info/sct", "http://www.ama-assn.org/go/cpt"
+
+
+def _orders(openemr, where: str = "1 = 1", **params) -> set[str]:
+    return {row[0] for row in _sql(openemr, f"{ORDERS} AND {where}", **params)}
+
+
+def test_service_requests_match_sql_and_meet_the_profile(client, openemr):
+    expected = _orders(openemr)
+    assert {"10-1", "10-2", "2-1"} <= expected and "17-1" not in expected and "18-1" not in expected  # deleted; patient without uuid
+    served = {e["resource"]["id"]: e["resource"] for page in walk(client, "/fhir/ServiceRequest?_count=3") for e in page.get("entry", [])}
+    assert set(served) == expected
+    for request in served.values():
+        get_fhir_model_class("ServiceRequest").model_validate(request)
+        assert request["meta"]["profile"] == ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-servicerequest"]
+        assert profile_problems(request, request["meta"]["profile"][0]) == []
+    a1c = served["10-2"]
+    assert (a1c["status"], a1c["intent"], a1c["priority"], a1c["authoredOn"]) == (
+        "completed",
+        "order",
+        "routine",
+        "2024-01-05T08:00:00+00:00",
+    )
+    assert a1c["category"] == [{"coding": [{"system": SNOMED_SR, "code": "108252007", "display": "Laboratory procedure"}]}]
+    assert a1c["code"]["coding"][0] == {
+        "system": "http://loinc.org",
+        "code": "4548-4",
+        "display": "Hemoglobin A1c/Hemoglobin.total in Blood",
+    }
+    assert a1c["subject"] == {"reference": f"Patient/{text_id('pat-jane')}"} and a1c["encounter"] == {
+        "reference": f"Encounter/{text_id('enc-1')}"
+    }
+    assert a1c["requester"] == {"reference": f"Practitioner/{text_id('user-house')}"}
+    # one reason per diagnosis, with the system its code type names; the fifth and later share the last
+    assert [[(c.get("system"), c["code"]) for c in r["coding"]] for r in a1c["reasonCode"]] == [
+        [("http://hl7.org/fhir/sid/icd-10-cm", "E11.9")],
+        [("http://hl7.org/fhir/sid/icd-10-cm", "I10")],
+        [(SNOMED_SR, "44054006")],
+        [("http://hl7.org/fhir/sid/icd-10-cm", "Z00.00"), (None, "X1")],
+    ]
+    # the compendium entry of the order's own lab gives the standard code (another lab's, or a group row, does not)
+    cpt = {i: [c["code"] for c in served[i]["code"]["coding"] if c["system"] == CPT] for i in ("11-1", "19-1")}
+    assert cpt == {"11-1": ["71046"], "19-1": ["71045"]}
+    everything = [e["resource"]["id"] for e in get_json(client, "/fhir/ServiceRequest?_count=100")["entry"]]
+    assert sorted(everything) == sorted(expected)  # one page: no order line twice
+    assert "requester" not in served["11-1"]  # the ordering user has no NPI
+    assert (served["11-1"]["status"], served["11-1"]["priority"]) == ("active", "urgent")
+    echo = served["12-1"]
+    assert echo["code"]["text"] == "Echocardiogram" and "encounter" not in echo and echo["intent"] == "plan"
+    assert served["13-1"]["status"] == "revoked" and served["13-1"]["code"]["coding"][1] == {"system": SNOMED_SR, "code": "73761001"}
+    assert served["14-1"]["status"] == "active" and "authoredOn" not in served["14-1"]  # no status yet; no order date
+    odd = served["15-1"]
+    assert (odd["status"], odd["intent"], "category" in odd) == ("unknown", "order", False)
+    assert get_json(client, "/fhir/ServiceRequest/10-2") == a1c
+    for missing in ("17-1", "10-3", "010-2", "10-02", "10"):
+        assert client.get(f"/fhir/ServiceRequest/{missing}").status_code == 404
+
+
+SERVICE_REQUEST_SEARCHES = [
+    # (the search after patient=<jane>, SQL condition)
+    ("", "1 = 1"),
+    (f"category={q(SNOMED_SR + '|108252007')}", "o.procedure_order_type = 'laboratory_test'"),
+    (
+        f"category={q(SNOMED_SR + '|363679005')}&authored=ge2024-01-01",
+        "o.procedure_order_type = 'imaging' AND o.date_ordered >= '2024-01-01'",
+    ),
+    (
+        f"category={q(SNOMED_SR + '|108252007')}&authored=lt2024-03-01",
+        "o.procedure_order_type = 'laboratory_test' AND o.date_ordered < '2024-03-01'",
+    ),
+    (f"code={q('http://loinc.org|2345-7')}", "BINARY oc.procedure_code = 'GLU'"),
+    (f"code={q(CPT + '|71046')}", "oc.procedure_order_id = 11"),
+    (f"code={q('urn:fhir-facade:openemr:procedure-code|XR-CHEST')}", "BINARY oc.procedure_code = 'XR-CHEST'"),
+    ("code=XR-CHEST", "BINARY oc.procedure_code = 'XR-CHEST'"),  # no system: the lab's code
+    ("code=73761001", "oc.procedure_order_id = 13"),  # no system: the compendium's standard code
+    ("category=363679005", "o.procedure_order_type = 'imaging'"),
+    (f"code={q('http://loinc.org|2345-7')}&authored=ge2024-02-01", "BINARY oc.procedure_code = 'GLU' AND o.date_ordered >= '2024-02-01'"),
+    ("status=active", "(o.order_status IN ('pending', 'routed', ''))"),
+    ("status=completed,revoked", "o.order_status IN ('complete', 'canceled')"),
+    ("status=unknown", "o.order_status NOT IN ('pending', 'routed', 'complete', 'canceled', '')"),
+    ("intent=plan,proposal", "o.order_intent IN ('plan', 'proposal')"),
+    (f"encounter={text_id('enc-1')}", "o.encounter_id = 100"),
+    (f"requester={text_id('user-house')}", "o.provider_id = 1"),
+    (
+        "_id=10-2,11-1,17-1,99-1",
+        "oc.procedure_order_id IN (10, 11) AND CONCAT(oc.procedure_order_id, '-', oc.procedure_order_seq) IN ('10-2', '11-1')",
+    ),
+]
+
+
+@pytest.mark.parametrize(("search", "where"), SERVICE_REQUEST_SEARCHES)
+def test_service_request_searches_match_sql_over_pages(client, openemr, search, where):
+    jane = text_id("pat-jane")
+    expected = _orders(openemr, f"p.pid = 1 AND {where}")
+    assert expected, "the fixture has rows for this search"
+    url = f"/fhir/ServiceRequest?patient={jane}&{search}&_count=1".replace("&&", "&")
+    pages = walk(client, url)
+    found = [e["resource"]["id"] for page in pages for e in page.get("entry", []) if e["search"]["mode"] == "match"]
+    assert len(found) == len(set(found)) and set(found) == expected
+    assert len(pages) >= len(expected)  # one per page
+    if search.startswith(("category", "code", "status")):  # the SHALL pairs: the same search by another patient finds only theirs
+        john = _orders(openemr, f"p.pid = 2 AND {where}")
+        assert _ids(client, url.replace(jane, text_id("pat-john"))) == john
+
+
+def test_service_requests_sorted_by_authored(client):
+    jane = text_id("pat-jane")
+    newest_first = [e["resource"] for page in walk(client, f"/fhir/ServiceRequest?patient={jane}&_count=2") for e in page["entry"]]
+    dates = [r["authoredOn"] for r in newest_first if "authoredOn" in r]
+    assert dates == sorted(dates, reverse=True) and len(newest_first) == 9
+    oldest_first = [e["resource"] for e in get_json(client, f"/fhir/ServiceRequest?patient={jane}&_sort=authored&_count=20")["entry"]]
+    assert next(r["id"] for r in oldest_first if "authoredOn" in r) == "13-1" and len(oldest_first) == 9
+
+
+def test_lab_reports_claim_us_core_lab_and_point_at_their_order(client, openemr):
+    reports = {str(uuid.UUID(bytes=row[0])) for row in _sql(openemr, LABS.replace(" AND p.pid = :pid", ""))}
+    served = {
+        e["resource"]["id"]: e["resource"] for page in walk(client, "/fhir/DiagnosticReport?category=LAB&_count=1") for e in page["entry"]
+    }
+    assert set(served) == reports and text_id("rep-undated") in reports
+    for report in served.values():
+        assert report["meta"]["profile"] == ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-diagnosticreport-lab"]
+        assert profile_problems(report, report["meta"]["profile"][0]) == []
+        order = get_json(client, f"/fhir/{report['basedOn'][0]['reference']}")
+        assert order["subject"] == report["subject"] and order["code"]["coding"][0] == report["code"]["coding"][0]
+    undated = served[text_id("rep-undated")]
+    assert "effectiveDateTime" not in undated and undated["_effectiveDateTime"]["extension"][0]["valueCode"] == "unknown"
+    assert undated["basedOn"] == [{"reference": "ServiceRequest/20-1"}] and undated["status"] == "registered"
+    assert "_effectiveDateTime" not in served[text_id("rep-1")]
+
+
+def test_capability_statement_lists_service_request_with_the_us_core_searches(client):
+    listed = {r["type"]: r for r in get_json(client, "/fhir/metadata")["rest"][0]["resource"]}
+    entry = listed["ServiceRequest"]
+    assert entry["supportedProfile"] == ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-servicerequest"]
+    assert {"patient", "_id", "category", "code", "authored", "status"} <= {p["name"] for p in entry["searchParam"]}
+    combinations = [
+        {e["valueString"] for e in x["extension"] if e["url"] == "required"}
+        for x in entry.get("extension", [])
+        if x["url"].endswith("capabilitystatement-search-parameter-combination")
+    ]
+    for shall in ({"patient", "category"}, {"patient", "code"}, {"patient", "category", "authored"}):
+        assert shall in combinations, shall
+    assert "http://hl7.org/fhir/us/core/StructureDefinition/us-core-diagnosticreport-lab" in listed["DiagnosticReport"]["supportedProfile"]
+
+
 OCCUPATIONS = (
     "SELECT p.uuid, p.occupation, p.industry FROM patient_data p "
     "WHERE p.uuid IS NOT NULL AND p.occupation IS NOT NULL AND p.occupation != ''"

@@ -11,6 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from facade.search.params import ReferenceValue, SearchClause
 from legacy_adapters.mapping.bindings.base import Resolve, SearchBinding, missing
 from legacy_adapters.mapping.bindings.ids import IdTemplate
+from legacy_adapters.mapping.columns import UuidText
 from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, as_text, is_false, present
 from legacy_adapters.mapping.yamlpos import located, mark_of
 
@@ -41,7 +42,9 @@ class ReferenceBinding(SearchBinding):
         return self.target.sql()
 
     def include_column(self) -> ColumnElement:
-        return as_text(self.target.sql())
+        column = self.target.sql()
+        # a binary uuid ("{p.uuid:uuid}") reads back as its text form; a CAST would give the raw bytes
+        return column if isinstance(column.type, UuidText) else as_text(column)
 
 
 class CollectionReferenceBinding(ReferenceBinding):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from legacy_adapters.sources.documents import base64_text, udi_carrier, udi_date, udi_field  # noqa: F401  (hooks of this mapping)
-from legacy_adapters.sources.hooklib import profile_if, result_quantity, result_text  # noqa: F401  (profile_if: a hook of this mapping)
+from legacy_adapters.sources.hooklib import profile_if, profile_if_any, result_quantity, result_text  # noqa: F401  (profile_if*: hooks of this mapping)
 
 UCUM = "http://unitsofmeasure.org"
 CVX = "http://hl7.org/fhir/sid/cvx"
@@ -111,3 +111,11 @@ def note_data(text: str | None) -> str | None:
 def unknown_unless_code(code: str | None) -> str | None:
     """'UNK' (v3 NullFlavor) for a note OpenEMR stored without a type code."""
     return None if code else "UNK"
+
+
+def diagnosis_item(diagnoses: str | None, index: int, rest: bool = False) -> str | None:
+    """One item of an order line's diagnoses ("ICD10:E11.9;ICD10:I10"), for one reasonCode each;
+    ``rest``: that item and all after it."""
+    items = [item.strip() for item in (diagnoses or "").split(";") if item.strip()]
+    chosen = items[index:] if rest else items[index : index + 1]
+    return ";".join(chosen) or None
