@@ -28,7 +28,7 @@ from facade.errors import InvalidRequest
 from facade.search.params import SortKey
 from facade.search.request import SearchRequest
 from legacy_adapters.mapping.binder import BoundResource, Branch
-from legacy_adapters.mapping.sqlexpr import FALSE, all_of, any_of, is_false, is_true, python_type
+from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, is_false, is_true, python_type
 
 
 @dataclass
@@ -304,7 +304,7 @@ def _after(
 ) -> ColumnElement:
     """Rows strictly after the cursor in (keys..., branch, id) order, NULL being smallest; with
     ``reverse`` the keys come already turned round, and branch and id ties turn with them."""
-    alternatives, equal_so_far = _beyond_keys(keys, id_expr, cursor)
+    alternatives, equal_so_far, not_before = _beyond_keys(keys, id_expr, cursor)
     *_, cursor_branch, cursor_id = cursor
     # Ties on every key: branch, then id, break them.
     cursor_id_bound = sa.bindparam("cursor_id", cursor_id, type_=id_expr.type)
@@ -312,25 +312,28 @@ def _after(
         alternatives.append(all_of(*equal_so_far))
     elif branch_index == cursor_branch:
         alternatives.append(all_of(*equal_so_far, id_expr < cursor_id_bound if reverse else id_expr > cursor_id_bound))
-    return any_of(*alternatives)
+    return all_of(not_before, any_of(*alternatives))
 
 
 def _after_shared(
     keys: list[tuple[ColumnElement, bool]], branch_column: ColumnElement, id_expr: ColumnElement, cursor: tuple, reverse: bool
 ) -> ColumnElement:
     """:func:`_after` for branches read in one pass: the branch is a column, compared like a key."""
-    alternatives, equal_so_far = _beyond_keys(keys, id_expr, cursor)
+    alternatives, equal_so_far, not_before = _beyond_keys(keys, id_expr, cursor)
     *_, cursor_branch, cursor_id = cursor
     cursor_id_bound = sa.bindparam("cursor_id", cursor_id, type_=id_expr.type)
     alternatives.append(all_of(*equal_so_far, branch_column < cursor_branch if reverse else branch_column > cursor_branch))
     beyond_id = id_expr < cursor_id_bound if reverse else id_expr > cursor_id_bound
     alternatives.append(all_of(*equal_so_far, branch_column == cursor_branch, beyond_id))
-    return any_of(*alternatives)
+    return all_of(not_before, any_of(*alternatives))
 
 
-def _beyond_keys(keys: list[tuple[ColumnElement, bool]], id_expr: ColumnElement, cursor: tuple) -> tuple[list, list]:
+def _beyond_keys(keys: list[tuple[ColumnElement, bool]], id_expr: ColumnElement, cursor: tuple) -> tuple[list, list, ColumnElement]:
     """The cursor checked against the keys, and the rows beyond it on some key: one alternative
-    per key (equal on the keys before it), and the equalities on every key, for the ties."""
+    per key (equal on the keys before it), the equalities on every key, for the ties, and what
+    every row after the cursor meets on the first key alone. Said on its own, that last one
+    lets the engine seek an index to the cursor (ascending) or drop the rows before it as it
+    reads them, before any join (descending: NULL, the smallest, also comes after)."""
     if len(cursor) != len(keys) + 2:
         raise InvalidRequest("_cursor does not fit this search; follow the Bundle's links", expression="_cursor")
     *values, _cursor_branch, cursor_id = cursor
@@ -346,7 +349,14 @@ def _beyond_keys(keys: list[tuple[ColumnElement, bool]], id_expr: ColumnElement,
         beyond = _less(expr, bound) if descending else _greater(expr, bound)
         alternatives.append(all_of(*equal_so_far, beyond))
         equal_so_far.append(expr.is_(None) if bound is None else expr == bound)
-    return alternatives, equal_so_far
+    not_before: ColumnElement = TRUE
+    if keys:
+        (expr, descending), bound = keys[0], sa.bindparam("cursor_k0", values[0], type_=keys[0][0].type) if values[0] is not None else None
+        if descending:
+            not_before = expr.is_(None) if bound is None else sa.or_(expr <= bound, expr.is_(None))
+        elif bound is not None:
+            not_before = expr >= bound
+    return alternatives, equal_so_far, not_before
 
 
 _DATE_TEXT = re.compile(r"[0-9][0-9:. T+-]*")

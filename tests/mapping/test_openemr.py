@@ -43,6 +43,7 @@ TYPES = [
     "ServiceRequest",
     "RelatedPerson",
     "PractitionerRole",
+    "Provenance",
 ]
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"

@@ -119,3 +119,24 @@ def diagnosis_item(diagnoses: str | None, index: int, rest: bool = False) -> str
     items = [item.strip() for item in (diagnoses or "").split(";") if item.strip()]
     chosen = items[index:] if rest else items[index : index + 1]
     return ";".join(chosen) or None
+
+
+PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+US_CORE_PARTICIPANT = "http://hl7.org/fhir/us/core/CodeSystem/us-core-provenance-participant-type"
+
+
+def provenance_agents(organization: str | None, user: str | None = None) -> list[dict] | None:
+    """US Core Provenance agents of a row: the author is the practitioner who recorded it (a user
+    with an NPI), acting for the practice, else the practice itself; the practice transmits it.
+    ``organization`` and ``user`` are uuids (the primary business entity's, the user's)."""
+    if organization is None:
+        return None
+    practice = {"reference": f"Organization/{organization}"}
+    author: dict = {"type": {"coding": [{"system": PARTICIPANT, "code": "author", "display": "Author"}]}}
+    if user is not None:
+        # US Core provenance-1: a practitioner author says whom it acted for
+        author |= {"who": {"reference": f"Practitioner/{user}"}, "onBehalfOf": practice}
+    else:
+        author["who"] = practice
+    transmitter = {"type": {"coding": [{"system": US_CORE_PARTICIPANT, "code": "transmitter", "display": "Transmitter"}]}, "who": practice}
+    return [author, transmitter]
