@@ -239,7 +239,12 @@ class Floor:
                 streams.append(self._vitals(patient, branches, cursor, count + 1))
         if category in (None, "social-history") and loinc in (None, fhir.SMOKING_LOINC) and patient is not None:
             streams.append(self._smoking(patient, cursor, count + 1))
-        # Façade order: date descending, then branch (lab 0, vitals 1..12, smoking 13), then id.
+        if patient is not None:
+            for spec in fhir.SOCIAL_BRANCHES:
+                if (category is None or category in spec.categories) and loinc in (None, spec.loinc):
+                    streams.append(self._social(spec, patient, cursor, count + 1))
+        # Façade order: date descending, then branch (lab 0, vitals 1..12, smoking 13, occupation,
+        # pregnancy and the Hunger Vital Sign 14..19), then id.
         merged = heapq.merge(*streams, key=lambda item: item[0])
         page = list(itertools.islice(merged, count + 1))
         for stream in streams:
@@ -333,6 +338,21 @@ class Floor:
         try:
             for row in rows:
                 yield _Key(row[3], fhir.SMOKING_BRANCH, row[0]), fhir.smoking(row)
+        finally:
+            rows.close()
+
+    def _social(self, spec: fhir.SocialBranch, patient: str, cursor: tuple | None, limit: int):
+        where, args = [NOT_DELETED, "p.pt_guid = ?"], [patient]
+        if cursor is not None:
+            when, branch, rid = cursor
+            guid = rid.removesuffix(spec.suffix) if spec.suffix else rid  # same branch: the same suffix
+            where.append(f"({spec.when} < ? OR ({spec.when} = ? AND (? < ? OR (? = ? AND {spec.guid} > ?))))")
+            args += [when, when, branch, spec.branch, branch, spec.branch, guid]
+        sql = f"{spec.sql} AND {' AND '.join(where)} ORDER BY {spec.when} DESC, {spec.guid} LIMIT ?"
+        rows = self.execute(sql, (*args, limit))
+        try:
+            for row in rows:
+                yield _Key(row[3], spec.branch, row[0] + spec.suffix), spec.build(row)
         finally:
             rows.close()
 

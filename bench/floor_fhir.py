@@ -11,9 +11,12 @@ files (LOINC and problem-code displays, UCUM units), read once at start.
 from __future__ import annotations
 
 import csv
+import functools
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from legacy_adapters.sources.demo.hooks import allergy_reaction, bmi, lab_quantity, lab_text
@@ -431,6 +434,182 @@ def smoking(row: tuple) -> dict:
         coding.append({"system": "urn:fhir-facade:demo:tobacco-use", "code": answer})
     r["valueCodeableConcept"] = {"coding": coding}
     return r
+
+
+# Occupation (emp_hx), pregnancy status and intent (ob_hx), the Hunger Vital Sign (hvs_form):
+# the Observation branches after smoking status, in the mapping's order.
+SOCIAL = [{"coding": [{"system": CATEGORY, "code": "social-history", "display": "Social History"}]}]
+SCREENING = [
+    {"coding": [{"system": CATEGORY, "code": "survey", "display": "Survey"}]},
+    {"coding": [{"system": "http://hl7.org/fhir/us/core/CodeSystem/us-core-category", "code": "sdoh", "display": "SDOH"}]},
+]
+SNOMED = "http://snomed.info/sct"
+PREGNANCY = {
+    "Y": (SNOMED, "77386006", "Pregnant"),
+    "N": (SNOMED, "60001007", "Not pregnant"),
+    "U": ("http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "UNK", "Unknown"),
+}
+INTENT = {
+    "Y": (SNOMED, "454411000124108", "Wants to become pregnant"),
+    "N": (SNOMED, "454401000124105", "No desire to become pregnant"),
+    "U": (SNOMED, "454381000124105", "Not sure of desire to become pregnant"),
+}
+HUNGER = {
+    "O": (LOINC, "LA28397-0", "Often true"),
+    "S": (LOINC, "LA6729-3", "Sometimes true"),
+    "N": (LOINC, "LA28398-8", "Never true"),
+    "R": (LOINC, "LA15775-2", "Don't know/refused"),
+}
+HUNGER_QUESTIONS = {
+    "88122-7": "Within the past 12 months we worried whether our food would run out before we got money to buy more",
+    "88123-5": "Within the past 12 months the food we bought just didn't last and we didn't have money to get more",
+}
+
+
+def _date8(text: str | None) -> str | None:
+    return birth_date(s(text))
+
+
+def _social(guid: str, updated: str | None, profile: str, category: list, loinc: str, display: str, text: str, patient_guid: str) -> dict:
+    r = _profiled("Observation", guid, updated, [US_CORE + profile])
+    r["status"] = "final"
+    r["category"] = category
+    r["code"] = {"coding": [{"system": LOINC, "code": loinc, "display": display}], "text": text}
+    r["subject"] = {"reference": f"Patient/{patient_guid}"}
+    return r
+
+
+def occupation(row: tuple) -> dict:
+    guid, updated, patient_guid, start, end, job, industry = row[0], row[1], row[2], row[3], row[4], s(row[5]), s(row[6])
+    r = _social(guid, updated, "us-core-observation-occupation", SOCIAL, "11341-5", "History of Occupation", "Occupation", patient_guid)
+    period = _prune({"start": _date8(start), "end": _date8(end)})
+    if period:
+        r["effectivePeriod"] = period
+    r["valueCodeableConcept"] = {"text": job}
+    if industry:
+        code = {"coding": [{"system": LOINC, "code": "86188-0", "display": "History of Occupation industry"}]}
+        r["component"] = [{"code": code, "valueCodeableConcept": {"text": industry}}]
+    return r
+
+
+def _coded(answer: tuple[str, str, str]) -> dict:
+    system, code, display = answer
+    return {"coding": [{"system": system, "code": code, "display": display}]}
+
+
+def pregnancy(row: tuple, variant: str) -> dict:
+    guid, updated, patient_guid, recorded, status, intent = row[0], row[1], row[2], row[3], s(row[4]), s(row[5])
+    if variant == "status":
+        profile, loinc, display, value = "us-core-observation-pregnancystatus", "82810-3", "Pregnancy status", PREGNANCY[status]
+    else:
+        profile, loinc, display = "us-core-observation-pregnancyintent", "86645-9", "Pregnancy intention in the next year - Reported"
+        value = INTENT[intent]
+    r = _social(f"{guid}-{variant}", updated, profile, SOCIAL, loinc, display, display, patient_guid)
+    when = date_time(recorded)
+    if when:
+        r["effectiveDateTime"] = when
+    else:
+        r["_effectiveDateTime"] = DATA_ABSENT
+    r["valueCodeableConcept"] = _coded(value)
+    return r
+
+
+def hunger(row: tuple, variant: str) -> dict:
+    guid, updated, patient_guid, filled, answers = row[0], row[1], row[2], row[3], (s(row[4]), s(row[5]))
+    if variant == "panel":
+        loinc, display = "88121-9", "Hunger Vital Sign [HVS]"
+    else:
+        loinc = "88122-7" if variant == "q1" else "88123-5"
+        display = HUNGER_QUESTIONS[loinc]
+    r = _social(f"{guid}-{variant}", updated, "us-core-observation-screening-assessment", SCREENING, loinc, display, display, patient_guid)
+    when = date_time(filled)
+    if when:
+        r["effectiveDateTime"] = when
+    if variant == "panel":
+        r["hasMember"] = [{"reference": f"Observation/{guid}-q{i}"} for i, answer in enumerate(answers, 1) if answer in HUNGER]
+    else:
+        r["valueCodeableConcept"] = _coded(HUNGER[answers[0 if variant == "q1" else 1]])
+    return r
+
+
+class SocialBranch(NamedTuple):
+    branch: int
+    loinc: str
+    categories: tuple[str, ...]
+    suffix: str  # after the row's guid in the id ('' for one Observation per row)
+    sql: str  # FROM … WHERE … (the patient and cursor conditions are added), the row's columns first
+    when: str  # the date column the façade sorts on
+    guid: str
+    build: Callable[[tuple], dict]
+
+
+_ANSWERED = "IN ('O', 'S', 'N', 'R')"
+_OB = "SELECT b.ob_guid, b.upd_dttm, p.pt_guid, b.rec_dttm, b.preg_yn, b.preg_intent FROM ob_hx b JOIN pt_master p ON p.pt_seq = b.pt_seq WHERE b.del_flg != 'Y'"
+_HVS = "SELECT f.hvs_guid, f.upd_dttm, p.pt_guid, f.form_dttm, f.q1_ans, f.q2_ans FROM hvs_form f JOIN pt_master p ON p.pt_seq = f.pt_seq WHERE f.del_flg != 'Y'"
+_SCREENING = ("survey", "sdoh")
+SOCIAL_BRANCHES = (
+    SocialBranch(
+        SMOKING_BRANCH + 1,
+        "11341-5",
+        ("social-history",),
+        "",
+        "SELECT j.emp_guid, j.upd_dttm, p.pt_guid, j.start_dt, j.end_dt, j.occ_desc, j.ind_desc FROM emp_hx j "
+        "JOIN pt_master p ON p.pt_seq = j.pt_seq WHERE j.del_flg != 'Y' AND j.occ_desc NOT IN ('') AND j.occ_desc IS NOT NULL",
+        "j.start_dt",
+        "j.emp_guid",
+        occupation,
+    ),
+    SocialBranch(
+        SMOKING_BRANCH + 2,
+        "82810-3",
+        ("social-history",),
+        "-status",
+        f"{_OB} AND b.preg_yn IN ('Y', 'N', 'U')",
+        "b.rec_dttm",
+        "b.ob_guid",
+        functools.partial(pregnancy, variant="status"),
+    ),
+    SocialBranch(
+        SMOKING_BRANCH + 3,
+        "86645-9",
+        ("social-history",),
+        "-intent",
+        f"{_OB} AND b.preg_intent IN ('Y', 'N', 'U')",
+        "b.rec_dttm",
+        "b.ob_guid",
+        functools.partial(pregnancy, variant="intent"),
+    ),
+    SocialBranch(
+        SMOKING_BRANCH + 4,
+        "88121-9",
+        _SCREENING,
+        "-panel",
+        f"{_HVS} AND (f.q1_ans {_ANSWERED} OR f.q2_ans {_ANSWERED})",
+        "f.form_dttm",
+        "f.hvs_guid",
+        functools.partial(hunger, variant="panel"),
+    ),
+    SocialBranch(
+        SMOKING_BRANCH + 5,
+        "88122-7",
+        _SCREENING,
+        "-q1",
+        f"{_HVS} AND f.q1_ans {_ANSWERED}",
+        "f.form_dttm",
+        "f.hvs_guid",
+        functools.partial(hunger, variant="q1"),
+    ),
+    SocialBranch(
+        SMOKING_BRANCH + 6,
+        "88123-5",
+        _SCREENING,
+        "-q2",
+        f"{_HVS} AND f.q2_ans {_ANSWERED}",
+        "f.form_dttm",
+        "f.hvs_guid",
+        functools.partial(hunger, variant="q2"),
+    ),
+)
 
 
 # --- $everything: AllergyIntolerance and Condition (the types a first page reaches) ---------

@@ -121,7 +121,8 @@ def exact_in(column: ColumnElement, values: Sequence | ColumnElement) -> ColumnE
     if isinstance(values, ColumnElement):
         plain, recheck = column == values, sa.func.binary(column) == values
     else:
-        plain, recheck = column.in_(list(values)), sa.func.binary(column).in_(list(values))
+        # typed like the column, so the values render as its literals (SQL logs, golden statements)
+        plain, recheck = column.in_(list(values)), sa.func.binary(column, type_=column.type).in_(list(values))
     return sa.and_(plain, MySQLRecheck(recheck)) if isinstance(column.type, sa.String) else plain
 
 

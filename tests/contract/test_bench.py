@@ -284,3 +284,49 @@ def test_cpu_per_request_is_measured_in_process_for_every_workload():
     assert set(rows) == titles
     for ours, theirs, ratio in rows.values():
         assert float(ours) > 0 and float(theirs) > 0 and float(ratio) > 0
+
+
+def test_the_floor_builds_social_history_and_screening_as_the_facade_does(tmp_path):
+    """Occupation, pregnancy and the Hunger Vital Sign: the floor's walks of a patient's
+    Observations (every category, and those categories alone, over small pages) hold the same
+    resources, in the same order, as the façade's, JSON for JSON (no wrk or server needed)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from facade.app import create_app
+    from facade.config import Settings
+
+    path = tmp_path / "demo.sqlite"
+    generate(str(path), patients=60, seed=7)
+    app = create_app(Settings(auth_mode="off", database_url=f"sqlite:///file:{path}?mode=ro&uri=true", base_url="http://testserver/fhir"))
+    client, floor = app.test_client(), Floor({"path": str(path)})
+
+    def walk(url: str, page) -> list[bytes]:
+        out = []
+        while url:
+            bundle = page(url)
+            out += [json.dumps(e["resource"]).encode() for e in bundle.get("entry", [])]
+            url = next((link["url"].removeprefix("http://testserver") for link in bundle["link"] if link["relation"] == "next"), None)
+        return out
+
+    def floor_page(url: str) -> dict:
+        parts = urlsplit(url)
+        status, bundle = floor.route(parts.path, dict(parse_qsl(parts.query)), "http://testserver/fhir")
+        assert status == "200 OK", bundle
+        return bundle
+
+    (patients,) = zip(
+        *floor.execute(
+            "SELECT DISTINCT p.pt_guid FROM pt_master p WHERE p.del_flg != 'Y' AND (EXISTS (SELECT 1 FROM emp_hx j WHERE j.pt_seq = p.pt_seq)"
+            " OR EXISTS (SELECT 1 FROM ob_hx b WHERE b.pt_seq = p.pt_seq) OR EXISTS (SELECT 1 FROM hvs_form f WHERE f.pt_seq = p.pt_seq))"
+            " ORDER BY p.pt_guid LIMIT 12"
+        ).fetchall()
+    )
+    profiles: set[str] = set()
+    for patient in patients:
+        for search, count in (("", 20), ("&category=social-history", 2), ("&category=sdoh", 2), ("&code=http://loinc.org|82810-3", 1)):
+            url = f"/fhir/Observation?patient={patient}{search}&_count={count}"
+            facade = walk(url, lambda u: client.get(u).get_json())
+            assert facade == walk(url, floor_page), url
+            profiles |= {json.loads(r)["meta"]["profile"][0].rpartition("/")[2] for r in facade}
+    assert {"us-core-observation-occupation", "us-core-observation-pregnancystatus", "us-core-observation-pregnancyintent"} <= profiles
+    assert "us-core-observation-screening-assessment" in profiles

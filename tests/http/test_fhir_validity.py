@@ -58,7 +58,19 @@ def _expected_observations(raw_db) -> int:
             FROM vitals v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE {live}"""
     ).fetchone()[0]
     smoking = raw_db.execute("SELECT count(*) FROM soc_hx v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE " + live).fetchone()[0]
-    return labs + vitals + smoking
+    jobs = raw_db.execute(
+        f"SELECT count(*) FROM emp_hx v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE {live} AND v.occ_desc <> ''"
+    ).fetchone()[0]
+    pregnancy = raw_db.execute(
+        f"""SELECT sum((preg_yn IN ('Y', 'N', 'U')) + (COALESCE(preg_intent IN ('Y', 'N', 'U'), 0)))
+            FROM ob_hx v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE {live}"""
+    ).fetchone()[0]
+    answered = "IN ('O', 'S', 'N', 'R')"
+    hunger = raw_db.execute(  # the panel and each answer
+        f"""SELECT sum(COALESCE(q1_ans {answered} OR q2_ans {answered}, 0) + COALESCE(q1_ans {answered}, 0) + COALESCE(q2_ans {answered}, 0))
+            FROM hvs_form v JOIN pt_master p ON v.pt_seq = p.pt_seq WHERE {live}"""
+    ).fetchone()[0]
+    return labs + vitals + smoking + jobs + pregnancy + hunger
 
 
 def test_every_observation_is_valid_r4(client, raw_db):
@@ -69,7 +81,7 @@ def test_every_observation_is_valid_r4(client, raw_db):
         assert FHIR_ID.match(resource["id"])
         assert resource["status"] in OBSERVATION_STATUS
         assert resource["subject"]["reference"].startswith("Patient/")
-        assert resource["category"][0]["coding"][0]["code"] in ("laboratory", "vital-signs", "social-history")
+        assert resource["category"][0]["coding"][0]["code"] in ("laboratory", "vital-signs", "social-history", "survey")
         effective = resource.get("effectiveDateTime")
         if effective is not None:  # junk legacy timestamps leave it out rather than invent one
             assert DATETIME_WITH_TIME.match(effective), effective

@@ -30,6 +30,14 @@ VITAL_VARIANTS = [  # (variant, columns that must be non-null)
     ("wtlen", ["wt_len_pctl"]),
     ("headpctl", ["hc_pctl"]),
 ]
+HUNGER = "IN ('O', 'S', 'N', 'R')"
+ANSWERED = [  # (variant, category, table, guid column, time column, the condition for an Observation)
+    ("status", "social-history", "ob_hx", "ob_guid", "rec_dttm", "x.preg_yn IN ('Y', 'N', 'U')"),
+    ("intent", "social-history", "ob_hx", "ob_guid", "rec_dttm", "x.preg_intent IN ('Y', 'N', 'U')"),
+    ("panel", "survey", "hvs_form", "hvs_guid", "form_dttm", f"x.q1_ans {HUNGER} OR x.q2_ans {HUNGER}"),
+    ("q1", "survey", "hvs_form", "hvs_guid", "form_dttm", f"x.q1_ans {HUNGER}"),
+    ("q2", "survey", "hvs_form", "hvs_guid", "form_dttm", f"x.q2_ans {HUNGER}"),
+]
 OBS = (
     "WITH obs(id, pt_seq, category, dttm) AS (\n"
     + "\n UNION ALL\n".join(
@@ -44,7 +52,15 @@ OBS = (
         ]
         + [
             "SELECT h.sh_guid, h.pt_seq, 'social-history', h.rec_dttm FROM soc_hx h JOIN pt_master p ON p.pt_seq = h.pt_seq "
-            "WHERE h.del_flg <> 'Y' AND p.del_flg <> 'Y'"
+            "WHERE h.del_flg <> 'Y' AND p.del_flg <> 'Y'",
+            # a job sorts by its start day, as the legacy keeps it
+            "SELECT j.emp_guid, j.pt_seq, 'social-history', j.start_dt FROM emp_hx j JOIN pt_master p ON p.pt_seq = j.pt_seq "
+            "WHERE j.del_flg <> 'Y' AND p.del_flg <> 'Y' AND j.occ_desc <> ''",
+        ]
+        + [
+            f"SELECT x.{guid} || '-{name}', x.pt_seq, '{category}', x.{when} FROM {table} x JOIN pt_master p ON p.pt_seq = x.pt_seq "
+            f"WHERE x.del_flg <> 'Y' AND p.del_flg <> 'Y' AND ({answered})"
+            for name, category, table, guid, when, answered in ANSWERED
         ]
     )
     + "\n)\n"
@@ -97,6 +113,8 @@ def assert_paged_exactly_once(pages: list[dict], expected: list[str], count: int
 
 def legacy_dttm(resource: dict) -> str | None:
     value = resource.get("effectiveDateTime")
+    if value is None and "effectivePeriod" in resource:  # a job: its start day
+        return resource["effectivePeriod"]["start"].replace("-", "")
     return None if value is None else value[:19].replace("-", "").replace("T", "").replace(":", "")
 
 

@@ -1,10 +1,13 @@
 """Observation search semantics, checked against hand-written SQL on the legacy tables.
 
-Observations come from two legacy tables: one per ``lab_result`` row, and one
-per non-null measurement of each wide ``vitals`` row (id ``<vs_guid>-<variant>``).
-The ``OBS`` common table expression below spells that out in plain SQL, with
-the FHIR values each search parameter looks at, so expected answers never come
-from the façade's own code.
+Observations come from several legacy tables: one per ``lab_result`` row, one per
+non-null measurement of each wide ``vitals`` row (id ``<vs_guid>-<variant>``), one per
+smoking-status interview and job, and one per answer of the OB questions and the Hunger
+Vital Sign form. The ``OBS`` common table expression below spells that out in plain SQL,
+with the FHIR values each search parameter looks at, so expected answers never come from
+the façade's own code. A job is a period (``dttm`` its start, ``hi`` its end): ``hi`` is the
+text that compares with a search bound as the period's end does (``hi >= X``: it reaches
+past X; an open end reaches past everything); for the other rows ``hi`` is ``dttm``.
 """
 
 from __future__ import annotations
@@ -43,7 +46,20 @@ _VITAL_SELECTS = "\n  UNION ALL\n".join(
   WHERE COALESCE(v.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y' AND {" AND ".join(f"v.{c} IS NOT NULL" for c in columns)}"""
     for name, loinc, columns in VITALS
 )
-OBS = f"""WITH obs(id, pt_guid, category, loinc, local_code, dttm, status) AS (
+# (id suffix, category, LOINC code, table, guid column, time column, answer column, answers)
+ANSWERED = [
+    ("status", "social-history", "82810-3", "ob_hx", "ob_guid", "rec_dttm", "preg_yn", "'Y', 'N', 'U'"),
+    ("intent", "social-history", "86645-9", "ob_hx", "ob_guid", "rec_dttm", "preg_intent", "'Y', 'N', 'U'"),
+    ("q1", "survey", "88122-7", "hvs_form", "hvs_guid", "form_dttm", "q1_ans", "'O', 'S', 'N', 'R'"),
+    ("q2", "survey", "88123-5", "hvs_form", "hvs_guid", "form_dttm", "q2_ans", "'O', 'S', 'N', 'R'"),
+]
+_ANSWER_SELECTS = "\n  UNION ALL\n".join(
+    f"""  SELECT x.{guid} || '-{name}', p.pt_guid, '{category}', '{loinc}', NULL, x.{when}, 'final', x.{when}
+  FROM {table} x JOIN pt_master p ON p.pt_seq = x.pt_seq
+  WHERE COALESCE(x.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y' AND x.{column} IN ({answers})"""
+    for name, category, loinc, table, guid, when, column, answers in ANSWERED
+)
+OBS = f"""WITH obs0(id, pt_guid, category, loinc, local_code, dttm, status) AS (
   SELECT r.res_guid, p.pt_guid, 'laboratory', NULLIF(t.loinc_cd, ''), NULLIF(r.test_cd, ''), r.collect_dttm,
          CASE r.res_status WHEN 'F' THEN 'final' WHEN 'P' THEN 'preliminary' WHEN 'C' THEN 'corrected'
                            WHEN 'X' THEN 'cancelled' ELSE 'unknown' END
@@ -55,6 +71,20 @@ OBS = f"""WITH obs(id, pt_guid, category, loinc, local_code, dttm, status) AS (
   SELECT h.sh_guid, p.pt_guid, 'social-history', '72166-2', NULL, h.rec_dttm, 'final'
   FROM soc_hx h JOIN pt_master p ON p.pt_seq = h.pt_seq
   WHERE COALESCE(h.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y'
+), obs(id, pt_guid, category, loinc, local_code, dttm, status, hi) AS (
+  SELECT id, pt_guid, category, loinc, local_code, dttm, status, dttm FROM obs0
+  UNION ALL
+  SELECT j.emp_guid, p.pt_guid, 'social-history', '11341-5', NULL, j.start_dt || '000000', 'final',
+         COALESCE(j.end_dt || '999999', '99999999999999')
+  FROM emp_hx j JOIN pt_master p ON p.pt_seq = j.pt_seq
+  WHERE COALESCE(j.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y' AND j.occ_desc <> ''
+  UNION ALL
+{_ANSWER_SELECTS}
+  UNION ALL
+  SELECT x.hvs_guid || '-panel', p.pt_guid, 'survey', '88121-9', NULL, x.form_dttm, 'final', x.form_dttm
+  FROM hvs_form x JOIN pt_master p ON p.pt_seq = x.pt_seq
+  WHERE COALESCE(x.del_flg, 'N') <> 'Y' AND COALESCE(p.del_flg, 'N') <> 'Y'
+    AND (x.q1_ans IN ('O', 'S', 'N', 'R') OR x.q2_ans IN ('O', 'S', 'N', 'R'))
 )
 """
 JUNK_DTTM = "(dttm IS NULL OR dttm < '00010101000000')"  # '' and '00000000000000'
@@ -71,8 +101,11 @@ def obs_where(raw_db, where: str, params: tuple = ()) -> list[str]:
 
 
 def legacy_dttm(resource: dict) -> str | None:
-    """effectiveDateTime ('2024-03-05T10:15:00-05:00', local time) back to the legacy 'YYYYMMDDHHMMSS'."""
+    """effectiveDateTime ('2024-03-05T10:15:00-05:00', local time) back to the legacy 'YYYYMMDDHHMMSS';
+    a job's period start ('2019-04-01') to its start day at midnight."""
     value = resource.get("effectiveDateTime")
+    if value is None and "effectivePeriod" in resource:
+        return resource["effectivePeriod"]["start"].replace("-", "") + "000000"
     return None if value is None else value[:19].replace("-", "").replace("T", "").replace(":", "")
 
 
@@ -116,7 +149,7 @@ def in_cohort(cohort: list[str]) -> str:
 # --------------------------------------------------------------------------- patient / subject
 def test_patient_reference_forms_agree(client, raw_db, patient):
     expected = obs_where(raw_db, "pt_guid = ?", (patient,))
-    assert {r[0] for r in raw_db.execute(f"{OBS} SELECT DISTINCT category FROM obs WHERE pt_guid = ?", (patient,))} == {
+    assert {r[0] for r in raw_db.execute(f"{OBS} SELECT DISTINCT category FROM obs WHERE pt_guid = ?", (patient,))} >= {
         "laboratory",
         "vital-signs",
     }
@@ -163,6 +196,8 @@ CATEGORY_CASES = [
     ("category=" + q(f"{CATEGORY}|vital-signs"), "category = 'vital-signs'"),
     ("category=laboratory,vital-signs", "category IN ('laboratory', 'vital-signs')"),
     ("category=social-history", "category = 'social-history'"),
+    ("category=survey", "category = 'survey'"),
+    ("category=sdoh", "category = 'survey'"),  # every survey the demo holds is the Hunger Vital Sign, an SDOH screening
     ("category:not=laboratory", "category <> 'laboratory'"),
 ]
 
@@ -263,16 +298,16 @@ def _cohort_day(raw_db, cohort) -> str:
 
 
 def _date_where(prefix: str, low: str, high: str) -> str:
-    """The stored value is a one-second range [t, t+1s); the search value the range [low, high)."""
+    """The stored value is a one-second range [t, t+1s) (a job: its days); the search value the range [low, high)."""
     return {
-        "eq": f"dttm >= '{low}' AND dttm < '{high}'",
-        "ne": f"{VALID_DTTM} AND NOT (dttm >= '{low}' AND dttm < '{high}')",
+        "eq": f"dttm >= '{low}' AND hi < '{high}'",
+        "ne": f"{VALID_DTTM} AND NOT (dttm >= '{low}' AND hi < '{high}')",
         "lt": f"{VALID_DTTM} AND dttm < '{low}'",
         "le": f"{VALID_DTTM} AND dttm < '{high}'",
-        "gt": f"dttm >= '{high}'",
-        "ge": f"dttm >= '{low}'",
+        "gt": f"hi >= '{high}'",
+        "ge": f"hi >= '{low}'",
         "sa": f"dttm >= '{high}'",
-        "eb": f"{VALID_DTTM} AND dttm < '{low}'",
+        "eb": f"{VALID_DTTM} AND hi < '{low}'",
     }[prefix]
 
 
@@ -296,16 +331,16 @@ def test_date_prefixes(client, raw_db, cohort, prefix, precision):
 def test_date_with_time_zone(client, raw_db):
     # Legacy times are New York wall-clock time: 12:00Z is 08:00 in July (EDT) and 07:00 in January (EST).
     summer = obs_search(client, "date=ge2024-07-01T12:00:00Z&date=lt2024-07-02T12:00:00Z")
-    assert_same_ids(summer, obs_where(raw_db, "dttm >= '20240701080000' AND dttm < '20240702080000'"))
+    assert_same_ids(summer, obs_where(raw_db, "hi >= '20240701080000' AND dttm < '20240702080000'"))
     assert_same_ids(obs_search(client, "date=ge2024-07-01T08:00:00&date=lt2024-07-02T08:00:00"), summer)
     assert_same_ids(obs_search(client, "date=" + q("ge2024-07-01T14:00:00+02:00") + "&date=lt2024-07-02T12:00:00Z"), summer)
     winter = obs_search(client, "date=ge2024-01-15T12:00:00Z&date=lt2024-01-16T00:00Z")
-    assert_same_ids(winter, obs_where(raw_db, "dttm >= '20240115070000' AND dttm < '20240115190000'"))
+    assert_same_ids(winter, obs_where(raw_db, "hi >= '20240115070000' AND dttm < '20240115190000'"))
     # A time without a zone is New York time, not UTC: the same clock reading selects other rows.
     naive = obs_search(client, "date=ge2024-07-01T12:00:00&date=lt2024-07-02T12:00:00")
-    assert_same_ids(naive, obs_where(raw_db, "dttm >= '20240701120000' AND dttm < '20240702120000'"))
+    assert_same_ids(naive, obs_where(raw_db, "hi >= '20240701120000' AND dttm < '20240702120000'"))
     assert set(naive) != set(summer)
-    assert_same_ids(obs_search(client, "date=2024-07-01"), obs_where(raw_db, "dttm >= '20240701000000' AND dttm < '20240702000000'"))
+    assert_same_ids(obs_search(client, "date=2024-07-01"), obs_where(raw_db, "dttm >= '20240701000000' AND hi < '20240702000000'"))
 
 
 def test_date_at_second_precision(client, raw_db, patient):
@@ -313,8 +348,9 @@ def test_date_at_second_precision(client, raw_db, patient):
         f"{OBS} SELECT dttm FROM obs WHERE pt_guid = ? AND {VALID_DTTM} ORDER BY dttm LIMIT 1 OFFSET 3", (patient,)
     ).fetchone()[0]
     value = f"{dttm[:4]}-{dttm[4:6]}-{dttm[6:8]}T{dttm[8:10]}:{dttm[10:12]}:{dttm[12:14]}"
-    assert_same_ids(obs_search(client, f"date={value}&patient={patient}"), obs_where(raw_db, "dttm = ? AND pt_guid = ?", (dttm, patient)))
-    assert_same_ids(obs_search(client, f"date=gt{value}&patient={patient}"), obs_where(raw_db, "dttm > ? AND pt_guid = ?", (dttm, patient)))
+    eq = obs_where(raw_db, "dttm >= ? AND hi <= ? AND pt_guid = ?", (dttm, dttm, patient))
+    assert_same_ids(obs_search(client, f"date={value}&patient={patient}"), eq)
+    assert_same_ids(obs_search(client, f"date=gt{value}&patient={patient}"), obs_where(raw_db, "hi > ? AND pt_guid = ?", (dttm, patient)))
     assert_same_ids(
         obs_search(client, f"date=le{value}&patient={patient}"),
         obs_where(raw_db, f"{VALID_DTTM} AND dttm <= ? AND pt_guid = ?", (dttm, patient)),

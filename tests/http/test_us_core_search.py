@@ -58,6 +58,27 @@ NOTE_REPORTS = (  # the notes that are reports (tests/uscore/test_uscore_note_re
     f" JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND t.rpt_cat IS NOT NULL AND x.pt_seq = :pt"
 )
 SMOKING = f"SELECT x.sh_guid FROM soc_hx x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.pt_seq = :pt"
+JOBS = (
+    f"SELECT x.emp_guid FROM emp_hx x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE {live('x', 'p')} AND x.pt_seq = :pt"
+    " AND x.occ_desc IS NOT NULL AND x.occ_desc <> ''"
+)
+OB = "FROM ob_hx x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE " + live("x", "p") + " AND x.pt_seq = :pt"
+PREGNANCY = f"SELECT x.ob_guid || '-status' {OB} AND x.preg_yn IN ('Y', 'N', 'U')"
+INTENT = f"SELECT x.ob_guid || '-intent' {OB} AND x.preg_intent IN ('Y', 'N', 'U')"
+SOCIAL = f"{SMOKING} UNION ALL {JOBS} UNION ALL {PREGNANCY} UNION ALL {INTENT}"
+HVS = "FROM hvs_form x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE " + live("x", "p") + " AND x.pt_seq = :pt"
+ANSWERED = "IN ('O', 'S', 'N', 'R')"
+HUNGER_Q1 = f"SELECT x.hvs_guid || '-q1' {HVS} AND x.q1_ans {ANSWERED}"
+HUNGER = (
+    f"SELECT x.hvs_guid || '-panel' {HVS} AND (x.q1_ans {ANSWERED} OR x.q2_ans {ANSWERED})"
+    f" UNION ALL {HUNGER_Q1} UNION ALL SELECT x.hvs_guid || '-q2' {HVS} AND x.q2_ans {ANSWERED}"
+)
+
+
+def since(sql: str, column: str, bound: str) -> str:
+    """Each SELECT of a UNION ALL, limited to rows whose ``column`` is at or after ``bound``."""
+    return " UNION ALL ".join(f"{part} AND {column} >= '{bound}'" for part in sql.split(" UNION ALL "))
+
 
 CASES = [
     # Encounter: patient; date+patient (the period admitted..discharged, an open visit is ongoing); class, practitioner
@@ -156,9 +177,33 @@ CASES = [
         f"{REPORTS} AND x.ord_stat IN ('F', 'C') UNION ALL {NOTE_REPORTS} AND (x.sign_stat IS NULL OR x.sign_stat NOT IN ('U', 'X'))",
     ),
     # Observation smoking status: patient+category; patient+code; patient+category+date
-    ("soc_hx", "Observation?patient={pt}&category=social-history", SMOKING),
+    ("soc_hx", "Observation?patient={pt}&category=social-history", SOCIAL),
     ("soc_hx", "Observation?patient={pt}&code=http://loinc.org|72166-2", SMOKING),
-    ("soc_hx", "Observation?patient={pt}&category=social-history&date=ge2010", SMOKING + " AND x.rec_dttm >= '20100101000000'"),
+    (
+        "soc_hx",
+        "Observation?patient={pt}&category=social-history&date=ge2010",
+        f"{SMOKING} AND x.rec_dttm >= '20100101000000' UNION ALL {JOBS} AND (x.end_dt IS NULL OR x.end_dt >= '20100101')"
+        f" UNION ALL {since(PREGNANCY + ' UNION ALL ' + INTENT, 'x.rec_dttm', '20100101000000')}",
+    ),
+    # Occupation (a job's period, an open end is the current job), pregnancy status and intent: the same searches
+    ("emp_hx", "Observation?patient={pt}&category=social-history", SOCIAL),
+    ("emp_hx", "Observation?patient={pt}&code=http://loinc.org|11341-5", JOBS),
+    ("emp_hx", "Observation?patient={pt}&code=http://loinc.org|11341-5&date=lt2020", JOBS + " AND x.start_dt < '20200101'"),
+    ("ob_hx", "Observation?patient={pt}&category=social-history", SOCIAL),
+    ("ob_hx", "Observation?patient={pt}&code=http://loinc.org|82810-3", PREGNANCY),
+    ("ob_hx", "Observation?patient={pt}&code=http://loinc.org|86645-9", INTENT),
+    (
+        "ob_hx",
+        "Observation?patient={pt}&category=social-history&date=ge2024-01-01",
+        f"{SMOKING} AND x.rec_dttm >= '20240101000000' UNION ALL {JOBS} AND (x.end_dt IS NULL OR x.end_dt >= '20240101')"
+        f" UNION ALL {since(PREGNANCY + ' UNION ALL ' + INTENT, 'x.rec_dttm', '20240101000000')}",
+    ),
+    # Screening assessments (the Hunger Vital Sign): category survey or sdoh, code, date
+    ("hvs_form", "Observation?patient={pt}&category=sdoh", HUNGER),
+    ("hvs_form", "Observation?patient={pt}&category=http://terminology.hl7.org/CodeSystem/observation-category|survey", HUNGER),
+    ("hvs_form", "Observation?patient={pt}&category=http://hl7.org/fhir/us/core/CodeSystem/us-core-category|sdoh", HUNGER),
+    ("hvs_form", "Observation?patient={pt}&code=http://loinc.org|88122-7", HUNGER_Q1),
+    ("hvs_form", "Observation?patient={pt}&category=sdoh&date=ge2024-06", since(HUNGER, "x.form_dttm", "20240601000000")),
 ]
 
 

@@ -397,6 +397,9 @@ def test_laboratory_results(client, sql):
 
 def test_observations_sorted_by_date_page_without_gaps(client, sql):
     everything = uuids(sql(vitals_sql())) | uuids(sql(f"SELECT r.uuid {LABS_FROM}"))
+    everything |= {
+        f"{u}-occupation" for u in uuids(sql("SELECT p.uuid FROM patient_data p WHERE p.uuid IS NOT NULL AND p.occupation != ''"))
+    }
     for sort in ("date", "-date"):
         got = ids(client, f"/fhir/Observation?_sort={sort}&_count=3")
         assert len(got) == len(set(got)) and set(got) == everything, sort

@@ -143,9 +143,9 @@ def test_small_counts_are_withheld(client, sandbox_headers, patient, state):
 
 
 def test_date_searches_match_the_dates_shown(client, sandbox_headers, patient, policy):
-    observations = [
-        r for r in everything(client, patient, sandbox_headers) if r["resourceType"] == "Observation" and "effectiveDateTime" in r
-    ]
+    record = [r for r in everything(client, patient, sandbox_headers) if r["resourceType"] == "Observation"]
+    observations = [r for r in record if "effectiveDateTime" in r]
+    jobs = [r["effectivePeriod"] for r in record if "effectivePeriod" in r]  # occupations: a period, searched as one
     shown = observations[len(observations) // 2]["effectiveDateTime"]
     base = f"/sandbox/fhir/Observation?patient={patient}&_count=1000"
     if policy == "safe-harbor":
@@ -153,8 +153,9 @@ def test_date_searches_match_the_dates_shown(client, sandbox_headers, patient, p
         assert get(client, f"/sandbox/fhir/Observation?date=ge{shown}-03-01", sandbox_headers).status_code == 400
         assert get(client, f"/sandbox/fhir/Observation?patient={patient}&_sort=date", sandbox_headers).status_code == 400
         same_year = get(client, f"{base}&date={shown}", sandbox_headers).get_json()["entry"]
-        assert same_year and all(e["resource"]["effectiveDateTime"] == shown for e in same_year)
-        expected = sum(1 for r in observations if r["effectiveDateTime"] == shown)
+        inside = sum(1 for p in jobs if p["start"] == p.get("end") == shown)  # a job within that year
+        assert same_year and all(e["resource"].get("effectiveDateTime", shown) == shown for e in same_year)
+        expected = sum(1 for r in observations if r["effectiveDateTime"] == shown) + inside
         assert len(same_year) == expected
         return
     day = shown[:10]
@@ -163,8 +164,9 @@ def test_date_searches_match_the_dates_shown(client, sandbox_headers, patient, p
     assert on_day and all(e["resource"]["effectiveDateTime"].startswith(day) for e in on_day)
     assert len(on_day) == sum(1 for r in observations if r["effectiveDateTime"].startswith(day))
     before = get(client, f"{base}&date=lt{day}", sandbox_headers).get_json().get("entry", [])
-    assert all(e["resource"]["effectiveDateTime"][:10] < day for e in before)
-    assert len(before) == sum(1 for r in observations if r["effectiveDateTime"][:10] < day)
+    starts = [e["resource"].get("effectiveDateTime") or e["resource"]["effectivePeriod"]["start"] for e in before]
+    assert all(start[:10] < day for start in starts)  # a job matches when it began before the day
+    assert len(before) == sum(1 for r in observations if r["effectiveDateTime"][:10] < day) + sum(1 for p in jobs if p["start"][:10] < day)
     ordered = get(client, f"{base}&_sort=-date", sandbox_headers).get_json()["entry"]
     dates = [e["resource"]["effectiveDateTime"][:10] for e in ordered if "effectiveDateTime" in e["resource"]]
     assert dates == sorted(dates, reverse=True)

@@ -22,6 +22,13 @@ VITAL_VARIANTS = {
     "headpctl": ("hc_pctl",),
 }
 _LIVE = "(%s.del_flg IS NULL OR %s.del_flg <> 'Y')"
+# One row, several Observations: (table, guid column, (id suffix, the answer's column)); the answers
+# that make an Observation per table.
+SOCIAL_VARIANTS = (
+    ("ob_hx", "ob_guid", (("status", "preg_yn"), ("intent", "preg_intent"))),
+    ("hvs_form", "hvs_guid", (("q1", "q1_ans"), ("q2", "q2_ans"))),
+)
+ANSWERS = {"ob_hx": ("Y", "N", "U"), "hvs_form": ("O", "S", "N", "R")}
 
 
 def _marks(values) -> str:
@@ -35,7 +42,8 @@ def live_patient_ids(raw_db, guids) -> set[str]:
 
 
 def observation_ids_of(raw_db, patient_guids, since: str | None = None) -> set[str]:
-    """Every Observation id (laboratory rows, vital-sign variants, smoking status) of these patients;
+    """Every Observation id (laboratory rows, vital-sign variants, smoking status, occupation, pregnancy,
+    the Hunger Vital Sign) of these patients;
     ``since``: legacy ``upd_dttm`` text (YYYYMMDDhhmmss) lower bound, inclusive."""
     guids = list(patient_guids)
     if not guids:
@@ -64,7 +72,27 @@ def observation_ids_of(raw_db, patient_guids, since: str | None = None) -> set[s
         f"WHERE p.pt_guid IN ({_marks(guids)}) AND {_LIVE % ('x', 'x')} AND {_LIVE % ('p', 'p')}{bound}",
         guids + extra,
     )
-    return ids | {row[0] for row in smoking}
+    ids |= {row[0] for row in smoking}
+    jobs = raw_db.execute(  # occupation: one per job with an occupation typed
+        f"SELECT x.emp_guid FROM emp_hx x JOIN pt_master p ON x.pt_seq = p.pt_seq "
+        f"WHERE p.pt_guid IN ({_marks(guids)}) AND {_LIVE % ('x', 'x')} AND {_LIVE % ('p', 'p')}{bound} AND x.occ_desc <> ''",
+        guids + extra,
+    )
+    ids |= {row[0] for row in jobs}
+    for table, guid_column, variants in SOCIAL_VARIANTS:
+        columns = sorted({c for _name, c in variants})
+        rows = raw_db.execute(
+            f"SELECT x.{guid_column}, {', '.join('x.' + c for c in columns)} FROM {table} x JOIN pt_master p ON x.pt_seq = p.pt_seq "
+            f"WHERE p.pt_guid IN ({_marks(guids)}) AND {_LIVE % ('x', 'x')} AND {_LIVE % ('p', 'p')}{bound}",
+            guids + extra,
+        )
+        for guid, *values in rows:
+            row = dict(zip(columns, values))
+            answered = {name for name, column in variants if row[column] in ANSWERS[table]}
+            if table == "hvs_form" and answered:
+                answered.add("panel")  # the form's panel, when any question was answered
+            ids |= {f"{guid}-{name}" for name in answered}
+    return ids
 
 
 # Compartment types kept one legacy row per resource: type → (table, guid column, Provenance id prefix,
@@ -220,11 +248,12 @@ def patient_of_observations(raw_db, observation_ids) -> set[str]:
     found = set()
     labs = [i for i in ids if len(i) == 36]
     if labs:
-        for table, column in (("lab_result", "res_guid"), ("soc_hx", "sh_guid")):
+        for table, column in (("lab_result", "res_guid"), ("soc_hx", "sh_guid"), ("emp_hx", "emp_guid")):
             sql = f"SELECT p.pt_guid FROM {table} x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE x.{column} IN ({_marks(labs)})"
             found |= {row[0] for row in raw_db.execute(sql, labs)}
     vitals = [i[:36] for i in ids if len(i) > 36]
     if vitals:
-        sql = f"SELECT p.pt_guid FROM vitals x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE x.vs_guid IN ({_marks(vitals)})"
-        found |= {row[0] for row in raw_db.execute(sql, vitals)}
+        for table, column in (("vitals", "vs_guid"), ("ob_hx", "ob_guid"), ("hvs_form", "hvs_guid")):
+            sql = f"SELECT p.pt_guid FROM {table} x JOIN pt_master p ON x.pt_seq = p.pt_seq WHERE x.{column} IN ({_marks(vitals)})"
+            found |= {row[0] for row in raw_db.execute(sql, vitals)}
     return found

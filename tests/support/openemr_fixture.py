@@ -57,6 +57,14 @@ PATIENTS = [
 # patient_data.status and .language hold list_options option_ids ('decline_to_specify' has no code)
 MARITAL = {1: "married", 2: "single", 5: "domestic partner"}
 LANGUAGE = {1: "English", 2: "Spanish", 3: "decline_to_specify", 5: "English"}
+# patient_data.occupation and .industry as typed on the demographics screen: both, occupation alone,
+# an empty occupation with an industry (no Observation), nothing at all (NULL)
+OCCUPATION = {
+    1: ("Registered nurse", "General medical and surgical hospitals"),
+    2: ("Retired", ""),
+    3: ("", "Construction"),
+    4: ("Teacher", "Education"),
+}
 
 VITAL_COLUMNS = (
     "pulse",
@@ -182,6 +190,8 @@ def _insert_rows(cursor) -> None:
             last_updated="2024-05-01 12:00:00",
             status=MARITAL.get(pid, ""),
             language=LANGUAGE.get(pid, ""),
+            occupation=OCCUPATION.get(pid, (None, None))[0],
+            industry=OCCUPATION.get(pid, (None, None))[1],
         )
 
     # encounters: (id, uuid name, pid, encounter number, date, date_end, class)

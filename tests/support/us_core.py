@@ -96,6 +96,32 @@ def _smoking(r: dict) -> list[str]:
     return out
 
 
+def _social(code: str, category: str, dated: bool) -> Callable[[dict], list[str]]:
+    """Occupation and pregnancy status/intent: the code, the category, a coded or text answer, and
+    (pregnancy) the effectiveDateTime the profiles require."""
+
+    def check(r: dict) -> list[str]:
+        out = [m for m in ("status", "subject", "valueCodeableConcept") if m not in r]
+        if codes(r.get("code"), "http://loinc.org") != {code}:
+            out.append(f"code {code}")
+        if category not in codes(r.get("category")):
+            out.append(f"category {category}")
+        if dated and not _value_or_absent(r, "effectiveDateTime"):
+            out.append("effectiveDateTime")
+        return out
+
+    return check
+
+
+def _screening(r: dict) -> list[str]:
+    out = [m for m in ("status", "subject", "code") if m not in r]
+    if "survey" not in codes(r.get("category")):
+        out.append("category survey")
+    if not (r.get("component") or r.get("hasMember")) and not any(k.startswith("value") for k in r) and "dataAbsentReason" not in r:
+        out.append("a value, members or a dataAbsentReason (us-core-2)")
+    return out
+
+
 def _provenance(r: dict) -> list[str]:
     out = [m for m in ("target", "recorded", "agent") if not r.get(m)]
     for agent in r.get("agent", []):
@@ -125,6 +151,10 @@ CHECKS: dict[str, Callable[[dict], list[str]]] = {
     "us-core-procedure": _procedure,
     "us-core-diagnosticreport-lab": _lab_report,
     "us-core-smokingstatus": _smoking,
+    "us-core-observation-occupation": _social("11341-5", "social-history", dated=False),
+    "us-core-observation-pregnancystatus": _social("82810-3", "social-history", dated=True),
+    "us-core-observation-pregnancyintent": _social("86645-9", "social-history", dated=True),
+    "us-core-observation-screening-assessment": _screening,
     "us-core-provenance": _provenance,
     "us-core-practitioner": _practitioner,
     "us-core-organization": lambda r: [] if r.get("name") else ["name"],

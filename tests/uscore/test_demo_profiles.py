@@ -23,3 +23,11 @@ def test_every_claim_of_every_demo_resource_holds(client, checker):
         assert set(claims) == set(statement[resource_type].get("supportedProfile", [])), resource_type
     # the walk saw claims (a mapping that stopped claiming would pass the loop vacuously)
     assert claimed[US_CORE + "us-core-encounter"] > 1000
+    for name in (  # social history and screening, which the CapabilityStatement then lists too
+        "us-core-observation-occupation",
+        "us-core-observation-pregnancystatus",
+        "us-core-observation-pregnancyintent",
+        "us-core-observation-screening-assessment",
+    ):
+        assert claimed[US_CORE + name] > 50, name
+        assert US_CORE + name in statement["Observation"]["supportedProfile"]

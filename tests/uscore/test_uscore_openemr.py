@@ -328,3 +328,39 @@ def test_capability_statement_lists_service_request_with_the_us_core_searches(cl
     for shall in ({"patient", "category"}, {"patient", "code"}, {"patient", "category", "authored"}):
         assert shall in combinations, shall
     assert "http://hl7.org/fhir/us/core/StructureDefinition/us-core-diagnosticreport-lab" in listed["DiagnosticReport"]["supportedProfile"]
+
+
+OCCUPATIONS = (
+    "SELECT p.uuid, p.occupation, p.industry FROM patient_data p "
+    "WHERE p.uuid IS NOT NULL AND p.occupation IS NOT NULL AND p.occupation != ''"
+)
+US_CORE_OCCUPATION = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-occupation"
+
+
+def test_occupation_is_served_as_typed_with_its_industry(client, openemr):
+    rows = {str(uuid.UUID(bytes=raw)): (occupation, industry) for raw, occupation, industry in _sql(openemr, OCCUPATIONS)}
+    assert set(rows) == {text_id("pat-jane"), text_id("pat-john")}  # Kim's is empty, the fourth patient has no uuid
+    served = {
+        r["subject"]["reference"].removeprefix("Patient/"): r
+        for page in walk(client, f"/fhir/Observation?code={q('http://loinc.org|11341-5')}&_count=1")
+        for e in page.get("entry", [])
+        if (r := e["resource"])
+    }
+    assert set(served) == set(rows)
+    for pid, observation in served.items():
+        get_fhir_model_class("Observation").model_validate(observation)
+        assert observation["id"] == f"{pid}-occupation" and observation["meta"]["profile"] == [US_CORE_OCCUPATION]
+        assert profile_problems(observation, US_CORE_OCCUPATION) == []
+        assert observation["status"] == "final" and observation["category"][0]["coding"][0]["code"] == "social-history"
+        occupation, industry = rows[pid]
+        assert observation["valueCodeableConcept"] == {"text": occupation}  # free text: no coding is invented
+        components = [(c["code"]["coding"][0]["code"], c["valueCodeableConcept"]) for c in observation.get("component", [])]
+        assert components == ([("86188-0", {"text": industry})] if industry else [])
+        assert "effectiveDateTime" not in observation and "effectivePeriod" not in observation  # OpenEMR keeps no date for it
+    jane, kim = text_id("pat-jane"), text_id("pat-kim")
+    assert _ids(client, f"/fhir/Observation?patient={jane}&category=social-history") == {f"{jane}-occupation"}
+    assert _ids(client, f"/fhir/Observation?patient={jane}&code={q('http://loinc.org|11341-5')}") == {f"{jane}-occupation"}
+    assert _ids(client, f"/fhir/Observation?patient={kim}&category=social-history") == set()
+    assert _ids(client, f"/fhir/Observation?patient={jane}&category=social-history&date=ge2000") == set()  # no date to match
+    assert f"{jane}-occupation" not in _ids(client, f"/fhir/Observation?patient={jane}&category=laboratory")
+    assert get_json(client, f"/fhir/Observation/{jane}-occupation")["valueCodeableConcept"]["text"] == "Registered nurse"

@@ -101,3 +101,15 @@ def allergy_reaction(text: str | None, severity: str | None) -> dict | None:
 def unknown_unless_date(text: str | None, date_format: str) -> str | None:
     """'unknown' where a required date may be given as text (Immunization.occurrenceString)."""
     return None if absent_unless_date(text, date_format) is None else "unknown"
+
+
+HUNGER_ANSWERS = ("O", "S", "N", "R")
+
+
+def hunger_members(form_id: str | None, *answers: str | None) -> list[dict] | None:
+    """hasMember of the Hunger Vital Sign panel: the question Observations this form row makes,
+    by the same rule as the mapping's variants (an answer from the form's list)."""
+    if form_id is None:
+        return None
+    names = [f"q{i}" for i, answer in enumerate(answers, 1) if answer in HUNGER_ANSWERS]
+    return [{"reference": f"Observation/{form_id}-{name}"} for name in names] or None

@@ -1,7 +1,7 @@
 """Second pass of the demo generator: the records behind the later US Core types.
 
 Clinical notes, care plans, care teams, goals, implants, insurance, pharmacy fills,
-orders and next of kin are drawn from the rows the first pass wrote (visits,
+orders, next of kin, jobs, OB questions and food-insecurity forms are drawn from the rows the first pass wrote (visits,
 problems, prescriptions, procedures), read back per batch of patients in key order,
 with their own ``random.Random`` so the first pass's tables stay exactly as they
 were for a seed. Memory stays bounded by the batch, whatever the demo's size.
@@ -21,13 +21,16 @@ from .schema import (
     care_plan,
     care_team,
     dev_typ_cd,
+    emp_hx,
     enc_visit,
     goal_cd,
+    hvs_form,
     implant,
     ins_cov,
     note_hdr,
     note_txt,
     note_typ_cd,
+    ob_hx,
     ord_cd,
     ord_req,
     panel_spec,
@@ -120,6 +123,23 @@ NOK_FIRST = ("MARY", "JOHN", "LINDA", "ROBERT", "MARIA", "JAMES", "ANA", "DAVID"
 CASE_MANAGERS = ("K. OKAFOR RN CM", "T. NGUYEN LCSW", "J. BAKER RN CM")
 PATH_FINDINGS = ("BENIGN COLONIC MUCOSA", "HYPERPLASTIC POLYP", "TUBULAR ADENOMA, NO HIGH-GRADE DYSPLASIA")
 NOTE_USERS = ("TRANSCR1", "TRANSCR2", "DICTIFC", "EHRNOTES")
+# occupation, industry (None: the clerk left it blank), as the registration clerks typed them
+JOBS: tuple[tuple[str, str | None], ...] = (
+    ("RN", "HOSPITAL"),
+    ("TEACHER", "ELEMENTARY SCHOOL"),
+    ("TRUCK DRIVER", "LONG DISTANCE TRUCKING"),
+    ("CASHIER", "GROCERY STORE"),
+    ("CONSTRUCTION LABORER", "CONSTRUCTION"),
+    ("ACCOUNTANT", None),
+    ("HOME HEALTH AIDE", "HOME HEALTH CARE SERVICES"),
+    ("SELF EMPLOYED - ROOFING", "ROOFING CONTRACTORS"),
+    ("software developer", "Software publishing"),
+    ("FARMER", "CROP PRODUCTION"),
+    ("UNEMPLOYED", None),
+    ("HOMEMAKER", None),
+)
+EMPLOYERS = ("SPRINGFIELD GENERAL HOSP", "SPRINGFIELD SCHOOL DIST 186", "ACME MFG INC", "COUNTY MARKET", "SELF")
+SOCIAL_USERS = ("REGCLK01", "REGCLK02", "RN0112", "MA0021")
 
 
 def _parse(text: str | None, fmt: str) -> datetime | None:
@@ -139,6 +159,7 @@ class _Records:
     def __init__(self, conn: Connection, out: Any, seed: int, today: datetime):
         self.conn, self.out, self.today, self.seed = conn, out, today, seed
         self.rng = random.Random(f"{seed}:records")
+        self.social_rng = random.Random(f"{seed}:social")  # its own draws: the other tables stay as they were
         self.ids: dict[str, int] = defaultdict(int)
         rows = conn.execute(select(staff.c.dr_cd, staff.c.specialty).order_by(staff.c.dr_cd)).all()
         self.by_specialty: dict[str, list[str]] = defaultdict(list)
@@ -217,6 +238,7 @@ class _Records:
         self.coverage(seq, age, seen[0][1] if seen else self.today - timedelta(days=400))
         self.fills(seq, rxs)
         self.next_of_kin(seq, age, last, sex)
+        self.social(seq, age, sex, [(visit, when) for visit, when in seen if visit[3] == "O"])
 
     def notes(self, seq: int, visit: tuple, when: datetime, problems: list[str]) -> None:
         rng = self.rng
@@ -492,6 +514,68 @@ class _Records:
                 upd_dttm=self.stamp(self.today - timedelta(days=rng.randint(1, 2000))),
                 upd_user=rng.choice(("REGCLK01", "REGCLK02")),
             )
+
+    def social(self, seq: int, age: float, sex: str | None, clinic: list) -> None:
+        """Jobs from the registration screen; at clinic visits, the OB questions (women 15 to 49)
+        and the Hunger Vital Sign form."""
+        rng = self.social_rng
+        if age >= 18 and rng.random() < 0.7:
+            jobs: list[tuple[str, str | None]] = [("RETIRED", None)] if age >= 67 and rng.random() < 0.8 else []
+            jobs += rng.sample(JOBS, rng.choices((1, 2), (80, 20))[0])
+            start = self.today - timedelta(days=int(365 * rng.uniform(0.5, min(age - 17, 30))))
+            for i, (occupation, industry) in enumerate(jobs):  # newest first, each before the one above
+                if i:
+                    start, end = start - timedelta(days=rng.randint(400, 4000)), start - timedelta(days=rng.randint(1, 60))
+                else:
+                    end = None
+                self.out.add(
+                    emp_hx,
+                    emp_id=self.next_id("emp"),
+                    emp_guid=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    pt_seq=seq,
+                    occ_desc=occupation if rng.random() > 0.02 else "",
+                    ind_desc=industry,
+                    employer_nm=None if occupation in ("RETIRED", "UNEMPLOYED", "HOMEMAKER") else rng.choice(EMPLOYERS),
+                    start_dt=start.strftime("%Y%m%d"),
+                    end_dt=end.strftime("%Y%m%d") if end else None,
+                    del_flg="Y" if rng.random() < 0.005 else "N",
+                    upd_dttm=min(start + timedelta(days=rng.randint(0, 30)), self.today).strftime("%Y%m%d%H%M%S"),
+                    upd_user=rng.choice(SOCIAL_USERS[:2]),
+                )
+        asked = sex == "F" and 15 <= age < 50
+        screened = rng.random() < 0.25
+        for visit, when in clinic[-6:]:
+            at = when + timedelta(minutes=rng.randint(5, 40))
+            if asked and rng.random() < 0.4:
+                pregnant = rng.choices("NYU", (85, 9, 6))[0]
+                self.out.add(
+                    ob_hx,
+                    ob_id=self.next_id("ob"),
+                    ob_guid=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    pt_seq=seq,
+                    visit_no=visit[0],
+                    preg_yn=pregnant,
+                    preg_intent=rng.choices("NYU", (65, 15, 20))[0] if pregnant != "Y" and rng.random() < 0.4 else None,
+                    rec_dttm=at.strftime("%Y%m%d%H%M%S"),
+                    del_flg="Y" if rng.random() < 0.005 else "N",
+                    upd_dttm=min(at + timedelta(minutes=rng.randint(5, 600)), self.today).strftime("%Y%m%d%H%M%S"),
+                    upd_user=rng.choice(SOCIAL_USERS[2:]),
+                )
+            if screened and rng.random() < 0.3:
+                answers = [rng.choices("NSOR", (75, 15, 7, 3))[0] if rng.random() > 0.03 else None for _ in range(2)]
+                self.out.add(
+                    hvs_form,
+                    hvs_id=self.next_id("hvs"),
+                    hvs_guid=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    pt_seq=seq,
+                    visit_no=visit[0],
+                    q1_ans=answers[0],
+                    q2_ans=answers[1],
+                    form_dttm=at.strftime("%Y%m%d%H%M%S"),
+                    del_flg="Y" if rng.random() < 0.005 else "N",
+                    upd_dttm=min(at + timedelta(minutes=rng.randint(5, 600)), self.today).strftime("%Y%m%d%H%M%S"),
+                    upd_user=rng.choice(SOCIAL_USERS[2:]),
+                )
 
 
 def add_records(conn: Connection, out: Any, seed: int, today: datetime) -> None:

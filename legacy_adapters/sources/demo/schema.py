@@ -647,3 +647,60 @@ pt_nok = Table(
     Index("ix_pt_nok_nm", "nok_nm"),
     Index("ux_pt_nok_guid", "nok_guid", unique=True),
 )
+
+# The registration screen's employer page: one row per job the patient reported, as typed.
+emp_hx = Table(
+    "emp_hx",
+    metadata,
+    Column("emp_id", Integer, primary_key=True, autoincrement=False),
+    Column("emp_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("occ_desc", String(60)),  # occupation, free text ('RN', 'RETIRED', 'SELF EMPLOYED - ROOFING')
+    Column("ind_desc", String(60)),  # industry, free text
+    Column("employer_nm", String(60)),
+    Column("start_dt", String(8)),  # YYYYMMDD
+    Column("end_dt", String(8)),  # blank: the current job
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_emp_hx_pt_dt", "pt_seq", "start_dt"),
+    Index("ux_emp_hx_guid", "emp_guid", unique=True),
+)
+
+# The nursing intake's OB questions at a clinic visit: pregnant now? (Y N U) and, when asked,
+# the one-key question "would you like to become pregnant in the next year?" (Y N U).
+ob_hx = Table(
+    "ob_hx",
+    metadata,
+    Column("ob_id", Integer, primary_key=True, autoincrement=False),
+    Column("ob_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("visit_no", Integer),
+    Column("preg_yn", String(1)),
+    Column("preg_intent", String(1)),
+    Column("rec_dttm", String(14)),
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_ob_hx_pt_dt", "pt_seq", "rec_dttm"),
+    Index("ux_ob_hx_guid", "ob_guid", unique=True),
+)
+
+# The Hunger Vital Sign, a two-question form: O often true, S sometimes true, N never true,
+# R don't know/refused; NULL when the question was skipped.
+hvs_form = Table(
+    "hvs_form",
+    metadata,
+    Column("hvs_id", Integer, primary_key=True, autoincrement=False),
+    Column("hvs_guid", String(36), nullable=False),
+    Column("pt_seq", Integer),
+    Column("visit_no", Integer),
+    Column("q1_ans", String(1)),  # worried food would run out
+    Column("q2_ans", String(1)),  # food didn't last
+    Column("form_dttm", String(14)),
+    _flag(),
+    _upd(),
+    Column("upd_user", String(8)),
+    Index("ix_hvs_form_pt_dt", "pt_seq", "form_dttm"),
+    Index("ux_hvs_form_guid", "hvs_guid", unique=True),
+)
