@@ -4,6 +4,8 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -66,6 +68,14 @@ def test_same_seed_gives_identical_content(tmp_path):
     assert _sqlite_digest(tmp_path / "a.sqlite") == _sqlite_digest(tmp_path / "b.sqlite")
     assert (tmp_path / "a.sqlite").read_bytes() == (tmp_path / "b.sqlite").read_bytes()
     assert _sqlite_digest(tmp_path / "a.sqlite") != _sqlite_digest(tmp_path / "c.sqlite")
+
+
+def test_same_seed_gives_identical_content_in_another_process(tmp_path):
+    """Python salts string hashes per process: nothing generated may depend on a set's order."""
+    for name, salt in (("a", "1"), ("b", "2")):
+        code = f"from legacy_adapters.sources.demo.generate import generate; generate({str(tmp_path / name)!r}, patients=120)"
+        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONHASHSEED": salt})
+    assert _sqlite_digest(tmp_path / "a") == _sqlite_digest(tmp_path / "b")
 
 
 def test_replaces_existing_file_without_leftovers(tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -216,7 +216,9 @@ class _Records:
         seen = [(v, when) for v in visits if (when := _parse(v[1], "%Y-%m-%d %H:%M:%S"))]
         descs = [p[0] for p in problems if p[1] != "R"]
         clinic = [v for v, _when in seen if v[3] == "O"]
-        pcp = max(set(d[4] for d in clinic), key=[d[4] for d in clinic].count) if clinic else None
+        # the doctor seen most at the clinic; a tie goes to the one seen first (not to a set's order,
+        # which changes from run to run, so one seed gave different care teams)
+        pcp = Counter(d[4] for d in clinic).most_common(1)[0][0] if clinic else None
         for visit, when in seen:
             self.notes(seq, visit, when, descs)
             if rng.random() < (0.06 if visit[3] == "O" else 0.3):
