@@ -50,6 +50,29 @@ def smoking_ids(raw_db, guid: str) -> set[str]:
     }
 
 
+def occupation_ids(raw_db, guid: str) -> set[str]:
+    return {
+        row[0]
+        for row in raw_db.execute(
+            "SELECT j.emp_guid FROM emp_hx j JOIN pt_master p ON j.pt_seq = p.pt_seq "
+            "WHERE p.pt_guid = ? AND j.del_flg <> 'Y' AND p.del_flg <> 'Y' AND j.occ_desc <> ''",
+            (guid,),
+        )
+    }
+
+
+def rows_of(raw_db, table: str, guid_column: str, guid: str) -> set[str]:
+    """The patient's live rows of a table whose rows are served as several Observations."""
+    return {
+        row[0]
+        for row in raw_db.execute(
+            f"SELECT x.{guid_column} FROM {table} x JOIN pt_master p ON x.pt_seq = p.pt_seq "
+            "WHERE p.pt_guid = ? AND x.del_flg <> 'Y' AND p.del_flg <> 'Y'",
+            (guid,),
+        )
+    }
+
+
 def vitals_rows(raw_db, guid: str) -> set[str]:
     return {
         row[0]
@@ -80,8 +103,12 @@ def test_patient_token_searches_only_its_patient(client, mint, raw_db, patients)
     ids = walk(client, token, "/fhir/Observation?_count=97")
     assert len(ids) == len(set(ids))
     one_per_row = {i for i in ids if len(i) == 36}
-    assert one_per_row == lab_ids(raw_db, p) | smoking_ids(raw_db, p)
-    assert {i[:36] for i in ids if len(i) > 36} == vitals_rows(raw_db, p)
+    assert one_per_row == lab_ids(raw_db, p) | smoking_ids(raw_db, p) | occupation_ids(raw_db, p)
+    several_per_row = {i[:36] for i in ids if len(i) > 36}
+    assert vitals_rows(raw_db, p) <= several_per_row
+    # and nothing else: the rest are this patient's OB answers and Hunger Vital Sign forms
+    own = vitals_rows(raw_db, p) | rows_of(raw_db, "ob_hx", "ob_guid", p) | rows_of(raw_db, "hvs_form", "hvs_guid", p)
+    assert several_per_row <= own
 
 
 def test_other_patients_data_is_not_found_or_empty(client, mint, raw_db, patients):
