@@ -173,7 +173,8 @@ def _shared_scan(
     branch whose own filters it meets. Filters every branch shares stay outside the OR, so
     the engine can still use an index for them (the patient, the deleted flag)."""
     numbers = sa.union_all(*(sa.select(sa.literal_column(str(int(m[0].index)), sa.Integer).label("n")) for m in group))
-    branch_column = numbers.subquery("branch").c.n
+    # a name no legacy table or mapping alias takes (a table may well be called "branch")
+    branch_column = numbers.subquery("_fhir_facade_branch").c.n
     conjuncts = [_conjuncts(where) for _, where, _, _ in group]
     common = [c for c in conjuncts[0] if all(any(c.compare(d) for d in other) for other in conjuncts[1:])]
     own = [
