@@ -16,6 +16,10 @@ import sqlalchemy as sa
 from facade.app import create_app
 from facade.config import Settings
 from legacy_adapters.sources.demo.generate import generate
+from support.openemr_fixture import MAPPING as OPENEMR_MAPPING
+from support.openemr_fixture import drop as drop_openemr
+from support.openemr_fixture import load as load_openemr
+from support.openemr_fixture import openemr_ddl_path
 
 DEMO_PATIENTS = 1000
 
@@ -153,3 +157,28 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def mariadb_url() -> str:
     return _service_url(MARIADB_URL, "MariaDB")
+
+
+@pytest.fixture(scope="module")
+def openemr(request):
+    """OpenEMR's schema subset in MariaDB with the fixture rows (support/openemr_fixture.py): its URL
+    and an engine. One database per test module and process: concurrent runs must not drop each
+    other's."""
+    ddl = openemr_ddl_path()
+    if ddl is None:
+        pytest.skip("OpenEMR DDL not found: needs <repo>/../shared/reference/openemr/openemr_subset.sql or /work/shared")
+    admin_url = request.getfixturevalue("mariadb_url")  # skips locally, fails under CI=true, when MariaDB is down
+    database = f"fhir_facade_{request.module.__name__.rsplit('.', 1)[-1]}_{os.getpid()}"
+    url = load_openemr(admin_url, database, ddl)
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    yield url, engine
+    engine.dispose()
+    drop_openemr(admin_url, database)
+
+
+@pytest.fixture(scope="module")
+def openemr_client(openemr):
+    """The façade over that database with the shipped OpenEMR mapping, access control off."""
+    app = create_app(Settings(auth_mode="off", database_url=openemr[0], mapping=OPENEMR_MAPPING, base_url="http://testserver/fhir"))
+    yield app.test_client()
+    app.extensions["fhir_facade"].adapter.engine.dispose()

@@ -7,9 +7,7 @@ exactly the ids that SQL written here returns, across pages.
 
 from __future__ import annotations
 
-import os
 import uuid
-from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -22,10 +20,9 @@ from legacy_adapters.engines import create_legacy_engine
 from legacy_adapters.mapping.loader import load_mapping
 from legacy_adapters.sql_adapter import SqlAdapter
 from support.fhir_client import entry_ids, get_json, q, walk
-from support.openemr_fixture import drop, load, openemr_ddl_path, text_id
+from support.openemr_fixture import MAPPING, openemr_ddl_path, text_id
+from support.sql_statements import count_statements, page_through, selects
 
-MAPPING = str(os.path.join(os.path.dirname(__file__), "..", "..", "legacy_adapters", "sources", "openemr", "mapping.yaml"))
-DATABASE = f"fhir_facade_test_openemr_{os.getpid()}"  # per run: concurrent runs must not drop each other's
 TYPES = [
     "Patient",
     "Observation",
@@ -49,19 +46,6 @@ ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 
 pytestmark = pytest.mark.mariadb
-
-
-@pytest.fixture(scope="module")
-def openemr(request):
-    ddl = openemr_ddl_path()
-    if ddl is None:
-        pytest.skip("OpenEMR DDL not found: needs <repo>/../shared/reference/openemr/openemr_subset.sql or /work/shared")
-    admin_url = request.getfixturevalue("mariadb_url")  # skips locally, fails under CI=true, when MariaDB is down
-    url = load(admin_url, DATABASE, ddl)
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
-    yield url, engine
-    engine.dispose()
-    drop(admin_url, DATABASE)
 
 
 def _app(url: str):
@@ -198,12 +182,6 @@ def test_service_request_ids_are_the_order_line_key(openemr):
 def test_one_statement_per_page(openemr):
     """Unpivoted vitals, labs and variant-split conditions: every page is one SELECT."""
     engine = create_legacy_engine(openemr[0])
-    selects: list[str] = []
-    sa.event.listen(
-        engine,
-        "before_cursor_execute",
-        lambda _c, _cur, statement, *_: selects.append(statement) if statement.lstrip().upper().startswith("SELECT") else None,
-    )
     adapter = SqlAdapter(load_mapping(MAPPING), engine)
     adapter.bound()
     for resource_type, pairs in [
@@ -213,15 +191,9 @@ def test_one_statement_per_page(openemr):
         ("ServiceRequest", [("patient", text_id("pat-jane"))]),
     ]:
         request = parse_search(resource_type, [*pairs, ("_count", "2")], adapter.search_params(resource_type))
-        pages = 0
-        selects.clear()
-        while True:
-            page = adapter.search(request)
-            pages += 1
-            if page.next_cursor is None:
-                break
-            request = replace(request, cursor=page.next_cursor)
-        assert pages > 1 and len(selects) == pages, (resource_type, pages, len(selects))
+        with count_statements(engine) as sent:
+            pages = page_through(adapter, request)
+        assert pages > 1 and len(selects(sent)) == pages, (resource_type, pages, len(selects(sent)))
     engine.dispose()
 
 

@@ -3,38 +3,22 @@ identifier in search or ``$everything``, references resolving inside the sandbox
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from facade.app import create_app
 from facade.config import Settings
 from facade.sandbox.check import check, check_everything
-from support.openemr_fixture import drop, load, openemr_ddl_path
+from support.openemr_fixture import MAPPING
 from support.sandbox import POLICIES, SANDBOX_KEY
-
-MAPPING = os.path.join(os.path.dirname(__file__), "..", "..", "legacy_adapters", "sources", "openemr", "mapping.yaml")
-DATABASE = f"fhir_facade_test_openemr_sandbox_{os.getpid()}"
 
 pytestmark = pytest.mark.mariadb
 
 
-@pytest.fixture(scope="module")
-def openemr_url(request):
-    ddl = openemr_ddl_path()
-    if ddl is None:
-        pytest.skip("OpenEMR DDL not found: needs <repo>/../shared/reference/openemr/openemr_subset.sql or /work/shared")
-    admin_url = request.getfixturevalue("mariadb_url")
-    url = load(admin_url, DATABASE, ddl)
-    yield url
-    drop(admin_url, DATABASE)
-
-
 @pytest.fixture(scope="module", params=POLICIES)
-def openemr_state(request, openemr_url):
+def openemr_state(request, openemr):
     settings = Settings(
         auth_mode="off",
-        database_url=openemr_url,
+        database_url=openemr[0],
         mapping=MAPPING,
         base_url="http://testserver/fhir",
         sandbox="on",

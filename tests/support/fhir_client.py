@@ -8,9 +8,9 @@ from urllib.parse import quote
 MAX_PAGES = 2000  # runaway guard for walk()
 
 
-def get_json(client, url: str, status: int = 200) -> dict:
+def get_json(client, url: str, status: int = 200, headers: dict | None = None) -> dict:
     """GET ``url``, assert the status code and return the JSON body."""
-    response = client.get(url)
+    response = client.get(url, headers=headers)
     assert response.status_code == status, (url, response.status_code, response.get_data(as_text=True)[:500])
     return response.get_json()
 
@@ -25,12 +25,12 @@ def link(bundle: dict, relation: str) -> str | None:
     return next((item["url"] for item in bundle.get("link", []) if item["relation"] == relation), None)
 
 
-def walk(client, path: str, on_page: Callable[[dict], object] | None = None) -> list[dict]:
+def walk(client, path: str, on_page: Callable[[dict], object] | None = None, headers: dict | None = None) -> list[dict]:
     """Every page of a search, following ``next`` links; ``on_page`` is called on each page as it arrives."""
     pages: list[dict] = []
     url: str | None = path
     while url:
-        bundle = get_json(client, url)
+        bundle = get_json(client, url, headers=headers)
         assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
         if on_page is not None:
             on_page(bundle)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 _REPO = Path(__file__).resolve().parents[2]
 _CANDIDATES = [_REPO.parent / "shared", Path("/work/shared")]
 EXTRA_DDL = Path(__file__).with_name("openemr_subset_extra.sql")
+MAPPING = str(_REPO / "legacy_adapters" / "sources" / "openemr" / "mapping.yaml")  # the shipped OpenEMR mapping
 
 
 def openemr_ddl_path() -> Path | None:

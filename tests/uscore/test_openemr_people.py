@@ -4,9 +4,7 @@ checked against SQL and against the US Core 6.1 profiles."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -19,11 +17,10 @@ from legacy_adapters.engines import create_legacy_engine
 from legacy_adapters.mapping.loader import load_mapping
 from legacy_adapters.sql_adapter import SqlAdapter
 from support.fhir_client import get_json, q, walk
-from support.openemr_fixture import drop, load, openemr_ddl_path, text_id
+from support.openemr_fixture import MAPPING, text_id
 from support.smart_tokens import BASE, TokenMint, bearer
+from support.sql_statements import page_through, selects
 
-MAPPING = str(os.path.join(os.path.dirname(__file__), "..", "..", "legacy_adapters", "sources", "openemr", "mapping.yaml"))
-DATABASE = f"fhir_facade_test_openemr_people_{os.getpid()}"
 ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 LOCAL_RELATIONSHIP = "urn:fhir-facade:openemr:next-of-kin-relationship"
 V2_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/v2-0063"
@@ -34,23 +31,8 @@ pytestmark = pytest.mark.mariadb
 
 
 @pytest.fixture(scope="module")
-def openemr(request):
-    ddl = openemr_ddl_path()
-    if ddl is None:
-        pytest.skip("OpenEMR DDL not found: needs <repo>/../shared/reference/openemr/openemr_subset.sql or /work/shared")
-    admin_url = request.getfixturevalue("mariadb_url")
-    url = load(admin_url, DATABASE, ddl)
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
-    yield url, engine
-    engine.dispose()
-    drop(admin_url, DATABASE)
-
-
-@pytest.fixture(scope="module")
-def client(openemr):
-    app = create_app(Settings(auth_mode="off", database_url=openemr[0], mapping=MAPPING, base_url="http://testserver/fhir"))
-    yield app.test_client()
-    app.extensions["fhir_facade"].adapter.engine.dispose()
+def client(openemr_client):
+    return openemr_client
 
 
 def _sql(openemr, statement: str, **params) -> list[tuple]:
@@ -178,16 +160,10 @@ def test_derived_ids_are_read_through_the_uuid_key_and_pages_are_one_select(open
             plan = connection.exec_driver_sql("EXPLAIN " + statement, params).mappings().all()
         assert [row["key"] for row in plan if row["table"] == alias] == ["uuid"], plan
         request = parse_search(resource_type, [("_count", "1")], adapter.search_params(resource_type))
-        pages = 0
         sent.clear()
-        while True:
-            page = adapter.search(request)
-            pages += 1
-            if page.next_cursor is None:
-                break
-            request = replace(request, cursor=page.next_cursor)
-        selects = [s for s in sent if s[0].lstrip().upper().startswith("SELECT")]
-        assert pages >= 3 and len(selects) == pages, (resource_type, pages, len(selects))
+        pages = page_through(adapter, request)
+        paged = selects([statement for statement, _ in sent])
+        assert pages >= 3 and len(paged) == pages, (resource_type, pages, len(paged))
     engine.dispose()
 
 

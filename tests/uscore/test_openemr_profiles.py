@@ -3,34 +3,14 @@ resource of every served type meets every US Core profile it claims."""
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 import pytest
 
-from facade.app import create_app
-from facade.config import Settings
 from support.fhir_client import search_resources
-from support.openemr_fixture import drop, load, openemr_ddl_path
 from support.profiles import claims_and_problems, served_types
 
-MAPPING = os.path.join(os.path.dirname(__file__), "..", "..", "legacy_adapters", "sources", "openemr", "mapping.yaml")
-DATABASE = f"fhir_facade_test_openemr_profiles_{os.getpid()}"
-
 pytestmark = pytest.mark.mariadb
-
-
-@pytest.fixture(scope="module")
-def openemr_client(request):
-    ddl = openemr_ddl_path()
-    if ddl is None:
-        pytest.skip("OpenEMR DDL not found: needs <repo>/../shared/reference/openemr/openemr_subset.sql or /work/shared")
-    admin_url = request.getfixturevalue("mariadb_url")
-    url = load(admin_url, DATABASE, ddl)
-    app = create_app(Settings(auth_mode="off", database_url=url, mapping=MAPPING, base_url="http://testserver/fhir"))
-    yield app.test_client()
-    app.extensions["fhir_facade"].adapter.engine.dispose()
-    drop(admin_url, DATABASE)
 
 
 def test_every_claim_of_every_openemr_resource_holds(openemr_client, checker):

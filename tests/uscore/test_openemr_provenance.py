@@ -5,9 +5,7 @@ and the US Core 6.1 Provenance profile."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from dataclasses import replace
 
 import pytest
 import sqlalchemy as sa
@@ -20,11 +18,10 @@ from legacy_adapters.engines import create_legacy_engine
 from legacy_adapters.mapping.loader import load_mapping
 from legacy_adapters.sql_adapter import SqlAdapter
 from support.fhir_client import get_json, walk
-from support.openemr_fixture import drop, load, openemr_ddl_path, text_id, uid
+from support.openemr_fixture import MAPPING, text_id, uid
 from support.smart_tokens import BASE, TokenMint, bearer
+from support.sql_statements import count_statements, page_through, selects
 
-MAPPING = str(os.path.join(os.path.dirname(__file__), "..", "..", "legacy_adapters", "sources", "openemr", "mapping.yaml"))
-DATABASE = f"fhir_facade_test_openemr_provenance_{os.getpid()}"
 PROFILE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-provenance"
 AUTHOR = {
     "coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author", "display": "Author"}]
@@ -72,23 +69,8 @@ pytestmark = pytest.mark.mariadb
 
 
 @pytest.fixture(scope="module")
-def openemr(request):
-    ddl = openemr_ddl_path()
-    if ddl is None:
-        pytest.skip("OpenEMR DDL not found: needs <repo>/../shared/reference/openemr/openemr_subset.sql or /work/shared")
-    admin_url = request.getfixturevalue("mariadb_url")
-    url = load(admin_url, DATABASE, ddl)
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
-    yield url, engine
-    engine.dispose()
-    drop(admin_url, DATABASE)
-
-
-@pytest.fixture(scope="module")
-def client(openemr):
-    app = create_app(Settings(auth_mode="off", database_url=openemr[0], mapping=MAPPING, base_url="http://testserver/fhir"))
-    yield app.test_client()
-    app.extensions["fhir_facade"].adapter.engine.dispose()
+def client(openemr_client):
+    return openemr_client
 
 
 def _sql_uuids(openemr, statement: str) -> set[str]:
@@ -223,7 +205,7 @@ def test_a_patient_token_sees_only_its_own_provenance(client, openemr, state_url
     app.extensions["fhir_facade"].auth.validator.keys = mint.jwks
     secured = app.test_client()
     token = bearer(mint.token("patient/Provenance.rs patient/Condition.rs", patient=jane))
-    seen = {e["resource"]["id"] for page in _walk_with(secured, "/fhir/Provenance?_count=50", token) for e in page.get("entry", [])}
+    seen = {e["resource"]["id"] for page in walk(secured, "/fhir/Provenance?_count=50", headers=token) for e in page.get("entry", [])}
     assert seen == own
     assert secured.get(f"/fhir/Provenance?patient={john}", headers=token).get_json().get("entry", []) == []
     assert secured.get(f"/fhir/Provenance/{john}", headers=token).status_code == 404
@@ -234,35 +216,13 @@ def test_a_patient_token_sees_only_its_own_provenance(client, openemr, state_url
     app.extensions["fhir_facade"].adapter.engine.dispose()
 
 
-def _walk_with(client, url: str, headers: dict) -> list[dict]:
-    pages = []
-    while url:
-        response = client.get(url, headers=headers)
-        assert response.status_code == 200, response.get_data(as_text=True)[:300]
-        pages.append(response.get_json())
-        url = next((link["url"] for link in pages[-1].get("link", []) if link["relation"] == "next"), None)
-    return pages
-
-
 def test_pages_and_target_searches_are_one_select_each(openemr):
     engine = create_legacy_engine(openemr[0])
-    selects: list[str] = []
-    sa.event.listen(
-        engine,
-        "before_cursor_execute",
-        lambda _c, _cur, statement, *_: selects.append(statement) if statement.lstrip().upper().startswith("SELECT") else None,
-    )
     adapter = SqlAdapter(load_mapping(MAPPING), engine)
     adapter.bound()
     for pairs in ([("patient", text_id("pat-jane"))], [("target", f"Condition/{text_id('prob-dm')},Encounter/{text_id('enc-1')}")]):
         request = parse_search("Provenance", [*pairs, ("_count", "3")], adapter.search_params("Provenance"))
-        pages = 0
-        selects.clear()
-        while True:
-            page = adapter.search(request)
-            pages += 1
-            if page.next_cursor is None:
-                break
-            request = replace(request, cursor=page.next_cursor)
-        assert len(selects) == pages, (pairs, pages, len(selects))
+        with count_statements(engine) as sent:
+            pages = page_through(adapter, request)
+        assert len(selects(sent)) == pages, (pairs, pages, len(selects(sent)))
     engine.dispose()

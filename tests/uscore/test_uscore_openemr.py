@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import uuid
 
 import pytest
@@ -12,34 +11,15 @@ import sqlalchemy as sa
 from fhir.resources.R4B import get_fhir_model_class
 from uscore_profiles import profile_problems
 
-from facade.app import create_app
-from facade.config import Settings
 from support.fhir_client import get_json, q, walk
-from support.openemr_fixture import drop, load, openemr_ddl_path, text_id
-
-MAPPING = str(os.path.join(os.path.dirname(__file__), "..", "..", "legacy_adapters", "sources", "openemr", "mapping.yaml"))
-DATABASE = f"fhir_facade_test_openemr_uscore_{os.getpid()}"
+from support.openemr_fixture import text_id
 
 pytestmark = pytest.mark.mariadb
 
 
 @pytest.fixture(scope="module")
-def openemr(request):
-    ddl = openemr_ddl_path()
-    if ddl is None:
-        pytest.skip("OpenEMR DDL not found: needs <repo>/../shared/reference/openemr/openemr_subset.sql or /work/shared")
-    admin_url = request.getfixturevalue("mariadb_url")
-    url = load(admin_url, DATABASE, ddl)
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
-    yield url, engine
-    engine.dispose()
-    drop(admin_url, DATABASE)
-
-
-@pytest.fixture(scope="module")
-def client(openemr):
-    app = create_app(Settings(auth_mode="off", database_url=openemr[0], mapping=MAPPING, base_url="http://testserver/fhir"))
-    return app.test_client()
+def client(openemr_client):
+    return openemr_client
 
 
 def _sql(openemr, statement: str, **params) -> list[tuple]:
