@@ -71,6 +71,43 @@ class UuidText(sa.types.TypeDecorator):
 CONVERTERS = {"uuid": UuidText}
 
 
+class UuidAsText(ColumnElement):
+    """A binary uuid column as its canonical text, computed in SQL: where the uuid must sort and
+    compare with other text (ids of a type whose other sources have text ids). The binary column
+    itself sorts the same way (lowercase hex keeps the byte order) and keeps its index: use it
+    wherever only uuids meet."""
+
+    inherit_cache = True
+    type = sa.String()
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement):
+        self.column = column
+
+
+def _hex_pieces(hexed: str) -> list[str]:
+    return [f"substr({hexed}, {start}, {length})" for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))]
+
+
+@compiles(UuidAsText)
+def _uuid_text_sqlite(element: UuidAsText, compiler: Any, **kw: Any) -> str:
+    return "lower(" + " || '-' || ".join(_hex_pieces("hex(" + compiler.process(element.column, **kw) + ")")) + ")"
+
+
+@compiles(UuidAsText, "postgresql")
+def _uuid_text_postgresql(element: UuidAsText, compiler: Any, **kw: Any) -> str:
+    return "(" + " || '-' || ".join(_hex_pieces("encode(" + compiler.process(element.column, **kw) + ", 'hex')")) + ")"
+
+
+@compiles(UuidAsText, "mysql")
+@compiles(UuidAsText, "mariadb")
+def _uuid_text_mysql(element: UuidAsText, compiler: Any, **kw: Any) -> str:
+    dashed = "HEX(" + compiler.process(element.column, **kw) + ")"
+    for position in (9, 14, 19, 24):
+        dashed = f"INSERT({dashed}, {position}, 0, '-')"
+    return f"LOWER({dashed})"
+
+
 def split_converter(ref: str) -> tuple[str, str | None]:
     """``'p.uuid:uuid'`` → ``('p.uuid', 'uuid')``."""
     column, _, converter = ref.partition(":")

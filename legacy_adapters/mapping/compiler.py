@@ -28,6 +28,7 @@ from facade.errors import InvalidRequest
 from facade.search.params import SortKey
 from facade.search.request import SearchRequest
 from legacy_adapters.mapping.binder import BoundResource, Branch
+from legacy_adapters.mapping.bindings.ids import IdBinding
 from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, is_false, is_true, python_type
 
 
@@ -105,7 +106,10 @@ def compile_page(
     # A page that ends before its cursor (a ``previous`` link) reads the same order reversed;
     # the adapter turns the rows round.
     reverse = request.before and request.cursor is not None
-    members = [(branch, where, _sort_keys(branch, sort, reverse), branch.id.sql()) for branch, where in candidates]
+    # Ids that are binary uuids in some branches and text in others meet in one union column
+    # and, sorted by ``_id``, in one order: then every branch selects and sorts its id as text.
+    text_ids = len({branch.id.converted for branch, _ in candidates}) > 1
+    members = [(branch, where, _sort_keys(branch, sort, reverse, text_ids), branch.id.sql(text_ids)) for branch, where in candidates]
     selects = []  # (statement, its ORDER BY)
     for group in _scans(members):
         columns = [] if ids_only else list(slot_columns[id(group[0][0].source)])
@@ -279,12 +283,18 @@ def compile_count(resource: BoundResource, request: SearchRequest) -> sa.Select 
     return sa.select(total)
 
 
-def _sort_keys(branch: Branch, sort: tuple[SortKey, ...], reverse: bool = False) -> list[tuple[ColumnElement, bool]]:
+def _sort_keys(branch: Branch, sort: tuple[SortKey, ...], reverse: bool, text_ids: bool) -> list[tuple[ColumnElement, bool]]:
     """(expression, descending) per sort key; ``reverse`` turns every direction round."""
     keys = []
     for key in sort:
         binding = branch.bindings.get(key.name)
-        expr = binding.sort_key() if binding is not None else sa.null()
+        expr: ColumnElement
+        if binding is None:
+            expr = sa.null()
+        elif text_ids and isinstance(binding, IdBinding):
+            expr = binding.text_sort_key()
+        else:
+            expr = binding.sort_key()
         keys.append((expr, key.descending != reverse))
     return keys
 

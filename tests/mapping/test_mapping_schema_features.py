@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from facade.search.parser import parse_search
-from legacy_adapters.mapping.columns import canonical_uuid
+from legacy_adapters.mapping.columns import UuidAsText, canonical_uuid
 from legacy_adapters.mapping.dates import LegacyDateFormat
 from legacy_adapters.mapping.loader import parse_mapping
 from legacy_adapters.sql_adapter import SqlAdapter
@@ -223,3 +223,25 @@ def test_typed_dates_and_canonical_uuids():
     assert fmt.to_fhir("0000-00-00 00:00:00", "dateTime") is None  # how MySQL drivers hand over zero dates
     assert canonical_uuid(str(u(1))) == str(u(1))
     assert canonical_uuid(str(u(10)).upper()) is None and canonical_uuid(u(10).hex) is None
+
+
+@pytest.mark.parametrize(
+    "engine_url",
+    [
+        pytest.param("sqlite://", id="sqlite"),
+        pytest.param("postgres_url", id="postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb_url", id="mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+def test_a_binary_uuid_as_text_in_sql_is_its_canonical_form(request, engine_url):
+    """Where binary uuid ids share a union with text ids, SQL spells them as the server does,
+    so they sort like the ids served (the byte order of the binary column)."""
+    url = engine_url if engine_url.startswith("sqlite") else request.getfixturevalue(engine_url)
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    values = sorted([u(1).bytes, u(10).bytes, bytes.fromhex("00ff7f80a0b0c0d0e0f0102030405060"), bytes(range(16, 32))])
+    column = sa.bindparam("v", type_=sa.LargeBinary)
+    with engine.connect() as connection:
+        texts = [connection.execute(sa.select(UuidAsText(column)), {"v": value}).scalar_one() for value in values]
+    engine.dispose()
+    assert texts == [str(uuid.UUID(bytes=value)) for value in values]
+    assert texts == sorted(texts)

@@ -49,9 +49,10 @@ COVERED = [
     "Observation",
     "DiagnosticReport",
     "DocumentReference",
+    "ServiceRequest",  # its id is the order line's ("10-2"), not a uuid
 ]
-# insurance_data has no recording time; an order line's time is its order's (see docs/mapping/openemr.md)
-UNCOVERED = ["Coverage", "ServiceRequest"]
+# insurance_data has no recording time (see docs/mapping/openemr.md)
+UNCOVERED = ["Coverage"]
 
 # Served rows whose table holds no usable time: laboratory rows of a report without a date, prescriptions
 # with neither date. (The queries repeat only the dates; the other conditions are the types' own.)
@@ -62,6 +63,8 @@ UNDATED = {
     "AND (rp.date_report IS NULL OR rp.date_report < '0001-01-01')",
     "MedicationRequest": "SELECT uuid FROM prescriptions WHERE uuid IS NOT NULL "
     "AND (date_modified IS NULL OR date_modified < '0001-01-01') AND (date_added IS NULL OR date_added < '0001-01-01')",
+    "ServiceRequest": "SELECT CONCAT(oc.procedure_order_id, '-', oc.procedure_order_seq) FROM procedure_order_code oc "
+    "JOIN procedure_order o ON o.procedure_order_id = oc.procedure_order_id WHERE o.date_ordered IS NULL OR o.date_ordered < '0001-01-01'",
 }
 NOTES = "SELECT uuid FROM form_clinical_notes WHERE uuid IS NOT NULL"
 
@@ -74,8 +77,10 @@ def client(openemr_client):
 
 
 def _sql_uuids(openemr, statement: str) -> set[str]:
+    """The ids a query selects: binary uuids as their text, text as it is."""
     with openemr[1].connect() as connection:
-        return {str(uuid.UUID(bytes=row[0])) for row in connection.execute(sa.text(statement)) if row[0] and any(row[0])}
+        rows = [row[0] for row in connection.execute(sa.text(statement)) if row[0]]
+    return {value if isinstance(value, str) else str(uuid.UUID(bytes=value)) for value in rows if isinstance(value, str) or any(value)}
 
 
 def _matches(client, url: str) -> dict[str, dict]:
@@ -139,6 +144,8 @@ def test_author_is_the_recording_practitioner_else_the_practice(client, openemr)
     assert agents(condition) == by_house  # lists.user
     vital = next(iter(_matches(client, f"/fhir/Observation?category=vital-signs&patient={text_id('pat-jane')}&_count=1")))
     assert agents(vital) == by_house  # form_vitals.user
+    assert agents("10-1") == by_house  # procedure_order.provider_id, a users.id
+    assert agents("11-1") == by_practice  # a user without an NPI
 
     # a user without an NPI is no Practitioner: the practice is the author
     with openemr[1].begin() as connection:
@@ -154,6 +161,26 @@ def test_author_is_the_recording_practitioner_else_the_practice(client, openemr)
             (when,) = connection.execute(sa.text(f"SELECT {column} FROM {table} WHERE uuid = :u"), {"u": uid(name).bytes}).one()
         recorded = get_json(client, f"/fhir/Provenance/{text_id(name)}")["recorded"]
         assert recorded == when.strftime("%Y-%m-%dT%H:%M:%SZ")  # the row's update time (the server's zone: UTC)
+
+
+def test_pages_sort_uuid_and_order_line_ids_as_one_text_order(client):
+    """The type mixes binary uuid ids and text ids ('10-2'): _id sorts them as the text served,
+    both ways, and next and previous links neither skip nor repeat across the two kinds."""
+    pages = walk(client, "/fhir/Provenance?_count=7")
+    ids = [e["resource"]["id"] for page in pages for e in page["entry"]]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert any("-" in i and len(i) < 36 for i in ids) and any(len(i) == 36 for i in ids)
+    descending = [e["resource"]["id"] for page in walk(client, "/fhir/Provenance?_count=7&_sort=-_id") for e in page["entry"]]
+    assert descending == ids[::-1]
+    last = pages[-1]
+    backwards = []
+    while True:
+        backwards = [e["resource"]["id"] for e in last["entry"]] + backwards
+        previous = next((link["url"] for link in last["link"] if link["relation"] == "previous"), None)
+        if previous is None:
+            break
+        last = get_json(client, previous)
+    assert backwards == ids
 
 
 @pytest.mark.parametrize("kind", COVERED)

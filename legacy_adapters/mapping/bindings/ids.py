@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
 from typing import Any
 
@@ -10,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from facade.search.params import SearchClause, TokenValue
 from legacy_adapters.mapping.bindings.base import Resolve, SearchBinding, missing
-from legacy_adapters.mapping.columns import UuidText, canonical_uuid, exact_in
+from legacy_adapters.mapping.columns import UuidAsText, UuidText, canonical_uuid, exact_in
 from legacy_adapters.mapping.errors import MappingError
 from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, as_text, negate, python_type
 from legacy_adapters.mapping.values import TEMPLATE_FIELD
@@ -88,9 +90,11 @@ class IdTemplate:
         so one statement serves every id."""
         return all_of(*(exact_in(column, sa.bindparam(f"{prefix}_{i}", type_=column.type)) for i, column in enumerate(self.columns)))
 
-    def sql(self) -> ColumnElement:
+    def sql(self, text: bool = False) -> ColumnElement:
+        """What the id is selected as (:meth:`render` makes it the id). ``text``: as text even
+        when the column is a binary uuid, for a union with other sources' text ids."""
         if len(self.columns) == 1 and (self.literals == ["", ""] or self.converted):
-            return self.columns[0]
+            return UuidAsText(self.columns[0]) if text and self.converted else self.columns[0]
         expr: ColumnElement = sa.literal(self.literals[0], sa.String)
         for column, literal in zip(self.columns, self.literals[1:]):
             expr = expr + as_text(column)
@@ -115,3 +119,15 @@ class IdBinding(SearchBinding):
 
     def sort_key(self) -> ColumnElement:
         return self.id.sql()
+
+    def text_sort_key(self) -> ColumnElement:
+        """The whole id as text, literals and all: the sort key where a type's ids are binary
+        uuids in some sources and text in others, so every source compares in one form."""
+        parts: list[ColumnElement] = []
+        for i, literal in enumerate(self.id.literals):
+            if literal:
+                parts.append(sa.literal(literal, sa.String))
+            if i < len(self.id.columns):
+                column = self.id.columns[i]
+                parts.append(UuidAsText(column) if isinstance(column.type, UuidText) else as_text(column))
+        return functools.reduce(operator.add, parts)
