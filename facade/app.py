@@ -20,6 +20,7 @@ from facade.audit.store import AuditStore
 from facade.bulk.engine import ExportEngine
 from facade.bulk.exports import BulkExports
 from facade.bulk.jobs import JobStore
+from facade.bulk.pacing import Pacer
 from facade.bulk.runner import ExportRunner
 from facade.config import Settings
 from facade.core.service import FhirService
@@ -175,18 +176,21 @@ def build_bulk(settings: Settings, service: FhirService, state_store: StateStore
             load_mapping(settings.mapping), create_legacy_engine(settings.bulk_database_url, pool_size=max(1, settings.bulk_threads))
         )
         exporter = FhirService(replica, default_count=settings.default_count, max_count=settings.max_count)
+    pacer = Pacer(settings.bulk_busy_share)
     engine = ExportEngine(
         exporter.query_narrowed,
         {t: c for t, c in service.catalogues.items() if t in exporter.types},
         exporter.group_members,
         page_size=settings.bulk_page_size,
         max_bytes=settings.bulk_file_bytes,
+        checkpoint_seconds=settings.bulk_checkpoint_seconds,
         shaper=export_shaper(sandbox),
+        pace=pacer.after_page,
     )
     root = Path(settings.bulk_directory)
     jobs = JobStore(state_store.engine, expiry=settings.bulk_expiry)
     runner = ExportRunner(jobs, engine, root, settings.bulk_threads)
-    return BulkExports(jobs, engine, runner, root, jobs_per_client=settings.bulk_jobs_per_client)
+    return BulkExports(jobs, engine, runner, root, jobs_per_client=settings.bulk_jobs_per_client, pacer=pacer)
 
 
 def build_sandbox(settings: Settings, service: FhirService) -> SandboxService:
@@ -204,7 +208,10 @@ def build_sandbox(settings: Settings, service: FhirService) -> SandboxService:
 def _prepare_state() -> None:
     """Before a request that may need the state database (not the liveness and metrics probes)."""
     if request.endpoint not in ("healthz", "readyz", "metrics"):
-        facade_state().prepare()
+        state = facade_state()
+        state.prepare()
+        if state.bulk is not None:
+            state.bulk.pacer.request_began()  # an export in this process makes way (facade/bulk/pacing.py)
 
 
 def _jwks_of(smart: Smart | None) -> KeyProvider:

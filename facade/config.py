@@ -81,6 +81,8 @@ class Settings:
     bulk_jobs_per_client: int = 2  # unfinished exports one client may have; more get 429
     bulk_file_bytes: int = 100 * 1024 * 1024  # an output file is closed and a new one started past this size
     bulk_page_size: int = 1000  # resources per SQL page (one statement each)
+    bulk_checkpoint_seconds: float = 1.0  # an export records its position at most this often (and at each type's end)
+    bulk_busy_share: float = 0.2  # share of the time an export runs while its process answers requests (1: flat out)
     bulk_database_url: str | None = None  # exports read this database (a read-only replica) instead of [legacy] database_url
 
     # [sandbox] the de-identified endpoint (docs/sandbox.md)
@@ -192,6 +194,10 @@ class Settings:
             raise ConfigError("bulk_expiry and bulk_jobs_per_client must be positive, bulk_threads at least 0")
         if self.bulk_file_bytes < 1024 or not 1 <= self.bulk_page_size <= 10_000:
             raise ConfigError("bulk_file_bytes must be at least 1024 and bulk_page_size between 1 and 10000")
+        if not 0 <= self.bulk_checkpoint_seconds <= 60:
+            raise ConfigError("bulk_checkpoint_seconds must be between 0 and 60")
+        if not 0 < self.bulk_busy_share <= 1:
+            raise ConfigError("bulk_busy_share must be above 0 and at most 1")
         if self.sandbox not in ("auto", "on", "off"):
             raise ConfigError(f"sandbox must be auto, on or off, not {self.sandbox!r}")
         path = self.sandbox_path
@@ -215,7 +221,17 @@ _SECTIONS = {
     "operations": ("log_format", "metrics", "metrics_port", "ready_audit_lag"),
     "demo": ("demo_path", "demo_patients"),
     # [bulk] keys are written without the prefix: [bulk] database_url sets bulk_database_url.
-    "bulk": ("bulk_dir", "bulk_expiry", "bulk_threads", "bulk_jobs_per_client", "bulk_file_bytes", "bulk_page_size", "bulk_database_url"),
+    "bulk": (
+        "bulk_dir",
+        "bulk_expiry",
+        "bulk_threads",
+        "bulk_jobs_per_client",
+        "bulk_file_bytes",
+        "bulk_page_size",
+        "bulk_checkpoint_seconds",
+        "bulk_busy_share",
+        "bulk_database_url",
+    ),
     "sandbox": ("sandbox", "sandbox_path", "sandbox_policy", "sandbox_key_path", "sandbox_key", "sandbox_small_cell"),
     "auth": (
         "auth_mode",
@@ -239,10 +255,12 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if kind == "int":
             return int(value)
+        if kind == "float":
+            return float(value)
         if kind == "bool":
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
     except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+        raise ConfigError(f"{name} must be {'an integer' if kind == 'int' else 'a number'}, got {value!r}") from None
     return None if value in ("", None) else str(value)
 
 

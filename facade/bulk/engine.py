@@ -2,7 +2,8 @@
 
 Every page is one SQL statement through the adapter (the REST search path); the keyset cursor
 of the last page written, with the type and the patient batch, is the resume position
-checkpointed with the files' sizes. Memory holds one page, whatever the database's size.
+checkpointed with the files' sizes (after a type's last page, and after any page a second or
+more after the last checkpoint). Memory holds one page, whatever the database's size.
 
 Patient-scoped exports (a Group's members, the ``patient`` parameter) walk the patients in
 batches: each type's compartment clause names one batch of patients at a time.
@@ -10,6 +11,7 @@ batches: each type's compartment clause names one batch of patients at a time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -72,16 +74,24 @@ class ExportEngine:
         *,
         page_size: int = 1000,
         max_bytes: int = 100 * 1024 * 1024,
+        checkpoint_seconds: float = 1.0,
         shaper: Shaper | None = None,
+        pace: Callable[[float], None] | None = None,
     ):
         """``shaper``: the transform, if any, a job's pages go through before they are written
-        (the sandbox's jobs: its policy); it may raise to fail a job it cannot honour."""
+        (the sandbox's jobs: its policy); it may raise to fail a job it cannot honour.
+        ``checkpoint_seconds``: pages written within this time of the last checkpoint get none of
+        their own (a type's last page always does): each checkpoint is an fsync and a state
+        database commit, and a runner that dies redoes at most this much. ``pace``: called with
+        each page's seconds once it is built (a :class:`facade.bulk.pacing.Pacer` may pause)."""
         self.query = query
         self.shaper = shaper
         self.catalogues = catalogues
         self.members = members
         self.page_size = page_size
         self.max_bytes = max_bytes
+        self.checkpoint_seconds = checkpoint_seconds
+        self.pace = pace
 
     def run(self, job: Job, directory: Path, checkpoint: Callable[[dict, list[dict], str], bool]) -> list[dict]:
         """Export from the job's last position; ``checkpoint(position, outputs, progress)`` returns
@@ -107,6 +117,7 @@ class ExportEngine:
                 # held at once is what the garbage collector would walk), unless the job's
                 # transform needs the page.
                 each = built.append if shape is not None else encode
+                last_checkpoint = time.monotonic()
                 for position, _page in self._pages(request, access, resource_type, progress, each):
                     if shape is not None:
                         for resource in shape(built):
@@ -115,6 +126,9 @@ class ExportEngine:
                     files.write(resource_type, lines)
                     written += len(lines)
                     lines.clear()
+                    if position is not None and time.monotonic() - last_checkpoint < self.checkpoint_seconds:
+                        continue
+                    last_checkpoint = time.monotonic()
                     files.sync()
                     # None: this was the type's last page, so a resumed run starts at the next type.
                     position = Progress(index + 1) if position is None else replace(position, type_index=index)
@@ -156,7 +170,10 @@ class ExportEngine:
     def _walk(self, request: SearchRequest, cursor: tuple | None, each: Each) -> Iterator[tuple[tuple | None, Page]]:
         """Pages of one search from ``cursor``, each with the cursor after it (None: the last)."""
         while True:
+            started = time.monotonic()
             page = self.query(replace(request, cursor=cursor), each)
+            if self.pace is not None:
+                self.pace(time.monotonic() - started)
             cursor = page.next_cursor
             yield cursor, page
             if cursor is None:

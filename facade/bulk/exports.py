@@ -14,6 +14,7 @@ from facade.access.grant import Access
 from facade.bulk.engine import ExportEngine
 from facade.bulk.files import ERROR_FILE
 from facade.bulk.jobs import COMPLETE, FAILED, Job, JobStore
+from facade.bulk.pacing import Pacer
 from facade.bulk.request import ExportRequest, parse_kickoff
 from facade.bulk.runner import ExportRunner
 from facade.errors import NotFound, TooManyRequests
@@ -48,8 +49,11 @@ def grant_of(access: Access) -> dict:
 
 
 class BulkExports:
-    def __init__(self, jobs: JobStore, engine: ExportEngine, runner: ExportRunner, root: Path, *, jobs_per_client: int):
+    def __init__(
+        self, jobs: JobStore, engine: ExportEngine, runner: ExportRunner, root: Path, *, jobs_per_client: int, pacer: Pacer | None = None
+    ):
         self.jobs = jobs
+        self.pacer = pacer or Pacer(1.0)
         self.engine = engine
         self.runner = runner
         self.root = root

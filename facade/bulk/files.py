@@ -71,6 +71,7 @@ class NdjsonFiles:
 
     def _handle(self, name: str) -> BinaryIO:
         if self._open_name != name:
+            self.sync()  # a rotated file's last lines count at the next checkpoint too
             self.close()
             self._open = (self.directory / name).open("ab")
             self._open_name = name

@@ -10,6 +10,7 @@ index is used. Junk always sorts below year 0001, which gives a cheap SQL guard.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
@@ -50,6 +51,7 @@ class LegacyDateFormat:
         self.has_time = len(names) > 3
         self.step = STEPS[self.precision]
         self.guard = self.format_bound(datetime(1, 1, 1))  # every junk value sorts below this
+        self._from_text = _text_parser(self._slices, tz if self.has_time else None)
         # Timestamps repeat a lot (a lab panel, a batch update), and converting one with its
         # zone is a good share of building a resource: remember the recent ones.
         self.to_fhir = lru_cache(maxsize=65536)(self._to_fhir)
@@ -66,11 +68,9 @@ class LegacyDateFormat:
         if not text or len(text) < self.width:
             return None
         try:
-            parts = [int(text[a:b]) for a, b in self._slices]
-            value = datetime(*parts)  # type: ignore[arg-type]  # the slices are year…second, never tzinfo
+            return self._from_text(text)
         except ValueError:
             return None
-        return value.replace(tzinfo=self.tz) if self.has_time else value
 
     def _to_fhir(self, text: str | None, kind: str) -> str | None:
         """FHIR ``date``, ``dateTime`` or ``instant`` text for a legacy value."""
@@ -114,6 +114,16 @@ class LegacyDateFormat:
 
     def _local(self, value: datetime) -> datetime:
         return value.astimezone(self.tz).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+def _text_parser(slices: list[tuple[int, int]], tz: tzinfo | None) -> Callable[[str], datetime]:
+    """``text`` → datetime for these fixed-width fields, written out as one call (as a
+    hand-written parser would be: a date is parsed for most resources built)."""
+    fields = ", ".join(f"int(text[{start}:{end}])" for start, end in slices)
+    source = f"def parse(text):\n    return datetime({fields}, tzinfo=tz)\n"
+    namespace: dict[str, Any] = {"datetime": datetime, "tz": tz}
+    exec(compile(source, "<legacy date format>", "exec"), namespace)  # noqa: S102 - our own generated code
+    return namespace["parse"]
 
 
 def truncate(value: datetime, precision: str) -> datetime:

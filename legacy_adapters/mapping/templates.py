@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from legacy_adapters.mapping.fhirdefs import Element, choice_groups, elements
-from legacy_adapters.mapping.values import CompileContext, RowFn, compile_value, is_value_expression
+from legacy_adapters.mapping.values import CompileContext, RowFn, Steps, compile_value, is_value_expression, value_steps
 from legacy_adapters.mapping.yamlpos import plain
 
 _EMPTY: tuple[object, ...] = (None, [], {})
@@ -41,11 +41,12 @@ def compile_template(node: Any, ctx: CompileContext, where: str = "resource", re
 class _Writer:
     """Emits Python statements that compute each template node into a local variable."""
 
-    def __init__(self, ctx: CompileContext):
+    def __init__(self, ctx: CompileContext, fold: bool = True):
         self.ctx = ctx
         self.lines: list[str] = []
         self.namespace: dict[str, Any] = {"_EMPTY": _EMPTY}
         self.count = 0
+        self.fold = fold  # constant objects and lists become one literal (see constant)
 
     def _name(self, prefix: str) -> str:
         self.count += 1
@@ -59,6 +60,8 @@ class _Writer:
         whether it is constant (no data behind it). ``fhir_type`` is the node's FHIR type, when known."""
         if is_value_expression(node):
             return self.value(node, where, depth), "const" in node
+        if self.fold and isinstance(node, (dict, list)) and _constant(node):
+            return self.constant(node, where, depth, fhir_type), True
         if isinstance(node, dict):
             return self.object(node, where, depth, fhir_type)
         if isinstance(node, list):
@@ -67,22 +70,52 @@ class _Writer:
         self.namespace[name] = plain(node)
         return name, True
 
+    def constant(self, node: Any, where: str, depth: int, fhir_type: str | None) -> str:
+        """A subtree without data (a profile list, a fixed category): built once here, then
+        written as a Python literal, which makes a fresh copy per row in one step (resources
+        built from one template never share a dict or list)."""
+        writer = _Writer(self.ctx, fold=False)
+        result, _ = writer.node(node, where, depth=1, fhir_type=fhir_type)
+        source = "def build(row):\n" + "".join(writer.lines) + f"    return {result}\n"
+        namespace = dict(writer.namespace)
+        exec(compile(source, f"<template {where}>", "exec"), namespace)  # noqa: S102 - our own generated code
+        value = namespace["build"](None)
+        var = self._name("c")
+        self.emit(depth, f"{var} = {value!r}")
+        return var
+
     def value(self, spec: dict, where: str, depth: int) -> str:
         var = self._name("v")
-        plain_column = set(spec) == {"column"}
-        if plain_column:  # the common case, inlined: fetch, trim, empty → None
-            index = self.ctx.slot(spec["column"])
-            self.emit(depth, f"{var} = row[{index}]")
-            self.emit(depth, f"if {var}.__class__ is str:")
-            self.emit(depth + 1, f"{var} = {var}.rstrip() or None")
-            return var
-        function = self._name("f")
-        self.namespace[function] = compile_value(spec, self.ctx, where)
-        self.emit(depth, f"{var} = {function}(row)")
+        steps = value_steps(spec, self.ctx, where)
+        if steps is not None:  # the common cases, inlined: a column or a hook, then transforms
+            self.steps(steps, var, depth)
+        else:
+            function = self._name("f")
+            self.namespace[function] = compile_value(spec, self.ctx, where)
+            self.emit(depth, f"{var} = {function}(row)")
         if "hook" in spec or "split_codings" in spec:  # may hand back [] or {}
             self.emit(depth, f"if {var} in _EMPTY:")
             self.emit(depth + 1, f"{var} = None")
         return var
+
+    def steps(self, steps: Steps, var: str, depth: int) -> None:
+        """Fetch (and trim: '' is absent), call the hook, then each transform while present."""
+        names = [var] if steps.hook is None else [self._name("a") for _ in steps.slots]
+        for name, slot in zip(names, steps.slots):
+            self.emit(depth, f"{name} = row[{slot}]")
+            if steps.trim:
+                self.emit(depth, f"if {name}.__class__ is str:")
+                self.emit(depth + 1, f"{name} = {name}.rstrip() or None")
+        if steps.hook is not None:
+            hook = self._name("f")
+            self.namespace[hook] = steps.hook
+            self.emit(depth, f"{var} = {hook}({', '.join(names)})")
+        for transform in steps.transforms:
+            function = self._name("t")
+            self.namespace[function] = transform
+            self.emit(depth, f"if {var} is not None:")
+            depth += 1
+            self.emit(depth, f"{var} = {function}({var})")
 
     def object(self, node: dict, where: str, depth: int, fhir_type: str | None = None) -> tuple[str, bool]:
         var, has_data = self._name("o"), self._name("h")
@@ -140,3 +173,22 @@ class _Writer:
         self.emit(depth, f"if not {var}:")
         self.emit(depth + 1, f"{var} = None")
         return var, all(constant for (_, constant), _ in items)
+
+
+def _constant(node: Any) -> bool:
+    """No data behind it: plain values and ``{const: …}`` all the way down (literals repr alike)."""
+    if is_value_expression(node):
+        return set(node) == {"const"} and _literal(node["const"])
+    if isinstance(node, dict):
+        return all(isinstance(key, str) and _constant(child) for key, child in node.items())
+    if isinstance(node, list):
+        return all(_constant(item) for item in node)
+    return _literal(node)
+
+
+def _literal(value: Any) -> bool:
+    if isinstance(value, (dict, list)):
+        return all(_literal(v) for v in (value.values() if isinstance(value, dict) else value))
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))  # repr of nan and inf is no literal
+    return value is None or isinstance(value, (str, int, bool))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
@@ -91,9 +92,7 @@ def clean(value: Any) -> Any:
 
 
 def compile_value(spec: Mapping[str, Any], ctx: CompileContext, where: str) -> RowFn:
-    unknown = set(spec) - set(SOURCE_KEYS) - set(TRANSFORM_KEYS) - {"columns", "args"}
-    if unknown:
-        raise MappingError(f"{where}: unknown keys {sorted(unknown)} in value expression")
+    _check_keys(spec, where)
     fetch = _compile_source(spec, ctx, where)
     if spec.get("absent"):
         fetch = _without(fetch, spec["absent"])
@@ -104,6 +103,41 @@ def compile_value(spec: Mapping[str, Any], ctx: CompileContext, where: str) -> R
     if "default" in spec:  # what an absent legacy value means in FHIR (e.g. gender 'unknown')
         fetch = _with_default(fetch, plain(spec["default"]))
     return fetch
+
+
+def _check_keys(spec: Mapping[str, Any], where: str) -> None:
+    unknown = set(spec) - set(SOURCE_KEYS) - set(TRANSFORM_KEYS) - {"columns", "args"}
+    if unknown:
+        raise MappingError(f"{where}: unknown keys {sorted(unknown)} in value expression")
+
+
+@dataclass(frozen=True)
+class Steps:
+    """A value expression as straight-line steps, for templates to write inline: the columns
+    read (``trim``: right-trimmed, '' absent; dates are read raw), a hook they are passed to (else
+    the one column is the value), then each transform while the value is present. This is what
+    :func:`compile_value` composes for a column or a hook without arguments, without a
+    function call per step."""
+
+    slots: tuple[int, ...]
+    trim: bool
+    hook: Callable[..., Any] | None
+    transforms: tuple[Callable[[Any], Any], ...]
+
+
+def value_steps(spec: Mapping[str, Any], ctx: CompileContext, where: str) -> Steps | None:
+    """The expression as :class:`Steps`, or None when it needs more (first, default, a range…)."""
+    _check_keys(spec, where)
+    if set(spec) & {"const", "template", "first", "parts", "lookup", "absent", "range", "default", "args"}:
+        return None
+    if "column" in spec and "hook" not in spec:
+        trim = not ("date" in spec or "as" in spec)
+        return Steps((ctx.slot(spec["column"]),), trim, None, tuple(_compile_transforms(spec, ctx, where)))
+    if "hook" in spec and "column" not in spec and len(spec.get("columns", ())) <= 3:
+        hook = ctx.hook(spec["hook"])
+        slots = tuple(ctx.slot(ref) for ref in spec.get("columns", []))
+        return Steps(slots, True, hook, tuple(_compile_transforms(spec, ctx, where)))
+    return None
 
 
 def _range(fetch: RowFn, options: Any, ctx: CompileContext, where: str) -> RowFn:

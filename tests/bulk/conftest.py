@@ -26,7 +26,8 @@ def mint():
 
 def make_app(bulk_demo, tmp_path_factory, mint, **settings):
     root = tmp_path_factory.mktemp("bulk")
-    values = {"bulk_dir": str(root / "files"), "bulk_page_size": 50, **settings}
+    # a checkpoint after every page: the resume tests stop a runner between two given pages
+    values = {"bulk_dir": str(root / "files"), "bulk_page_size": 50, "bulk_checkpoint_seconds": 0, **settings}
     return secured_app(bulk_demo, f"sqlite:///{root}/state.sqlite", mint, **values)
 
 

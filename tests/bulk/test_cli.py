@@ -115,7 +115,10 @@ def test_an_export_process_killed_mid_export_is_finished_by_another(tmp_path, bu
         str(tmp_path / "out"),
     ]
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "FHIR_FACADE_BULK_PAGE_SIZE": "20"}
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "FHIR_FACADE_BULK_PAGE_SIZE": "20", "FHIR_FACADE_BULK_CHECKPOINT_SECONDS": "0"},
     )
     engine = sa.create_engine(f"sqlite:///{tmp_path}/state.sqlite")
     jobs = JobStore(engine)

@@ -120,6 +120,34 @@ def test_a_dead_runner_is_replaced_and_the_export_is_exact(manual_app, mint, mon
         assert sum(o["count"] for o in manifest["output"] if o["type"] == resource_type) == len(ids)
 
 
+@pytest.mark.parametrize("seconds", [0, 60])
+def test_checkpoints_come_after_each_page_or_at_most_once_per_interval(bulk_demo, tmp_path_factory, mint, monkeypatch, seconds):
+    """Every page is checkpointed with no interval; with a long one only each type's last page is
+    (a dead runner redoes at most the interval), and the export is the same."""
+    app = make_app(bulk_demo, tmp_path_factory, mint, bulk_threads=0, bulk_page_size=40, bulk_checkpoint_seconds=seconds)
+    client = app.test_client()
+    access = token(mint, client_id=f"interval-{seconds}")
+    location = local(kick_off(client, "$export", access, _type="Patient,Condition").headers["Content-Location"])
+    bulk = _bulk(app)
+    checkpoint = bulk.jobs.checkpoint
+    labels: list[str] = []
+
+    def counted(job, owner, position, outputs, progress):
+        labels.append(progress)
+        return checkpoint(job, owner, position, outputs, progress)
+
+    monkeypatch.setattr(bulk.jobs, "checkpoint", counted)
+    assert bulk.runner.run_one()
+    manifest = wait(client, location, access).get_json()
+    counts = {o["type"]: o["count"] for o in manifest["output"]}
+    pages = sum(-(-count // 40) for count in counts.values())
+    assert pages > 2 * len(counts)  # several pages per type
+    assert len(labels) == (pages if seconds == 0 else len(counts))
+    for resource_type, exported in resources(client, manifest, access).items():
+        assert sorted(r["id"] for r in exported) == sorted(searched_ids(client, resource_type, access))
+    app.extensions["fhir_facade"].close()
+
+
 def test_files_rotate_at_the_configured_size(bulk_demo, tmp_path_factory, mint):
     app = make_app(bulk_demo, tmp_path_factory, mint, bulk_file_bytes=64 * 1024, bulk_threads=0)
     client = app.test_client()

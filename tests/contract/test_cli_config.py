@@ -36,11 +36,22 @@ def test_file_then_environment_then_flags(tmp_path):
     assert settings.port == 9200
     settings = load_settings(environ={"FHIR_FACADE_CONFIG": str(config)})
     assert settings.port == 9000
+    config.write_text("[bulk]\ncheckpoint_seconds = 2.5\n")
+    assert load_settings(str(config), environ={}).bulk_checkpoint_seconds == 2.5
+    assert load_settings(str(config), environ={"FHIR_FACADE_BULK_CHECKPOINT_SECONDS": "0"}).bulk_checkpoint_seconds == 0
 
 
 @pytest.mark.parametrize(
     "text",
-    ['[server]\nport = "x"\n', "[server]\nport = 70000\n", "[nope]\na = 1\n", "[server]\nprot = 1\n", "not toml ["],
+    [
+        '[server]\nport = "x"\n',
+        "[server]\nport = 70000\n",
+        '[bulk]\ncheckpoint_seconds = "soon"\n',
+        "[bulk]\ncheckpoint_seconds = -1\n",
+        "[nope]\na = 1\n",
+        "[server]\nprot = 1\n",
+        "not toml [",
+    ],
 )
 def test_bad_configuration_is_a_clear_error(tmp_path, text):
     config = tmp_path / "bad.toml"
