@@ -79,7 +79,14 @@ def facade_export(db: Path, work: Path, page_size: int) -> tuple[float, dict[str
 
 
 def _max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS so far. Linux: VmHWM, which starts afresh in a new program, where
+    ru_maxrss would carry the RSS of the process that spawned it."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def _facade_export_alone(db: Path, work: Path, page_size: int) -> tuple[float, dict[str, list[Path]], tuple[float, float]]:

@@ -25,7 +25,7 @@ from facade.bulk.request import ExportRequest, compile_type_filter, time_clauses
 from facade.core.subsetting import keep_for_elements, subset
 from facade.errors import operation_outcome
 from facade.search.compartment import PATIENT_COMPARTMENT_PARAM
-from facade.search.params import ReferenceValue, SearchClause, SearchParamDef, SortKey, TokenValue
+from facade.search.params import STORAGE_ORDER, ReferenceValue, SearchClause, SearchParamDef, TokenValue
 from facade.search.request import SearchRequest
 from legacy_adapters.protocol import Page
 
@@ -183,10 +183,12 @@ class ExportEngine:
         """The type's search as the token may run it, with ``_since``/``_until`` and, after the
         token's own restrictions, the ``_typeFilter`` queries as one more group (OR-ed)."""
         catalogue = self.catalogues[resource_type]
-        # Paged by id: ids never change, so a row updated during the export cannot move across the
-        # cursor (as it could on a date sort), and the ORDER BY is the cheapest there is.
+        # Paged in storage order (primary keys, else ids): keys never change, so a row updated
+        # during the export cannot move across the cursor (as it could on a date sort), and the
+        # table is read in the order it is stored (by a random id such as a guid, each row of a
+        # large table was a page read of its own).
         clauses = time_clauses(resource_type, request, catalogue)
-        search = SearchRequest(resource_type, clauses=clauses, sort=(SortKey("_id"),), count=self.page_size)
+        search = SearchRequest(resource_type, clauses=clauses, sort=(STORAGE_ORDER,), count=self.page_size)
         narrowed = access.narrow(search, "search")
         queries = request.type_filters.get(resource_type, ())
         if queries:

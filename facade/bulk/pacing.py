@@ -11,14 +11,16 @@ evenly, so a worker's own requests say whether the host is busy.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 
 class Pacer:
-    def __init__(self, busy_share: float, window: float = 1.0):
+    def __init__(self, busy_share: float, window: float = 1.0, sleep: Callable[[float], None] = time.sleep):
         if not 0 < busy_share <= 1:
             raise ValueError("busy_share must be above 0 and at most 1")
         self.busy_share = busy_share
         self.window = window
+        self.sleep = sleep
         self.last_request = float("-inf")  # time.monotonic() when this process last began a request
 
     def request_began(self) -> None:
@@ -30,4 +32,4 @@ class Pacer:
     def after_page(self, seconds: float) -> None:
         """In the export thread, after a page that took ``seconds`` to read, build and encode."""
         if self.busy_share < 1 and self.busy():
-            time.sleep(seconds * (1 - self.busy_share) / self.busy_share)
+            self.sleep(seconds * (1 - self.busy_share) / self.busy_share)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -31,6 +31,8 @@ from facade.core.service import FhirService
 from facade.sandbox.deid import REDACTED
 from facade.sandbox.keys import SandboxKeyError
 from facade.sandbox.service import SandboxService
+from facade.search.params import STORAGE_ORDER
+from facade.search.request import SearchRequest
 from legacy_adapters.mapping.fhirdefs import DATE_TYPES, elements
 
 FIRST = ("Patient", "Practitioner", "RelatedPerson", "Person", "Organization", "Location")
@@ -162,7 +164,7 @@ def check_everything(identified: FhirService, sandbox: SandboxService, *, limit:
 
 def check_export(identified: FhirService, sandbox: SandboxService, shown: Mapping[str, Iterable[dict]], *, page_size: int = 500) -> Report:
     """Findings in resources the sandbox wrote out (an export's files: type → resources in file
-    order, which is the legacy id's, like the identified API's pages), each beside the identified
+    order, which is the rows' storage order), each beside the identified
     answer for its row; a resource with no such row is a finding too."""
     known = Identifiers()
     found: Counter[tuple[str, str]] = Counter()
@@ -197,11 +199,14 @@ def _pseudonym(sandbox: SandboxService, resource_type: str, legacy_id: str) -> s
 
 
 def _rows(service: FhirService, resource_type: str, access: Access, page_size: int) -> Iterator[dict]:
+    """The identified resources of a type in the order an export writes them (storage order)."""
+    request = access.narrow(SearchRequest(resource_type, sort=(STORAGE_ORDER,), count=page_size), "search")
     cursor = None
     while True:
-        page = service.search(resource_type, [("_sort", "_id"), *_params(page_size, cursor)], "", access).body  # the export's order
-        yield from (e["resource"] for e in page.get("entry", ()) if e["search"]["mode"] == "match")
-        cursor = _next(page)
+        rows: list[dict] = []
+        page = service.query_narrowed(replace(request, cursor=cursor), rows.append)
+        yield from rows
+        cursor = page.next_cursor
         if cursor is None:
             return
 

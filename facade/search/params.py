@@ -110,6 +110,12 @@ class SortKey:
         return f"-{self.name}" if self.descending else self.name
 
 
+# Not a search parameter (clients cannot ask for it): the order the legacy rows are stored in,
+# each source's primary key where it has one, else the id. Rows never move in it, and reading
+# in it is sequential: how exports walk a whole type.
+STORAGE_ORDER = SortKey("_storage")
+
+
 @dataclass(frozen=True)
 class Include:
     """``_include=Observation:patient[:Patient]`` (forward) or ``_revinclude=…`` (reverse)."""

@@ -49,6 +49,7 @@ class BoundSource:
     from_clause: FromClause
     columns: list[ColumnElement]  # the select list; builders read rows by position in it
     code_tables: list[CodeTable] = field(default_factory=list)  # joined for output (lookup:)
+    key: ColumnElement | None = None  # the source table's one-column primary key, if it has one: its storage order
 
 
 @dataclass(eq=False)
@@ -265,7 +266,9 @@ def _bind_resource(spec: ResourceSpec, binder: _Binder) -> BoundResource:
             tables, base, from_clause, broken = _from_clause(source_spec, binder)
             ctx = _SourceContext(binder, tables, base, broken)
             ctx.collections = _collections(source_spec, tables, base, binder)
-            bound = BoundSource(str(source_spec.get("name", source_spec["table"])), from_clause, ctx.columns)
+            primary = list(tables[base].primary_key)
+            key = primary[0] if len(primary) == 1 else None
+            bound = BoundSource(str(source_spec.get("name", source_spec["table"])), from_clause, ctx.columns, key=key)
             for variant in source_spec.get("variants") or [None]:
                 try:
                     branches.append(_bind_branch(len(branches), spec, source_spec, variant, bound, ctx))

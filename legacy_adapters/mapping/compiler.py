@@ -25,7 +25,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BooleanClauseList, ColumnElement
 
 from facade.errors import InvalidRequest
-from facade.search.params import SortKey
+from facade.search.params import STORAGE_ORDER, SortKey
 from facade.search.request import SearchRequest
 from legacy_adapters.mapping.binder import BoundResource, Branch
 from legacy_adapters.mapping.bindings.ids import IdBinding
@@ -90,6 +90,8 @@ def compile_page(
     candidates = branch_filters(resource, request)
     if not candidates:
         return PageQuery(None, {}, 0)
+    if STORAGE_ORDER.name in (key.name for key in sort) and not _keyed(candidates):
+        sort = tuple(SortKey("_id", key.descending) if key.name == STORAGE_ORDER.name else key for key in sort)
 
     sources = [] if ids_only else list(dict.fromkeys(branch.source for branch, _ in candidates))
     offsets, position = _offsets(sources)
@@ -289,7 +291,9 @@ def _sort_keys(branch: Branch, sort: tuple[SortKey, ...], reverse: bool, text_id
     for key in sort:
         binding = branch.bindings.get(key.name)
         expr: ColumnElement
-        if binding is None:
+        if key.name == STORAGE_ORDER.name and branch.source.key is not None:
+            expr = branch.source.key
+        elif binding is None:
             expr = sa.null()
         elif text_ids and isinstance(binding, IdBinding):
             expr = binding.text_sort_key()
@@ -297,6 +301,13 @@ def _sort_keys(branch: Branch, sort: tuple[SortKey, ...], reverse: bool, text_id
             expr = binding.sort_key()
         keys.append((expr, key.descending != reverse))
     return keys
+
+
+def _keyed(candidates: list[tuple[Branch, ColumnElement]]) -> bool:
+    """Storage order needs a primary key in every branch, all of one type (they meet in one
+    union column); otherwise the id stands in for it."""
+    keys = [branch.source.key for branch, _ in candidates]
+    return all(key is not None for key in keys) and len({python_type(key) for key in keys if key is not None}) == 1
 
 
 def _direction(expr: ColumnElement, descending: bool) -> ColumnElement:

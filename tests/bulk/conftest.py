@@ -26,8 +26,9 @@ def mint():
 
 def make_app(bulk_demo, tmp_path_factory, mint, **settings):
     root = tmp_path_factory.mktemp("bulk")
-    # a checkpoint after every page: the resume tests stop a runner between two given pages
-    values = {"bulk_dir": str(root / "files"), "bulk_page_size": 50, "bulk_checkpoint_seconds": 0, **settings}
+    # A checkpoint after every page: the resume tests stop a runner between two given pages.
+    # Exports at full speed though the tests poll them (test_pacing.py tests the giving way).
+    values = {"bulk_dir": str(root / "files"), "bulk_page_size": 50, "bulk_checkpoint_seconds": 0, "bulk_busy_share": 1, **settings}
     return secured_app(bulk_demo, f"sqlite:///{root}/state.sqlite", mint, **values)
 
 

@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from facade.bulk import pacing
 from facade.bulk.pacing import Pacer
 from facade.config import ConfigError, Settings
 from support.bulk_client import kick_off, local, token, wait
 from tests.bulk.conftest import make_app
 
 
-@pytest.fixture()
-def slept(monkeypatch) -> list[float]:
-    pauses: list[float] = []
-    monkeypatch.setattr(pacing.time, "sleep", pauses.append)
-    return pauses
-
-
-def test_a_busy_process_pauses_an_export_to_its_share(slept):
-    pacer = Pacer(0.2)
+def test_a_busy_process_pauses_an_export_to_its_share():
+    slept: list[float] = []
+    pacer = Pacer(0.2, sleep=slept.append)
     pacer.after_page(0.05)
     assert slept == []  # no request yet: flat out
     pacer.request_began()
@@ -29,7 +22,7 @@ def test_a_busy_process_pauses_an_export_to_its_share(slept):
     pacer.last_request -= 2  # the last request was two seconds ago
     pacer.after_page(0.05)
     assert len(slept) == 1
-    flat_out = Pacer(1.0)
+    flat_out = Pacer(1.0, sleep=slept.append)
     flat_out.request_began()
     flat_out.after_page(0.05)
     assert len(slept) == 1
@@ -43,13 +36,15 @@ def test_a_share_outside_zero_to_one_is_refused(share):
         Settings(bulk_busy_share=share).validate()
 
 
-def test_requests_make_the_servers_exports_give_way(bulk_demo, tmp_path_factory, mint, slept):
+def test_requests_make_the_servers_exports_give_way(bulk_demo, tmp_path_factory, mint):
     app = make_app(bulk_demo, tmp_path_factory, mint, bulk_threads=0, bulk_page_size=40, bulk_busy_share=0.25)
     client = app.test_client()
     access = token(mint, client_id="paced")
     location = local(kick_off(client, "$export", access, _type="Patient,Condition").headers["Content-Location"])  # a request
     bulk = app.extensions["fhir_facade"].bulk
     assert bulk.pacer.busy()  # the kick-off was a request
+    slept: list[float] = []
+    bulk.pacer.sleep = slept.append
     pages: list[float] = []
 
     def pace(seconds: float) -> None:
