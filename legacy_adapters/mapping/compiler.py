@@ -29,7 +29,7 @@ from facade.search.params import STORAGE_ORDER, SortKey
 from facade.search.request import SearchRequest
 from legacy_adapters.mapping.binder import BoundResource, Branch
 from legacy_adapters.mapping.bindings.ids import IdBinding
-from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, all_of, any_of, is_false, is_true, python_type
+from legacy_adapters.mapping.sqlexpr import FALSE, TRUE, FewPass, all_of, any_of, is_false, is_true, python_type
 
 
 @dataclass
@@ -90,6 +90,7 @@ def compile_page(
     candidates = branch_filters(resource, request)
     if not candidates:
         return PageQuery(None, {}, 0)
+    storage = sort[:1] == (STORAGE_ORDER,)  # an export's walk: a page is few of the rows after its cursor
     if STORAGE_ORDER.name in (key.name for key in sort) and not _keyed(candidates):
         sort = tuple(SortKey("_id", key.descending) if key.name == STORAGE_ORDER.name else key for key in sort)
 
@@ -121,13 +122,13 @@ def compile_page(
             from_clause = branch.source.from_clause
             references = _reference_columns(branch, reference_names)
             if request.cursor is not None:
-                where = all_of(where, _after(keys, branch.index, id_expr, request.cursor, reverse))
+                where = all_of(where, _after(keys, branch.index, id_expr, request.cursor, reverse, storage))
             order = [*_order(keys, nulls_last_by_default), _direction(id_expr, reverse)]
         else:
             branch_column, id_expr, from_clause, where, references = _shared_scan(group, reference_names)
             keys = group[0][2]
             if request.cursor is not None:
-                where = all_of(where, _after_shared(keys, branch_column, id_expr, request.cursor, reverse))
+                where = all_of(where, _after_shared(keys, branch_column, id_expr, request.cursor, reverse, storage))
             order = [*_order(keys, nulls_last_by_default), _direction(branch_column, reverse), _direction(id_expr, reverse)]
         if is_false(where):
             continue
@@ -327,11 +328,11 @@ def _order(keys: Sequence[tuple[ColumnElement, bool]], nulls_last_by_default: bo
 
 
 def _after(
-    keys: list[tuple[ColumnElement, bool]], branch_index: int, id_expr: ColumnElement, cursor: tuple, reverse: bool
+    keys: list[tuple[ColumnElement, bool]], branch_index: int, id_expr: ColumnElement, cursor: tuple, reverse: bool, few: bool = False
 ) -> ColumnElement:
     """Rows strictly after the cursor in (keys..., branch, id) order, NULL being smallest; with
     ``reverse`` the keys come already turned round, and branch and id ties turn with them."""
-    alternatives, equal_so_far, not_before = _beyond_keys(keys, id_expr, cursor)
+    alternatives, equal_so_far, not_before = _beyond_keys(keys, id_expr, cursor, few)
     *_, cursor_branch, cursor_id = cursor
     # Ties on every key: branch, then id, break them.
     cursor_id_bound = sa.bindparam("cursor_id", cursor_id, type_=id_expr.type)
@@ -346,10 +347,15 @@ def _after(
 
 
 def _after_shared(
-    keys: list[tuple[ColumnElement, bool]], branch_column: ColumnElement, id_expr: ColumnElement, cursor: tuple, reverse: bool
+    keys: list[tuple[ColumnElement, bool]],
+    branch_column: ColumnElement,
+    id_expr: ColumnElement,
+    cursor: tuple,
+    reverse: bool,
+    few: bool = False,
 ) -> ColumnElement:
     """:func:`_after` for branches read in one pass: the branch is a column, compared like a key."""
-    alternatives, equal_so_far, not_before = _beyond_keys(keys, id_expr, cursor)
+    alternatives, equal_so_far, not_before = _beyond_keys(keys, id_expr, cursor, few)
     *_, cursor_branch, cursor_id = cursor
     cursor_id_bound = sa.bindparam("cursor_id", cursor_id, type_=id_expr.type)
     alternatives.append(all_of(*equal_so_far, branch_column < cursor_branch if reverse else branch_column > cursor_branch))
@@ -358,7 +364,9 @@ def _after_shared(
     return all_of(not_before, any_of(*alternatives))
 
 
-def _beyond_keys(keys: list[tuple[ColumnElement, bool]], id_expr: ColumnElement, cursor: tuple) -> tuple[list, list, ColumnElement]:
+def _beyond_keys(
+    keys: list[tuple[ColumnElement, bool]], id_expr: ColumnElement, cursor: tuple, few: bool = False
+) -> tuple[list, list, ColumnElement]:
     """The cursor checked against the keys, and the rows beyond it on some key: one alternative
     per key (equal on the keys before it), the equalities on every key, for the ties, and what
     every row after the cursor meets on the first key alone. Said on its own, that last one
@@ -385,7 +393,7 @@ def _beyond_keys(keys: list[tuple[ColumnElement, bool]], id_expr: ColumnElement,
         if descending:
             not_before = expr.is_(None) if bound is None else sa.or_(expr <= bound, expr.is_(None))
         elif bound is not None:
-            not_before = expr >= bound
+            not_before = FewPass(expr >= bound) if few else expr >= bound
     return alternatives, equal_so_far, not_before
 
 
