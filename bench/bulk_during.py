@@ -40,7 +40,9 @@ class ExportLoop:
         self.stop = threading.Event()
         self.completed = 0
         self.resources = 0
-        self.thread = threading.Thread(target=self._run, name="bench-export-loop", daemon=True)
+        self.progress = ""  # the running job's X-Progress when the loop stopped
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._guarded, name="bench-export-loop", daemon=True)
 
     def _request(self, method: str, url: str, **headers: str) -> tuple[int, dict, bytes]:
         request = urllib.request.Request(url, method=method, headers={**self.headers, **headers})
@@ -50,6 +52,12 @@ class ExportLoop:
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read()
 
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except BaseException as error:  # reported by __exit__, in the bench's thread
+            self.error = error
+
     def _run(self) -> None:
         while not self.stop.is_set():
             status, headers, body = self._request("GET", self.base + EXPORT, Prefer="respond-async")
@@ -57,14 +65,15 @@ class ExportLoop:
                 raise RuntimeError(f"kick-off answered {status}: {body[:300]!r}")
             location = headers["Content-Location"]
             while True:
-                status, _, body = self._request("GET", location)
+                status, headers, body = self._request("GET", location)
                 if status == 200:
                     self.completed += 1
                     self.resources += sum(o.get("count", 0) for o in json.loads(body)["output"])
                     break
                 if status not in (202, 429):
                     raise RuntimeError(f"status answered {status}: {body[:300]!r}")
-                if self.stop.wait(0.5):
+                self.progress = headers.get("X-Progress", self.progress)
+                if self.stop.wait(1.0):
                     self._request("DELETE", location)
                     return
 
@@ -75,6 +84,8 @@ class ExportLoop:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join(timeout=60)
+        if self.error is not None:
+            raise RuntimeError("the export loop failed") from self.error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                     figures[name]["exporting"].append(exporting["rps"])
                     print(
                         f"  round {n + 1}/{args.rounds} {name}: alone {alone['rps']:.1f}/s, "
-                        f"while exporting {exporting['rps']:.1f}/s ({loop.completed} exports done meanwhile)",
+                        f"while exporting {exporting['rps']:.1f}/s ({loop.completed} exports done meanwhile, "
+                        f"the running one at {loop.progress or 'its start'})",
                         flush=True,
                     )
     report = {

@@ -82,7 +82,7 @@ class Settings:
     bulk_file_bytes: int = 100 * 1024 * 1024  # an output file is closed and a new one started past this size
     bulk_page_size: int = 1000  # resources per SQL page (one statement each)
     bulk_checkpoint_seconds: float = 1.0  # an export records its position at most this often (and at each type's end)
-    bulk_busy_share: float = 0.2  # share of the time an export runs while its process answers requests (1: flat out)
+    bulk_busy_share: float = 0.1  # share of the time an export runs while its process answers requests (1: flat out)
     bulk_database_url: str | None = None  # exports read this database (a read-only replica) instead of [legacy] database_url
 
     # [sandbox] the de-identified endpoint (docs/sandbox.md)
