@@ -210,8 +210,10 @@ def _prepare_state() -> None:
     if request.endpoint not in ("healthz", "readyz", "metrics"):
         state = facade_state()
         state.prepare()
-        if state.bulk is not None:
-            state.bulk.pacer.request_began()  # an export in this process makes way (facade/bulk/pacing.py)
+        # An export in this process makes way for requests (facade/bulk/pacing.py), but not for
+        # its own client's status polls and downloads, which would otherwise keep it slow.
+        if state.bulk is not None and "/$export-" not in request.path:
+            state.bulk.pacer.request_began()
 
 
 def _jwks_of(smart: Smart | None) -> KeyProvider:

@@ -5,7 +5,8 @@ page built at full speed holds back every request of that worker meanwhile, and 
 from the host's other workers. So while a process is answering requests (one began within the
 last second), each export page is followed by a pause long enough that the export has at most
 ``busy_share`` of the time; with no requests it runs flat out. A host's workers share its load
-evenly, so a worker's own requests say whether the host is busy.
+evenly, so a worker's own requests say whether the host is busy. Exports' status polls and file
+downloads do not count: a client polling its own export would keep it slow.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import pytest
 from facade.bulk.pacing import Pacer
 from facade.config import ConfigError, Settings
 from support.bulk_client import kick_off, local, token, wait
+from support.smart_tokens import bearer
 from tests.bulk.conftest import make_app
 
 
@@ -43,6 +44,9 @@ def test_requests_make_the_servers_exports_give_way(bulk_demo, tmp_path_factory,
     location = local(kick_off(client, "$export", access, _type="Patient,Condition").headers["Content-Location"])  # a request
     bulk = app.extensions["fhir_facade"].bulk
     assert bulk.pacer.busy()  # the kick-off was a request
+    bulk.pacer.last_request -= 5
+    assert client.get(location, headers=bearer(access)).status_code == 202
+    assert not bulk.pacer.busy()  # a status poll is not: an export would slow itself down
     slept: list[float] = []
     bulk.pacer.sleep = slept.append
     pages: list[float] = []
