@@ -114,7 +114,10 @@ def compile_page(
     text_ids = len({branch.id.converted for branch, _ in candidates}) > 1
     members = [(branch, where, _sort_keys(branch, sort, reverse, text_ids), branch.id.sql(text_ids)) for branch, where in candidates]
     selects = []  # (statement, its ORDER BY)
-    for group in _scans(members):
+    # In storage order each variant is its own seek on the primary key, a page long: read in one
+    # pass, the variants' join made SQLite sort every row after the cursor, on every page.
+    keyed_walk = storage and all(key.name == STORAGE_ORDER.name for key in sort)
+    for group in [[member] for member in members] if keyed_walk else _scans(members):
         columns = [] if ids_only else list(slot_columns[id(group[0][0].source)])
         if len(group) == 1:
             branch, where, keys, id_expr = group[0]
