@@ -28,14 +28,7 @@ DATA_ABSENT = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/da
 
 
 def compile_template(node: Any, ctx: CompileContext, where: str = "resource", resource_type: str | None = None) -> RowFn:
-    writer = _Writer(ctx)
-    result, _ = writer.node(node, where, depth=1, fhir_type=resource_type)
-    source = "def build(row):\n" + "".join(writer.lines) + f"    return {result}\n"
-    namespace = dict(writer.namespace)
-    exec(compile(source, f"<template {where}>", "exec"), namespace)  # noqa: S102 - our own generated code
-    build = namespace["build"]
-    build.source = source  # for debugging a mapping: print(branch.build.source)
-    return build
+    return _Writer(ctx).function(node, where, resource_type)
 
 
 class _Writer:
@@ -47,6 +40,16 @@ class _Writer:
         self.namespace: dict[str, Any] = {"_EMPTY": _EMPTY}
         self.count = 0
         self.fold = fold  # constant objects and lists become one literal (see constant)
+
+    def function(self, node: Any, where: str, fhir_type: str | None) -> RowFn:
+        """``build(row)``: the node's code written out, compiled."""
+        result, _ = self.node(node, where, depth=1, fhir_type=fhir_type)
+        source = "def build(row):\n" + "".join(self.lines) + f"    return {result}\n"
+        namespace = dict(self.namespace)
+        exec(compile(source, f"<template {where}>", "exec"), namespace)  # noqa: S102 - our own generated code
+        build = namespace["build"]
+        build.source = source  # for debugging a mapping: print(branch.build.source)
+        return build
 
     def _name(self, prefix: str) -> str:
         self.count += 1
@@ -74,12 +77,7 @@ class _Writer:
         """A subtree without data (a profile list, a fixed category): built once here, then
         written as a Python literal, which makes a fresh copy per row in one step (resources
         built from one template never share a dict or list)."""
-        writer = _Writer(self.ctx, fold=False)
-        result, _ = writer.node(node, where, depth=1, fhir_type=fhir_type)
-        source = "def build(row):\n" + "".join(writer.lines) + f"    return {result}\n"
-        namespace = dict(writer.namespace)
-        exec(compile(source, f"<template {where}>", "exec"), namespace)  # noqa: S102 - our own generated code
-        value = namespace["build"](None)
+        value = _Writer(self.ctx, fold=False).function(node, where, fhir_type)(None)
         var = self._name("c")
         self.emit(depth, f"{var} = {value!r}")
         return var

@@ -133,7 +133,7 @@ def value_steps(spec: Mapping[str, Any], ctx: CompileContext, where: str) -> Ste
     if "column" in spec and "hook" not in spec:
         trim = not ("date" in spec or "as" in spec)
         return Steps((ctx.slot(spec["column"]),), trim, None, tuple(_compile_transforms(spec, ctx, where)))
-    if "hook" in spec and "column" not in spec and len(spec.get("columns", ())) <= 3:
+    if "hook" in spec and "column" not in spec:
         hook = ctx.hook(spec["hook"])
         slots = tuple(ctx.slot(ref) for ref in spec.get("columns", []))
         return Steps(slots, True, hook, tuple(_compile_transforms(spec, ctx, where)))

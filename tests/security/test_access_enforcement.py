@@ -28,37 +28,25 @@ def patients(raw_db):
     return rows[0][0], rows[1][0]
 
 
+def _live_ids(raw_db, guid: str, table: str, id_column: str, extra: str = "") -> set[str]:
+    """The ids of a patient's live rows of ``table`` (aliased t)."""
+    statement = (
+        f"SELECT t.{id_column} FROM {table} t JOIN pt_master p ON t.pt_seq = p.pt_seq "
+        f"WHERE p.pt_guid = ? AND t.del_flg <> 'Y' AND p.del_flg <> 'Y' {extra}"
+    )
+    return {row[0] for row in raw_db.execute(statement, (guid,))}
+
+
 def lab_ids(raw_db, guid: str) -> set[str]:
-    return {
-        row[0]
-        for row in raw_db.execute(
-            "SELECT r.res_guid FROM lab_result r JOIN pt_master p ON r.pt_seq = p.pt_seq "
-            "WHERE p.pt_guid = ? AND r.del_flg <> 'Y' AND p.del_flg <> 'Y'",
-            (guid,),
-        )
-    }
+    return _live_ids(raw_db, guid, "lab_result", "res_guid")
 
 
 def smoking_ids(raw_db, guid: str) -> set[str]:
-    return {
-        row[0]
-        for row in raw_db.execute(
-            "SELECT h.sh_guid FROM soc_hx h JOIN pt_master p ON h.pt_seq = p.pt_seq "
-            "WHERE p.pt_guid = ? AND h.del_flg <> 'Y' AND p.del_flg <> 'Y'",
-            (guid,),
-        )
-    }
+    return _live_ids(raw_db, guid, "soc_hx", "sh_guid")
 
 
 def occupation_ids(raw_db, guid: str) -> set[str]:
-    return {
-        row[0]
-        for row in raw_db.execute(
-            "SELECT j.emp_guid FROM emp_hx j JOIN pt_master p ON j.pt_seq = p.pt_seq "
-            "WHERE p.pt_guid = ? AND j.del_flg <> 'Y' AND p.del_flg <> 'Y' AND j.occ_desc <> ''",
-            (guid,),
-        )
-    }
+    return _live_ids(raw_db, guid, "emp_hx", "emp_guid", "AND t.occ_desc <> ''")
 
 
 def rows_of(raw_db, table: str, guid_column: str, guid: str) -> set[str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import operator
 import re
 from typing import Any
 
@@ -95,9 +93,13 @@ class IdTemplate:
         when the column is a binary uuid, for a union with other sources' text ids."""
         if len(self.columns) == 1 and (self.literals == ["", ""] or self.converted):
             return UuidAsText(self.columns[0]) if text and self.converted else self.columns[0]
+        return self.text_sql()
+
+    def text_sql(self) -> ColumnElement:
+        """The whole id as text in SQL, literals and all (a binary uuid in its canonical form)."""
         expr: ColumnElement = sa.literal(self.literals[0], sa.String)
         for column, literal in zip(self.columns, self.literals[1:]):
-            expr = expr + as_text(column)
+            expr = expr + (UuidAsText(column) if isinstance(column.type, UuidText) else as_text(column))
             if literal:
                 expr = expr + sa.literal(literal, sa.String)
         return expr
@@ -121,13 +123,6 @@ class IdBinding(SearchBinding):
         return self.id.sql()
 
     def text_sort_key(self) -> ColumnElement:
-        """The whole id as text, literals and all: the sort key where a type's ids are binary
-        uuids in some sources and text in others, so every source compares in one form."""
-        parts: list[ColumnElement] = []
-        for i, literal in enumerate(self.id.literals):
-            if literal:
-                parts.append(sa.literal(literal, sa.String))
-            if i < len(self.id.columns):
-                column = self.id.columns[i]
-                parts.append(UuidAsText(column) if isinstance(column.type, UuidText) else as_text(column))
-        return functools.reduce(operator.add, parts)
+        """The whole id as text: the sort key where a type's ids are binary uuids in some sources
+        and text in others, so every source compares in one form."""
+        return self.id.text_sql()
