@@ -72,8 +72,19 @@ class _Spool:
         self.writer = new_writer_id()
         self.name = f"{self.writer}{SUFFIX}"
         self.path = directory / self.name
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Opened and locked under a name no shipper looks at, then given its own: found unlocked
+        # for an instant, another worker's shipper took it for a dead worker's, shipped it empty
+        # and deleted it, and what this worker then wrote was lost.
+        opening = directory / f"{self.name}.opening"
+        self.fd = os.open(opening, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(opening, self.path)
+        except OSError:
+            os.close(self.fd)
+            with contextlib.suppress(OSError):
+                opening.unlink()
+            raise
         self.written = 0  # bytes of complete lines
         self.shipped = 0
         self.records = 0  # complete lines written: the last sequence number given

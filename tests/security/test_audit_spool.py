@@ -4,6 +4,7 @@ the worker is killed; when records cannot be spooled or shipped, responses are w
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import subprocess
@@ -220,6 +221,32 @@ def test_two_workers_spooling_at_once_keep_one_chain(tmp_path):
         store.close()
     result = AuditStore(stores[0].engine, delivery="spool", spool_dir=str(spool_dir)).verify()
     assert result.ok and result.count == 240, result.problems
+
+
+def test_a_new_spool_file_is_locked_before_another_worker_can_see_it(tmp_path, monkeypatch):
+    """Another worker's shipper scanning the directory just as a worker opens its new spool file
+    must not take it for a dead worker's: it would ship it empty and delete it, and the records
+    then written to it were lost (or, if it still held the lock, the request was refused)."""
+    url, spool_dir = f"sqlite:///{tmp_path / 'state.sqlite'}", tmp_path / "spool"
+    writer, other = _spool_store(url, spool_dir), _spool_store(url, spool_dir)
+    real_flock = fcntl.flock
+    scanned = []
+
+    def flock(fd: int, operation: int) -> None:
+        if not scanned and threading.current_thread() is threading.main_thread():
+            scanned.append(True)  # the first lock the writer takes: its new file's
+            other.spool._ship_orphans()  # the other worker's scan, right then
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    writer.append({"kind": "rest", "status": 200, "query": "first"})
+    monkeypatch.undo()
+    assert scanned
+    writer.append({"kind": "rest", "status": 200, "query": "second"})
+    writer.close()
+    other.close()
+    result = AuditStore(writer.engine, delivery="spool", spool_dir=str(spool_dir)).verify()
+    assert result.ok and result.count == 2, (result.count, result.problems)
 
 
 def test_the_audit_delivery_is_configured(tmp_path):
