@@ -31,10 +31,14 @@ from legacy_adapters.mapping.compiler import (
 )
 from legacy_adapters.mapping.loader import MappingSpec, claimed_profiles
 from legacy_adapters.mapping.values import split_collection
+from legacy_adapters.prepared import Prepared
 from legacy_adapters.protocol import Page
 from terminology.registry import Terminology
 
 PLAN_SECONDS = 60
+
+# A compiled plan and its statement prepared for this adapter's engine (None: no branch can match).
+_Plan = tuple[PageQuery, Prepared | None]
 
 
 class SqlAdapter:
@@ -44,7 +48,7 @@ class SqlAdapter:
         self._bound: dict[str, BoundResource] | None = None
         self._lock = threading.Lock()
         self._nulls_last = engine.dialect.name in ("postgresql", "oracle")
-        self._read_plans: dict[tuple, PageQuery] = {}
+        self._read_plans: dict[tuple, _Plan] = {}
         # Plans embed what code-table lookups answered when they were built, so they live a
         # minute: a code-table edit shows up within its refresh period plus that minute.
         self._page_plans: TTLCache = TTLCache(maxsize=1024, ttl=PLAN_SECONDS)
@@ -110,14 +114,16 @@ class SqlAdapter:
         if not branch_indexes:
             return None
         key = (resource_type, tuple(branch_indexes))
-        query = self._read_plans.get(key)
-        if query is None:  # one plan per type and set of branches, reused for every id
-            query = self._read_plans[key] = compile_read(resource, key[1])
-        assert query.statement is not None  # read plans are built only for branches that can hold the id
+        plan = self._read_plans.get(key)
+        if plan is None:  # one plan per type and set of branches, reused for every id
+            plan = self._read_plans[key] = self._plan(compile_read(resource, key[1]))
+        query, statement = plan
+        assert statement is not None  # read plans are built only for branches that can hold the id
         with legacy_errors(), self.engine.connect() as connection:
-            row = connection.execute(query.statement, params).first()
-        if row is None:
+            rows = statement.rows(connection, params)
+        if not rows:
             return None
+        row = rows[0]
         branch = resource.branches[row[query.meta]]
         return _to_resource(resource_type, branch, row, query.layout[branch.index], query.meta)
 
@@ -144,10 +150,10 @@ class SqlAdapter:
                 page.total = connection.execute(count).scalar_one() if count is not None else 0
             if request.summary_count:
                 return page
-            query = self._page_plan(resource, request, ids_only)
-            if query.statement is None:
+            query, statement = self._page_plan(resource, request, ids_only)
+            if statement is None:
                 return page
-            rows = connection.execute(query.statement, cursor_params(request.cursor)).all()
+            rows = statement.rows(connection, cursor_params(request.cursor))
         more = len(rows) > request.count
         rows = rows[: request.count]
         if query.reversed:  # read backwards from the cursor: put the page in its order again
@@ -174,7 +180,7 @@ class SqlAdapter:
         if not rows:
             return page
 
-        def position(row: sa.Row) -> tuple:
+        def position(row: tuple) -> tuple:
             return tuple(_jsonable(v) for v in (*row[meta + 2 : refs], row[meta], row[meta + 1]))
 
         # Forwards, rows precede the page when it has a cursor; backwards, the page came from
@@ -185,7 +191,10 @@ class SqlAdapter:
             page.next_cursor = position(rows[-1])
         return page
 
-    def _page_plan(self, resource: BoundResource, request: SearchRequest, ids_only: bool = False) -> PageQuery:
+    def _plan(self, query: PageQuery) -> _Plan:
+        return query, Prepared(query.statement, self.engine.dialect) if query.statement is not None else None
+
+    def _page_plan(self, resource: BoundResource, request: SearchRequest, ids_only: bool = False) -> _Plan:
         """The statement for a page. Every page after the first of a search differs only in its
         cursor values, which are bound, so a walk through all pages builds one statement, not one
         per page. Keyed by the full query text (clauses, including any added by authorization)."""
@@ -193,15 +202,16 @@ class SqlAdapter:
         generation = terminology.generation if terminology else 0
         key = (request.canonical(), request.count, cursor_shape(request.cursor), request.before, request.references, generation, ids_only)
         with self._plans_lock:
-            query = self._page_plans.get(key)
-        if query is None:
+            plan = self._page_plans.get(key)
+        if plan is None:
             query = compile_page(resource, request, request.count + 1, nulls_last_by_default=self._nulls_last, ids_only=ids_only)
+            plan = self._plan(query)
             with self._plans_lock:
-                self._page_plans[key] = query
-        return query
+                self._page_plans[key] = plan
+        return plan
 
 
-def _to_resource(resource_type: str, branch: Branch, row: sa.Row, offset: int, meta: int) -> dict:
+def _to_resource(resource_type: str, branch: Branch, row: tuple, offset: int, meta: int) -> dict:
     local = row[offset : offset + len(branch.source.columns)]
     resource: dict = {"resourceType": resource_type, "id": branch.id.render(row[meta + 1])}
     if branch.last_updated is not None:
