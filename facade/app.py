@@ -8,7 +8,9 @@ serves, while the legacy system is still down.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, request
 from flask_smorest import Api
@@ -83,10 +85,27 @@ def preflight(settings: Settings) -> None:
         adapter.engine.dispose()
 
 
+class FacadeFlask(Flask):
+    """Flask, deciding once per function whether it is a coroutine: ``ensure_sync`` inspects the
+    code flags of every hook and view on every request (seven calls on a read)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._synced: dict[Callable, Callable] = {}
+
+    def ensure_sync(self, func: Callable) -> Callable:
+        synced = self._synced.get(func)
+        if synced is None:
+            synced = super().ensure_sync(func)
+            if len(self._synced) < 1000:  # hooks and views, not functions made per request
+                self._synced[func] = synced
+        return synced
+
+
 def create_app(settings: Settings | None = None, adapter: LegacyAdapter | None = None) -> Flask:
     settings = settings or Settings()
     adapter = adapter or build_adapter(settings)
-    app = Flask("fhir_facade")
+    app = FacadeFlask("fhir_facade")
     app.config.update(
         API_TITLE="fhir-facade",
         API_VERSION=__version__,

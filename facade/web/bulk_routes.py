@@ -25,7 +25,7 @@ from facade.errors import InvalidRequest, UnsupportedMediaType, operation_outcom
 from facade.web import audit_hook, openapi_docs
 from facade.web.auth import request_access
 from facade.web.compression import accepts_gzip
-from facade.web.rendering import fhir_response
+from facade.web.rendering import add_vary, fhir_response
 from facade.web.state import facade_state
 
 FORM = openapi_docs.FORM
@@ -168,7 +168,7 @@ def file_response(job_id: str, name: str, path: Path, entry: dict) -> Response:
     else:
         response = Response(_chunks(path), mimetype=media, direct_passthrough=True)
         response.headers["Content-Length"] = str(path.stat().st_size)
-    response.vary.add("Accept-Encoding")
+    add_vary(response, "Accept-Encoding")
     return response
 
 

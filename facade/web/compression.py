@@ -12,6 +12,8 @@ import gzip
 
 from flask import Response, request
 
+from facade.web.rendering import add_vary
+
 MIN_BYTES = 1400  # about one TCP segment: below this nothing is saved
 LEVEL = 3
 _COMPRESSIBLE = ("application/fhir+json", "application/json", "application/fhir+ndjson", "application/ndjson")
@@ -37,7 +39,7 @@ def _q(text: str) -> float:
 
 
 def compress(response: Response) -> Response:
-    response.vary.add("Accept-Encoding")
+    add_vary(response, "Accept-Encoding")
     accept = request.environ.get("HTTP_ACCEPT_ENCODING")
     if (
         not accept  # most API clients: decided without looking at the response

@@ -14,7 +14,9 @@ import hashlib
 from datetime import UTC, datetime
 
 from flask import Response, g, request
-from werkzeug.http import http_date, parse_date
+from werkzeug.http import parse_date
+
+from facade.web.rendering import add_vary, http_date
 
 
 def remember_last_modified(resource: dict) -> None:
@@ -40,7 +42,7 @@ def conditional(response: Response) -> Response:
         # Patient data: a browser keeps it for this token only, and asks again before reusing it
         # (so a revoked or expired token is checked, and the access audited, every time).
         headers["Cache-Control"] = "private, no-cache"
-        response.vary.add("Authorization")
+        add_vary(response, "Authorization")
     body = response.get_data()
     # SHA-256 runs on the CPU's SHA instructions: ~85 µs for a 67 KB page, where BLAKE2s took ~400.
     etag = 'W/"' + hashlib.sha256(body).hexdigest()[:24] + '"'

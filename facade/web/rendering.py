@@ -6,6 +6,8 @@ accepts nothing JSON gets 406.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import orjson
 from flask import Request, Response
 
@@ -35,6 +37,27 @@ def negotiate(request: Request) -> str:
     if best is None:
         raise NotAcceptable("This server produces application/fhir+json only")
     return "application/json" if best == "application/json" and FHIR_JSON not in request.accept_mimetypes.values() else FHIR_JSON
+
+
+def add_vary(response: Response, name: str) -> None:
+    """Name a request header the answer varies by. Werkzeug's ``response.vary`` parses the header
+    into a set and writes it back on every change: a tenth of the hooks' time on a read."""
+    headers = response.headers
+    vary = headers.get("Vary")
+    if not vary:
+        headers["Vary"] = name
+    elif name.lower() not in (token.strip().lower() for token in vary.split(",")):
+        headers["Vary"] = f"{vary}, {name}"
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(moment: datetime) -> str:
+    """RFC 9110's IMF-fixdate of a UTC datetime, without the email module's general formatter."""
+    m = moment
+    return f"{_DAYS[m.weekday()]}, {m.day:02d} {_MONTHS[m.month - 1]} {m.year:04d} {m.hour:02d}:{m.minute:02d}:{m.second:02d} GMT"
 
 
 def fhir_response(

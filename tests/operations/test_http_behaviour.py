@@ -110,3 +110,48 @@ def test_an_answer_withheld_for_its_audit_record_still_carries_its_request_id(ap
     monkeypatch.undo()
     text = client.get("/metrics").get_data(as_text=True)
     assert 'fhir_facade_requests_total{interaction="search",resource_type="Patient",status="503"}' in text
+
+
+def test_last_modified_is_an_imf_fixdate():
+    from datetime import UTC, datetime, timedelta
+
+    from werkzeug.http import http_date as reference
+
+    from facade.web.rendering import http_date
+
+    start = datetime(1999, 12, 31, 23, 59, 7, tzinfo=UTC)
+    for days in range(0, 400, 13):  # every weekday and month
+        moment = start + timedelta(days=days, seconds=days * 97)
+        assert http_date(moment) == reference(moment)
+
+
+def test_vary_names_each_header_once(app):
+    from flask import Response
+
+    from facade.web.rendering import add_vary
+
+    response = Response()
+    add_vary(response, "Accept-Encoding")
+    add_vary(response, "authorization")
+    add_vary(response, "Authorization")  # already named, in another case
+    add_vary(response, "accept-encoding")
+    assert response.headers.getlist("Vary") == ["Accept-Encoding, authorization"]
+
+
+def test_a_read_with_a_token_varies_by_token_and_encoding(client, patient):
+    response = client.get(f"/fhir/Patient/{patient}", headers={"Authorization": "Bearer x"})  # this server checks no token
+    assert response.status_code == 200
+    assert response.headers.getlist("Vary") == ["Authorization, Accept-Encoding"]
+
+
+def test_hooks_are_checked_for_coroutines_once(app, client, monkeypatch):
+    from flask import Flask
+
+    checked: list = []
+    original = Flask.ensure_sync
+    monkeypatch.setattr(Flask, "ensure_sync", lambda self, func: checked.append(func) or original(self, func))
+    app._synced.clear()
+    client.get("/fhir/metadata")
+    first = len(checked)
+    client.get("/fhir/metadata")
+    assert first > 0 and len(checked) == first
