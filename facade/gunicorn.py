@@ -142,11 +142,14 @@ def tune_collector() -> None:
 
 
 def _worker_exit(_server: object, _worker: object) -> None:
-    """A worker stopping: ship or commit the audit records still pending before the process ends."""
+    """A worker stopping: ship or commit the audit records still pending before the process ends,
+    and publish its last second of metrics."""
     from facade.audit import spool, writer
+    from facade.operations import metrics
 
     spool.close_all()
     writer.close_all()
+    metrics.TALLY.publish()
 
 
 def _child_exit(_server: object, worker: object) -> None:

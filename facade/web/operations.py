@@ -22,12 +22,11 @@ from legacy_adapters.protocol import ReadinessSource
 
 
 def register_operations(app: Flask, state: FacadeState) -> None:
-    if state.settings.metrics:
-        adapter_engine = getattr(state.adapter, "engine", None)
-        if adapter_engine is not None:
-            metrics.observe_legacy_engine(adapter_engine)
+    adapter_engine = getattr(state.adapter, "engine", None)
+    if state.settings.metrics and adapter_engine is not None:
+        metrics.observe_legacy_engine(adapter_engine)
 
-    gauges_due = [0.0]  # the audit backlog gauges: this worker's, refreshed at most once a second
+    gauges_due = [0.0]  # this worker's gauges (audit backlog, connections in use), sampled at most once a second
 
     @app.before_request
     def _begin() -> None:
@@ -40,15 +39,15 @@ def register_operations(app: Flask, state: FacadeState) -> None:
         response.headers["X-Request-ID"] = g.get("request_id") or ""
         interaction = g.get("interaction")
         if interaction is not None and state.settings.metrics:
-            metrics.REQUESTS.labels(interaction.name, interaction.resource_type, str(response.status_code)).inc()
-            metrics.LATENCY.labels(interaction.name).observe(time.perf_counter() - g.request_started)
+            tally = metrics.TALLY
+            tally.add(metrics.REQUESTS, (interaction.name, interaction.resource_type, str(response.status_code)))
+            tally.observe(metrics.LATENCY, time.perf_counter() - g.request_started, (interaction.name,))
             if response.status_code in (401, 403):
-                metrics.AUTH_FAILURES.labels(str(response.status_code)).inc()
+                tally.add(metrics.AUTH_FAILURES, (str(response.status_code),))
             now = time.monotonic()
             if now >= gauges_due[0]:
                 gauges_due[0] = now + 1.0
-                metrics.AUDIT_UNSHIPPED.set(state.audit.unshipped_bytes())
-                metrics.AUDIT_LAG.set(state.audit.lag())
+                metrics.sample_gauges(state.audit, adapter_engine)
         return response
 
     @app.teardown_request
@@ -80,9 +79,8 @@ def readyz() -> Response:
 
 
 def metrics_endpoint() -> Response:
-    audit = facade_state().audit  # this worker's backlog, as of the scrape
-    metrics.AUDIT_UNSHIPPED.set(audit.unshipped_bytes())
-    metrics.AUDIT_LAG.set(audit.lag())
+    state = facade_state()
+    metrics.sample_gauges(state.audit, getattr(state.adapter, "engine", None))  # this worker's, as of the scrape
     body, content_type = metrics.exposition()
     return Response(body, status=200, content_type=content_type)
 

@@ -116,10 +116,16 @@ def test_metrics_are_summed_across_the_workers(served):
     token = _token(env, "--port", str(port))
     for _ in range(20):  # new connections: both workers get some
         assert _get("127.0.0.1", port, "/fhir/Practitioner?_count=1", token)[0] == 200
-    status, body, headers = _get("127.0.0.1", port, "/metrics", token)
-    assert status == 200 and headers["Content-Type"].startswith("text/plain")
-    text = body.decode()
-    counted = re.search(r'fhir_facade_requests_total\{interaction="search",resource_type="Practitioner",status="200"\} (\S+)', text)
+    deadline = time.monotonic() + 10  # each worker publishes its counts once a second
+    while True:
+        status, body, headers = _get("127.0.0.1", port, "/metrics", token)
+        assert status == 200 and headers["Content-Type"].startswith("text/plain")
+        counted = re.search(
+            r'fhir_facade_requests_total\{interaction="search",resource_type="Practitioner",status="200"\} (\S+)', body.decode()
+        )
+        if (counted and float(counted.group(1)) >= 20) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert counted and float(counted.group(1)) == 20
     [directory] = Path(env["XDG_DATA_HOME"], "fhir-facade", "metrics").glob(f"{port}-*")  # this instance's own
     assert len(list(directory.glob("*.db"))) >= 2  # one file set per worker
@@ -141,7 +147,13 @@ def test_metrics_can_have_their_own_port_for_the_operator_to_firewall(demo_path,
         assert server.get("/metrics")[0] == 404  # not on the public port
         token = _token(env, "--port", str(port))
         assert _get("127.0.0.1", port, "/fhir/Organization", token)[0] == 200
-        status, body, _ = _get("127.0.0.1", metrics_port, "/metrics", "")
-        assert status == 200 and b'fhir_facade_requests_total{interaction="search",resource_type="Organization",status="200"} 1.0' in body
+        counted = b'fhir_facade_requests_total{interaction="search",resource_type="Organization",status="200"} 1.0'
+        deadline = time.monotonic() + 10  # the worker publishes its counts once a second
+        while True:
+            status, body, _ = _get("127.0.0.1", metrics_port, "/metrics", "")
+            if (status == 200 and counted in body) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert status == 200 and counted in body
     finally:
         server.stop()

@@ -104,3 +104,66 @@ def test_operations_endpoints_are_not_audited(app, client, path):
     audit.flush()
     with audit.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM audit_record")).scalar_one() == before
+
+
+def _pair(registry):
+    from prometheus_client import Counter, Gauge, Histogram
+
+    return (
+        Counter("t_requests", "r", ["kind"], registry=registry),
+        Gauge("t_in_use", "u", registry=registry),
+        Histogram("t_seconds", "s", ["kind"], buckets=(0.001, 0.005, 0.1), registry=registry),
+        Histogram("t_sql_seconds", "q", buckets=(0.001, 0.005), registry=registry),
+    )
+
+
+def test_the_tally_publishes_what_the_metrics_would_have_counted():
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from facade.operations.metrics import Tally
+
+    direct, tallied = CollectorRegistry(), CollectorRegistry()
+    (requests, in_use, seconds, sql), (t_requests, t_in_use, t_seconds, t_sql) = _pair(direct), _pair(tallied)
+    tally = Tally(interval=3600)  # published here, by hand
+    for kind, value in [("read", 0.0004), ("read", 0.001), ("search", 0.005), ("search", 0.0051), ("read", 7.0), ("read", 0.1)]:
+        requests.labels(kind).inc()
+        tally.add(t_requests, (kind,))
+        seconds.labels(kind).observe(value)
+        tally.observe(t_seconds, value, (kind,))
+        sql.observe(value / 2)
+        tally.observe(t_sql, value / 2)
+    in_use.inc()
+    in_use.inc()
+    in_use.dec()
+    for amount in (1.0, 1.0, -1.0):
+        tally.add(t_in_use, amount=amount)
+    def exposed(registry) -> list[str]:  # without the creation times, which differ
+        return [line for line in generate_latest(registry).decode().splitlines() if "_created" not in line]
+
+    assert exposed(tallied) != exposed(direct)  # nothing published yet
+    tally.publish()
+    assert exposed(tallied) == exposed(direct)
+    tally.publish()  # nothing new: nothing added twice
+    assert exposed(tallied) == exposed(direct)
+
+
+def test_an_idle_process_publishes_its_tally_on_its_own():
+    from prometheus_client import CollectorRegistry
+
+    from facade.operations.metrics import Tally
+
+    registry = CollectorRegistry()
+    requests = _pair(registry)[0]
+    Tally(interval=0.05).add(requests, ("read",), 3)
+    deadline = time.monotonic() + 5
+    while registry.get_sample_value("t_requests_total", {"kind": "read"}) != 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert registry.get_sample_value("t_requests_total", {"kind": "read"}) == 3
+
+
+def test_legacy_connections_in_use_are_sampled_at_the_scrape(app, client):
+    engine = app.extensions["fhir_facade"].adapter.engine
+    with engine.connect(), engine.connect():  # two held, as by requests in flight
+        held = _metric(client.get("/metrics").get_data(as_text=True), "fhir_facade_legacy_connections_in_use")
+    assert held == 2
+    assert _metric(client.get("/metrics").get_data(as_text=True), "fhir_facade_legacy_connections_in_use") == 0
