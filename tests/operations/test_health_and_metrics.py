@@ -137,6 +137,7 @@ def test_the_tally_publishes_what_the_metrics_would_have_counted():
     in_use.dec()
     for amount in (1.0, 1.0, -1.0):
         tally.add(t_in_use, amount=amount)
+
     def exposed(registry) -> list[str]:  # without the creation times, which differ
         return [line for line in generate_latest(registry).decode().splitlines() if "_created" not in line]
 
