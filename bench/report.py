@@ -24,12 +24,17 @@ def _times(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}×"
 
 
+def _cpu(result: dict) -> str:
+    facade, floor = result["facade"].get("cpu_us"), result["floor"].get("cpu_us")
+    return f"{facade} / {floor}" if facade and floor else "?"
+
+
 def results_table(document: dict) -> str:
     meta = document["meta"]
     lines = []
     header = (
         f"{'workload':<38} {'façade/s':>10} {'floor/s':>10}  {'ratio f/F (min–max)':<20}"
-        f" {'façade p50/p99 ms':>19} {'floor p50/p99 ms':>18} {'p99 f/F':>8} {'bytes façade/floor':>19}"
+        f" {'façade p50/p99 ms':>19} {'floor p50/p99 ms':>18} {'p99 f/F':>8} {'CPU µs f/F':>13} {'bytes façade/floor':>19}"
     )
     for run in document["sizes"]:
         lines.append("")
@@ -44,7 +49,7 @@ def results_table(document: dict) -> str:
             lines.append(
                 f"{r['title'] + unit:<38} {r['facade']['rps']:>10.1f} {r['floor']['rps']:>10.1f}  {_ratio(r['ratio']):<20}"
                 f" {_ms(r['facade']):>19} {_ms(r['floor']):>18} {_times(r.get('p99_ratio')):>8}"
-                f" {r['bytes']['facade']:>9} / {r['bytes']['floor']:<8}{size_note}"
+                f" {_cpu(r):>13} {r['bytes']['facade']:>9} / {r['bytes']['floor']:<8}{size_note}"
             )
         rss = run["rss_mb"]
         lines.append(
@@ -53,7 +58,8 @@ def results_table(document: dict) -> str:
         )
     lines.append(
         "ratio = façade requests/s ÷ floor requests/s, paired per round (1.00 = as fast as the floor);"
-        " p99 f/F = façade p99 ÷ floor p99, both under the same saturating load"
+        " p99 f/F = façade p99 ÷ floor p99, both under the same saturating load;"
+        " CPU µs f/F = the workers' CPU per request (user + system, gunicorn included), best round"
     )
     return "\n".join(lines)
 

@@ -77,6 +77,7 @@ def _aggregate(rounds: list[dict]) -> dict:
         "rps": round(statistics.mean(r["rps"] for r in rounds), 1),
         "p50_ms": round(statistics.mean(r["p50_ms"] for r in rounds), 3),
         "p99_ms": round(statistics.mean(r["p99_ms"] for r in rounds), 3),
+        "cpu_us": min((r["cpu_us"] for r in rounds if r.get("cpu_us")), default=None),  # workers' CPU per request, best round
         "rounds": rounds,
     }
 
@@ -105,13 +106,21 @@ def measure(workload: data.Workload, facade: Server, floor: Server, opts: Option
                 headers=server.headers,
             )
 
+    def counted(server: Server, seconds: float) -> dict:
+        """A round, and the CPU the server's workers spent per request in it (gunicorn included)."""
+        before = server.workers_cpu_seconds()
+        figures = one(server, seconds)
+        done = figures.get("requests") or figures["rps"] * seconds
+        figures["cpu_us"] = round(1e6 * (server.workers_cpu_seconds() - before) / done) if done else None
+        return figures
+
     if opts.warmup:
         one(facade, opts.warmup)
         one(floor, opts.warmup)
     facade_rounds, floor_rounds = [], []
     for n in range(opts.rounds):
-        facade_rounds.append(one(facade, opts.duration))
-        floor_rounds.append(one(floor, opts.duration))
+        facade_rounds.append(counted(facade, opts.duration))
+        floor_rounds.append(counted(floor, opts.duration))
         print(
             f"    round {n + 1}/{opts.rounds}: façade {facade_rounds[-1]['rps']:>8.1f}/s   floor {floor_rounds[-1]['rps']:>8.1f}/s",
             flush=True,

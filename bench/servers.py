@@ -116,6 +116,15 @@ class Server:
             counts.append(len(inodes & established))
         return counts
 
+    def workers_cpu_seconds(self) -> float:
+        """User plus system CPU the workers have spent so far (all their threads)."""
+        total = 0
+        for pid in self.worker_pids():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        return total / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> list[float]:
         """VmHWM (peak resident set) of each worker, in MiB."""
         peaks = []

@@ -90,7 +90,7 @@ def test_every_workload_has_positive_figures_for_both_servers(quick):
     for result in quick["results"]:
         assert result["size"] > 0
         for side in ("facade", "floor"):
-            for figure in ("rps", "p50_ms", "p99_ms"):
+            for figure in ("rps", "p50_ms", "p99_ms", "cpu_us"):  # cpu_us: the workers' CPU per request
                 assert result[side][figure] > 0, (result["workload"], side, figure)
         assert result["ratio"]["mean"] > 0 and result["p99_ratio"] > 0
 
