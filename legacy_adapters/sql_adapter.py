@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -192,7 +193,10 @@ class SqlAdapter:
         return page
 
     def _plan(self, query: PageQuery) -> _Plan:
-        return query, Prepared(query.statement, self.engine.dialect) if query.statement is not None else None
+        """The plan kept: its statement prepared, and its expression tree (tens of KB for a page over
+        several sources, hundreds of plans cached) let go."""
+        prepared = Prepared(query.statement, self.engine.dialect) if query.statement is not None else None
+        return replace(query, statement=None), prepared
 
     def _page_plan(self, resource: BoundResource, request: SearchRequest, ids_only: bool = False) -> _Plan:
         """The statement for a page. Every page after the first of a search differs only in its

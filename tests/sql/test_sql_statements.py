@@ -267,3 +267,12 @@ def test_exports_walk_each_table_in_its_primary_key_order(adapter, raw_db):
     (statement, parameters) = [s for s in seen if s[0].lstrip().upper().startswith("SELECT")][-1]
     plan = [row[-1] for row in raw_db.execute("EXPLAIN QUERY PLAN " + statement, parameters)]
     assert plan.count("USE TEMP B-TREE FOR ORDER BY") == 1 and plan[-1] == "USE TEMP B-TREE FOR ORDER BY", plan  # the page's own
+
+
+def test_cached_plans_keep_their_prepared_sql_not_the_expression_tree(adapter, client):
+    """Hundreds of plans stay cached per worker; a page's expression tree is tens of KB."""
+    assert client.get("/fhir/Observation?category=vital-signs&_count=5").status_code == 200
+    assert client.get("/fhir/Patient/does-not-exist").status_code == 404
+    plans = [*adapter._page_plans.values(), *adapter._read_plans.values()]
+    assert plans and all(query.statement is None for query, _ in plans)
+    assert all(prepared.sql.lstrip().upper().startswith("SELECT") for _, prepared in plans if prepared is not None)
