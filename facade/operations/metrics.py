@@ -7,7 +7,7 @@ interaction names, resource types and status codes: never ids, queries or anythi
 patient could be recognised by.
 
 Requests do not write those files themselves: each value changed there is a lock, a pid check
-and a write into a mapped file, and a Patient read changed seven (about 60 µs of its CPU). They
+and a write into a mapped file, and a Patient read changed seven (about 75 µs of its CPU). They
 add to the process's :data:`TALLY`, which a thread of the process publishes once a second (and
 a scrape of this process at once): a scrape sees another worker's counts at most a second late.
 """
