@@ -18,6 +18,7 @@ import bisect
 import os
 import threading
 import time
+import weakref
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -50,10 +51,17 @@ class Tally:
 
     def __init__(self, interval: float = PUBLISH_SECONDS):
         self._interval = interval
+        self._forked()
+        after_fork = weakref.WeakMethod(self._forked)
+        os.register_at_fork(after_in_child=lambda: (method := after_fork()) is not None and method())
+
+    def _forked(self) -> None:
+        """Fresh state, in a new process too: its own publisher, and never a lock held by a
+        thread that did not come across the fork."""
         self._lock = threading.Lock()
         self._amounts: dict[tuple[Any, tuple[str, ...]], float] = {}  # counters and gauges: (metric, labels) -> change
         self._observed: dict[tuple[Histogram, tuple[str, ...]], list[float]] = {}  # -> [per-bucket counts..., sum]
-        self._publisher_pid = 0
+        self._publishing = False
 
     def add(self, metric: Counter | Gauge, labels: tuple[str, ...] = (), amount: float = 1.0) -> None:
         key = (metric, labels)
@@ -88,13 +96,12 @@ class Tally:
             child._sum.inc(sums[-1])
 
     def _ensure_publisher(self) -> None:
-        pid = os.getpid()
-        if self._publisher_pid == pid:
+        if self._publishing:
             return
-        with self._lock:  # one thread per process; a forked worker starts its own
-            if self._publisher_pid == pid:
+        with self._lock:  # one thread per process
+            if self._publishing:
                 return
-            self._publisher_pid = pid
+            self._publishing = True
         threading.Thread(target=self._run, name="metrics-publisher", daemon=True).start()
 
     def _run(self) -> None:

@@ -168,3 +168,35 @@ def test_legacy_connections_in_use_are_sampled_at_the_scrape(app, client):
         held = _metric(client.get("/metrics").get_data(as_text=True), "fhir_facade_legacy_connections_in_use")
     assert held == 2
     assert _metric(client.get("/metrics").get_data(as_text=True), "fhir_facade_legacy_connections_in_use") == 0
+
+
+def test_a_forked_worker_starts_a_tally_of_its_own():
+    """gunicorn forks workers: a child must not wait on a lock the parent held at the fork, nor
+    publish counts the parent made."""
+    import os
+
+    from prometheus_client import CollectorRegistry
+
+    from facade.operations.metrics import Tally
+
+    registry = CollectorRegistry()
+    requests = _pair(registry)[0]
+    tally = Tally(interval=3600)
+    tally.add(requests, ("read",))  # the parent's, never published by the child
+    with tally._lock:  # held across the fork, as by a request thread of the parent
+        child = os.fork()
+        if child == 0:
+            try:
+                tally.add(requests, ("read",))
+                tally.publish()
+                os._exit(0 if registry.get_sample_value("t_requests_total", {"kind": "read"}) == 1 else 1)
+            finally:
+                os._exit(2)
+    deadline = time.monotonic() + 10
+    while (done := os.waitpid(child, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if done[0] == 0:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+        raise AssertionError("the child waited on the parent's lock")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
