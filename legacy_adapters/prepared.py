@@ -51,7 +51,11 @@ class Prepared:
             arguments = self._sequence([values[name] for name in self._order])
         else:
             arguments = {self._escaped.get(name, name): v for name, v in values.items()} if self._escaped else values
-        cursor = connection.connection.cursor()
+        try:
+            cursor = connection.connection.cursor()
+        except Exception as exc:  # a connection already closed under us: SQLAlchemy's error, invalidated
+            connection._handle_dbapi_exception(exc, self.sql, arguments, None, None)
+            raise  # not reached
         try:
             connection._cursor_execute(cursor, self.sql, arguments)
             try:

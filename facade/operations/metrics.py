@@ -15,10 +15,13 @@ a scrape of this process at once): a scrape sees another worker's counts at most
 from __future__ import annotations
 
 import bisect
+import functools
+import logging
 import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -43,6 +46,8 @@ AUDIT_LAG = Gauge("fhir_facade_audit_lag_seconds", "How long the oldest unshippe
 AUTH_FAILURES = Counter("fhir_facade_auth_failures", "Requests refused for their token (401) or scopes (403)", ["status"])
 
 
+log = logging.getLogger("facade.metrics")
+
 PUBLISH_SECONDS = 1.0
 
 
@@ -59,6 +64,8 @@ class Tally:
         """Fresh state, in a new process too: its own publisher, and never a lock held by a
         thread that did not come across the fork."""
         self._lock = threading.Lock()
+        self._publish_lock = threading.Lock()  # one publish at a time: a worker's last waits for one under way
+        self.sample: Callable[[], None] | None = None  # gauges read at each publish (set by the app)
         self._amounts: dict[tuple[Any, tuple[str, ...]], float] = {}  # counters and gauges: (metric, labels) -> change
         self._observed: dict[tuple[Histogram, tuple[str, ...]], list[float]] = {}  # -> [per-bucket counts..., sum]
         self._publishing = False
@@ -81,19 +88,20 @@ class Tally:
         self._ensure_publisher()
 
     def publish(self) -> None:
-        """Write the sums into the metrics (the multiprocess files under gunicorn)."""
-        with self._lock:
-            amounts, observed = self._amounts, self._observed
-            self._amounts, self._observed = {}, {}
-        for (metric, labels), amount in amounts.items():
-            if amount:
-                (metric.labels(*labels) if labels else metric).inc(amount)
-        for (histogram, labels), sums in observed.items():
-            child = histogram.labels(*labels) if labels else histogram
-            for bucket, count in zip(child._buckets, sums, strict=False):  # private: several observations at once
-                if count:
-                    bucket.inc(count)
-            child._sum.inc(sums[-1])
+        """Sample the gauges and write the sums into the metrics (the multiprocess files under
+        gunicorn). A metric that cannot be written is logged and skipped, not the others."""
+        with self._publish_lock:
+            with self._lock:
+                amounts, observed = self._amounts, self._observed
+                self._amounts, self._observed = {}, {}
+            sample = self.sample
+            if sample is not None:
+                _logged(sample)
+            for (metric, labels), amount in amounts.items():
+                if amount:
+                    _logged(functools.partial(_inc, metric, labels, amount))
+            for (histogram, labels), sums in observed.items():
+                _logged(functools.partial(_observe_many, histogram, labels, sums))
 
     def _ensure_publisher(self) -> None:
         if self._publishing:
@@ -107,7 +115,26 @@ class Tally:
     def _run(self) -> None:
         while True:
             time.sleep(self._interval)
-            self.publish()
+            _logged(self.publish)
+
+
+def _inc(metric: Counter | Gauge, labels: tuple[str, ...], amount: float) -> None:
+    (metric.labels(*labels) if labels else metric).inc(amount)
+
+
+def _observe_many(histogram: Histogram, labels: tuple[str, ...], sums: list[float]) -> None:
+    child = histogram.labels(*labels) if labels else histogram
+    for bucket, count in zip(child._buckets, sums, strict=False):  # private: several observations at once
+        if count:
+            bucket.inc(count)
+    child._sum.inc(sums[-1])
+
+
+def _logged(step: Callable[[], object]) -> None:
+    try:
+        step()
+    except Exception as error:  # noqa: BLE001 - metrics never stop the publisher (or a scrape)
+        log.warning("a metric could not be published (%s)", type(error).__name__)
 
 
 TALLY = Tally()
@@ -116,8 +143,6 @@ TALLY = Tally()
 def exposition() -> tuple[bytes, str]:
     """The metrics of every worker (multiprocess mode) or of this process, in the text format."""
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY
-
-    TALLY.publish()  # this process's latest; other workers' are at most PUBLISH_SECONDS old
 
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:

@@ -9,6 +9,7 @@ patients: checks name what is wrong, metrics count interactions by type and stat
 
 from __future__ import annotations
 
+import functools
 import time
 from contextvars import Token
 
@@ -23,10 +24,11 @@ from legacy_adapters.protocol import ReadinessSource
 
 def register_operations(app: Flask, state: FacadeState) -> None:
     adapter_engine = getattr(state.adapter, "engine", None)
-    if state.settings.metrics and adapter_engine is not None:
-        metrics.observe_legacy_engine(adapter_engine)
-
-    gauges_due = [0.0]  # this worker's gauges (audit backlog, connections in use), sampled at most once a second
+    if state.settings.metrics:
+        if adapter_engine is not None:
+            metrics.observe_legacy_engine(adapter_engine)
+        # This worker's gauges (audit backlog, connections in use), sampled at each publish.
+        metrics.TALLY.sample = functools.partial(metrics.sample_gauges, state.audit, adapter_engine)
 
     @app.before_request
     def _begin() -> None:
@@ -44,10 +46,6 @@ def register_operations(app: Flask, state: FacadeState) -> None:
             tally.observe(metrics.LATENCY, time.perf_counter() - g.request_started, (interaction.name,))
             if response.status_code in (401, 403):
                 tally.add(metrics.AUTH_FAILURES, (str(response.status_code),))
-            now = time.monotonic()
-            if now >= gauges_due[0]:
-                gauges_due[0] = now + 1.0
-                metrics.sample_gauges(state.audit, adapter_engine)
         return response
 
     @app.teardown_request
@@ -80,7 +78,8 @@ def readyz() -> Response:
 
 def metrics_endpoint() -> Response:
     state = facade_state()
-    metrics.sample_gauges(state.audit, getattr(state.adapter, "engine", None))  # this worker's, as of the scrape
+    metrics.TALLY.publish()  # this worker's latest counts; other workers' are at most a second old
+    metrics.sample_gauges(state.audit, getattr(state.adapter, "engine", None))  # this app's gauges, as of the scrape
     body, content_type = metrics.exposition()
     return Response(body, status=200, content_type=content_type)
 

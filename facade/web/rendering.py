@@ -6,7 +6,7 @@ accepts nothing JSON gets 406.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 from flask import Request, Response
@@ -55,8 +55,8 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def http_date(moment: datetime) -> str:
-    """RFC 9110's IMF-fixdate of a UTC datetime, without the email module's general formatter."""
-    m = moment
+    """RFC 9110's IMF-fixdate of a datetime (naive: UTC), without the email module's general formatter."""
+    m = moment.astimezone(UTC) if moment.tzinfo is not None else moment
     return f"{_DAYS[m.weekday()]}, {m.day:02d} {_MONTHS[m.month - 1]} {m.year:04d} {m.hour:02d}:{m.minute:02d}:{m.second:02d} GMT"
 
 

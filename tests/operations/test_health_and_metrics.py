@@ -200,3 +200,43 @@ def test_a_forked_worker_starts_a_tally_of_its_own():
         os.waitpid(child, 0)
         raise AssertionError("the child waited on the parent's lock")
     assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+def test_a_metric_that_cannot_be_written_does_not_stop_the_others(caplog):
+    from prometheus_client import CollectorRegistry
+
+    from facade.operations.metrics import Tally
+
+    registry = CollectorRegistry()
+    requests, in_use, seconds, _ = _pair(registry)
+    tally = Tally(interval=3600)
+    tally.add(requests, ("read", "extra label"))  # wrong label count: this one fails
+    tally.add(requests, ("read",))
+    tally.observe(seconds, 0.002, ("read",))
+    sampled = []
+    tally.sample = lambda: sampled.append(1) or in_use.set(7)
+    tally.publish()
+    assert registry.get_sample_value("t_requests_total", {"kind": "read"}) == 1
+    assert registry.get_sample_value("t_seconds_count", {"kind": "read"}) == 1
+    assert registry.get_sample_value("t_in_use") == 7 and sampled == [1]
+    assert "could not be published" in caplog.text
+
+
+def test_the_publisher_samples_the_gauges_of_an_idle_worker():
+    from prometheus_client import CollectorRegistry
+
+    from facade.operations.metrics import Tally
+
+    registry = CollectorRegistry()
+    requests, in_use, _, _ = _pair(registry)
+    tally = Tally(interval=0.05)
+    tally.sample = lambda: in_use.set(len(held))
+    held = [1, 2]
+    tally.add(requests, ("read",))  # the publisher starts with the first count
+    deadline = time.monotonic() + 5
+    while registry.get_sample_value("t_in_use") != 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    held.pop()  # no request comes; the gauge follows anyway
+    while registry.get_sample_value("t_in_use") != 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert registry.get_sample_value("t_in_use") == 1

@@ -113,7 +113,7 @@ def test_an_answer_withheld_for_its_audit_record_still_carries_its_request_id(ap
 
 
 def test_last_modified_is_an_imf_fixdate():
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime, timedelta, timezone
 
     from werkzeug.http import http_date as reference
 
@@ -123,6 +123,9 @@ def test_last_modified_is_an_imf_fixdate():
     for days in range(0, 400, 13):  # every weekday and month
         moment = start + timedelta(days=days, seconds=days * 97)
         assert http_date(moment) == reference(moment)
+        assert http_date(moment.replace(tzinfo=None)) == reference(moment)  # naive: UTC
+        elsewhere = moment.astimezone(timezone(timedelta(hours=-5)))
+        assert http_date(elsewhere) == reference(moment)
 
 
 def test_vary_names_each_header_once(app):
