@@ -56,6 +56,7 @@ class Tally:
 
     def __init__(self, interval: float = PUBLISH_SECONDS):
         self._interval = interval
+        self.sample: Callable[[], None] | None = None  # gauges read at each publish (set by the app)
         self._forked()
         after_fork = weakref.WeakMethod(self._forked)
         os.register_at_fork(after_in_child=lambda: (method := after_fork()) is not None and method())
@@ -65,7 +66,6 @@ class Tally:
         thread that did not come across the fork."""
         self._lock = threading.Lock()
         self._publish_lock = threading.Lock()  # one publish at a time: a worker's last waits for one under way
-        self.sample: Callable[[], None] | None = None  # gauges read at each publish (set by the app)
         self._amounts: dict[tuple[Any, tuple[str, ...]], float] = {}  # counters and gauges: (metric, labels) -> change
         self._observed: dict[tuple[Histogram, tuple[str, ...]], list[float]] = {}  # -> [per-bucket counts..., sum]
         self._publishing = False

@@ -182,6 +182,7 @@ def test_a_forked_worker_starts_a_tally_of_its_own():
     registry = CollectorRegistry()
     requests = _pair(registry)[0]
     tally = Tally(interval=3600)
+    tally.sample = lambda: None
     tally.add(requests, ("read",))  # the parent's, never published by the child
     with tally._lock:  # held across the fork, as by a request thread of the parent
         child = os.fork()
@@ -189,7 +190,8 @@ def test_a_forked_worker_starts_a_tally_of_its_own():
             try:
                 tally.add(requests, ("read",))
                 tally.publish()
-                os._exit(0 if registry.get_sample_value("t_requests_total", {"kind": "read"}) == 1 else 1)
+                counted = registry.get_sample_value("t_requests_total", {"kind": "read"}) == 1
+                os._exit(0 if counted and tally.sample is not None else 1)  # the app's gauge sampler is kept
             finally:
                 os._exit(2)
     deadline = time.monotonic() + 10
