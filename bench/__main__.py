@@ -58,6 +58,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the façade's audit delivery (default spool, as deployed by default)",
     )
     parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="measure the floor inside a minimal Flask app in the façade's place: the ratio no Flask app can beat",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help=f"CI smoke run: {QUICK_SIZE} patients, 1 round, 1 s per run (never judges speed)"
     )
     args = parser.parse_args(argv)
@@ -119,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         frozenset(w.strip() for w in args.workloads.split(",") if w.strip()),
         args.audit_delivery,
         args.threads,
+        args.ceiling,
     )
     document = {
         "meta": {
@@ -130,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
             "engine": args.engine,
             "audit_delivery": args.audit_delivery,
+            "subject": "Flask floor" if args.ceiling else "façade",  # what the "facade" figures measure
             "seed": args.seed,
             "workers": workers,
             "threads": args.threads or load_settings(environ={}).threads,
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nPARITY CHECK FAILED — the floor does not answer the same question:\n{exc}", file=sys.stderr)
         return 3
     print(report.results_table(document))
-    print(report.scaling_table(report.scaling(document)))
+    print(report.scaling_table(report.scaling(document), document["meta"]["subject"]))
     if args.json:
         report.write_json(document, args.json)
         print(f"\nJSON written to {args.json}")

@@ -13,7 +13,7 @@ paging works like the façade's: ``next`` links carry the last row's sort key.
 A façade cannot be faster than this; the ratio façade/floor is what the
 façade's generality costs.
 
-    python -m bench.floor --db FILE --port N [--workers W]
+    python -m bench.floor --db FILE --port N [--workers W] [--flask]
     BENCH_FLOOR_CONNECT='{"driver": "psycopg2", "kwargs": {...}}' python -m bench.floor --port N
 
 (a server's connect arguments come through the environment: they may hold a password).
@@ -117,16 +117,18 @@ class Floor:
         return cursor
 
     def __call__(self, environ, start_response):
-        path = environ.get("PATH_INFO", "")
         base = f"{environ['wsgi.url_scheme']}://{environ.get('HTTP_HOST', 'localhost')}/fhir"
-        params = parse_qsl(environ.get("QUERY_STRING", ""))
-        try:
-            status, body = self.route(path, dict(params), base)
-        except (BadRequest, ValueError) as exc:
-            status, body = "400 Bad Request", _outcome("invalid", str(exc))
-        payload = orjson.dumps(body)
+        status, payload = self.answer(environ.get("PATH_INFO", ""), dict(parse_qsl(environ.get("QUERY_STRING", ""))), base)
         start_response(status, [("Content-Type", JSON), ("Content-Length", str(len(payload)))])
         return [payload]
+
+    def answer(self, path: str, params: dict, base: str) -> tuple[str, bytes]:
+        """The status line and JSON body for a URL's path and query parameters."""
+        try:
+            status, body = self.route(path, params, base)
+        except (BadRequest, ValueError) as exc:
+            status, body = "400 Bad Request", _outcome("invalid", str(exc))
+        return status, orjson.dumps(body)
 
     def route(self, path: str, params: dict, base: str) -> tuple[str, dict]:
         parts = path.strip("/").split("/")
@@ -404,11 +406,30 @@ def _outcome(code: str, text: str) -> dict:
     return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
 
 
+def in_flask(floor: Floor):
+    """The floor inside the least a Flask app is: one route for every URL, answered by the floor.
+
+    Measured against the plain floor (``python -m bench --ceiling``), it shows what Flask's own
+    request and response machinery costs, which bounds the ratio any Flask app can reach.
+    """
+    import flask
+
+    app = flask.Flask("bench.floor")
+
+    @app.route("/<path:_path>")
+    def answer(_path: str) -> flask.Response:
+        request = flask.request
+        status, payload = floor.answer(request.path, request.args.to_dict(), request.host_url + "fhir")
+        return flask.Response(payload, status=status, content_type=JSON)
+
+    return app
+
+
 class FloorServer(FacadeServer):
     """The façade's gunicorn configuration, serving the floor app instead."""
 
-    def __init__(self, settings, connect: dict):
-        self.connect = connect
+    def __init__(self, settings, connect: dict, flask: bool = False):
+        self.connect, self.flask = connect, flask
         super().__init__(settings)
 
     def load_config(self) -> None:
@@ -416,7 +437,8 @@ class FloorServer(FacadeServer):
         self.cfg.set("proc_name", "fhir-floor")
 
     def load(self):
-        return Floor(self.connect)
+        floor = Floor(self.connect)
+        return in_flask(floor) if self.flask else floor
 
 
 def main() -> None:
@@ -426,11 +448,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--flask", action="store_true", help="serve the floor inside a minimal Flask app (see in_flask)")
     args = parser.parse_args()
     settings = load_settings(overrides={"host": args.host, "port": args.port, "workers": args.workers, "threads": args.threads})
     if not args.db and not os.environ.get(CONNECT_ENV):
         parser.error(f"--db or {CONNECT_ENV} is required")
-    FloorServer(settings, {"path": args.db} if args.db else json.loads(os.environ[CONNECT_ENV])).run()
+    FloorServer(settings, {"path": args.db} if args.db else json.loads(os.environ[CONNECT_ENV]), flask=args.flask).run()
 
 
 if __name__ == "__main__":

@@ -31,10 +31,11 @@ def _cpu(result: dict) -> str:
 
 def results_table(document: dict) -> str:
     meta = document["meta"]
+    subject = meta.get("subject", "façade")
     lines = []
     header = (
-        f"{'workload':<38} {'façade/s':>10} {'floor/s':>10}  {'ratio f/F (min–max)':<20}"
-        f" {'façade p50/p99 ms':>19} {'floor p50/p99 ms':>18} {'p99 f/F':>8} {'CPU µs f/F':>13} {'bytes façade/floor':>19}"
+        f"{'workload':<38} {subject + '/s':>10} {'floor/s':>10}  {'ratio f/F (min–max)':<20}"
+        f" {subject + ' p50/p99 ms':>19} {'floor p50/p99 ms':>18} {'p99 f/F':>8} {'CPU µs f/F':>13} {'bytes ' + subject + '/floor':>19}"
     )
     for run in document["sizes"]:
         lines.append("")
@@ -53,12 +54,12 @@ def results_table(document: dict) -> str:
             )
         rss = run["rss_mb"]
         lines.append(
-            f"peak RSS per worker (VmHWM, MiB): façade {', '.join(map(str, rss['facade'])) or '?'}"
+            f"peak RSS per worker (VmHWM, MiB): {subject} {', '.join(map(str, rss['facade'])) or '?'}"
             f"; floor {', '.join(map(str, rss['floor'])) or '?'}"
         )
     lines.append(
-        "ratio = façade requests/s ÷ floor requests/s, paired per round (1.00 = as fast as the floor);"
-        " p99 f/F = façade p99 ÷ floor p99, both under the same saturating load;"
+        f"ratio = {subject} requests/s ÷ floor requests/s, paired per round (1.00 = as fast as the floor);"
+        f" p99 f/F = {subject} p99 ÷ floor p99, both under the same saturating load;"
         " CPU µs f/F = the workers' CPU per request (user + system, gunicorn included), best round"
     )
     return "\n".join(lines)
@@ -84,12 +85,16 @@ def scaling(document: dict) -> list[dict]:
     return rows
 
 
-def scaling_table(rows: list[dict]) -> str:
+def scaling_table(rows: list[dict], subject: str = "façade") -> str:
     if not rows:
         return ""
     sizes = list(rows[0]["facade_p50_ms"])
-    cells = "".join(f" {'façade ' + str(s):>14}" for s in sizes) + "".join(f" {'floor ' + str(s):>14}" for s in sizes)
-    lines = ["", "== scaling: p50 latency (ms) by size ==", f"{'workload':<38}{cells} {'façade big/small':>17} {'floor big/small':>16}"]
+    cells = "".join(f" {subject + ' ' + str(s):>14}" for s in sizes) + "".join(f" {'floor ' + str(s):>14}" for s in sizes)
+    lines = [
+        "",
+        "== scaling: p50 latency (ms) by size ==",
+        f"{'workload':<38}{cells} {subject + ' big/small':>17} {'floor big/small':>16}",
+    ]
     for row in rows:
         values = "".join(f" {row['facade_p50_ms'][s]:>14.2f}" for s in sizes) + "".join(f" {row['floor_p50_ms'][s]:>14.2f}" for s in sizes)
         lines.append(f"{row['title']:<38}{values} {row['facade_big_over_small']:>17} {row['floor_big_over_small']:>16}")

@@ -32,6 +32,7 @@ class Options:
     only: frozenset[str] = frozenset()  # workload names to run; empty: all
     audit_delivery: str = "spool"  # the façade's [audit] audit_delivery
     threads: int | None = None  # gthread threads per worker, both servers; None: the façade's default
+    ceiling: bool = False  # measure the floor inside a minimal Flask app in the façade's place
 
 
 class ParityError(RuntimeError):
@@ -122,7 +123,7 @@ def measure(workload: data.Workload, facade: Server, floor: Server, opts: Option
         facade_rounds.append(counted(facade, opts.duration))
         floor_rounds.append(counted(floor, opts.duration))
         print(
-            f"    round {n + 1}/{opts.rounds}: façade {facade_rounds[-1]['rps']:>8.1f}/s   floor {floor_rounds[-1]['rps']:>8.1f}/s",
+            f"    round {n + 1}/{opts.rounds}: {facade.name} {facade_rounds[-1]['rps']:>8.1f}/s   floor {floor_rounds[-1]['rps']:>8.1f}/s",
             flush=True,
         )
     return _aggregate(facade_rounds), _aggregate(floor_rounds)
@@ -136,9 +137,12 @@ def run_size(size: int, db: LegacyDatabase, opts: Options, log_dir: Path) -> dic
     results = []
     facade = facade_server(db, opts.workers, log_dir, opts.audit_delivery, threads=opts.threads)
     floor = floor_server(db, opts.workers, log_dir, headers=facade.headers, threads=opts.threads)  # same bytes on the wire
+    if opts.ceiling:  # what Flask alone costs: the floor inside Flask takes the façade's place
+        facade = floor_server(db, opts.workers, log_dir, headers=facade.headers, threads=opts.threads, in_flask=True)
     with running(facade, floor, ready_path=workloads[0].paths[0]), tempfile.TemporaryDirectory() as tmp:
         print(
-            f"  façade pid {facade.proc.pid} on :{facade.port}, floor pid {floor.proc.pid} on :{floor.port} ({opts.workers} workers each)",
+            f"  {facade.name} pid {facade.proc.pid} on :{facade.port}, floor pid {floor.proc.pid} on :{floor.port} "
+            f"({opts.workers} workers each)",
             flush=True,
         )
         parity = {w.name: check_parity(w, facade, floor) for w in workloads}
@@ -168,6 +172,8 @@ def run_size(size: int, db: LegacyDatabase, opts: Options, log_dir: Path) -> dic
                     raise ParityError(f"{workload.name}: the paging walks differ: façade {a}, floor {b}")
             results.append(result)
         rss = {"facade": facade.peak_rss_mb(), "floor": floor.peak_rss_mb()}
+    if opts.ceiling:
+        return {"size": size, "engine": db.engine, "database": db.label, "results": results, "rss_mb": rss, "audit": None}
     audit = audit_state(facade)  # after the façade stopped: every record of the run, chain checked
     print(
         f"  audit trail: {audit['records']} records, chain {'intact' if audit['intact'] else 'BROKEN: ' + '; '.join(audit['problems'])}",

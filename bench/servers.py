@@ -223,17 +223,26 @@ def audit_state(facade: Server) -> dict:
 
 
 def floor_server(
-    db: LegacyDatabase, workers: int, log_dir: Path, headers: dict[str, str] | None = None, threads: int | None = None
+    db: LegacyDatabase,
+    workers: int,
+    log_dir: Path,
+    headers: dict[str, str] | None = None,
+    threads: int | None = None,
+    in_flask: bool = False,
 ) -> Server:
-    """The floor gets the façade's headers too, and ignores them: it has no access control."""
+    """The floor gets the façade's headers too, and ignores them: it has no access control.
+    ``in_flask``: the floor inside a minimal Flask app (bench.floor.in_flask)."""
     port = free_port()
     argv = [sys.executable, "-m", "bench.floor", "--host", HOST, "--port", str(port), "--workers", str(workers)]
     if threads:
         argv += ["--threads", str(threads)]
+    name, log = ("Flask floor", log_dir / "flask-floor.log") if in_flask else ("floor", log_dir / "floor.log")
+    if in_flask:
+        argv.append("--flask")
     if db.sqlite_path:
-        return Server("floor", [*argv, "--db", str(db.sqlite_path)], _clean_env(), port, log_dir / "floor.log", headers=headers)
+        return Server(name, [*argv, "--db", str(db.sqlite_path)], _clean_env(), port, log, headers=headers)
     env = _clean_env(BENCH_FLOOR_CONNECT=json.dumps(driver_args(db.url)))  # not on the command line: it may hold a password
-    return Server("floor", argv, env, port, log_dir / "floor.log", headers=headers)
+    return Server(name, argv, env, port, log, headers=headers)
 
 
 @contextlib.contextmanager

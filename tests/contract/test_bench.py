@@ -330,3 +330,43 @@ def test_the_floor_builds_social_history_and_screening_as_the_facade_does(tmp_pa
             profiles |= {json.loads(r)["meta"]["profile"][0].rpartition("/")[2] for r in facade}
     assert {"us-core-observation-occupation", "us-core-observation-pregnancystatus", "us-core-observation-pregnancyintent"} <= profiles
     assert "us-core-observation-screening-assessment" in profiles
+
+
+def test_the_floor_in_flask_answers_every_workload_as_the_floor_does():
+    """The ceiling's subject (``bench.floor.in_flask``) adds Flask and nothing else: the same status
+    and the same bytes as the plain floor for every workload's URLs (no wrk or server needed)."""
+    from werkzeug.test import Client
+
+    from bench.floor import in_flask
+
+    db = ensure_database(QUICK_SIZE)
+    floor = Floor({"path": str(db)})
+    plain, flask_app = Client(floor), in_flask(Floor({"path": str(db)})).test_client()
+    for workload in workloads(f"sqlite:///{db}"):
+        for path in workload.paths[:3]:
+            expected, got = plain.get(path), flask_app.get(path)
+            assert got.status_code == expected.status_code == 200, (path, got.status_code)
+            assert got.data == expected.data, path
+            assert got.content_type == expected.content_type
+    refused = flask_app.get("/fhir/Patient?_count=5")  # a question the floor refuses: its own 400, through Flask
+    assert refused.status_code == 400 and refused.data == plain.get("/fhir/Patient?_count=5").data
+
+
+def test_the_ceiling_run_measures_the_floor_in_flask_in_the_facades_place(tmp_path):
+    """``--ceiling``: the figures beside the floor's are the floor inside Flask (no façade, no audit)."""
+    _require()
+    out = tmp_path / "ceiling.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--ceiling", "--workloads", "patient_read", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "Flask floor pid" in done.stdout and "façade pid" not in done.stdout
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert document["meta"]["subject"] == "Flask floor"
+    (result,) = document["results"]
+    assert result["facade"]["rps"] > 0 and result["floor"]["rps"] > 0 and result["parity"]["samples"][0]["same_json"]
+    assert list(document["audit"].values()) == [None]  # nothing audited: the façade did not run
