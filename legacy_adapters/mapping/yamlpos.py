@@ -18,7 +18,7 @@ import yaml
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per node of a mapping (thousands), kept for the process's life
 class Mark:
     file: str
     line: int  # 1-based
@@ -129,7 +129,7 @@ class DuplicateKey(yaml.YAMLError):
 def load(text: str, file: str) -> Any:
     """The YAML document in ``text``, with marks naming ``file``."""
     loader = _PositionLoader(text)
-    loader.file = file
+    loader.file, loader.marks = file, {}
     try:
         return loader.get_single_data()
     finally:
@@ -139,8 +139,15 @@ def load(text: str, file: str) -> Any:
 class _PositionLoader(_Loader):
     file = "<mapping>"
 
+    marks: dict[tuple[int, int], Mark]
+
     def _mark(self, node: yaml.Node) -> Mark:
-        return Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+        # A node's mark is asked for several times (its own, its entry in its parent): one object per place.
+        place = (node.start_mark.line, node.start_mark.column)
+        mark = self.marks.get(place)
+        if mark is None:
+            mark = self.marks[place] = Mark(self.file, place[0] + 1, place[1] + 1)
+        return mark
 
     def construct_yaml_str(self, node: yaml.ScalarNode) -> YStr:
         return YStr(self.construct_scalar(node), self._mark(node))

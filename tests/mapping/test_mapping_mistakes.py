@@ -282,3 +282,17 @@ def test_a_where_inside_a_join_is_part_of_the_join(tmp_path, database):
     adapter = SqlAdapter(load_mapping(_write(tmp_path, inner)), create_legacy_engine(sqlite_url(database)))
     page = adapter.search(parse_search("Observation", [("_id", "lab-1,lab-2")], adapter.search_params("Observation")))
     assert [r["id"] for r in page.resources] == ["lab-1"]  # an inner join with the condition drops the row
+
+
+def test_a_mapping_keeps_one_small_mark_per_place():
+    """A loaded mapping lives as long as the process: each place it was written is one slotted
+    mark, shared by the node and its entry in its parent (they were four dict-backed copies)."""
+    from legacy_adapters.mapping import yamlpos
+
+    doc = yamlpos.load("resources:\n  Patient:\n    id: {column: pt_guid}\n    names: [a, b]\n", "m.yaml")
+    patient = doc["resources"]["Patient"]
+    assert str(patient["id"].mark) == "m.yaml:3:9" and str(patient.key_marks["id"]) == "m.yaml:3:5"
+    assert patient.value_marks["id"] is patient["id"].mark  # the same object, not an equal copy
+    assert patient["names"].item_marks[1] is patient["names"][1].mark
+    assert patient.mark is patient.key_marks["id"]  # a block mapping starts where its first key does
+    assert not hasattr(patient.mark, "__dict__")
