@@ -32,7 +32,7 @@ from legacy_adapters.mapping.compiler import (
 )
 from legacy_adapters.mapping.loader import MappingSpec, claimed_profiles
 from legacy_adapters.mapping.values import split_collection
-from legacy_adapters.prepared import Prepared
+from legacy_adapters.prepared import Prepared, Shapes
 from legacy_adapters.protocol import Page
 from terminology.registry import Terminology
 
@@ -54,6 +54,7 @@ class SqlAdapter:
         # minute: a code-table edit shows up within its refresh period plus that minute.
         self._page_plans: TTLCache = TTLCache(maxsize=1024, ttl=PLAN_SECONDS)
         self._plans_lock = threading.Lock()
+        self._shapes = Shapes(engine.dialect)
 
     # -- capabilities -------------------------------------------------------
     def resource_types(self) -> list[str]:
@@ -193,9 +194,10 @@ class SqlAdapter:
         return page
 
     def _plan(self, query: PageQuery) -> _Plan:
-        """The plan kept: its statement prepared, and its expression tree (tens of KB for a page over
-        several sources, hundreds of plans cached) let go."""
-        prepared = Prepared(query.statement, self.engine.dialect) if query.statement is not None else None
+        """The plan kept: its statement prepared, its SQL compiled once per shape (another
+        patient's same search is the same SQL), and its expression tree (tens of KB for a page
+        over several sources, hundreds of plans cached) let go."""
+        prepared = self._shapes.prepare(query.statement) if query.statement is not None else None
         return replace(query, statement=None), prepared
 
     def _page_plan(self, resource: BoundResource, request: SearchRequest, ids_only: bool = False) -> _Plan:

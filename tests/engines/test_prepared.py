@@ -75,28 +75,28 @@ def test_rows_are_what_sqlalchemy_answers(legacy):
     for statement, params in _statements(things):
         with engine.connect() as connection:
             expected = [tuple(row) for row in connection.execute(statement, params)]
-            assert Prepared(statement, engine.dialect).rows(connection, params) == expected
+            assert Prepared.compile(statement, engine.dialect).rows(connection, params) == expected
     assert expected, "the last statement matched rows"
 
 
 def test_typed_columns_come_back_converted(legacy):
     engine, things = legacy
     with engine.connect() as connection:
-        rows = Prepared(sa.select(things).order_by(things.c.id), engine.dialect).rows(connection)
+        rows = Prepared.compile(sa.select(things).order_by(things.c.id), engine.dialect).rows(connection)
     assert [row[2] for row in rows] == [r["born"] for r in ROWS]  # a date on SQLite too, where the driver answers text
     assert [row[3] for row in rows] == [r["amount"] for r in ROWS]
 
 
 def test_open_values_are_bound_at_each_call(legacy):
     engine, things = legacy
-    prepared = Prepared(sa.select(things.c.name).where(things.c.id == sa.bindparam("b0_0", type_=things.c.id.type)), engine.dialect)
+    prepared = Prepared.compile(sa.select(things.c.name).where(things.c.id == sa.bindparam("b0_0", type_=things.c.id.type)), engine.dialect)
     with engine.connect() as connection:
         assert [prepared.rows(connection, {"b0_0": i}) for i in (1, 4, 9)] == [[("a%b",)], [("d",)], []]
 
 
 def test_listeners_see_each_statement(legacy):
     engine, things = legacy
-    prepared = Prepared(sa.select(things.c.id).where(things.c.id.in_([1, 2])), engine.dialect)
+    prepared = Prepared.compile(sa.select(things.c.id).where(things.c.id.in_([1, 2])), engine.dialect)
     with count_statements(engine) as sent, engine.connect() as connection:
         prepared.rows(connection)
         prepared.rows(connection)
@@ -107,14 +107,14 @@ def test_a_failing_statement_is_a_facade_error(legacy):
     engine, _ = legacy
     missing = sa.table("no_such_table", sa.column("id"))
     with pytest.raises(FacadeError) as raised, legacy_errors(), engine.connect() as connection:
-        Prepared(sa.select(missing.c.id), engine.dialect).rows(connection)
+        Prepared.compile(sa.select(missing.c.id), engine.dialect).rows(connection)
     assert "no_such_table" not in str(raised.value)
 
 
 def test_a_lost_connection_is_unavailable_and_replaced(postgres_url, tmp_path):
     with scratch_database("postgresql", tmp_path, postgres_url, prefix="prepared_lost") as url:
         engine = create_legacy_engine(url)
-        prepared = Prepared(sa.select(sa.literal(1)), engine.dialect)
+        prepared = Prepared.compile(sa.select(sa.literal(1)), engine.dialect)
         with engine.connect() as connection:
             backend = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
         admin = sa.create_engine(postgres_url, poolclass=sa.NullPool)
@@ -126,3 +126,23 @@ def test_a_lost_connection_is_unavailable_and_replaced(postgres_url, tmp_path):
         with engine.connect() as connection:  # the pool dropped the dead connection
             assert prepared.rows(connection) == [(1,)]
         engine.dispose()
+
+
+def test_statements_of_one_shape_share_its_sql_and_keep_their_values(legacy):
+    """Statements that differ only in their values (an id, a list of any length) compile once;
+    each answers with its own values, as SQLAlchemy's execution does."""
+    from legacy_adapters.prepared import Shapes
+
+    engine, things = legacy
+    c = things.c
+    shapes = Shapes(engine.dialect)
+    statements = [
+        sa.select(c.id).where(c.name == "b"),
+        sa.select(c.id).where(c.name == "d"),
+        sa.select(c.id).where(c.id.in_([1, 3]), c.born > date(1960, 1, 1)).order_by(c.id),
+        sa.select(c.id).where(c.id.in_([2, 3, 4]), c.born > date(1990, 1, 1)).order_by(c.id),
+    ]
+    with engine.connect() as connection:
+        for statement in statements:
+            assert shapes.prepare(statement).rows(connection) == [tuple(row) for row in connection.execute(statement)]
+    assert len(shapes) == 2

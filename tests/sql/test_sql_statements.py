@@ -276,3 +276,49 @@ def test_cached_plans_keep_their_prepared_sql_not_the_expression_tree(adapter, c
     plans = [*adapter._page_plans.values(), *adapter._read_plans.values()]
     assert plans and all(query.statement is None for query, _ in plans)
     assert all(prepared.sql.lstrip().upper().startswith("SELECT") for _, prepared in plans if prepared is not None)
+
+
+def test_another_patients_same_search_compiles_no_sql(client, adapter, raw_db):
+    """Each patient's first search of a kind is a new plan, but the same SQL with another id: its
+    SQL is compiled once per shape, and each plan answers for its own patient."""
+    from legacy_adapters import prepared
+
+    guids = [row[0] for row in raw_db.execute("SELECT pt_guid FROM pt_master WHERE del_flg <> 'Y' LIMIT 3")]
+    compiled: list[object] = []
+    original = prepared.Shape.__init__
+
+    def counting(self, *args, **kwargs):
+        compiled.append(args[0])
+        original(self, *args, **kwargs)
+
+    prepared.Shape.__init__ = counting
+    try:
+        bundles = {g: client.get(f"/fhir/Observation?patient={g}&category=vital-signs&_count=7").get_json() for g in guids}
+    finally:
+        prepared.Shape.__init__ = original
+    assert len(compiled) <= 1  # none when an earlier test made the shape
+    for guid, bundle in bundles.items():
+        assert bundle["entry"], guid
+        assert {e["resource"]["subject"]["reference"] for e in bundle["entry"]} == {f"Patient/{guid}"}
+
+
+def test_variants_share_the_filters_the_pairwise_comparison_found(adapter, raw_db, monkeypatch):
+    """The filters every variant of one table shares (the patient, the deleted flag) are found by
+    their SQL and values; the statement is the one the pairwise comparison of expressions built."""
+    from sqlalchemy.sql.elements import ClauseElement
+
+    from legacy_adapters.mapping import compiler
+
+    comparisons = []
+    compare = ClauseElement.compare
+    monkeypatch.setattr(ClauseElement, "compare", lambda self, other, **kw: comparisons.append(1) or compare(self, other, **kw))
+    guid = raw_db.execute("SELECT pt_guid FROM pt_master WHERE del_flg <> 'Y' LIMIT 1").fetchone()[0]
+    for pairs in ([("patient", guid)], [("patient", guid), ("category", "vital-signs"), ("date", "ge2019")]):
+        comparisons.clear()
+        keyed, by_key = _compiled(adapter, "Observation", pairs), len(comparisons)
+        comparisons.clear()
+        with monkeypatch.context() as patched:
+            patched.setattr(compiler, "_sql_key", lambda expr: None)  # as for a construct that has no key
+            compared = _compiled(adapter, "Observation", pairs)
+        assert keyed == compared
+        assert by_key * 10 < len(comparisons)  # the sort keys and ids are still compared, few
