@@ -370,3 +370,24 @@ def test_the_ceiling_run_measures_the_floor_in_flask_in_the_facades_place(tmp_pa
     (result,) = document["results"]
     assert result["facade"]["rps"] > 0 and result["floor"]["rps"] > 0 and result["parity"]["samples"][0]["same_json"]
     assert list(document["audit"].values()) == [None]  # nothing audited: the façade did not run
+
+
+def test_first_searches_are_measured_against_the_same_searches_again():
+    """``python -m bench.first_search``: every search answers for each patient (a refusal or error
+    stops it), and each row gives the CPU of a patient's first search and of the same again."""
+    from bench.first_search import SEARCHES
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.first_search", "--size", str(QUICK_SIZE), "--patients", "4"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    lines = done.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("search"))
+    rows = {line[:42].strip(): line[42:].split() for line in lines[header + 1 :]}
+    assert set(rows) == {title for title, _ in SEARCHES}
+    for first, again, ratio in rows.values():
+        assert float(first) > 0 and float(again) > 0 and float(ratio) > 0
