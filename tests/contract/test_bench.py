@@ -266,20 +266,19 @@ def test_the_floors_reference_ranges_read_printed_text_as_the_mapping_does(print
     assert json.dumps(floor_fhir.reference_range(printed, unit)) == json.dumps(expected)  # same key order, 4.0 stays 4.0
 
 
+def _printed_table(args: list[str], header: str, width: int) -> dict[str, list[str]]:
+    """Run ``python -m <args>`` and read the table it prints: each row's title and its figures."""
+    done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    lines = done.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))  # after any "generating…" lines
+    return {line[:width].strip(): line[width:].split() for line in lines[start + 1 :]}
+
+
 def test_cpu_per_request_is_measured_in_process_for_every_workload():
     """``python -m bench.cpu``: both applications answer every workload (a refusal or error stops
     it), and each row gives the façade's and the floor's CPU per request."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.cpu", "--size", str(QUICK_SIZE), "--requests", "5"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    lines = done.stdout.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("workload"))  # after any "generating…" lines
-    rows = {line[:40].strip(): line[40:].split() for line in lines[header + 1 :]}
+    rows = _printed_table(["bench.cpu", "--size", str(QUICK_SIZE), "--requests", "5"], "workload", 40)
     titles = {w.title for w in workloads(f"sqlite:///{ensure_database(QUICK_SIZE)}")}
     assert set(rows) == titles
     for ours, theirs, ratio in rows.values():
@@ -377,17 +376,7 @@ def test_first_searches_are_measured_against_the_same_searches_again():
     stops it), and each row gives the CPU of a patient's first search and of the same again."""
     from bench.first_search import SEARCHES
 
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.first_search", "--size", str(QUICK_SIZE), "--patients", "4"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    lines = done.stdout.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("search"))
-    rows = {line[:42].strip(): line[42:].split() for line in lines[header + 1 :]}
+    rows = _printed_table(["bench.first_search", "--size", str(QUICK_SIZE), "--patients", "4"], "search", 42)
     assert set(rows) == {title for title, _ in SEARCHES}
     for first, again, ratio in rows.values():
         assert float(first) > 0 and float(again) > 0 and float(ratio) > 0
