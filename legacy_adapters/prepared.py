@@ -81,7 +81,9 @@ class Shapes:
 
     def prepare(self, statement: sa.Select | sa.CompoundSelect) -> Prepared:
         key = statement._generate_cache_key()
-        if key is None:  # a construct SQLAlchemy cannot key
+        if key is None or key.params or any(bind.callable is not None for bind in key.bindparams):
+            # A construct SQLAlchemy cannot key, or values its key does not carry as bound
+            # parameters (given with .params(), or computed by a callable): compiled alone.
             return Prepared.compile(statement, self.dialect)
         with self._lock:
             shape = self._shapes.get(key.key)

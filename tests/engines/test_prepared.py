@@ -146,3 +146,19 @@ def test_statements_of_one_shape_share_its_sql_and_keep_their_values(legacy):
         for statement in statements:
             assert shapes.prepare(statement).rows(connection) == [tuple(row) for row in connection.execute(statement)]
     assert len(shapes) == 2
+
+
+def test_values_a_cache_key_does_not_carry_are_compiled_alone(legacy):
+    """Values given with ``.params()`` or computed by a callable are not among a cache key's bound
+    parameters: such statements never borrow another's compiled form, and keep their own values."""
+    from legacy_adapters.prepared import Shapes
+
+    engine, things = legacy
+    c = things.c
+    shapes = Shapes(engine.dialect)
+    given = [sa.select(c.name).where(c.id == sa.bindparam("x")).params(x=v) for v in (2, 4)]
+    computed = [sa.select(c.name).where(c.id == sa.bindparam("y", callable_=lambda v=v: v)) for v in (1, 4)]
+    with engine.connect() as connection:
+        assert [shapes.prepare(s).rows(connection) for s in given] == [[("b",)], [("d",)]]
+        assert [shapes.prepare(s).rows(connection) for s in computed] == [[("a%b",)], [("d",)]]
+    assert len(shapes) == 0
