@@ -419,7 +419,9 @@ def in_flask(floor: Floor):
     @app.route("/<path:_path>")
     def answer(_path: str) -> flask.Response:
         request = flask.request
-        status, payload = floor.answer(request.path, request.args.to_dict(), request.host_url + "fhir")
+        # the query read as the plain floor reads it (the last of a repeated key, no empty values)
+        params = dict(parse_qsl(request.query_string.decode("latin-1")))
+        status, payload = floor.answer(request.path, params, request.host_url + "fhir")
         return flask.Response(payload, status=status, content_type=JSON)
 
     return app

@@ -33,8 +33,9 @@ def results_table(document: dict) -> str:
     meta = document["meta"]
     subject = meta.get("subject", "façade")
     lines = []
+    wide = max(10, len(subject) + 2)  # the subject's requests/s column
     header = (
-        f"{'workload':<38} {subject + '/s':>10} {'floor/s':>10}  {'ratio f/F (min–max)':<20}"
+        f"{'workload':<38} {subject + '/s':>{wide}} {'floor/s':>10}  {'ratio f/F (min–max)':<20}"
         f" {subject + ' p50/p99 ms':>19} {'floor p50/p99 ms':>18} {'p99 f/F':>8} {'CPU µs f/F':>13} {'bytes ' + subject + '/floor':>19}"
     )
     for run in document["sizes"]:
@@ -48,7 +49,7 @@ def results_table(document: dict) -> str:
             size_note = "" if r["parity"]["bytes_within_20pct"] else "  (!) sizes differ >20%"
             unit = " pages" if r["unit"] == "pages/s" else ""
             lines.append(
-                f"{r['title'] + unit:<38} {r['facade']['rps']:>10.1f} {r['floor']['rps']:>10.1f}  {_ratio(r['ratio']):<20}"
+                f"{r['title'] + unit:<38} {r['facade']['rps']:>{wide}.1f} {r['floor']['rps']:>10.1f}  {_ratio(r['ratio']):<20}"
                 f" {_ms(r['facade']):>19} {_ms(r['floor']):>18} {_times(r.get('p99_ratio')):>8}"
                 f" {_cpu(r):>13} {r['bytes']['facade']:>9} / {r['bytes']['floor']:<8}{size_note}"
             )

@@ -10,10 +10,12 @@ which ``legacy_errors`` answers) apply as on any statement. Rows come back as tu
 what SQLAlchemy's rows would hold.
 
 Searches differ in their values far more often than in their SQL: each patient's first
-laboratory page is a new plan, but the same statement with another id. :class:`Shapes` keeps
-one compiled statement per SQLAlchemy cache key (the key its own compiled cache uses: the SQL's
-structure, not its values) and prepares a new plan's values against it, so such a plan costs
-building its expression and its cache key, not compiling its SQL again.
+laboratory page is a new plan, but the same statement with another id. :class:`Shapes` keeps,
+per SQLAlchemy cache key (the key its own compiled cache uses: the SQL's structure, not its
+values), the compiled SQL and which parameter takes which of a key's values, and gives a new
+plan its own values in that SQL: such a plan costs building its expression and its cache key,
+not compiling its SQL again. The compiled form itself is let go (with its expression tree, it
+is tens to hundreds of KB). A statement whose lists (IN) expand into its SQL is compiled alone.
 """
 
 from __future__ import annotations
@@ -28,34 +30,18 @@ from cachetools import LRUCache
 
 
 class Shape:
-    """A statement compiled for an engine: what every statement with its cache key shares."""
+    """What running a compiled statement needs (its SQL, parameter order and type conversions),
+    without the compiled form and its expression tree (tens to hundreds of KB each)."""
 
-    def __init__(self, statement: sa.Select | sa.CompoundSelect, dialect: sa.Dialect, key: Any = None):
-        self.compiled: Any = statement.compile(dialect=dialect, cache_key=key)
-        compiled = self.compiled
+    def __init__(self, compiled: Any, dialect: sa.Dialect):
         self.dialect = dialect
-        self.expands = bool(compiled.literal_execute_params or compiled.post_compile_params)
-        self.binders: dict[str, Callable[[Any], Any]] = dict(compiled._bind_processors)  # type: ignore[arg-type]
+        self.sql: str = compiled.string
+        self.binders: dict[str, Callable[[Any], Any]] = dict(compiled._bind_processors)
         self.order: Sequence[str] | None = compiled.positiontup if compiled.positional else None
         self.escaped = compiled.escaped_bind_names
         self.sequence = dialect.execute_sequence_format
         self.types = [column.type for column in compiled._result_columns]
         self.converters: list[tuple[int, Callable[[Any], Any]]] | None = None
-
-    def prepare(self, key: Any = None) -> Prepared:
-        """This shape with the values of the statement whose cache key is ``key`` (None: the
-        statement it was compiled from)."""
-        compiled = self.compiled
-        extracted = key.bindparams if key is not None else None
-        values = dict(compiled.construct_params(escape_names=False, _check=False, extracted_parameters=extracted))
-        sql, binders, order = compiled.string, self.binders, self.order
-        if self.expands:
-            # Lists (IN) are expanded into the string once, as SQLAlchemy would on each call:
-            # their values are part of the plan; the values left open (a cursor) are not lists.
-            expanded = compiled._process_parameters_for_postcompile(values)
-            sql, binders, values = expanded.statement, {**binders, **expanded.processors}, dict(expanded.parameters)
-            order = expanded.positiontup if compiled.positional else None
-        return Prepared(self, sql, binders, order, values)
 
     def result_converters(self, description: Sequence[Sequence[Any]]) -> list[tuple[int, Callable[[Any], Any]]]:
         """The columns whose driver values SQLAlchemy's types convert (a SQLite DATE read as a
@@ -71,10 +57,45 @@ class Shape:
         return converters
 
 
+class _Position:
+    """Stands in for one of a cache key's bound values while SQLAlchemy resolves a compiled
+    statement's parameters: it tells which parameter takes which of a key's values."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> _Position:
+        return self
+
+    effective_value = value
+
+
+class SharedShape(Shape):
+    """A shape every statement with one SQLAlchemy cache key runs with: each parameter either takes
+    the value at its position among a key's bound parameters, or keeps the compiled constant."""
+
+    def __init__(self, compiled: Any, dialect: sa.Dialect, key: Any):
+        super().__init__(compiled, dialect)
+        positions = [_Position() for _ in key.bindparams]
+        index = {id(position): i for i, position in enumerate(positions)}
+        resolved = compiled.construct_params(escape_names=False, _check=False, extracted_parameters=positions)
+        # A key's values (the first patient's id) are not kept, only the constants.
+        self.slots = [(name, index[id(v)], None) if id(v) in index else (name, None, v) for name, v in resolved.items()]
+
+    def prepare(self, key: Any) -> Prepared:
+        """This shape with the values of the statement whose cache key is ``key``."""
+        binds = key.bindparams
+        values = {name: binds[i].value if i is not None else constant for name, i, constant in self.slots}
+        return Prepared(self, self.sql, self.binders, self.order, values)
+
+
+_EXPANDS = object()  # in Shapes: this key's statements expand lists into their SQL, each its own
+
+
 class Shapes:
     """The shapes compiled for one engine, the most recently used kept."""
 
-    def __init__(self, dialect: sa.Dialect, size: int = 256):
+    def __init__(self, dialect: sa.Dialect, size: int = 64):
         self.dialect = dialect
         self._shapes: LRUCache = LRUCache(maxsize=size)
         self._lock = threading.Lock()
@@ -87,15 +108,27 @@ class Shapes:
             return Prepared.compile(statement, self.dialect)
         with self._lock:
             shape = self._shapes.get(key.key)
+        if shape is _EXPANDS:
+            return Prepared.compile(statement, self.dialect)
         if shape is None:
-            shape = Shape(statement, self.dialect, key)
+            compiled = statement.compile(dialect=self.dialect, cache_key=key)
+            if _expands(compiled):  # an IN list's length is in the SQL: nothing to share
+                shape = _EXPANDS
+                prepared = Prepared.of(compiled, self.dialect)
+            else:
+                shape = SharedShape(compiled, self.dialect, key)
+                prepared = shape.prepare(key)
             with self._lock:
                 self._shapes[key.key] = shape
-            return shape.prepare()
+            return prepared
         return shape.prepare(key)
 
     def __len__(self) -> int:
-        return len(self._shapes)
+        return sum(1 for shape in self._shapes.values() if shape is not _EXPANDS)
+
+
+def _expands(compiled: Any) -> bool:
+    return bool(compiled.literal_execute_params or compiled.post_compile_params)
 
 
 class Prepared:
@@ -108,10 +141,21 @@ class Prepared:
     @classmethod
     def compile(cls, statement: sa.Select | sa.CompoundSelect, dialect: sa.Dialect) -> Prepared:
         """A statement compiled for itself alone."""
-        shape = Shape(statement, dialect)
-        prepared = shape.prepare()
-        shape.compiled = None  # shared by nobody: its expression tree is let go
-        return prepared
+        return cls.of(statement.compile(dialect=dialect), dialect)
+
+    @classmethod
+    def of(cls, compiled: Any, dialect: sa.Dialect) -> Prepared:
+        """A compiled statement with its own values; the compiled form is not kept."""
+        shape = Shape(compiled, dialect)
+        values = dict(compiled.construct_params(escape_names=False, _check=False))
+        sql, binders, order = shape.sql, shape.binders, shape.order
+        if _expands(compiled):
+            # Lists (IN) are expanded into the string once, as SQLAlchemy would on each call:
+            # their values are part of the plan; the values left open (a cursor) are not lists.
+            expanded = compiled._process_parameters_for_postcompile(values)
+            sql, binders, values = expanded.statement, {**binders, **expanded.processors}, dict(expanded.parameters)
+            order = expanded.positiontup if compiled.positional else None
+        return cls(shape, sql, binders, order, values)
 
     def rows(self, connection: sa.Connection, params: Mapping[str, object] | None = None) -> list[tuple]:
         """All rows of the statement with ``params`` bound (values the plan left open)."""

@@ -145,7 +145,28 @@ def test_statements_of_one_shape_share_its_sql_and_keep_their_values(legacy):
     with engine.connect() as connection:
         for statement in statements:
             assert shapes.prepare(statement).rows(connection) == [tuple(row) for row in connection.execute(statement)]
-    assert len(shapes) == 2
+    assert len(shapes) == 1  # an IN list's length is in the SQL: those two are compiled each alone
+
+
+def test_shapes_keep_no_statement_alive(legacy):
+    """A shape keeps the SQL and where each value goes, not the compiled form and its expression
+    tree (hundreds of KB for a page over several sources), nor the values of its first statement."""
+    import gc
+    import weakref
+
+    from legacy_adapters.prepared import Shapes
+
+    engine, things = legacy
+    shapes = Shapes(engine.dialect)
+    statement = sa.select(things).where(things.c.name == "b", things.c.id > sa.bindparam("cursor_id", type_=things.c.id.type))
+    alive = weakref.ref(statement)
+    prepared = shapes.prepare(statement)
+    del statement
+    gc.collect()
+    assert alive() is None and len(shapes) == 1
+    assert "b" not in [constant for _, _, constant in next(iter(shapes._shapes.values())).slots]
+    with engine.connect() as connection:
+        assert [row[0] for row in prepared.rows(connection, {"cursor_id": 0})] == [2]
 
 
 def test_values_a_cache_key_does_not_carry_are_compiled_alone(legacy):
