@@ -35,8 +35,13 @@ def policy(request) -> str:
 
 
 @pytest.fixture(scope="module")
-def app(demo_path, state_url, mint, policy):
-    return sandbox_app(demo_path, state_url, mint, policy)
+def app(demo_path, mint, policy, tmp_path_factory):
+    # Its own state database, hence its own export queue: any app's runner claims any job queued
+    # in the database it shares, and one under another policy (or none) rightly fails a sandbox job.
+    state_url = "sqlite:///" + str(tmp_path_factory.mktemp(f"sandbox-state-{policy}") / "state.sqlite")
+    app = sandbox_app(demo_path, state_url, mint, policy)
+    yield app
+    app.extensions["fhir_facade"].close()  # its export runner stops with it
 
 
 @pytest.fixture()
