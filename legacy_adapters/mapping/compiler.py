@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -187,21 +187,20 @@ def _shared_scan(
     branch_column = numbers.subquery("_fhir_facade_branch").c.n
     conjuncts = [_conjuncts(where) for _, where, _, _ in group]
     keys = [[_sql_key(c) for c in mine] for mine in conjuncts]
+    in_common: Callable[[ColumnElement, tuple | None], bool]
     if all(key is not None for mine in keys for key in mine):
         # Conjuncts are the same filter when their SQL and values are: set lookups, where comparing
         # expression trees pairwise took ~10 ms for the twelve vital-sign variants.
         shared = set(keys[0]).intersection(*map(set, keys[1:]))
-        common = [c for c, key in zip(conjuncts[0], keys[0]) if key in shared]
-        own = [
-            all_of(branch_column == m[0].index, *(c for c, key in zip(mine, mine_keys) if key not in shared))
-            for m, mine, mine_keys in zip(group, conjuncts, keys)
-        ]
+        in_common = lambda _c, key: key in shared  # noqa: E731
     else:  # a construct SQLAlchemy cannot key: compared tree against tree
-        common = [c for c in conjuncts[0] if all(any(c.compare(d) for d in other) for other in conjuncts[1:])]
-        own = [
-            all_of(branch_column == m[0].index, *(c for c in mine if not any(c.compare(k) for k in common)))
-            for m, mine in zip(group, conjuncts)
-        ]
+        trees = [c for c in conjuncts[0] if all(any(c.compare(d) for d in other) for other in conjuncts[1:])]
+        in_common = lambda c, _key: any(c.compare(k) for k in trees)  # noqa: E731
+    common = [c for c, key in zip(conjuncts[0], keys[0]) if in_common(c, key)]
+    own = [
+        all_of(branch_column == m[0].index, *(c for c, key in zip(mine, mine_keys) if not in_common(c, key)))
+        for m, mine, mine_keys in zip(group, conjuncts, keys)
+    ]
     where = all_of(*common, any_of(*own))
     id_expr = _by_branch(branch_column, [(m[0].index, m[3]) for m in group])
     per_branch = [(m[0].index, _reference_columns(m[0], reference_names)) for m in group]
